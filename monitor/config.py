@@ -1,0 +1,192 @@
+"""config.yaml: pydantic models, ${VAR} interpolation, errors as file:line."""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .yamlfile import FileError, YamlDoc, load_yaml, validation_errors
+
+_DURATION = re.compile(r"^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?\s*$")
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from 90, "90s", "15m", "1h30m" or "2d"."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 15m, 1h or 90s")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        m = _DURATION.match(str(value))
+        if not m or not any(m.groups()):
+            raise ValueError(f"'{value}' is not a duration (expected e.g. 90s, 15m, 1h30m, 1d)")
+        d, h, mi, s = (int(g or 0) for g in m.groups())
+        seconds = float(((d * 24 + h) * 60 + mi) * 60 + s)
+    if seconds <= 0:
+        raise ValueError("a duration must be positive")
+    return seconds
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Select(_Strict):
+    """CSS selectors for an html source: `item` finds each story's element;
+    the others are searched inside it."""
+
+    item: str
+    title: str | None = None  # default: the text of the link element, else of the item
+    link: str | None = None  # the href of what it finds; default: first a[href]
+    summary: str | None = None
+    published: str | None = None  # text (or a datetime attribute) of what it finds
+
+
+class SourceConfig(_Strict):
+    name: str = Field(min_length=1)
+    kind: Literal["rss", "html"]
+    url: str
+    interval: float = 900.0
+    select: Select | None = None
+    lang: str | None = None  # a hint for stories that do not say their language
+    enabled: bool = True
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("interval", mode="before")
+    @classmethod
+    def _interval(cls, v: Any) -> float:
+        return parse_duration(v)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError(f"'{v}' is not an http(s) URL")
+        return v
+
+    @model_validator(mode="after")
+    def _select_matches_kind(self) -> "SourceConfig":
+        if self.kind == "html" and self.select is None:
+            raise ValueError("an html source needs 'select' with at least 'item'")
+        if self.kind != "html" and self.select is not None:
+            raise ValueError(f"'select' is only for html sources, not {self.kind}")
+        return self
+
+
+class ChannelConfig(_Strict):
+    urls: list[str] = Field(default_factory=list)  # Apprise URLs; empty prints to stdout
+
+
+class FetchSettings(_Strict):
+    user_agent: str | None = None  # default names the project and version
+    contact: str | None = None  # a URL or e-mail appended to the User-Agent
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    deadline: float = 60.0  # whole fetch, including a slow trickle of bytes
+    max_bytes: int = 10 * 1024 * 1024  # decompressed body cap
+
+    @field_validator("connect_timeout", "read_timeout", "deadline", mode="before")
+    @classmethod
+    def _durations(cls, v: Any) -> float:
+        return parse_duration(v)
+
+
+class DeliverySettings(_Strict):
+    max_attempts: int = Field(default=10, ge=1)  # then the outbox row is dead
+    retry_base: float = 30.0  # first retry after this; doubles up to retry_max
+    retry_max: float = 3600.0
+    snippet_chars: int = Field(default=240, ge=40)
+
+    @field_validator("retry_base", "retry_max", mode="before")
+    @classmethod
+    def _durations(cls, v: Any) -> float:
+        return parse_duration(v)
+
+
+class Config(_Strict):
+    state: Path = Path("./data/monitor.db")
+    rules: Path | list[Path] = Path("./rules")
+    channels: dict[str, ChannelConfig] = Field(default_factory=dict)
+    sources: list[SourceConfig] = Field(default_factory=list)
+    fetch: FetchSettings = FetchSettings()
+    delivery: DeliverySettings = DeliverySettings()
+    path: Path | None = Field(default=None, exclude=True)  # set by load_config
+
+    @property
+    def rule_paths(self) -> list[Path]:
+        return list(self.rules) if isinstance(self.rules, list) else [self.rules]
+
+
+class ConfigError(Exception):
+    """Every problem found in a config file, one FileError each."""
+
+    def __init__(self, errors: list[FileError]):
+        super().__init__("\n".join(str(e) for e in errors))
+        self.errors = errors
+
+
+_VAR = re.compile(r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\})")
+
+
+def interpolate(doc: YamlDoc, env: dict[str, str] | None = None) -> tuple[Any, list[FileError]]:
+    """Replace ${NAME} (or ${NAME:-default}) in every string value; `$$` is
+    a literal `$`. NAME_FILE, when NAME is unset, names a file holding the
+    value (Docker and Kubernetes secrets)."""
+    env = os.environ if env is None else env
+    errors: list[FileError] = []
+
+    def value_of(name: str, default: str | None, loc: tuple) -> str:
+        if name in env:
+            return env[name]
+        file_var = env.get(f"{name}_FILE")
+        if file_var:
+            try:
+                return Path(file_var).read_text(encoding="utf-8").strip()
+            except OSError as e:
+                errors.append(doc.error(loc, f"cannot read {name}_FILE={file_var}: {e.strerror or e}"))
+                return ""
+        if default is not None:
+            return default
+        errors.append(doc.error(loc, f"environment variable {name} is not set"))
+        return ""
+
+    def walk(value: Any, loc: tuple) -> Any:
+        if isinstance(value, str):
+            return _VAR.sub(lambda m: "$" if m.group(0) == "$$" else value_of(m.group(1), m.group(2), loc), value)
+        if isinstance(value, dict):
+            return {k: walk(v, loc + (k,)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, loc + (i,)) for i, v in enumerate(value)]
+        return value
+
+    return walk(doc.data, ()), errors
+
+
+def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:
+    path = Path(path)
+    try:
+        doc = load_yaml(path)
+    except FileError as e:
+        raise ConfigError([e]) from None
+    if doc.data is None:
+        doc.data = {}
+    if not isinstance(doc.data, dict):
+        raise ConfigError([doc.error((), "expected a mapping of settings at the top level")])
+    data, errors = interpolate(doc, env)
+    try:
+        cfg = Config.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(errors + validation_errors(doc, e, Config)) from None
+    names: dict[str, int] = {}
+    for i, src in enumerate(cfg.sources):
+        if src.name in names:
+            errors.append(doc.error(("sources", i, "name"), f"duplicate source name '{src.name}'"))
+        names[src.name] = i
+    if errors:
+        raise ConfigError(errors)
+    base = path.resolve().parent
+    rules = [base / p for p in cfg.rule_paths] if isinstance(cfg.rules, list) else base / cfg.rules
+    return cfg.model_copy(update={"state": base / cfg.state, "rules": rules, "path": path})

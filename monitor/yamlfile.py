@@ -1,0 +1,196 @@
+"""YAML files that remember where each value came from.
+
+Config and rule files are written by hand, so every problem is reported as
+one line ``path:line:col: what was wrong``. We compose the node tree once,
+build plain data from it, and keep the tree to look up positions later.
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+# A rule or config file is small; a bigger one is a mistake or an attack.
+MAX_FILE_BYTES = 2 * 1024 * 1024
+# Aliases are legal YAML, but a few nested ones expand exponentially
+# ("billion laughs"); hand-written monitor files never need many.
+MAX_ALIASES = 100
+
+
+class FileError(Exception):
+    """A problem in a file the user wrote, printed as one line."""
+
+    def __init__(self, path: str | Path, line: int | None, col: int | None, message: str):
+        super().__init__(message)
+        self.path = str(path)
+        self.line = line
+        self.col = col
+        self.message = message
+
+    def __str__(self) -> str:
+        where = self.path
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.col is not None:
+                where += f":{self.col}"
+        return f"{where}: {self.message}"
+
+
+class _CountingLoader(yaml.SafeLoader):
+    """SafeLoader that refuses documents with too many alias references."""
+
+    def compose_node(self, parent, index):  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            self._aliases = getattr(self, "_aliases", 0) + 1
+            if self._aliases > MAX_ALIASES:
+                mark = self.peek_event().start_mark
+                raise yaml.MarkedYAMLError(
+                    problem=f"more than {MAX_ALIASES} aliases (refused: possible alias bomb)",
+                    problem_mark=mark,
+                )
+        return super().compose_node(parent, index)
+
+
+@dataclass
+class YamlDoc:
+    path: str
+    data: Any
+    root: yaml.Node | None
+
+    def node_at(self, loc: Iterable[Any]) -> yaml.Node | None:
+        """The deepest node along `loc` (mapping keys and sequence indexes).
+
+        When the last step names a mapping key, the key node itself is
+        returned, so "unknown key" points at the key.
+        """
+        node = self.root
+        steps = list(loc)
+        for i, step in enumerate(steps):
+            if isinstance(node, yaml.MappingNode):
+                found = None
+                for key_node, value_node in node.value:
+                    if getattr(key_node, "value", None) == str(step):
+                        found = key_node if i == len(steps) - 1 else value_node
+                        break
+                if found is None:
+                    return node
+                node = found
+            elif isinstance(node, yaml.SequenceNode) and isinstance(step, int):
+                if not 0 <= step < len(node.value):
+                    return node
+                node = node.value[step]
+            else:
+                return node
+        return node
+
+    def error(self, loc: Iterable[Any], message: str) -> FileError:
+        node = self.node_at(loc)
+        if node is None:
+            return FileError(self.path, None, None, message)
+        return FileError(self.path, node.start_mark.line + 1, node.start_mark.column + 1, message)
+
+
+def load_yaml(path: str | Path) -> YamlDoc:
+    """Read and parse one YAML file; any problem raises FileError."""
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
+    except OSError as e:
+        raise FileError(path, None, None, f"cannot read file: {e.strerror or e}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise FileError(path, None, None, f"file is larger than {MAX_FILE_BYTES} bytes")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise FileError(path, None, None, f"not UTF-8 text (byte {e.start})") from None
+    return parse_yaml(text, path)
+
+
+def parse_yaml(text: str, path: str | Path = "<string>") -> YamlDoc:
+    loader = _CountingLoader(text)
+    try:
+        root = loader.get_single_node()
+        data = loader.construct_document(root) if root is not None else None
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        problem = " ".join(p for p in (e.context, e.problem) if p) or "invalid YAML"
+        if mark is None:
+            raise FileError(path, None, None, f"YAML syntax error: {problem}") from None
+        raise FileError(path, mark.line + 1, mark.column + 1, f"YAML syntax error: {problem}") from None
+    except yaml.YAMLError as e:
+        raise FileError(path, None, None, f"YAML error: {e}") from None
+    finally:
+        loader.dispose()
+    return YamlDoc(str(path), data, root)
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def validation_errors(doc: YamlDoc, exc: Any, model: Any = None, prefix: tuple = ()) -> list[FileError]:
+    """Turn a pydantic ValidationError into FileErrors pointing into `doc`.
+
+    `model` is the pydantic model class validated at `prefix`, used to
+    suggest the nearest known key for an unknown one.
+    """
+    out = []
+    for err in exc.errors():
+        loc = prefix + tuple(p for p in err["loc"] if not _is_union_tag(p))
+        kind = err["type"]
+        dotted = ".".join(str(p) for p in loc) or "top level"
+        if kind == "extra_forbidden":
+            key = str(loc[-1])
+            known = _known_keys(model, loc[len(prefix):-1])
+            out.append(doc.error(loc, f"unknown key '{key}'{did_you_mean(key, known)}"))
+        elif kind == "missing":
+            out.append(doc.error(loc[:-1], f"missing required key '{loc[-1]}'"))
+        else:
+            msg = err["msg"]
+            if msg.startswith("Value error, "):
+                msg = msg[len("Value error, "):]
+            out.append(doc.error(loc, f"{dotted}: {msg}"))
+    return out
+
+
+def _is_union_tag(part: Any) -> bool:
+    # pydantic puts the chosen union member's name ("function-after[...]",
+    # "str", "list[...]") into loc; it is not a key of the file.
+    return isinstance(part, str) and ("[" in part or part in {"str", "int", "list", "dict", "float", "bool"})
+
+
+def _known_keys(model: Any, loc: tuple) -> list[str]:
+    """Field names (and aliases) of the sub-model at `loc`, best effort."""
+    try:
+        for step in loc:
+            if isinstance(step, int):
+                continue
+            field = model.model_fields[step]
+            ann = field.annotation
+            model = _first_model(ann)
+            if model is None:
+                return []
+        names = []
+        for name, field in model.model_fields.items():
+            names.append(field.alias or name)
+        return names
+    except Exception:
+        return []
+
+
+def _first_model(ann: Any) -> Any:
+    from pydantic import BaseModel
+    import typing
+
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann
+    for arg in typing.get_args(ann):
+        found = _first_model(arg)
+        if found is not None:
+            return found
+    return None
