@@ -1,0 +1,84 @@
+"""The rule engine: rule files -> typed rules -> one compiled matcher -> Matches.
+
+    ruleset, problems = load_rules([Path("rules")])
+    for match in ruleset.match(story): ...
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Mapping
+
+from monitor.engine.matcher import Matcher
+from monitor.engine.rules import SEVERITIES, Rule, RuleTest, read_rules
+from monitor.models import Match, Story
+from monitor.yamlfile import FileError
+
+__all__ = ["RuleSet", "Rule", "RuleTest", "load_rules", "SEVERITIES"]
+
+
+class RuleSet:
+    """Loaded rules and their compiled matcher; safe to share, never mutated."""
+
+    def __init__(self, rules: Iterable[Rule]):
+        self._matcher = Matcher(rules)
+        self.rules: list[Rule] = self._matcher.rules
+
+    @classmethod
+    def empty(cls) -> "RuleSet":
+        return cls([])
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def get(self, rule_id: str) -> Rule | None:
+        return next((r for r in self.rules if r.id == rule_id), None)
+
+    def match(self, story: Story, snippet_chars: int = 240) -> list[Match]:
+        """Matches of every enabled rule, in rule order."""
+        return self.match_fields(_story_fields(story), snippet_chars)
+
+    def match_fields(self, fields: Mapping[str, str], snippet_chars: int = 240) -> list[Match]:
+        """Like match(), for plain {"title", "summary", "body", ...} mappings."""
+        return self._matcher.match(fields, snippet_chars)
+
+    def match_naive(self, fields: Mapping[str, str], snippet_chars: int = 240) -> list[Match]:
+        """Every rule evaluated directly, without the automaton: the reference for tests."""
+        return self._matcher.match_direct(fields, snippet_chars)
+
+    def run_tests(self) -> list[str]:
+        """Run each rule's embedded tests; one line per failure, none when all pass.
+
+        Disabled rules are tested too: their tests describe the condition.
+        """
+        failures = []
+        for i, rule in enumerate(self.rules):
+            for case in rule.tests:
+                found = self._matcher.match(case.fields, only=[i], include_disabled=True)
+                where = f"{rule.path}:{case.line}" if case.line else str(rule.path)
+                what = _describe(case.fields)
+                if case.expect_match and not found:
+                    failures.append(f"{where}: rule {rule.id}: expected a match for {what} but got none")
+                elif not case.expect_match and found:
+                    terms = ", ".join(repr(t) for t in found[0].terms) or "no terms (matched by absence)"
+                    failures.append(f"{where}: rule {rule.id}: expected no match for {what} "
+                                    f"but it matched on {terms}")
+        return failures
+
+
+def load_rules(paths: Iterable[Path | str]) -> tuple[RuleSet, list[FileError]]:
+    """Load rule files and directories; bad files and rules are reported and skipped."""
+    rules, problems = read_rules([Path(p) for p in paths])
+    return RuleSet(rules), problems
+
+
+def _story_fields(story: Story) -> dict[str, str]:
+    return {name: story.field(name) for name in ("title", "summary", "body", "url", "source")}
+
+
+def _describe(fields: Mapping[str, str], limit: int = 60) -> str:
+    def short(text: str) -> str:
+        return repr(text if len(text) <= limit else text[: limit - 1] + "…")
+
+    if set(fields) <= {"title"}:
+        return short(fields.get("title", ""))
+    return ", ".join(f"{k} {short(v)}" for k, v in fields.items())

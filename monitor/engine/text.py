@@ -1,0 +1,159 @@
+"""Text normalisation for matching, word boundaries, and snippets.
+
+Stories and rule terms go through the same steps: Unicode NFKC (full-width
+Latin becomes ASCII, ligatures split), invisible format characters dropped
+(zero-width spaces and bidi controls are used to dodge filters), whitespace
+runs collapsed to one space, then case folding. Case folding can change
+length (German sharp s becomes "ss"), so the folded text keeps a map from
+each of its characters back to the display text, which is what snippets
+and reported regex hits are cut from.
+"""
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+ELLIPSIS = "…"
+
+# Scripts written without spaces between words: a term may match inside a
+# run of these characters, because there is no word boundary to look for.
+_UNSPACED_RANGES: tuple[tuple[int, int], ...] = (
+    (0x0E00, 0x0EFF),  # Thai, Lao
+    (0x1000, 0x109F),  # Myanmar
+    (0x1100, 0x11FF),  # Hangul Jamo
+    (0x1780, 0x17FF),  # Khmer
+    (0x2E80, 0x2FDF),  # CJK radicals, Kangxi radicals
+    (0x3000, 0x303F),  # CJK symbols and punctuation
+    (0x3040, 0x30FF),  # Hiragana, Katakana
+    (0x3100, 0x31FF),  # Bopomofo, Hangul compatibility Jamo, Katakana ext.
+    (0x3200, 0x33FF),  # enclosed CJK, CJK compatibility
+    (0x3400, 0x4DBF),  # CJK extension A
+    (0x4E00, 0x9FFF),  # CJK unified ideographs
+    (0xA000, 0xA4CF),  # Yi
+    (0xA960, 0xA97F),  # Hangul Jamo extended A
+    (0xAC00, 0xD7FF),  # Hangul syllables, Jamo extended B
+    (0xF900, 0xFAFF),  # CJK compatibility ideographs
+    (0xFF66, 0xFFDC),  # half-width Katakana and Hangul
+    (0x1B000, 0x1B16F),  # Kana supplement and extensions
+    (0x20000, 0x3134F),  # CJK extensions B..G
+)
+
+
+@lru_cache(maxsize=4096)
+def is_spaced_word_char(ch: str) -> bool:
+    """A letter, digit or mark of a script that separates words with spaces."""
+    if ch == "_":
+        return True
+    cat = unicodedata.category(ch)
+    if cat[0] not in "LNM":
+        return False
+    cp = ord(ch)
+    for lo, hi in _UNSPACED_RANGES:
+        if lo <= cp <= hi:
+            return False
+    return True
+
+
+def at_word_boundaries(text: str, start: int, end: int) -> bool:
+    """Whether text[start:end] is not glued to spaced-script letters.
+
+    A hit is rejected when the characters on both sides of its start (or of
+    its end) are word characters of a spaced script: "face" in "surface".
+    A Han neighbour never blocks a hit, so "AI" matches in "AI人脸识别".
+    """
+    if start > 0 and is_spaced_word_char(text[start - 1]) and is_spaced_word_char(text[start]):
+        return False
+    if end < len(text) and is_spaced_word_char(text[end - 1]) and is_spaced_word_char(text[end]):
+        return False
+    return True
+
+
+def _display(text: str) -> str:
+    """NFKC, format characters dropped, whitespace runs collapsed, stripped."""
+    text = unicodedata.normalize("NFKC", text)
+    out: list[str] = []
+    pending_space = False
+    for ch in text:
+        if ch.isspace():
+            pending_space = bool(out)
+            continue
+        if unicodedata.category(ch) == "Cf":
+            continue
+        if pending_space:
+            out.append(" ")
+            pending_space = False
+        out.append(ch)
+    return "".join(out)
+
+
+@dataclass(frozen=True, slots=True)
+class NormText:
+    """One field prepared for matching.
+
+    display: NFKC, whitespace-collapsed, not case-folded (cased terms and
+    snippets use it). folded: display case-folded. index[i] is the position
+    in display of folded[i].
+    """
+
+    display: str
+    folded: str
+    index: tuple[int, ...]
+
+    def display_span(self, start: int, end: int) -> tuple[int, int]:
+        """Map a folded span [start, end) back to a display span."""
+        if start >= end:
+            pos = self.index[start] if start < len(self.index) else len(self.display)
+            return pos, pos
+        return self.index[start], self.index[end - 1] + 1
+
+
+def normalise(text: str) -> NormText:
+    display = _display(text)
+    folded: list[str] = []
+    index: list[int] = []
+    for i, ch in enumerate(display):
+        f = ch.casefold()
+        folded.append(f)
+        index.extend([i] * len(f))
+    return NormText(display, "".join(folded), tuple(index))
+
+
+def normalise_term(term: str, cased: bool = False) -> str:
+    """A rule's term in the form it is searched for."""
+    display = _display(term)
+    return display if cased else display.casefold()
+
+
+def snippet(display: str, start: int, end: int, width: int) -> str:
+    """About `width` characters of `display` centred on [start, end).
+
+    Cuts prefer a nearby space so words stay whole, never split a letter
+    from its combining marks, and are marked with an ellipsis.
+    """
+    n = len(display)
+    width = max(width, 1)
+    if n <= width:
+        return display
+    hit_len = max(end - start, 0)
+    if hit_len >= width:
+        lo = start
+    else:
+        lo = start - (width - hit_len) // 2
+    lo = max(0, min(lo, n - width))
+    hi = lo + width
+    slack = max(width // 10, 0)
+    if lo > 0:
+        space = display.find(" ", lo, min(lo + slack, start))
+        if space != -1:
+            lo = space + 1
+        while lo < n and unicodedata.combining(display[lo]):
+            lo += 1
+    if hi < n:
+        space = display.rfind(" ", max(hi - slack, end), hi)
+        if space != -1:
+            hi = space
+        while hi > lo and hi < n and unicodedata.combining(display[hi]):
+            hi -= 1
+    text = display[lo:hi].strip()
+    return (ELLIPSIS if lo > 0 else "") + text + (ELLIPSIS if hi < n else "")
