@@ -1,0 +1,65 @@
+"""Plain-text alert messages, with story text defused.
+
+Story text is hostile (DESIGN.md): a title can carry `<!channel>`, a
+`<url|text>` link spoof, `@everyone`, control or bidi characters. Only
+story fields are cleaned; the message's own layout is ours.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from ..models import Alert
+
+# Zero-width and bidirectional formatting characters: invisible, and able
+# to reorder or hide what a reader sees.
+_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\u061c]")
+# @everyone / @here / @channel ping a whole Discord or Slack room.
+_MASS_MENTION = re.compile(r"@(?=(everyone|here|channel|all)\b)", re.IGNORECASE)
+_ZWSP_AFTER_AT = "@\u2060"  # WORD JOINER after @: reads the same, pings nobody
+
+
+def clean(text: str, limit: int | None = None, single_line: bool = True) -> str:
+    """Story text made safe to paste into any chat or e-mail message."""
+    text = _INVISIBLE.sub("", text or "")
+    text = "".join(
+        " " if unicodedata.category(c) in ("Cc", "Zl", "Zp") and (single_line or c not in "\n") else c
+        for c in text
+    )
+    if single_line:
+        text = " ".join(text.split())
+    # Slack reads <...> as a mention, command or link; angle quotes read the
+    # same to a person and are never markup.
+    text = text.replace("<", "\u2039").replace(">", "\u203a")
+    text = _MASS_MENTION.sub(_ZWSP_AFTER_AT, text)
+    if limit is not None and len(text) > limit:
+        text = text[: max(0, limit - 1)].rstrip() + "…"
+    return text
+
+
+def _published(alert: Alert) -> str:
+    p = alert.story.published
+    return p.strftime("%Y-%m-%d %H:%M UTC") if p else "unknown"
+
+
+def render_text(alert: Alert) -> tuple[str, str]:
+    """(title, body) of the message one channel receives about one story."""
+    story = alert.story
+    title = clean(story.title, 200) or "(untitled story)"
+    rule_names = ", ".join(clean(m.rule_title, 80) for m in alert.matches)
+    lines = [
+        f"{title}",
+        "",
+        f"Source:    {clean(story.source, 80)}",
+        f"Link:      {clean(story.link, 500) or '(none)'}",
+        f"Published: {_published(alert)}",
+    ]
+    for m in alert.matches:
+        terms = ", ".join(clean(t, 60) for t in m.terms)
+        lines.append(f"Rule:      {clean(m.rule_id, 80)} [{clean(m.severity, 20)}] {clean(m.rule_title, 120)}")
+        lines.append(f"Terms:     {terms}")
+    snippet = next((m.snippet for m in alert.matches if m.snippet), "")
+    if snippet:
+        lines += ["", clean(snippet, 600)]
+    subject = f"[{rule_names}] {title}" if rule_names else title
+    return clean(subject, 250), "\n".join(lines)

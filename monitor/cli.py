@@ -1,0 +1,257 @@
+"""The `monitor` command."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from . import __version__, log
+from .config import ConfigError, load_config
+
+
+def bundled_rules_dir() -> Path:
+    """./rules when run from a checkout or a folder holding rules, else the
+    rules shipped inside the package."""
+    local = Path("rules")
+    if local.is_dir() and any(local.glob("*.y*ml")):
+        return local
+    from importlib.resources import files
+
+    return Path(str(files("monitor.bundled_rules")))
+
+
+def _load(args) -> tuple:
+    """Config and rules for run/once; exits 2 with one line per problem
+    when the config is unusable or no rule loads."""
+    from .service import load_checked_rules
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as e:
+        for err in e.errors:
+            print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    ruleset, problems = load_checked_rules(config)
+    for p in problems:
+        log.event("rules.problem", level="error", problem=str(p))
+    if not ruleset.rules:
+        print("error: no rule could be loaded; see `monitor check`", file=sys.stderr)
+        sys.exit(2)
+    return config, ruleset
+
+
+def _install_signals(stop: threading.Event) -> None:
+    def handler(signum, frame):
+        if stop.is_set():
+            os._exit(128 + signum)  # a second signal: leave at once
+        log.event("monitor.stopping", signal=signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def cmd_run(args) -> int:
+    from .service import Monitor
+
+    config, ruleset = _load(args)
+    stop = threading.Event()
+    _install_signals(stop)
+    mon = Monitor(config, ruleset, stop=stop)
+    try:
+        mon.run_forever()
+    finally:
+        mon.close()
+    return 0
+
+
+def cmd_once(args) -> int:
+    from .service import Monitor
+
+    config, ruleset = _load(args)
+    stop = threading.Event()
+    _install_signals(stop)
+    mon = Monitor(config, ruleset, stop=stop)
+    try:
+        outcome = mon.cycle(mon.sources)
+    finally:
+        mon.close()
+    failed = [p for p in outcome.polls if not p.ok]
+    log.event("once.done", sources=len(outcome.polls), failed=len(failed), sent=outcome.delivery.sent,
+              delivery_failed=outcome.delivery.failed)
+    return 0
+
+
+def cmd_check(args) -> int:
+    from .service import load_checked_rules
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as e:
+        for err in e.errors:
+            print(err)
+        return 1
+    ruleset, problems = load_checked_rules(config)
+    for p in problems:
+        print(p)
+    if problems:
+        return 1
+    print(f"ok: {len(config.sources)} sources, {len(config.channels)} channels, {len(ruleset.rules)} rules")
+    return 0
+
+
+def _rules_arg(args) -> list[Path]:
+    return [Path(p) for p in args.rules] if args.rules else [bundled_rules_dir()]
+
+
+def cmd_rules_match(args) -> int:
+    from .engine import load_rules
+
+    ruleset, problems = load_rules(_rules_arg(args))
+    for p in problems:
+        print(p, file=sys.stderr)
+    if problems:
+        return 1
+    stream = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")
+    bad = 0
+    with stream:
+        for n, line in enumerate(stream, 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+                if not isinstance(item, dict):
+                    raise ValueError("expected a JSON object")
+            except ValueError as e:
+                print(f"{args.input}:{n}: not a JSON object: {e}", file=sys.stderr)
+                bad += 1
+                continue
+            fields = {k: str(item.get(k) or "") for k in ("title", "summary", "body", "url", "source")}
+            matches = ruleset.match_fields(fields)
+            out = {"id": item.get("id"), "matches": [
+                {"rule": m.rule_id, "tags": list(m.tags), "terms": list(m.terms)} for m in matches]}
+            print(json.dumps(out, ensure_ascii=False))
+    return 1 if bad else 0
+
+
+def cmd_rules_test(args) -> int:
+    from .engine import load_rules
+
+    ruleset, problems = load_rules(_rules_arg(args))
+    for p in problems:
+        print(p)
+    failures = ruleset.run_tests()
+    for f in failures:
+        print(f)
+    n_tests = sum(len(r.tests.match) + len(r.tests.no_match) if r.tests else 0 for r in ruleset.rules)
+    print(f"{len(ruleset.rules)} rules, {n_tests} tests, {len(failures)} failed, {len(problems)} problems")
+    return 1 if failures or problems else 0
+
+
+def cmd_status(args) -> int:
+    from .store import Store
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as e:
+        for err in e.errors:
+            print(err, file=sys.stderr)
+        return 2
+    if not Path(config.state).exists():
+        print(f"no state yet at {config.state}")
+        return 0
+    store = Store(config.state)
+    try:
+        if args.retry_dead:
+            print(f"{store.retry_dead()} dead deliveries queued again")
+        now = time.time()
+        data = {
+            "sources": [dict(r) for r in store.sources()],
+            "outbox": store.outbox_counts(),
+            "failing_deliveries": [dict(r) for r in store.failing_deliveries()],
+            "matches_last_day": store.matches_since(now - 86400),
+            "matches_last_week": store.matches_since(now - 7 * 86400),
+        }
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+        return 0
+    fmt = lambda t: time.strftime("%Y-%m-%d %H:%M", time.gmtime(t)) if t else "-"  # noqa: E731
+    print("SOURCES")
+    for s in data["sources"]:
+        health = "ok" if not s["last_error"] else f"FAILING x{s['failures']} ({s['last_error_reason']}: {s['last_error']})"
+        print(f"  {s['name']:<24} {health}")
+        print(f"  {'':<24} last success {fmt(s['last_success_at'])}  next check {fmt(s['next_check_at'])}  "
+              f"stories {s['stories_seen']}")
+    o = data["outbox"]
+    print(f"OUTBOX  pending {o['pending']}  sent {o['sent']}  dead {o['dead']}")
+    for d in data["failing_deliveries"]:
+        print(f"  {d['status']:<8} {d['channel']:<16} attempts {d['attempts']}  {d['last_error']}")
+    if o["dead"]:
+        print(f"  retry dead letters: monitor status --config {args.config} --retry-dead")
+    print("MATCHES (last day / last week)")
+    for rule, n in data["matches_last_week"].items():
+        print(f"  {rule:<32} {data['matches_last_day'].get(rule, 0):>5} / {n}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    return run_demo(rules=Path(args.rules) if args.rules else bundled_rules_dir(), verbose=args.verbose)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="monitor", description="Privacy and surveillance news monitor.")
+    p.add_argument("--version", action="version", version=f"monitor {__version__}")
+    p.add_argument("--log-level", default=os.environ.get("MONITOR_LOG_LEVEL", "info"),
+                   choices=["debug", "info", "warning", "error"])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def with_config(sp):
+        sp.add_argument("--config", "-c", default=os.environ.get("MONITOR_CONFIG", "config.yaml"),
+                        help="config file (default: $MONITOR_CONFIG or config.yaml)")
+        return sp
+
+    with_config(sub.add_parser("run", help="poll sources forever, alerting on new matches")).set_defaults(func=cmd_run)
+    with_config(sub.add_parser("once", help="poll every source once, deliver, exit")).set_defaults(func=cmd_once)
+    with_config(sub.add_parser("check", help="validate the config and every rule file")).set_defaults(func=cmd_check)
+    st = with_config(sub.add_parser("status", help="sources, outbox and matches from the state file"))
+    st.add_argument("--json", action="store_true")
+    st.add_argument("--retry-dead", action="store_true", help="queue dead deliveries again")
+    st.set_defaults(func=cmd_status)
+    demo = sub.add_parser("demo", help="run the whole pipeline offline on bundled pages and feeds")
+    demo.add_argument("--rules", help="rules directory (default: ./rules or the shipped rules)")
+    demo.add_argument("--verbose", action="store_true", help="show the log lines too")
+    demo.set_defaults(func=cmd_demo)
+
+    rules = sub.add_parser("rules", help="work with rule files").add_subparsers(dest="rules_command", required=True)
+    m = rules.add_parser("match", help="match JSON lines {id,title,summary,body} against the rules")
+    m.add_argument("--rules", action="append", help="rules directory or file (repeatable)")
+    m.add_argument("--input", required=True, help="JSON Lines file, or - for standard input")
+    m.set_defaults(func=cmd_rules_match)
+    t = rules.add_parser("test", help="run the tests written inside the rule files")
+    t.add_argument("--rules", action="append", help="rules directory or file (repeatable)")
+    t.set_defaults(func=cmd_rules_test)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    log.setup(args.log_level)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

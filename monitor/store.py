@@ -1,0 +1,350 @@
+"""State: sources, stories, matches and the delivery outbox, in SQLite.
+
+The only module that writes SQL. A poll's new stories, their matches and one
+outbox row per destination are written in one transaction, so a crash never
+leaves a match without its pending deliveries (DESIGN.md, "Delivery is an
+outbox"). Destinations are stored as a hash of their Apprise URL, never the
+URL itself, so no secret lands in the state file.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from .identity import canonical_url
+from .models import Match, Story
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sources (
+    name TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    etag TEXT,
+    last_modified TEXT,
+    baseline_done INTEGER NOT NULL DEFAULT 0,
+    last_polled_at REAL,
+    last_success_at REAL,
+    last_error TEXT,
+    last_error_reason TEXT,
+    failures INTEGER NOT NULL DEFAULT 0,
+    next_check_at REAL,
+    stories_seen INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS stories (
+    id INTEGER PRIMARY KEY,
+    source TEXT NOT NULL,
+    key TEXT NOT NULL,
+    canonical_url TEXT,
+    title TEXT NOT NULL,
+    link TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    published TEXT,
+    lang TEXT,
+    first_seen REAL NOT NULL,
+    UNIQUE (source, key)
+);
+CREATE INDEX IF NOT EXISTS stories_canonical ON stories (canonical_url);
+CREATE INDEX IF NOT EXISTS stories_first_seen ON stories (first_seen);
+CREATE TABLE IF NOT EXISTS matches (
+    id INTEGER PRIMARY KEY,
+    story_id INTEGER NOT NULL REFERENCES stories (id),
+    rule_id TEXT NOT NULL,
+    terms TEXT NOT NULL,
+    snippet TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    UNIQUE (story_id, rule_id)
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY,
+    story_id INTEGER NOT NULL REFERENCES stories (id),
+    channel TEXT NOT NULL,
+    destination TEXT NOT NULL,
+    title TEXT NOT NULL,
+    body TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    last_error TEXT,
+    created_at REAL NOT NULL,
+    sent_at REAL,
+    UNIQUE (story_id, channel, destination)
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at);
+"""
+
+
+def destination_id(url: str) -> str:
+    """A stable name for an Apprise URL that does not reveal it."""
+    if url == "stdout":
+        return "stdout"
+    return "sha256:" + hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    name: str
+    etag: str | None
+    last_modified: str | None
+    baseline_done: bool
+    next_check_at: float | None
+    failures: int
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One rendered message, as it sits in the outbox."""
+
+    channel: str
+    destination: str  # destination_id() of the URL, or "stdout"
+    title: str
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    id: int
+    channel: str
+    destination: str
+    title: str
+    body: str
+    attempts: int
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """A new story and what to write with it: its matches and deliveries."""
+
+    story: Story
+    matches: tuple[Match, ...] = ()
+    deliveries: tuple[Delivery, ...] = ()
+
+
+class Store:
+    def __init__(self, path: str | Path):
+        path = Path(path)
+        if str(path) != ":memory:":
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        # One connection, used by one thread at a time (the service loop).
+        self.db = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.execute("PRAGMA busy_timeout=30000")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        self.db.executescript(_SCHEMA)
+        row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is None:
+            self.db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        elif int(row["value"]) > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"{self.path}: state was written by a newer version (schema {row['value']} > {SCHEMA_VERSION})"
+            )
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- transactions ---------------------------------------------------
+    class _Tx:
+        def __init__(self, db: sqlite3.Connection):
+            self.db = db
+
+        def __enter__(self) -> sqlite3.Connection:
+            self.db.execute("BEGIN IMMEDIATE")
+            return self.db
+
+        def __exit__(self, exc_type, exc, tb) -> None:
+            self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+    def _tx(self) -> "Store._Tx":
+        return Store._Tx(self.db)
+
+    # -- sources --------------------------------------------------------
+    def source_state(self, name: str) -> SourceState | None:
+        r = self.db.execute("SELECT * FROM sources WHERE name=?", (name,)).fetchone()
+        if r is None:
+            return None
+        return SourceState(r["name"], r["etag"], r["last_modified"], bool(r["baseline_done"]),
+                           r["next_check_at"], r["failures"])
+
+    def ensure_source(self, name: str, url: str) -> None:
+        self.db.execute("INSERT OR IGNORE INTO sources (name, url) VALUES (?, ?)", (name, url))
+        # A new URL is a new document: the old validators mean nothing to it.
+        self.db.execute(
+            "UPDATE sources SET url=?, etag=NULL, last_modified=NULL WHERE name=? AND url<>?", (url, name, url)
+        )
+
+    def record_failure(self, name: str, reason: str, error: str, next_check_at: float, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        self.db.execute(
+            "UPDATE sources SET last_polled_at=?, last_error=?, last_error_reason=?, failures=failures+1, "
+            "next_check_at=? WHERE name=?",
+            (now, error, reason, next_check_at, name),
+        )
+
+    def record_not_modified(self, name: str, next_check_at: float, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        self.db.execute(
+            "UPDATE sources SET last_polled_at=?, last_success_at=?, failures=0, last_error=NULL, "
+            "last_error_reason=NULL, next_check_at=? WHERE name=?",
+            (now, now, next_check_at, name),
+        )
+
+    def known_keys(self, source: str, keys: Iterable[str]) -> set[str]:
+        keys = list(keys)
+        found: set[str] = set()
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(f"SELECT key FROM stories WHERE source=? AND key IN ({marks})", [source, *chunk])
+            found.update(r["key"] for r in rows)
+        return found
+
+    def known_urls(self, urls: Iterable[str]) -> set[str]:
+        """Canonical URLs already stored from any source."""
+        urls = [u for u in urls if u]
+        found: set[str] = set()
+        for i in range(0, len(urls), 500):
+            chunk = urls[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(f"SELECT canonical_url FROM stories WHERE canonical_url IN ({marks})", chunk)
+            found.update(r["canonical_url"] for r in rows)
+        return found
+
+    def record_poll(
+        self,
+        source: str,
+        planned: list[Planned],
+        *,
+        etag: str | None,
+        last_modified: str | None,
+        next_check_at: float,
+        now: float | None = None,
+    ) -> int:
+        """Store a successful poll in one transaction: the new stories, their
+        matches, one outbox row per delivery and the source's new state.
+
+        Returns the number of outbox rows created.
+        """
+        now = time.time() if now is None else now
+        created = 0
+        with self._tx() as db:
+            for p in planned:
+                s = p.story
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO stories (source, key, canonical_url, title, link, summary, published, "
+                    "lang, first_seen) VALUES (?,?,?,?,?,?,?,?,?)",
+                    (source, s.key, canonical_url(s.link) or None, s.title, s.link, s.summary,
+                     s.published.isoformat() if s.published else None, s.lang, now),
+                )
+                if not cur.rowcount:
+                    continue  # stored already: its alerts were decided then
+                story_id = cur.lastrowid
+                for m in p.matches:
+                    db.execute(
+                        "INSERT OR IGNORE INTO matches (story_id, rule_id, terms, snippet, created_at) "
+                        "VALUES (?,?,?,?,?)",
+                        (story_id, m.rule_id, json.dumps(list(m.terms), ensure_ascii=False), m.snippet, now),
+                    )
+                for d in p.deliveries:
+                    cur = db.execute(
+                        "INSERT OR IGNORE INTO outbox (story_id, channel, destination, title, body, "
+                        "next_attempt_at, created_at) VALUES (?,?,?,?,?,?,?)",
+                        (story_id, d.channel, d.destination, d.title, d.body, now, now),
+                    )
+                    created += cur.rowcount
+            db.execute(
+                "UPDATE sources SET etag=?, last_modified=?, baseline_done=1, last_polled_at=?, last_success_at=?, "
+                "failures=0, last_error=NULL, last_error_reason=NULL, next_check_at=?, "
+                "stories_seen=stories_seen+? WHERE name=?",
+                (etag, last_modified, now, now, next_check_at, len(planned), source),
+            )
+        return created
+
+    def due_deliveries(self, now: float | None = None, limit: int = 500) -> list[OutboxRow]:
+        now = time.time() if now is None else now
+        rows = self.db.execute(
+            "SELECT id, channel, destination, title, body, attempts, created_at FROM outbox "
+            "WHERE status='pending' AND next_attempt_at<=? ORDER BY id LIMIT ?",
+            (now, limit),
+        )
+        return [OutboxRow(r["id"], r["channel"], r["destination"], r["title"], r["body"], r["attempts"],
+                          r["created_at"]) for r in rows]
+
+    def mark_sent(self, row_id: int, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        self.db.execute(
+            "UPDATE outbox SET status='sent', sent_at=?, attempts=attempts+1, last_error=NULL WHERE id=?",
+            (now, row_id),
+        )
+
+    def mark_failed(self, row_id: int, error: str, next_attempt_at: float | None) -> None:
+        """A failed attempt: retried at next_attempt_at, or dead when None."""
+        if next_attempt_at is None:
+            self.db.execute(
+                "UPDATE outbox SET status='dead', attempts=attempts+1, last_error=? WHERE id=?", (error, row_id)
+            )
+        else:
+            self.db.execute(
+                "UPDATE outbox SET attempts=attempts+1, last_error=?, next_attempt_at=? WHERE id=?",
+                (error, next_attempt_at, row_id),
+            )
+
+    def retry_dead(self, now: float | None = None) -> int:
+        now = time.time() if now is None else now
+        cur = self.db.execute(
+            "UPDATE outbox SET status='pending', attempts=0, next_attempt_at=? WHERE status='dead'", (now,)
+        )
+        return cur.rowcount
+
+    # -- reading, for status and replay ---------------------------------
+    def outbox_counts(self) -> dict[str, int]:
+        counts = {"pending": 0, "sent": 0, "dead": 0}
+        for r in self.db.execute("SELECT status, COUNT(*) AS n FROM outbox GROUP BY status"):
+            counts[r["status"]] = r["n"]
+        return counts
+
+    def failing_deliveries(self, limit: int = 20) -> list[sqlite3.Row]:
+        return self.db.execute(
+            "SELECT channel, destination, status, attempts, last_error, next_attempt_at FROM outbox "
+            "WHERE status IN ('pending','dead') AND last_error IS NOT NULL ORDER BY id DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+
+    def sources(self) -> list[sqlite3.Row]:
+        return self.db.execute("SELECT * FROM sources ORDER BY name").fetchall()
+
+    def matches_since(self, since: float) -> dict[str, int]:
+        rows = self.db.execute(
+            "SELECT rule_id, COUNT(*) AS n FROM matches WHERE created_at>=? GROUP BY rule_id ORDER BY n DESC",
+            (since,),
+        )
+        return {r["rule_id"]: r["n"] for r in rows}
+
+    def stories_since(self, since: float) -> Iterator[Story]:
+        rows = self.db.execute(
+            "SELECT source, key, title, link, summary, published, lang FROM stories WHERE first_seen>=? ORDER BY id",
+            (since,),
+        )
+        for r in rows:
+            published = datetime.fromisoformat(r["published"]) if r["published"] else None
+            if published is not None and published.tzinfo is None:
+                published = published.replace(tzinfo=timezone.utc)
+            yield Story(source=r["source"], key=r["key"], title=r["title"], link=r["link"], summary=r["summary"],
+                        published=published, lang=r["lang"])
+
+    def next_delivery_at(self) -> float | None:
+        row = self.db.execute("SELECT MIN(next_attempt_at) AS t FROM outbox WHERE status='pending'").fetchone()
+        return row["t"] if row else None
