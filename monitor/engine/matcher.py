@@ -27,7 +27,7 @@ from monitor.engine.rules import (
     holds_without_terms,
     iter_terms,
 )
-from monitor.engine.text import NormText, at_word_boundaries, normalise, snippet
+from monitor.engine.text import NormText, at_word_boundaries, normalise, normalise_term, snippet
 from monitor.models import Match
 
 _RANK = {name: i for i, name in enumerate(FIELDS)}
@@ -168,7 +168,11 @@ def evaluate(cond: Condition, finder: _Finder, story: _Story, fields: tuple[str,
 
 def _make_match(rule: Rule, evidence: list[Evidence], story: _Story, snippet_chars: int) -> Match:
     ordered = sorted(evidence, key=lambda e: e[0].order)
-    terms = tuple(dict.fromkeys(text for _, text in ordered))
+    # "Surveillance" and "surveillance" in one rule are one term to a reader
+    first: dict[str, str] = {}
+    for _, text in ordered:
+        first.setdefault(normalise_term(text), text)
+    terms = tuple(first.values())
     if ordered:
         hit = ordered[0][0]
         text = story.text(hit.field).display

@@ -202,7 +202,7 @@ class _ConditionParser:
         self.errors.append(self.doc.error(loc, message))
 
     def parse(self, value: Any, loc: tuple) -> Condition | None:
-        if isinstance(value, str):
+        if isinstance(value, (str, bool, int, float)):
             return self.term(value, False, loc)
         if isinstance(value, list):
             return self.group(value, loc, AnyOf)
@@ -294,7 +294,7 @@ class _ConditionParser:
 def _kind(value: Any) -> str:
     if value is None:
         return "nothing (null)"
-    return {bool: "a boolean", int: "a number", float: "a number", dict: "a mapping",
+    return {bool: "a boolean", int: "a number", float: "a number", dict: "a mapping", str: "a string",
             list: "a list"}.get(type(value), type(value).__name__)
 
 
