@@ -1,0 +1,111 @@
+"""A listing page read with CSS selectors: fetched bytes -> RawItems.
+
+`select.item` finds each story's element; the other selectors are searched
+inside it (see config.Select)."""
+from __future__ import annotations
+
+from urllib.parse import urljoin, urlsplit
+
+from bs4 import BeautifulSoup
+from soupsieve import SelectorSyntaxError
+
+from ..config import Select
+from ..identity import RawItem
+from ..textdecode import decode_html
+from .dates import parse_date
+from .errors import SourceError
+from .text import HTML_PARSER, collapse, element_text, primary_lang
+
+_DATE_ATTRS = ("datetime", "content", "data-time", "data-date", "title")
+
+
+def _select_one(el, selector: str, what: str):
+    try:
+        return el.select_one(selector)
+    except (SelectorSyntaxError, ValueError, NotImplementedError) as e:
+        raise SourceError("parse_error", f"{what} selector '{selector}' is not valid CSS: "
+                                         f"{' '.join(str(e).split())[:120]}") from None
+
+
+def _text(el) -> str:
+    # element_text edits the tree in place (drops scripts, spaces out blocks),
+    # which is harmless for any later reading of the same page.
+    return element_text(el) if el is not None else ""
+
+
+def _href(el) -> str:
+    if el is None:
+        return ""
+    href = el.get("href") if el.name in ("a", "area", "link") else None
+    if not href:
+        inner = el.find("a", href=True)
+        href = inner.get("href") if inner is not None else el.get("href")
+    return (href or "").strip()
+
+
+def _absolute(base: str, href: str) -> str:
+    if not href or href.startswith("#"):
+        return ""
+    url = urljoin(base, href)
+    return url if urlsplit(url).scheme in ("http", "https") else ""
+
+
+def _published(el) -> str:
+    if el is None:
+        return ""
+    for attr in _DATE_ATTRS:
+        value = el.get(attr)
+        if isinstance(value, str) and value.strip() and parse_date(value):
+            return value
+    inner = el.find(attrs={"datetime": True})
+    if inner is not None:
+        return inner["datetime"]
+    return collapse(el.get_text(" "))
+
+
+def parse_listing(body: bytes, url: str, select: Select, content_type: str | None = None) -> list[RawItem]:
+    """Items of a listing page. Raises SourceError("selector_empty") when
+    select.item finds nothing."""
+    text = decode_html(body, content_type)
+    try:
+        soup = BeautifulSoup(text, HTML_PARSER)
+    except Exception as e:  # pragma: no cover - parsers are very forgiving
+        raise SourceError("parse_error", f"page could not be parsed: {type(e).__name__}: {e}") from None
+    base = url
+    base_tag = soup.find("base", href=True)
+    if base_tag is not None:
+        base = urljoin(url, base_tag["href"].strip())
+    html_tag = soup.find("html")
+    page_lang = primary_lang(html_tag.get("lang")) if html_tag is not None else None
+
+    try:
+        elements = soup.select(select.item)
+    except (SelectorSyntaxError, ValueError, NotImplementedError) as e:
+        raise SourceError("parse_error", f"item selector '{select.item}' is not valid CSS: "
+                                         f"{' '.join(str(e).split())[:120]}") from None
+    if not elements:
+        raise SourceError("selector_empty", f"selector '{select.item}' found nothing")
+
+    items: list[RawItem] = []
+    for el in elements:
+        if select.link:
+            link_el = _select_one(el, select.link, "link")
+        elif el.name == "a" and el.get("href"):
+            link_el = el
+        else:
+            link_el = el.find("a", href=True)
+        link = _absolute(base, _href(link_el))
+
+        if select.title:
+            title = _text(_select_one(el, select.title, "title"))
+        else:
+            title = _text(link_el) if link_el is not None else ""
+            if not title:
+                title = _text(el)
+
+        summary = _text(_select_one(el, select.summary, "summary")) if select.summary else ""
+        published = None
+        if select.published:
+            published = parse_date(_published(_select_one(el, select.published, "published")))
+        items.append(RawItem(title=title, link=link, summary=summary, published=published, lang=page_lang))
+    return items

@@ -1,0 +1,36 @@
+"""Shared pytest fixtures."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from httpserver import LocalServer  # noqa: E402
+
+
+@pytest.fixture
+def http_server():
+    """A loopback HTTP server (tests/httpserver.py), stopped after the test."""
+    with LocalServer() as server:
+        yield server
+
+
+@pytest.fixture
+def smtp_sink():
+    """A real SMTP server (aiosmtpd) on loopback."""
+    from receivers import SmtpSink
+
+    with SmtpSink() as sink:
+        yield sink
+
+
+@pytest.fixture
+def webhook():
+    """A JSON webhook receiver on loopback for Apprise's json:// URLs."""
+    from receivers import WebhookReceiver
+
+    with WebhookReceiver() as receiver:
+        yield receiver
