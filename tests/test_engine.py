@@ -350,3 +350,18 @@ def test_match_fields_with_missing_fields(tmp_path):
 def test_degenerate_texts_do_not_crash(tmp_path, title):
     rs = one_rule(tmp_path, '[a, 人, {regex: "\\\\s"}, {not: x}]')
     rs.match_fields({"title": title, "summary": title}, snippet_chars=1)
+
+
+def test_format_character_list_covers_unicode_cf():
+    import sys
+    import unicodedata
+
+    from monitor.engine.text import _FORMAT
+
+    for cp in range(sys.maxunicode + 1):
+        ch = chr(cp)
+        cat = unicodedata.category(ch)
+        if cat == "Cf":
+            assert _FORMAT.match(ch), hex(cp)
+        elif _FORMAT.match(ch):
+            assert cat == "Cn", hex(cp)  # assigned as Cf in a newer Unicode

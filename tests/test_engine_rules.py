@@ -56,6 +56,8 @@ def test_good_file_loads_with_all_attributes(tmp_path):
         (True, {"summary": "FRT vans"}, 13),
         (False, {"title": "surface recognition"}, 14),
     ]
+    assert (len(frt.tests.match), len(frt.tests.no_match), len(frt.tests)) == (2, 1, 3)
+    assert not zh.tests
     # defaults
     assert (zh.severity, zh.tags, zh.channels, zh.fields, zh.line) == ("medium", (), (), ("title", "summary", "body"), 15)
     assert rs.run_tests() == []
@@ -306,3 +308,19 @@ def test_run_tests_cuts_long_examples(tmp_path):
     [line] = rs.run_tests()
     assert len(line) < len(str(path)) + 160
     assert "…'" in line
+
+
+def test_tests_may_be_a_single_string(tmp_path):
+    path = write(tmp_path / "r.yaml", """
+        rules:
+          - id: a
+            title: A
+            match: leak
+            tests:
+              match: "Bank leak"
+              no_match: "Bank news"
+        """)
+    rs, problems = load(path)
+    assert problems == []
+    assert [t.fields for t in rs.rules[0].tests] == [{"title": "Bank leak"}, {"title": "Bank news"}]
+    assert rs.run_tests() == []

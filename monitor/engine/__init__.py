@@ -2,6 +2,20 @@
 
     ruleset, problems = load_rules([Path("rules")])
     for match in ruleset.match(story): ...
+
+A rule file holds a top-level ``rules:`` list. Each rule has ``id``,
+``title`` and ``match``, and optionally ``severity`` (info, low, medium,
+high, critical), ``tags``, ``channels``, ``fields`` (title, summary, body,
+url, source), ``enabled``, ``description``, ``references`` and ``tests``
+(``match:`` / ``no_match:`` lists of titles or field mappings).
+
+A condition is a term (a string), a list (any of them), or a one-key mapping:
+``any``, ``all``, ``not`` (a list under it means none of them), ``regex``, or
+``term`` with ``cased: true``. Text and terms are NFKC-normalised,
+case-folded, and whitespace-collapsed; a term matches whole words in spaced
+scripts and anywhere in Chinese, Japanese, Korean or Thai text. Regexes are
+searched in the same folded text (case-insensitively), or in the un-folded
+text with ``cased: true``.
 """
 from __future__ import annotations
 
@@ -9,11 +23,11 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from monitor.engine.matcher import Matcher
-from monitor.engine.rules import SEVERITIES, Rule, RuleTest, read_rules
+from monitor.engine.rules import SEVERITIES, Rule, RuleTest, RuleTests, read_rules
 from monitor.models import Match, Story
 from monitor.yamlfile import FileError
 
-__all__ = ["RuleSet", "Rule", "RuleTest", "load_rules", "SEVERITIES"]
+__all__ = ["RuleSet", "Rule", "RuleTest", "RuleTests", "load_rules", "SEVERITIES"]
 
 
 class RuleSet:

@@ -27,7 +27,7 @@ from monitor.engine.rules import (
     holds_without_terms,
     iter_terms,
 )
-from monitor.engine.text import NormText, at_word_boundaries, normalise, normalise_term, snippet
+from monitor.engine.text import NormText, at_word_boundaries, normalise, snippet
 from monitor.models import Match
 
 _RANK = {name: i for i, name in enumerate(FIELDS)}
@@ -129,7 +129,9 @@ class _IndexFinder:
         return best
 
 
-Evidence = tuple[Hit, str]  # where, and what to report (the term as written, or the regex's text)
+# where; what to report (the term as written, or the regex's text); and the
+# form two reports are the same under ("Surveillance" and "surveillance")
+Evidence = tuple[Hit, str, str]
 
 
 def evaluate(cond: Condition, finder: _Finder, story: _Story, fields: tuple[str, ...]) -> tuple[bool, list[Evidence]]:
@@ -140,12 +142,13 @@ def evaluate(cond: Condition, finder: _Finder, story: _Story, fields: tuple[str,
     """
     if isinstance(cond, Term):
         hit = finder.term(cond, fields)
-        return (True, [(hit, cond.text)]) if hit else (False, [])
+        return (True, [(hit, cond.text, cond.key.casefold())]) if hit else (False, [])
     if isinstance(cond, Regex):
         hit = _search_regex(story, cond, fields)
         if hit is None:
             return False, []
-        return True, [(hit, story.text(hit.field).display[hit.start:hit.end])]
+        found = story.text(hit.field).display[hit.start:hit.end]
+        return True, [(hit, found, found.casefold())]
     if isinstance(cond, NotOf):
         held, _ = evaluate(cond.item, finder, story, fields)
         return not held, []
@@ -168,10 +171,9 @@ def evaluate(cond: Condition, finder: _Finder, story: _Story, fields: tuple[str,
 
 def _make_match(rule: Rule, evidence: list[Evidence], story: _Story, snippet_chars: int) -> Match:
     ordered = sorted(evidence, key=lambda e: e[0].order)
-    # "Surveillance" and "surveillance" in one rule are one term to a reader
     first: dict[str, str] = {}
-    for _, text in ordered:
-        first.setdefault(normalise_term(text), text)
+    for _, text, same in ordered:
+        first.setdefault(same, text)
     terms = tuple(first.values())
     if ordered:
         hit = ordered[0][0]

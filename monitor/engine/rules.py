@@ -109,6 +109,21 @@ class RuleTest:
 
 
 @dataclass(frozen=True, slots=True)
+class RuleTests:
+    """A rule's embedded examples; iterating gives match cases, then no_match ones."""
+
+    match: tuple[RuleTest, ...] = ()
+    no_match: tuple[RuleTest, ...] = ()
+
+    def __iter__(self):
+        yield from self.match
+        yield from self.no_match
+
+    def __len__(self) -> int:
+        return len(self.match) + len(self.no_match)
+
+
+@dataclass(frozen=True, slots=True)
 class Rule:
     id: str
     title: str
@@ -122,7 +137,7 @@ class Rule:
     line: int | None
     description: str | None = None
     references: tuple[str, ...] = ()
-    tests: tuple[RuleTest, ...] = field(default_factory=tuple)
+    tests: RuleTests = field(default_factory=RuleTests)
 
 
 class _Case(BaseModel):
@@ -142,6 +157,8 @@ class _Tests(BaseModel):
     @field_validator("match", "no_match", mode="before")
     @classmethod
     def _bare_strings_are_titles(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [value]
         if isinstance(value, list):
             return [{"title": v} if isinstance(v, str) else v for v in value]
         return value
@@ -354,14 +371,14 @@ def _parse_rule(doc: YamlDoc, path: Path, i: int, raw: Any, errors: list[FileErr
     if model is None or condition is None or len(errors) > before:
         return None
     node = doc.node_at(loc)
-    tests: list[RuleTest] = []
+    tests = {"match": [], "no_match": []}
     if model.tests is not None:
         for kind, cases in (("match", model.tests.match), ("no_match", model.tests.no_match)):
             for j, case in enumerate(cases):
                 case_node = doc.node_at(loc + ("tests", kind, j))
                 line = case_node.start_mark.line + 1 if case_node is not None else None
                 fields = {k: v for k, v in case.model_dump().items() if v}
-                tests.append(RuleTest(kind == "match", fields, line))
+                tests[kind].append(RuleTest(kind == "match", fields, line))
     return Rule(
         id=model.id,
         title=model.title,
@@ -375,7 +392,7 @@ def _parse_rule(doc: YamlDoc, path: Path, i: int, raw: Any, errors: list[FileErr
         line=node.start_mark.line + 1 if node is not None else None,
         description=model.description,
         references=tuple(model.references),
-        tests=tuple(tests),
+        tests=RuleTests(tuple(tests["match"]), tuple(tests["no_match"])),
     )
 
 

@@ -10,9 +10,11 @@ and reported regex hits are cut from.
 """
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Sequence
 
 ELLIPSIS = "…"
 
@@ -69,22 +71,23 @@ def at_word_boundaries(text: str, start: int, end: int) -> bool:
     return True
 
 
+# Format characters (Unicode category Cf): zero-width spaces and joiners,
+# soft hyphens, bidi controls, tags. Invisible, and used to split a word so
+# a filter misses it. Listed as ranges because `re` has no \p{Cf}; a test
+# checks the list against unicodedata.
+_FORMAT = re.compile(
+    "[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f"
+    "\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd"
+    "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001"
+    "\U000e0020-\U000e007f]"
+)
+_SPACES = re.compile(r"\s+")
+
+
 def _display(text: str) -> str:
-    """NFKC, format characters dropped, whitespace runs collapsed, stripped."""
-    text = unicodedata.normalize("NFKC", text)
-    out: list[str] = []
-    pending_space = False
-    for ch in text:
-        if ch.isspace():
-            pending_space = bool(out)
-            continue
-        if unicodedata.category(ch) == "Cf":
-            continue
-        if pending_space:
-            out.append(" ")
-            pending_space = False
-        out.append(ch)
-    return "".join(out)
+    """Format characters dropped, NFKC, whitespace runs collapsed, stripped."""
+    text = unicodedata.normalize("NFKC", _FORMAT.sub("", text))
+    return _SPACES.sub(" ", text).strip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +101,7 @@ class NormText:
 
     display: str
     folded: str
-    index: tuple[int, ...]
+    index: Sequence[int]
 
     def display_span(self, start: int, end: int) -> tuple[int, int]:
         """Map a folded span [start, end) back to a display span."""
@@ -110,13 +113,18 @@ class NormText:
 
 def normalise(text: str) -> NormText:
     display = _display(text)
-    folded: list[str] = []
+    folded = display.casefold()
+    if len(folded) == len(display):
+        # casefold never maps a character to nothing, so equal lengths mean
+        # every character folded to exactly one: the index is the identity
+        return NormText(display, folded, range(len(display)))
+    parts: list[str] = []
     index: list[int] = []
     for i, ch in enumerate(display):
         f = ch.casefold()
-        folded.append(f)
+        parts.append(f)
         index.extend([i] * len(f))
-    return NormText(display, "".join(folded), tuple(index))
+    return NormText(display, "".join(parts), tuple(index))
 
 
 def normalise_term(term: str, cased: bool = False) -> str:
