@@ -18,7 +18,6 @@ import ahocorasick
 from monitor.engine.rules import (
     FIELDS,
     AllOf,
-    AnyOf,
     Condition,
     NotOf,
     Regex,
