@@ -93,7 +93,10 @@ def parse_listing(body: bytes, url: str, select: Select, content_type: str | Non
         elif el.name == "a" and el.get("href"):
             link_el = el
         else:
-            link_el = el.find("a", href=True)
+            # The first link with visible text (a thumbnail link usually
+            # comes first and has none), else the first link.
+            anchors = el.find_all("a", href=True)
+            link_el = next((a for a in anchors if a.get_text(strip=True)), anchors[0] if anchors else None)
         link = _absolute(base, _href(link_el))
 
         if select.title:

@@ -30,6 +30,13 @@ _WIDENED = {"gb18030", "big5hkscs"}
 _TITLE_FROM_TEXT = 120
 
 
+def _drop_wp_footer(text: str, title: str) -> str:
+    """WordPress ends summaries with "The post <title> appeared first on <site>."."""
+    if not title or "appeared first on" not in text:
+        return text
+    return re.sub(r"\s*The post " + re.escape(title) + r" appeared first on [^.]{1,200}\.?\s*$", "", text)
+
+
 def parse_feed(body: bytes, url: str, content_type: str | None = None) -> list[RawItem]:
     """Items of an RSS, Atom or JSON feed. Raises SourceError("not_a_feed")
     when the bytes hold no feed at all."""
@@ -137,6 +144,8 @@ def parse_xml_feed(body: bytes, url: str, content_type: str | None = None) -> li
         body_html = " ".join(c.get("value", "") for c in content if c.get("value"))
         summary = _detail_text(summary_html, entry.get("summary_detail")) if summary_html else html_to_text(body_html)
         body_text = html_to_text(body_html) if body_html else ""
+        summary = _drop_wp_footer(summary, title)
+        body_text = _drop_wp_footer(body_text, title)
         if body_text == summary:
             body_text = ""
         items.append(RawItem(
