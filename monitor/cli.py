@@ -20,9 +20,15 @@ def bundled_rules_dir() -> Path:
     local = Path("rules")
     if local.is_dir() and any(local.glob("*.y*ml")):
         return local
-    from importlib.resources import files
+    try:
+        from importlib.resources import files
 
-    return Path(str(files("monitor.bundled_rules")))
+        bundled = Path(str(files("monitor.bundled_rules")))
+        if bundled.is_dir():
+            return bundled
+    except ModuleNotFoundError:  # an editable install maps no data package
+        pass
+    return Path(__file__).resolve().parent.parent / "rules"
 
 
 def _load(args) -> tuple:
@@ -164,9 +170,11 @@ def cmd_status(args) -> int:
         return 2
     if not Path(config.state).exists():
         print(f"no state yet at {config.state}")
-        return 0
+        return 1 if args.health else 0
     store = Store(config.state)
     try:
+        if args.health:
+            return _health(config, store)
         if args.retry_dead:
             print(f"{store.retry_dead()} dead deliveries queued again")
         now = time.time()
@@ -201,6 +209,22 @@ def cmd_status(args) -> int:
     return 0
 
 
+def _health(config, store) -> int:
+    """Healthy while no enabled source is overdue: the loop is alive and
+    polling. Never asks the network, so an outage elsewhere cannot get the
+    container restarted."""
+    grace = 300.0 + config.fetch.deadline
+    now = time.time()
+    enabled = {s.name for s in config.sources if s.enabled}
+    overdue = [r["name"] for r in store.sources()
+               if r["name"] in enabled and (r["next_check_at"] is None or r["next_check_at"] < now - grace)]
+    if overdue:
+        print(f"unhealthy: overdue sources: {', '.join(overdue)}")
+        return 1
+    print("healthy")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -225,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     st = with_config(sub.add_parser("status", help="sources, outbox and matches from the state file"))
     st.add_argument("--json", action="store_true")
     st.add_argument("--retry-dead", action="store_true", help="queue dead deliveries again")
+    st.add_argument("--health", action="store_true", help="exit 0 if the loop is polling on time, else 1")
     st.set_defaults(func=cmd_status)
     demo = sub.add_parser("demo", help="run the whole pipeline offline on bundled pages and feeds")
     demo.add_argument("--rules", help="rules directory (default: ./rules or the shipped rules)")

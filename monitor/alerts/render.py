@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from ..identity import canonical_url
 from ..models import Alert
 
 # Zero-width and bidirectional formatting characters: invisible, and able
@@ -51,7 +52,7 @@ def render_text(alert: Alert) -> tuple[str, str]:
         f"{title}",
         "",
         f"Source:    {clean(story.source, 80)}",
-        f"Link:      {clean(story.link, 500) or '(none)'}",
+        f"Link:      {clean(canonical_url(story.link) or story.link, 500) or '(none)'}",
         f"Published: {_published(alert)}",
     ]
     for m in alert.matches:
@@ -59,6 +60,9 @@ def render_text(alert: Alert) -> tuple[str, str]:
         lines.append(f"Rule:      {clean(m.rule_id, 80)} [{clean(m.severity, 20)}] {clean(m.rule_title, 120)}")
         lines.append(f"Terms:     {terms}")
     snippet = next((m.snippet for m in alert.matches if m.snippet), "")
+    if clean(snippet) == clean(story.title) and story.summary:
+        # The hit was in the title, shown above: the lede says more.
+        snippet = story.summary if len(story.summary) <= 600 else story.summary[:599] + "…"
     if snippet:
         lines += ["", clean(snippet, 600)]
     subject = f"[{rule_names}] {title}" if rule_names else title
