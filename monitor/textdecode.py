@@ -20,19 +20,19 @@ import codecs
 import re
 
 _WIDEN = {
-    "gb2312": "gb18030",
-    "gbk": "gb18030",
-    "gb18030": "gb18030",
-    "big5": "big5hkscs",
-    "big5hkscs": "big5hkscs",
-    "cp950": "big5hkscs",
-    "latin_1": "cp1252",
-    "ascii": "cp1252",
-    "iso8859_1": "cp1252",
-    "shift_jis": "cp932",
-    "euc_kr": "cp949",
-    "iso8859_9": "cp1254",
-    "iso8859_11": "cp874",
+    codecs.lookup(narrow).name: wide
+    for narrow, wide in {
+        "gb2312": "gb18030",
+        "gbk": "gb18030",
+        "big5": "big5hkscs",
+        "cp950": "big5hkscs",
+        "iso-8859-1": "cp1252",
+        "ascii": "cp1252",
+        "shift_jis": "cp932",
+        "euc-kr": "cp949",
+        "iso-8859-9": "cp1254",
+        "iso-8859-11": "cp874",
+    }.items()
 }
 # Labels Python does not know (or knows differently) that pages use.
 _ALIASES = {

@@ -1,0 +1,328 @@
+"""The HTTP door, against a loopback server: conditional GET, errors named,
+redirects, caps, deadlines, cancellation. No internet."""
+from __future__ import annotations
+
+import gzip
+import threading
+import time
+import tracemalloc
+import zlib
+
+import pytest
+
+import monitor
+from httpserver import (
+    LocalServer,
+    compressed_bomb,
+    drip,
+    free_port,
+    gzipped,
+    http_date,
+    redirect,
+    reset,
+    stall,
+)
+from monitor.config import FetchSettings
+from monitor.fetch import FetchError, FetchResult, Fetcher, default_user_agent
+
+MB = 1024 * 1024
+
+
+@pytest.fixture
+def fetcher():
+    f = Fetcher(FetchSettings(connect_timeout=5, read_timeout=5, deadline=10))
+    yield f
+    f.close()
+
+
+def test_200_returns_body_headers_and_validators(http_server: LocalServer, fetcher: Fetcher):
+    url = http_server.add("/feed.xml", b"<rss/>", content_type="application/rss+xml",
+                          headers={"ETag": '"abc"', "Last-Modified": "Fri, 20 Dec 2019 14:35:00 GMT"})
+    r = fetcher.get(url)
+    assert isinstance(r, FetchResult)
+    assert (r.status, r.body, r.url, r.not_modified) == (200, b"<rss/>", url, False)
+    assert r.headers["content-type"] == "application/rss+xml"  # case-insensitive
+    assert r.headers["CONTENT-TYPE"] == "application/rss+xml"
+    assert r.etag == '"abc"'
+    assert r.last_modified == "Fri, 20 Dec 2019 14:35:00 GMT"
+
+
+def test_conditional_get_round_trip(http_server: LocalServer, fetcher: Fetcher):
+    lm = http_date(1576852500)
+    url = http_server.add_conditional("/c.xml", b"<rss>v1</rss>", etag='W/"v1-17"', last_modified=lm)
+    first = fetcher.get(url)
+    assert first.status == 200 and first.body == b"<rss>v1</rss>"
+    first_req = http_server.requests_to("/c.xml")[0]
+    assert first_req.headers.get("If-None-Match") is None
+    assert first_req.headers.get("If-Modified-Since") is None
+
+    second = fetcher.get(url, etag=first.etag, last_modified=first.last_modified)
+    assert second.not_modified and second.status == 304 and second.body == b""
+    assert second.etag == 'W/"v1-17"' and second.last_modified == lm
+    sent = http_server.requests_to("/c.xml")[1].headers
+    assert sent["If-None-Match"] == 'W/"v1-17"'  # verbatim, weak prefix and all
+    assert sent["If-Modified-Since"] == lm
+
+
+def test_changed_etag_gets_full_body(http_server: LocalServer, fetcher: Fetcher):
+    url = http_server.add_conditional("/c.xml", b"<rss>v2</rss>", etag='"v2"')
+    r = fetcher.get(url, etag='"v1"')
+    assert r.status == 200 and not r.not_modified and r.body == b"<rss>v2</rss>" and r.etag == '"v2"'
+
+
+@pytest.mark.parametrize("status, phrase", [(404, "Not Found"), (503, "Service Unavailable"), (410, "Gone")])
+def test_http_errors_are_named(http_server: LocalServer, fetcher: Fetcher, status: int, phrase: str):
+    url = http_server.add("/x", b"<html>error</html>", status=status, content_type="text/html")
+    with pytest.raises(FetchError) as ei:
+        fetcher.get(url)
+    assert ei.value.reason == "http" and ei.value.status == status
+    assert str(ei.value) == f"http {status} {phrase}"
+
+
+def test_unrouted_path_is_404(http_server: LocalServer, fetcher: Fetcher):
+    with pytest.raises(FetchError) as ei:
+        fetcher.get(http_server.url("/missing"))
+    assert (ei.value.reason, ei.value.status) == ("http", 404)
+
+
+def test_redirects_are_followed_to_the_final_url(http_server: LocalServer, fetcher: Fetcher):
+    final = http_server.add("/new/feed.xml", b"<rss/>", content_type="application/rss+xml")
+    http_server.route("/old", redirect("/middle", 301))
+    http_server.route("/middle", redirect(final, 302))
+    r = fetcher.get(http_server.url("/old"))
+    assert r.url == final and r.body == b"<rss/>"
+    assert [q.path for q in http_server.requests] == ["/old", "/middle", "/new/feed.xml"]
+
+
+def test_relative_redirect_is_resolved(http_server: LocalServer, fetcher: Fetcher):
+    http_server.add("/a/b/target", b"ok")
+    http_server.route("/a/b/start", redirect("target", 307))
+    assert fetcher.get(http_server.url("/a/b/start")).url == http_server.url("/a/b/target")
+
+
+def test_redirect_loop_stops(http_server: LocalServer, fetcher: Fetcher):
+    http_server.route("/loop", redirect("/loop"))
+    with pytest.raises(FetchError) as ei:
+        fetcher.get(http_server.url("/loop"))
+    assert ei.value.reason == "redirects"
+    assert len(http_server.requests_to("/loop")) == 6  # the first request and five redirects
+
+
+def test_five_redirects_are_allowed(http_server: LocalServer, fetcher: Fetcher):
+    http_server.add("/r5", b"done")
+    for i in range(5):
+        http_server.route(f"/r{i}", redirect(f"/r{i + 1}"))
+    assert fetcher.get(http_server.url("/r0")).body == b"done"
+
+
+def test_redirect_to_another_scheme_is_invalid(http_server: LocalServer, fetcher: Fetcher):
+    http_server.route("/ftp", redirect("ftp://files.example/feed.xml"))
+    with pytest.raises(FetchError) as ei:
+        fetcher.get(http_server.url("/ftp"))
+    assert ei.value.reason == "invalid_url"
+
+
+def test_gzip_body_is_decompressed(http_server: LocalServer, fetcher: Fetcher):
+    page = b"<html>" + b"facial recognition " * 5000 + b"</html>"
+    http_server.routes["/gz"] = gzipped(page)
+    r = fetcher.get(http_server.url("/gz"))
+    assert r.body == page
+    assert "gzip" in http_server.requests[-1].headers["Accept-Encoding"]
+
+
+def test_deflate_body_zlib_or_raw_is_decompressed(http_server: LocalServer, fetcher: Fetcher):
+    page = b"data breach " * 1000
+    raw = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+    http_server.add("/zlib", zlib.compress(page), headers={"Content-Encoding": "deflate"})
+    http_server.add("/raw", raw.compress(page) + raw.flush(), headers={"Content-Encoding": "deflate"})
+    assert fetcher.get(http_server.url("/zlib")).body == page
+    assert fetcher.get(http_server.url("/raw")).body == page
+
+
+def test_multi_member_gzip(http_server: LocalServer, fetcher: Fetcher):
+    http_server.add("/mm", gzip.compress(b"first ") + gzip.compress(b"second"), headers={"Content-Encoding": "gzip"})
+    assert fetcher.get(http_server.url("/mm")).body == b"first second"
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate"])
+def test_compression_bomb_is_cut_off_without_using_memory(http_server: LocalServer, coding: str):
+    # 50 MB of zeros compressed to about 50 KB; the cap is 1 MB.
+    http_server.route("/bomb", compressed_bomb(50 * MB, coding))
+    f = Fetcher(FetchSettings(max_bytes=1 * MB, deadline=30))
+    tracemalloc.start()
+    try:
+        with pytest.raises(FetchError) as ei:
+            f.get(http_server.url("/bomb"))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        f.close()
+    assert ei.value.reason == "too_large"
+    assert str(ei.value) == f"body larger than {1 * MB} bytes"
+    assert peak < 8 * MB, f"peak allocation {peak} bytes while reading a capped body"
+
+
+def test_plain_body_over_cap_is_too_large(http_server: LocalServer):
+    http_server.add("/big", b"x" * (2 * MB))
+    with Fetcher(FetchSettings(max_bytes=MB)) as f, pytest.raises(FetchError) as ei:
+        f.get(http_server.url("/big"))
+    assert ei.value.reason == "too_large"
+
+
+def test_body_at_cap_is_fine(http_server: LocalServer):
+    http_server.add("/exact", b"x" * 1000)
+    with Fetcher(FetchSettings(max_bytes=1000)) as f:
+        assert len(f.get(http_server.url("/exact")).body) == 1000
+
+
+def test_slow_drip_is_cut_at_the_deadline(http_server: LocalServer):
+    # One byte every 0.2 s never trips the 5 s read timeout; only the
+    # deadline can end this 20-second body.
+    http_server.route("/drip", drip(b"x" * 100, interval=0.2))
+    f = Fetcher(FetchSettings(read_timeout=5, deadline=1))
+    start = time.monotonic()
+    with pytest.raises(FetchError) as ei:
+        f.get(http_server.url("/drip"))
+    elapsed = time.monotonic() - start
+    f.close()
+    assert ei.value.reason == "timeout"
+    assert "deadline" in str(ei.value)
+    assert elapsed < 10  # generous: the point is "not 20 s", not a timing benchmark
+
+
+def test_silent_server_is_cut_at_the_deadline(http_server: LocalServer):
+    http_server.route("/stall", stall(b"partial", seconds=30))
+    f = Fetcher(FetchSettings(read_timeout=30, deadline=1))
+    start = time.monotonic()
+    with pytest.raises(FetchError) as ei:
+        f.get(http_server.url("/stall"))
+    f.close()
+    assert ei.value.reason == "timeout"
+    assert time.monotonic() - start < 10
+
+
+def test_read_timeout(http_server: LocalServer):
+    http_server.route("/stall", stall(b"", seconds=30))
+    with Fetcher(FetchSettings(read_timeout=0.5, deadline=20)) as f, pytest.raises(FetchError) as ei:
+        f.get(http_server.url("/stall"))
+    assert ei.value.reason == "timeout"
+
+
+def test_stop_event_cancels_a_fetch(http_server: LocalServer):
+    http_server.route("/stall", stall(b"partial", seconds=30))
+    stop = threading.Event()
+    f = Fetcher(FetchSettings(read_timeout=30, deadline=60), stop=stop)
+    timer = threading.Timer(0.3, stop.set)
+    timer.start()
+    start = time.monotonic()
+    try:
+        with pytest.raises(FetchError) as ei:
+            f.get(http_server.url("/stall"))
+    finally:
+        timer.cancel()
+        f.close()
+    assert ei.value.reason == "cancelled"
+    assert time.monotonic() - start < 10
+
+
+def test_stop_event_already_set(http_server: LocalServer):
+    url = http_server.add("/a", b"x")
+    stop = threading.Event()
+    stop.set()
+    with Fetcher(FetchSettings(), stop=stop) as f, pytest.raises(FetchError) as ei:
+        f.get(url)
+    assert ei.value.reason == "cancelled"
+    assert http_server.requests == []
+
+
+def test_stop_event_between_chunks(http_server: LocalServer):
+    http_server.route("/drip", drip(b"x" * 100, interval=0.1, chunk=1))
+    stop = threading.Event()
+    f = Fetcher(FetchSettings(deadline=60), stop=stop)
+    threading.Timer(0.3, stop.set).start()
+    with pytest.raises(FetchError) as ei:
+        f.get(http_server.url("/drip"))
+    f.close()
+    assert ei.value.reason == "cancelled"
+
+
+def test_connection_refused(fetcher: Fetcher):
+    with pytest.raises(FetchError) as ei:
+        fetcher.get(f"http://127.0.0.1:{free_port()}/feed.xml")
+    assert ei.value.reason == "connect" and ei.value.status is None
+    assert "refused" in str(ei.value)
+
+
+def test_connection_reset(http_server: LocalServer, fetcher: Fetcher):
+    http_server.route("/rst", reset())
+    with pytest.raises(FetchError) as ei:
+        fetcher.get(http_server.url("/rst"))
+    assert ei.value.reason == "connect"
+
+
+def test_dns_failure(fetcher: Fetcher):
+    # .invalid never resolves (RFC 2606); the resolver answers without the internet.
+    with pytest.raises(FetchError) as ei:
+        fetcher.get("http://no-such-host.invalid/feed.xml")
+    assert ei.value.reason in ("dns", "connect")  # a sandbox without a resolver may refuse instead
+
+
+def test_tls_error(http_server: LocalServer, fetcher: Fetcher):
+    # Speaking TLS to a plain-HTTP port fails in the handshake.
+    with pytest.raises(FetchError) as ei:
+        fetcher.get(f"https://127.0.0.1:{http_server.port}/")
+    assert ei.value.reason == "tls"
+
+
+@pytest.mark.parametrize("url", ["ftp://files.example/feed", "file:///etc/passwd", "not a url", "http://"])
+def test_invalid_urls(fetcher: Fetcher, url: str):
+    with pytest.raises(FetchError) as ei:
+        fetcher.get(url)
+    assert ei.value.reason == "invalid_url"
+
+
+def test_user_agent_is_honest(http_server: LocalServer):
+    url = http_server.add("/a", b"x")
+    with Fetcher(FetchSettings(contact="https://example.org/monitor")) as f:
+        f.get(url)
+    ua = http_server.requests[-1].headers["User-Agent"]
+    assert ua == f"privacy-monitor/{monitor.__version__} (+https://example.org/monitor)"
+    assert default_user_agent(FetchSettings()) == f"privacy-monitor/{monitor.__version__}"
+    assert default_user_agent(FetchSettings(user_agent="custom/1.0")) == "custom/1.0"
+
+
+def test_extra_headers_are_sent(http_server: LocalServer, fetcher: Fetcher):
+    url = http_server.add("/a", b"x")
+    fetcher.get(url, headers={"Accept-Language": "zh-CN", "X-Api-Key": "k"})
+    sent = http_server.requests[-1].headers
+    assert sent["Accept-Language"] == "zh-CN" and sent["X-Api-Key"] == "k"
+
+
+def test_errors_are_one_line(http_server: LocalServer, fetcher: Fetcher):
+    http_server.add("/e", b"", status=500)
+    with pytest.raises(FetchError) as ei:
+        fetcher.get(http_server.url("/e"))
+    assert "\n" not in str(ei.value)
+
+
+def test_fetcher_is_reusable_across_threads(http_server: LocalServer, fetcher: Fetcher):
+    for i in range(8):
+        http_server.add(f"/p{i}", f"page {i}".encode())
+    results: dict[int, bytes] = {}
+
+    def work(i: int) -> None:
+        results[i] = fetcher.get(http_server.url(f"/p{i}")).body
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == {i: f"page {i}".encode() for i in range(8)}
+
+
+def test_server_usable_as_context_manager():
+    with LocalServer() as srv:
+        url = srv.add("/x", "hello")
+        with Fetcher(FetchSettings()) as f:
+            assert f.get(url).body == b"hello"
