@@ -428,3 +428,14 @@ def test_decode_wrong_utf8_label_falls_back():
 def test_decode_garbage_never_raises():
     assert isinstance(decode_html(bytes(range(256)) * 4, "text/html; charset=no-such-charset"), str)
     assert decode_html(b"", None) == ""
+
+
+def test_malformed_feed_with_no_items_is_not_a_feed():
+    with pytest.raises(SourceError) as ei:
+        parse(rss_source(), result(b'<?xml version="1.0"?><rss><channel><title>Broken'))
+    assert ei.value.reason == "not_a_feed" and "malformed" in str(ei.value)
+
+
+def test_empty_feed_served_as_text_html_is_still_a_feed():
+    body = b'<rss version="2.0"><channel><title>quiet</title></channel></rss>'
+    assert parse(rss_source(), result(body, content_type="text/html")) == []

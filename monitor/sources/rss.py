@@ -28,6 +28,8 @@ _JSON_TYPES = ("application/feed+json", "application/json", "text/json")
 # Charsets whose labels understate what real feeds contain (see textdecode).
 _WIDENED = {"gb18030", "big5hkscs"}
 _TITLE_FROM_TEXT = 120
+# bozo reasons that say nothing about the feed's structure
+_BENIGN = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
 
 
 def _drop_wp_footer(text: str, title: str) -> str:
@@ -125,14 +127,16 @@ def parse_xml_feed(body: bytes, url: str, content_type: str | None = None) -> li
         raise SourceError("parse_error", f"feed could not be parsed: {type(e).__name__}: {e}") from None
     entries = parsed.get("entries") or []
     if not entries:
-        if parsed.get("version"):
-            return []  # a real feed with nothing in it
-        detail = ""
-        if parsed.get("bozo") and parsed.get("bozo_exception") is not None:
-            detail = f" ({' '.join(str(parsed['bozo_exception']).split())[:160]})"
+        exc = parsed.get("bozo_exception") if parsed.get("bozo") else None
+        broken = exc is not None and not isinstance(exc, _BENIGN)
+        if parsed.get("version") and not broken:
+            return []  # a well-formed feed with nothing in it
+        detail = f" ({' '.join(str(exc).split())[:160]})" if exc is not None else ""
         head = data.lstrip()[:200].lower()
         if b"<html" in head or b"<!doctype html" in head:
             raise SourceError("not_a_feed", "document is an HTML page, not a feed")
+        if parsed.get("version"):
+            raise SourceError("not_a_feed", f"feed is malformed and no item could be read{detail}")
         raise SourceError("not_a_feed", f"document holds no RSS, Atom or JSON feed{detail}")
     feed = parsed.get("feed", {})
     feed_lang = primary_lang(feed.get("language"))
