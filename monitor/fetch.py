@@ -137,7 +137,7 @@ class _Watchdog:
         with self._lock:
             token = id(resp)
             self._active[token] = (deadline, resp)
-            if self._thread is None or not self._thread.is_alive():
+            if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="fetch-watchdog", daemon=True)
                 self._thread.start()
             return token
@@ -152,6 +152,9 @@ class _Watchdog:
     def _run(self) -> None:
         while not self._closed.wait(_WATCHDOG_TICK):
             with self._lock:
+                if not self._active:  # idle: end; the next watch() starts a new thread
+                    self._thread = None
+                    return
                 due = [(t, d, r) for t, (d, r) in self._active.items() if d.expired_reason()]
                 for token, _, _ in due:
                     self._active.pop(token, None)
