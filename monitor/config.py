@@ -5,6 +5,7 @@ import os
 import re
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -52,6 +53,7 @@ class SourceConfig(_Strict):
     interval: float = 900.0
     select: Select | None = None
     lang: str | None = None  # a hint for stories that do not say their language
+    timezone: str = "UTC"  # IANA zone for listing-page times that name none (Asia/Shanghai)
     enabled: bool = True
     headers: dict[str, str] = Field(default_factory=dict)
 
@@ -59,6 +61,19 @@ class SourceConfig(_Strict):
     @classmethod
     def _interval(cls, v: Any) -> float:
         return parse_duration(v)
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone '{v}' (expected an IANA name such as Asia/Shanghai)") from None
+        return v
+
+    @property
+    def tzinfo(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     @field_validator("url")
     @classmethod

@@ -75,10 +75,10 @@ def demo_sources(base: str) -> list[SourceConfig]:
     return [
         SourceConfig(name="rights-and-wires", kind="rss", url=f"{base}/feed/", interval="15m"),
         SourceConfig(name="liberty-notes", kind="rss", url=f"{base}/notes/atom.xml", interval="15m"),
-        SourceConfig(name="business-weekly-tech", kind="html", url=f"{base}/tech/", interval="30m", select=Select(
+        SourceConfig(name="business-weekly-tech", kind="html", url=f"{base}/tech/", interval="30m", timezone="Asia/Shanghai", select=Select(
             item="div.news-list dl.item", title="p.tit a", link="p.tit a", summary="p.lead",
             published="span.date")),
-        SourceConfig(name="zh-tech", kind="html", url=f"{base}/zh/", interval="30m", lang="zh", select=Select(
+        SourceConfig(name="zh-tech", kind="html", url=f"{base}/zh/", interval="30m", lang="zh", timezone="Asia/Shanghai", select=Select(
             item="ul.newslist li", title="a", link="a", summary="p", published="span.time")),
     ]
 

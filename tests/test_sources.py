@@ -356,6 +356,19 @@ def test_published_from_datetime_attribute():
     assert stories[1].published is None  # unparsable is None, never an error
 
 
+def test_listing_times_without_a_zone_are_read_in_the_source_timezone():
+    page = """<html><body><ul><li><a href="/a">政策出台</a><span>2019年12月20日 14:35</span></li>
+    <li><a href="/b">Other</a><span>2019-12-20T14:35:00Z</span></li></ul></body></html>""".encode("utf-8")
+    source = SourceConfig(name="s", kind="html", url="https://n.example/", timezone="Asia/Shanghai",
+                          select=Select(item="li", published="span"))
+    stories = parse(source, result(page, url="https://n.example/", content_type="text/html; charset=utf-8"))
+    assert stories[0].published == datetime(2019, 12, 20, 6, 35, tzinfo=UTC)  # Beijing time
+    assert stories[1].published == datetime(2019, 12, 20, 14, 35, tzinfo=UTC)  # it names its zone
+    with pytest.raises(ValueError, match="unknown time zone 'Mars/Olympus'"):
+        SourceConfig(name="s", kind="html", url="https://n.example/", timezone="Mars/Olympus",
+                     select=Select(item="li"))
+
+
 # -- helpers ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("text, expected", [

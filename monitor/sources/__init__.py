@@ -38,7 +38,7 @@ def parse(source: "SourceConfig", result: "FetchResult") -> list[Story]:
 
             if source.select is None:
                 raise SourceError("parse_error", f"html source '{source.name}' has no 'select'")
-            items = parse_listing(result.body, result.url, source.select, content_type)
+            items = parse_listing(result.body, result.url, source.select, content_type, source.tzinfo)
         else:
             raise SourceError("parse_error", f"unknown source kind '{source.kind}'")
     except SourceError:

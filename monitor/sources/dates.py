@@ -5,7 +5,7 @@ are taken as UTC (a page's local zone is not knowable from the page)."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from email.utils import parsedate_to_datetime
 
 _MONTHS = {
@@ -30,15 +30,17 @@ _RFC2822 = re.compile(r"^(?:[A-Za-z]{3},?\s*)?\d{1,2}\s+[A-Za-z]{3}\s+\d{2,4}\s+
 _DMY = re.compile(r"(\d{1,2})(?:st|nd|rd|th)?\s+" + _MONTH_RE + r",?\s+(\d{4})" + _TIME_RE + _TZ_RE, re.I)
 
 
-def _tz(label: str | None) -> timezone:
-    if not label or label.upper() in ("Z", "UTC", "GMT"):
+def _tz(label: str | None, default: tzinfo = timezone.utc) -> tzinfo:
+    if not label:
+        return default
+    if label.upper() in ("Z", "UTC", "GMT"):
         return timezone.utc
     sign = -1 if label[0] == "-" else 1
     digits = label[1:].replace(":", "")
     return timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:4])))
 
 
-def _build(y, mo, d, h=None, mi=None, s=None, ampm=None, tz=None) -> datetime | None:
+def _build(y, mo, d, h=None, mi=None, s=None, ampm=None, tz=None, default: tzinfo = timezone.utc) -> datetime | None:
     try:
         hour = int(h or 0)
         if ampm:
@@ -47,19 +49,20 @@ def _build(y, mo, d, h=None, mi=None, s=None, ampm=None, tz=None) -> datetime | 
                 hour = 12 if pm else 0
             elif pm:
                 hour += 12
-        dt = datetime(int(y), int(mo), int(d), hour, int(mi or 0), int(s or 0), tzinfo=_tz(tz))
+        dt = datetime(int(y), int(mo), int(d), hour, int(mi or 0), int(s or 0), tzinfo=_tz(tz, default))
     except (ValueError, OverflowError):
         return None
     return dt.astimezone(timezone.utc)
 
 
-def to_utc(dt: datetime) -> datetime:
+def to_utc(dt: datetime, default: tzinfo = timezone.utc) -> datetime:
+    """`dt` in UTC; a time that names no zone is read in `default`."""
     if dt.tzinfo is None:
-        return dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=default)
     return dt.astimezone(timezone.utc)
 
 
-def parse_date(text: str | None) -> datetime | None:
+def parse_date(text: str | None, default_tz: tzinfo = timezone.utc) -> datetime | None:
     """ISO 8601, RFC 2822, 'Dec 20, 2019 02:35 PM', '20 December 2019',
     '2019-12-20', '2019/12/20 14:35', '2019年12月20日', also inside longer
     text such as 'By A. Writer / Dec 20, 2019 02:35 PM / Society'."""
@@ -69,7 +72,7 @@ def parse_date(text: str | None) -> datetime | None:
     if not text:
         return None
     try:
-        return to_utc(datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text))
+        return to_utc(datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text), default_tz)
     except ValueError:
         pass
     if _RFC2822.match(text):
@@ -80,14 +83,14 @@ def parse_date(text: str | None) -> datetime | None:
         if dt is not None:
             return to_utc(dt)
     if m := _CJK.search(text):
-        return _build(*m.groups())
+        return _build(*m.groups(), default=default_tz)
     if m := _ISO_LIKE.search(text):
         y, mo, d, h, mi, s, ampm, tz = m.groups()
-        return _build(y, mo, d, h, mi, s, ampm, tz)
+        return _build(y, mo, d, h, mi, s, ampm, tz, default_tz)
     if m := _MDY.search(text):
         mon, d, y, h, mi, s, ampm, tz = m.groups()
-        return _build(y, _MONTHS[mon.lower().rstrip(".")], d, h, mi, s, ampm, tz)
+        return _build(y, _MONTHS[mon.lower().rstrip(".")], d, h, mi, s, ampm, tz, default_tz)
     if m := _DMY.search(text):
         d, mon, y, h, mi, s, ampm, tz = m.groups()
-        return _build(y, _MONTHS[mon.lower().rstrip(".")], d, h, mi, s, ampm, tz)
+        return _build(y, _MONTHS[mon.lower().rstrip(".")], d, h, mi, s, ampm, tz, default_tz)
     return None

@@ -4,6 +4,7 @@
 inside it (see config.Select)."""
 from __future__ import annotations
 
+from datetime import timezone, tzinfo
 from urllib.parse import urljoin, urlsplit
 
 from bs4 import BeautifulSoup
@@ -12,6 +13,7 @@ from soupsieve import SelectorSyntaxError
 from ..config import Select
 from ..identity import RawItem
 from ..textdecode import decode_html
+
 from .dates import parse_date
 from .errors import SourceError
 from .text import HTML_PARSER, collapse, element_text, primary_lang
@@ -63,7 +65,8 @@ def _published(el) -> str:
     return collapse(el.get_text(" "))
 
 
-def parse_listing(body: bytes, url: str, select: Select, content_type: str | None = None) -> list[RawItem]:
+def parse_listing(body: bytes, url: str, select: Select, content_type: str | None = None,
+                  tz: tzinfo = timezone.utc) -> list[RawItem]:
     """Items of a listing page. Raises SourceError("selector_empty") when
     select.item finds nothing."""
     text = decode_html(body, content_type)
@@ -109,6 +112,6 @@ def parse_listing(body: bytes, url: str, select: Select, content_type: str | Non
         summary = _text(_select_one(el, select.summary, "summary")) if select.summary else ""
         published = None
         if select.published:
-            published = parse_date(_published(_select_one(el, select.published, "published")))
+            published = parse_date(_published(_select_one(el, select.published, "published")), tz)
         items.append(RawItem(title=title, link=link, summary=summary, published=published, lang=page_lang))
     return items
