@@ -15,20 +15,17 @@ from .config import ConfigError, load_config
 
 
 def bundled_rules_dir() -> Path:
-    """./rules when run from a checkout or a folder holding rules, else the
-    rules shipped inside the package."""
+    """./rules when run from a folder holding rules, else the rules shipped
+    inside the package (a wheel maps rules/ to monitor/bundled_rules), else
+    the rules/ of the source checkout (an editable install)."""
     local = Path("rules")
     if local.is_dir() and any(local.glob("*.y*ml")):
         return local
-    try:
-        from importlib.resources import files
-
-        bundled = Path(str(files("monitor.bundled_rules")))
-        if bundled.is_dir():
-            return bundled
-    except ModuleNotFoundError:  # an editable install maps no data package
-        pass
-    return Path(__file__).resolve().parent.parent / "rules"
+    here = Path(__file__).resolve().parent
+    bundled = here / "bundled_rules"
+    if bundled.is_dir():
+        return bundled
+    return here.parent / "rules"
 
 
 def _load(args) -> tuple:

@@ -92,6 +92,9 @@ def run_demo(rules: Path, verbose: bool = False) -> int:
         ruleset, problems = load_checked_rules(config)
         for p in problems:
             print(f"rule problem: {p}")
+        if not ruleset.rules:
+            print("error: no rule could be loaded; the demo needs the shipped rules (--rules DIR)")
+            return 2
         print(f"Demo news sites on {site.url}: {len(config.sources)} sources, "
               f"{len(ruleset.rules)} rules from {rules}\n")
         mon = Monitor(config, ruleset)

@@ -120,8 +120,9 @@ def test_rules_test_reports_a_failing_rule_test(tmp_path):
     assert "rule face-recognition" in out.stdout and "Police buy face scanners" in out.stdout
 
 
-def test_demo_runs_offline_and_alerts_only_on_relevant_new_stories():
-    out = monitor("demo", cwd=ROOT, timeout=60)
+def test_demo_runs_offline_and_alerts_only_on_relevant_new_stories(tmp_path):
+    # From a folder with no rules/: the demo must find the rules shipped with the package.
+    out = monitor("demo", cwd=tmp_path, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
     alerts = [ln for ln in out.stdout.splitlines() if ln.startswith("=== ALERT")]
     text = "\n".join(alerts)
