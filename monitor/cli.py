@@ -59,13 +59,18 @@ def _install_signals(stop: threading.Event) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
-def cmd_run(args) -> int:
+def _start(args):
+    """A Monitor for run/once, stopped by SIGTERM or SIGINT."""
     from .service import Monitor
 
     config, ruleset = _load(args)
     stop = threading.Event()
     _install_signals(stop)
-    mon = Monitor(config, ruleset, stop=stop)
+    return Monitor(config, ruleset, stop=stop)
+
+
+def cmd_run(args) -> int:
+    mon = _start(args)
     try:
         mon.run_forever()
     finally:
@@ -74,12 +79,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_once(args) -> int:
-    from .service import Monitor
-
-    config, ruleset = _load(args)
-    stop = threading.Event()
-    _install_signals(stop)
-    mon = Monitor(config, ruleset, stop=stop)
+    mon = _start(args)
     try:
         outcome = mon.cycle(mon.sources)
     finally:
