@@ -39,6 +39,7 @@ def _load(args) -> tuple:
         for err in e.errors:
             print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+    _apply_log_settings(args, config)
     ruleset, problems = load_checked_rules(config)
     for p in problems:
         log.event("rules.problem", level="error", problem=str(p))
@@ -48,29 +49,56 @@ def _load(args) -> tuple:
     return config, ruleset
 
 
-def _install_signals(stop: threading.Event) -> None:
+def _apply_log_settings(args, config) -> None:
+    """The config's `log` settings, where the command line and environment
+    said nothing."""
+    if args.log_level is None and config.log.level:
+        log.set_level(config.log.level)
+    if args.log_format is None:
+        log.set_format(config.log.format)
+
+
+def _install_signals(stop: threading.Event, grace: float | None = None) -> None:
+    """SIGTERM and SIGINT stop the monitor: in-flight work ends or is
+    abandoned, state is closed, exit 0. Works as PID 1 in a container (the
+    handler is installed, so the kernel delivers the signal). A second signal,
+    or `grace` seconds without the loop ending, leave at once."""
     def handler(signum, frame):
         if stop.is_set():
             os._exit(128 + signum)  # a second signal: leave at once
         log.event("monitor.stopping", signal=signal.Signals(signum).name)
         stop.set()
+        if grace is not None:
+            timer = threading.Timer(grace, _stop_deadline, args=(grace,))
+            timer.daemon = True
+            timer.start()
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
 
 
+def _stop_deadline(grace: float) -> None:
+    # Committed state is safe in SQLite's WAL; an alert whose send was still
+    # in flight is sent again at the next start (never lost).
+    log.event("monitor.stop_deadline", level="warning", grace=f"{grace:g}s", note="in-flight work abandoned")
+    os._exit(0)
+
+
 def _start(args):
-    """A Monitor for run/once, stopped by SIGTERM or SIGINT."""
-    from .service import Monitor
+    """A Monitor for run/once, stopped by SIGTERM or SIGINT (leaving at the
+    latest STOP_GRACE seconds later)."""
+    from .service import STOP_GRACE, Monitor
 
     config, ruleset = _load(args)
     stop = threading.Event()
-    _install_signals(stop)
+    _install_signals(stop, grace=STOP_GRACE)
     return Monitor(config, ruleset, stop=stop)
 
 
 def cmd_run(args) -> int:
     mon = _start(args)
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, lambda signum, frame: mon.request_reload())
     try:
         mon.run_forever()
     finally:
@@ -79,9 +107,12 @@ def cmd_run(args) -> int:
 
 
 def cmd_once(args) -> int:
+    from .progress import Progress
+
     mon = _start(args)
     try:
-        outcome = mon.cycle(mon.sources)
+        with Progress("once") as progress:
+            outcome = mon.cycle(mon.sources, progress=progress)
     finally:
         mon.close()
     failed = [p for p in outcome.polls if not p.ok]
@@ -231,8 +262,12 @@ def cmd_demo(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="monitor", description="Privacy and surveillance news monitor.")
     p.add_argument("--version", action="version", version=f"monitor {__version__}")
-    p.add_argument("--log-level", default=os.environ.get("MONITOR_LOG_LEVEL", "info"),
-                   choices=["debug", "info", "warning", "error"])
+    p.add_argument("--log-level", default=os.environ.get("MONITOR_LOG_LEVEL") or None,
+                   choices=["debug", "info", "warning", "error"],
+                   help="default: $MONITOR_LOG_LEVEL, else the config's log.level, else info")
+    p.add_argument("--log-format", default=os.environ.get("MONITOR_LOG_FORMAT") or None, choices=list(log.FORMATS),
+                   help="one line per event as key=value text or JSON "
+                        "(default: $MONITOR_LOG_FORMAT, else the config's log.format, else text)")
     sub = p.add_subparsers(dest="command", required=True)
 
     def with_config(sp):
@@ -266,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    log.setup(args.log_level)
+    log.setup(args.log_level or "info", fmt=args.log_format or "text")
     try:
         return args.func(args)
     except KeyboardInterrupt:

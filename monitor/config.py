@@ -121,6 +121,57 @@ class DeliverySettings(_Strict):
         return parse_duration(v)
 
 
+def parse_listen(value: str) -> tuple[str, int]:
+    """(host, port) from "127.0.0.1:9108", "[::1]:9108", "0.0.0.0:9108" or
+    ":9108" (loopback)."""
+    m = re.match(r"^\s*(?:\[([0-9A-Fa-f:.]+)\]|([^:\[\]\s]*)):(\d{1,5})\s*$", value)
+    if not m or not 0 < int(m.group(3)) < 65536:
+        raise ValueError(f"'{value}' is not an address to listen on (expected host:port, e.g. 127.0.0.1:9108)")
+    host = m.group(1) or m.group(2) or "127.0.0.1"
+    return host, int(m.group(3))
+
+
+class HttpSettings(_Strict):
+    """The health and metrics endpoint; off unless `listen` is set."""
+
+    listen: str | None = None  # host:port; loopback unless a host is named; empty = off
+    stale_after: float = 600.0  # /healthz fails when no cycle has ended for this long
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        parse_listen(v)
+        return v.strip()
+
+    @field_validator("stale_after", mode="before")
+    @classmethod
+    def _durations(cls, v: Any) -> float:
+        return parse_duration(v)
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        return parse_listen(self.listen) if self.listen else None
+
+
+class LogSettings(_Strict):
+    format: Literal["text", "json"] = "text"
+    level: Literal["debug", "info", "warning", "error"] | None = None  # default: --log-level, else info
+
+
+class ReloadSettings(_Strict):
+    """Hot reload of rule files and the config's sources and channels."""
+
+    watch: bool = True  # watch the files; SIGHUP reloads either way
+    interval: float = 2.0  # how often the files are looked at
+
+    @field_validator("interval", mode="before")
+    @classmethod
+    def _durations(cls, v: Any) -> float:
+        return parse_duration(v)
+
+
 class Config(_Strict):
     state: Path = Path("./data/monitor.db")
     rules: Path | list[Path] = Path("./rules")
@@ -128,7 +179,13 @@ class Config(_Strict):
     sources: list[SourceConfig] = Field(default_factory=list)
     fetch: FetchSettings = FetchSettings()
     delivery: DeliverySettings = DeliverySettings()
+    http: HttpSettings = HttpSettings()
+    log: LogSettings = LogSettings()
+    reload: ReloadSettings = ReloadSettings()
     path: Path | None = Field(default=None, exclude=True)  # set by load_config
+    # Values taken from the environment for channels, headers and source
+    # URLs: never printed (monitor.log masks them). Set by load_config.
+    secrets: frozenset[str] = Field(default=frozenset(), exclude=True, repr=False)
 
     @property
     def rule_paths(self) -> list[Path]:
@@ -146,12 +203,21 @@ class ConfigError(Exception):
 _VAR = re.compile(r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\})")
 
 
-def interpolate(doc: YamlDoc, env: dict[str, str] | None = None) -> tuple[Any, list[FileError]]:
+def _is_secret_place(loc: tuple) -> bool:
+    """Where a value taken from the environment is a secret: channels,
+    request headers and source URLs (which may carry a token)."""
+    return bool(loc) and (loc[0] == "channels" or "headers" in loc or (loc[0] == "sources" and loc[-1] == "url"))
+
+
+def interpolate(doc: YamlDoc, env: dict[str, str] | None = None,
+                secrets: set[str] | None = None) -> tuple[Any, list[FileError]]:
     """Replace ${NAME} (or ${NAME:-default}) in every string value; `$$` is
     a literal `$`. NAME_FILE, when NAME is unset, names a file holding the
-    value (Docker and Kubernetes secrets)."""
+    value (Docker and Kubernetes secrets). Values put into channels, headers
+    and source URLs are added to `secrets`."""
     env = os.environ if env is None else env
     errors: list[FileError] = []
+    secrets = set() if secrets is None else secrets
 
     def value_of(name: str, default: str | None, loc: tuple) -> str:
         if name in env:
@@ -170,7 +236,15 @@ def interpolate(doc: YamlDoc, env: dict[str, str] | None = None) -> tuple[Any, l
 
     def walk(value: Any, loc: tuple) -> Any:
         if isinstance(value, str):
-            return _VAR.sub(lambda m: "$" if m.group(0) == "$$" else value_of(m.group(1), m.group(2), loc), value)
+            def sub(m: re.Match) -> str:
+                if m.group(0) == "$$":
+                    return "$"
+                got = value_of(m.group(1), m.group(2), loc)
+                if _is_secret_place(loc) and got != m.group(2):
+                    secrets.add(got)
+                return got
+
+            return _VAR.sub(sub, value)
         if isinstance(value, dict):
             return {k: walk(v, loc + (k,)) for k, v in value.items()}
         if isinstance(value, list):
@@ -190,7 +264,8 @@ def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:
         doc.data = {}
     if not isinstance(doc.data, dict):
         raise ConfigError([doc.error((), "expected a mapping of settings at the top level")])
-    data, errors = interpolate(doc, env)
+    secrets: set[str] = set()
+    data, errors = interpolate(doc, env, secrets)
     try:
         cfg = Config.model_validate(data)
     except ValidationError as e:
@@ -204,4 +279,5 @@ def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:
         raise ConfigError(errors)
     base = path.resolve().parent
     rules = [base / p for p in cfg.rule_paths] if isinstance(cfg.rules, list) else base / cfg.rules
-    return cfg.model_copy(update={"state": base / cfg.state, "rules": rules, "path": path})
+    return cfg.model_copy(update={"state": base / cfg.state, "rules": rules, "path": path,
+                                  "secrets": frozenset(secrets)})

@@ -1,11 +1,41 @@
-"""One line per event, key=value, to stdout (DESIGN.md, Conventions)."""
+"""One line per event, to stdout (DESIGN.md, Conventions).
+
+    log.event("source.polled", source="wire", status=200, new=2)
+
+prints ``ts=... level=info event=source.polled source=wire status=200 new=2``
+(text, the default) or the same as one JSON object (``log.format: json``).
+
+Secrets never reach a line: every value is passed through ``mask()``, which
+replaces the secrets registered with ``add_secret()`` (the values the config
+took from the environment, each channel's Apprise URL by its masked form) and
+the password of any ``scheme://user:password@host`` URL.
+
+Subscribers (``subscribe()``) see every event with its fields, whatever the
+log level: the metrics count what the log tells, so the two never disagree.
+"""
 from __future__ import annotations
 
+import json
 import logging
+import re
 import sys
 import time
+from typing import Callable
 
 _logger = logging.getLogger("monitor")
+
+FORMATS = ("text", "json")
+_format = "text"
+# secret -> what is printed instead; applied longest first
+_secrets: dict[str, str] = {}
+_secret_order: list[str] = []
+_subscribers: list[Callable[[str, dict], None]] = []
+# Called before a line is written (a progress display clears its line).
+before_write: Callable[[], None] | None = None
+
+_USERINFO = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]*:)[^\s@/]+@")
+# A secret shorter than this would mask ordinary words.
+MIN_SECRET_LEN = 4
 
 
 def _quote(value: object) -> str:
@@ -15,19 +45,79 @@ def _quote(value: object) -> str:
     return text
 
 
-def setup(level: str = "info", stream=None) -> None:
+def setup(level: str = "info", stream=None, fmt: str | None = None) -> None:
+    global _format
     handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(logging.Formatter("%(message)s"))
     _logger.handlers[:] = [handler]
     _logger.setLevel(level.upper())
     _logger.propagate = False
+    if fmt is not None:
+        set_format(fmt)
+
+
+def set_format(fmt: str) -> None:
+    global _format
+    if fmt not in FORMATS:
+        raise ValueError(f"log format must be one of {', '.join(FORMATS)}, not '{fmt}'")
+    _format = fmt
+
+
+def set_level(level: str) -> None:
+    _logger.setLevel(level.upper())
+
+
+def add_secret(value: str, replacement: str = "***") -> None:
+    """Never print `value`; print `replacement` where it would appear."""
+    if not value or len(value) < MIN_SECRET_LEN or value == replacement:
+        return
+    if value not in _secrets:
+        _secret_order.append(value)
+        _secret_order.sort(key=len, reverse=True)
+    _secrets[value] = replacement
+
+
+def mask(text: str) -> str:
+    for secret in _secret_order:
+        if secret in text:
+            text = text.replace(secret, _secrets[secret])
+    return _USERINFO.sub(r"\1***@", text)
+
+
+def subscribe(fn: Callable[[str, dict], None]) -> None:
+    _subscribers.append(fn)
+
+
+def unsubscribe(fn: Callable[[str, dict], None]) -> None:
+    if fn in _subscribers:
+        _subscribers.remove(fn)
+
+
+def _clean(value: object) -> object:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (int, float)):
+        return value
+    return mask(str(value))
 
 
 def event(name: str, level: str = "info", **fields: object) -> None:
+    for fn in list(_subscribers):
+        try:
+            fn(name, fields)
+        except Exception:  # a broken subscriber must not break logging or the loop
+            pass
     lvl = getattr(logging, level.upper())
     if not _logger.isEnabledFor(lvl):
         return
     ts = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    parts = [f"ts={ts}", f"level={level}", f"event={name}"]
-    parts += [f"{k}={_quote(v)}" for k, v in fields.items() if v is not None]
-    _logger.log(lvl, " ".join(parts))
+    values = {k: _clean(v) for k, v in fields.items() if v is not None}
+    if _format == "json":
+        line = json.dumps({"ts": ts, "level": level, "event": name, **values}, ensure_ascii=False)
+    else:
+        parts = [f"ts={ts}", f"level={level}", f"event={name}"]
+        parts += [f"{k}={_quote(v)}" for k, v in values.items()]
+        line = " ".join(parts)
+    if before_write is not None:
+        before_write()
+    _logger.log(lvl, line)

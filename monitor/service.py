@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import log
-from .alerts.deliver import is_valid_url
+from .alerts.deliver import is_valid_url, mask_url
 from .alerts.outbox import DeliveryStats, deliver_due
 from .alerts.route import destinations, plan_deliveries
 from .config import Config, SourceConfig
@@ -16,11 +16,18 @@ from .engine import RuleSet, load_rules
 from .fetch import FetchError, Fetcher
 from .identity import canonical_url
 from .sources import SourceError, parse
-from .store import Planned, Store
+from .metrics import Metrics
+from .store import Planned, Store, probe
 from .yamlfile import FileError
 
 # A failing source is retried later and later, never given up on.
 MAX_FAILURE_BACKOFF = 6 * 3600.0
+# After SIGTERM, how long in-flight work (a fetch, an Apprise send) may take
+# before the process leaves anyway; Docker's default grace is 10 s.
+STOP_GRACE = 8.0
+
+# (done, total, what): called before each source is polled and once at the end
+Progress = Callable[[int, int, str], None]
 
 
 @dataclass
@@ -63,6 +70,16 @@ def load_checked_rules(config: Config) -> tuple[RuleSet, list[FileError]]:
     return ruleset, problems
 
 
+def register_secrets(config: Config) -> None:
+    """Make the log mask this config's secrets: values it took from the
+    environment, and every Apprise URL (printed in its masked form)."""
+    for value in config.secrets:
+        log.add_secret(value)
+    for channel in config.channels.values():
+        for url in channel.urls:
+            log.add_secret(url, mask_url(url))
+
+
 class Monitor:
     def __init__(self, config: Config, ruleset: RuleSet, *, stop: threading.Event | None = None,
                  clock: Callable[[], float] = time.time):
@@ -75,14 +92,85 @@ class Monitor:
         self.dests = destinations({name: list(c.urls) for name, c in config.channels.items()})
         for src in self.sources:
             self.store.ensure_source(src.name, src.url)
+        register_secrets(config)
+        self.metrics = Metrics()
+        log.subscribe(self.metrics.on_event)
+        self._set_gauges()
+        from .reload import Reloader
+
+        self.reloader = Reloader(self)
+        self.api = None  # the HTTP endpoint, while run_forever runs with http.listen set
+        self.loop_alive = False
+        self.started_at = time.monotonic()
+        self.cycle_started_at: float | None = None  # monotonic
+        self.cycle_ended_at: float | None = None
+        self.last_reload: dict | None = None
 
     @property
     def sources(self) -> list[SourceConfig]:
         return [s for s in self.config.sources if s.enabled]
 
     def close(self) -> None:
+        if self.api is not None:
+            self.api.close()
+            self.api = None
+        log.unsubscribe(self.metrics.on_event)
         self.fetcher.close()
         self.store.close()
+
+    def _set_gauges(self) -> None:
+        self.metrics.rules.set(len(self.rules.rules))
+        self.metrics.sources.set(len(self.sources))
+
+    # -- hot reload (monitor/reload.py decides; this swaps) ----------------
+    def apply(self, config: Config, ruleset: RuleSet) -> None:
+        """Run with a new config and rule set from the next cycle on."""
+        old, self.config, self.rules = self.config, config, ruleset
+        if config.fetch != old.fetch:
+            self.fetcher.close()
+            self.fetcher = Fetcher(config.fetch, self.stop)
+        self.dests = destinations({name: list(c.urls) for name, c in config.channels.items()})
+        for src in self.sources:
+            self.store.ensure_source(src.name, src.url)
+        register_secrets(config)
+        self._set_gauges()
+
+    def request_reload(self) -> None:
+        self.reloader.request()
+
+    def record_reload(self, ok: bool, errors: list[str]) -> None:
+        self.last_reload = {"ok": ok, "at": time.time(), "errors": errors}
+        self.store.set_meta("last_reload", self.last_reload)
+
+    # -- health, for the HTTP endpoint ------------------------------------
+    def health(self) -> tuple[bool, dict]:
+        """Alive while the loop runs and a cycle started or ended within
+        http.stale_after. Never asks the network."""
+        now = time.monotonic()
+        last = max(t for t in (self.started_at, self.cycle_started_at, self.cycle_ended_at) if t is not None)
+        age = now - last
+        ok = self.loop_alive and age <= self.config.http.stale_after
+        status = "ok" if ok else ("stopped" if not self.loop_alive else "stale")
+        body = {
+            "status": status,
+            "seconds_since_progress": round(age, 1),
+            "last_cycle_seconds_ago": None if self.cycle_ended_at is None else round(now - self.cycle_ended_at, 1),
+            "reload": self.last_reload or {"ok": True, "at": None, "errors": []},
+        }
+        return ok, body
+
+    def ready(self) -> tuple[bool, dict]:
+        error = probe(self.config.state)
+        return error is None, ({"status": "ok"} if error is None else {"status": "unavailable", "error": error})
+
+    def start_http(self) -> None:
+        address = self.config.http.address
+        if address is None or self.api is not None:
+            return
+        from .httpapi import HttpApi
+
+        self.api = HttpApi(*address, health=self.health, ready=self.ready, metrics=self.metrics.exposition).start()
+        log.event("http.listening", url=self.api.url)
 
     # -- one source -----------------------------------------------------
     def poll(self, src: SourceConfig) -> PollOutcome:
@@ -155,14 +243,27 @@ class Monitor:
                 out.append(src)
         return out
 
-    def cycle(self, sources: list[SourceConfig] | None = None) -> CycleOutcome:
+    def cycle(self, sources: list[SourceConfig] | None = None, progress: Progress | None = None) -> CycleOutcome:
+        started = self.cycle_started_at = time.monotonic()
         outcome = CycleOutcome()
-        for src in (self.due() if sources is None else sources):
+        todo = self.due() if sources is None else sources
+        for i, src in enumerate(todo):
             if self.stop.is_set():
                 break
+            if progress:
+                progress(i, len(todo), src.name)
             outcome.polls.append(self.poll(src))
+        if progress:
+            progress(len(todo), len(todo), "delivering")
         outcome.delivery = self.deliver()
+        self._cycle_ended(time.monotonic() - started)
         return outcome
+
+    def _cycle_ended(self, seconds: float) -> None:
+        self.cycle_ended_at = time.monotonic()
+        ended = time.time()
+        self.metrics.cycle_ended(seconds, ended, self.store.outbox_counts())
+        self.store.set_meta("last_cycle", {"ended_at": ended, "seconds": round(seconds, 3)})
 
     def deliver(self) -> DeliveryStats:
         return deliver_due(self.store, self.dests, self.config.delivery, stop=self.stop, now=self.clock)
@@ -178,11 +279,28 @@ class Monitor:
         return max(0.0, min(t or now for t in times) - now)
 
     def run_forever(self) -> None:
+        self.loop_alive = True
+        self.start_http()
         log.event("monitor.started", sources=len(self.sources), rules=len(self.rules.rules),
                   channels=",".join(self.dests), state=str(Path(self.config.state)))
+        try:
+            while not self.stop.is_set():
+                self.cycle()
+                # Wake for the next due source or retry; never sleep past a minute
+                # so a changed clock or a new due row is noticed.
+                self._idle(min(max(self.seconds_until_due(), 0.2), 60.0))
+        finally:
+            self.loop_alive = False
+        log.event("monitor.stopped", outbox_pending=self.store.outbox_counts()["pending"])
+
+    def _idle(self, seconds: float) -> None:
+        """Sleep until `seconds` pass or the monitor stops; look for a reload
+        every tick, and end the sleep early after one (a new source is due)."""
+        until = time.monotonic() + seconds
         while not self.stop.is_set():
-            self.cycle()
-            # Wake for the next due source or retry; never sleep past a minute
-            # so a changed clock or a new due row is noticed.
-            self.stop.wait(min(max(self.seconds_until_due(), 0.2), 60.0))
-        log.event("monitor.stopped")
+            left = until - time.monotonic()
+            if left <= 0:
+                return
+            self.stop.wait(min(left, self.reloader.tick))
+            if not self.stop.is_set() and self.reloader.check():
+                return

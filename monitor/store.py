@@ -348,3 +348,42 @@ class Store:
     def next_delivery_at(self) -> float | None:
         row = self.db.execute("SELECT MIN(next_attempt_at) AS t FROM outbox WHERE status='pending'").fetchone()
         return row["t"] if row else None
+
+    def recent_stories(self, limit: int = 10) -> list[dict]:
+        """The newest stories first, with the rules each one matched."""
+        rows = self.db.execute(
+            "SELECT s.id, s.source, s.title, s.link, s.first_seen, "
+            "(SELECT GROUP_CONCAT(m.rule_id, ',') FROM matches m WHERE m.story_id = s.id) AS rules "
+            "FROM stories s ORDER BY s.id DESC LIMIT ?",
+            (limit,),
+        )
+        return [{"source": r["source"], "title": r["title"], "link": r["link"], "first_seen": r["first_seen"],
+                 "rules": r["rules"].split(",") if r["rules"] else []} for r in rows]
+
+    # -- the service's own notes (heartbeat, last reload) -----------------
+    def set_meta(self, key: str, value: object) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                        (key, json.dumps(value, ensure_ascii=False)))
+
+    def get_meta(self, key: str) -> object | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        if row is None:
+            return None
+        try:
+            return json.loads(row["value"])
+        except ValueError:
+            return row["value"]
+
+
+def probe(path: str | Path, timeout: float = 2.0) -> str | None:
+    """None when the state file answers a query within `timeout`, else why
+    not. Opens its own read-only connection, so it can run beside the loop."""
+    try:
+        db = sqlite3.connect(Path(path).absolute().as_uri() + "?mode=ro", uri=True, timeout=timeout)
+        try:
+            db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error as e:
+        return f"{type(e).__name__}: {e}"
+    return None

@@ -1,0 +1,126 @@
+"""Hot reload: rule files and the config's sources and channels, picked up
+without a restart.
+
+The loop asks `Reloader.check()` while it sleeps between cycles. A reload is
+due when SIGHUP asked for one (`request()`), or, with `reload.watch` on,
+when any watched file (the config file, every rule file, the rule folders'
+listings) changed its size or modification time. A reload reads and
+validates everything first; only a config and rule set with no problem at
+all replace the running ones. Otherwise each problem is logged as one line
+naming file:line (`event=reload.rejected problem="rules/x.yaml:4:7: ..."`),
+the last good set keeps running, and /healthz and `monitor status` report
+the failed reload until a later one succeeds.
+
+Applied on reload: rules, sources, channels, fetch, delivery and reload
+settings. `state`, `http` and `log` keep their values until a restart (a
+warning says so).
+"""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import log
+from .config import Config, ConfigError, load_config
+from .yamlfile import FileError
+
+if TYPE_CHECKING:
+    from .service import Monitor
+
+RESTART_KEYS = ("state", "http", "log")
+
+
+def watched_files(config: Config) -> list[Path]:
+    files: list[Path] = [config.path] if config.path else []
+    for p in config.rule_paths:
+        p = Path(p)
+        if p.is_dir():
+            files.append(p)  # its listing: a file added or removed
+            files.extend(sorted(x for x in p.iterdir() if x.suffix in (".yaml", ".yml")))
+        else:
+            files.append(p)
+    return files
+
+
+def signature(files: list[Path]) -> tuple:
+    out = []
+    for f in files:
+        try:
+            st = f.stat()
+            out.append((str(f), st.st_mtime_ns, st.st_size))
+        except OSError:
+            out.append((str(f), None, None))
+    return tuple(out)
+
+
+class Reloader:
+    def __init__(self, monitor: "Monitor"):
+        self.monitor = monitor
+        self.requested = threading.Event()
+        self._signature = signature(watched_files(monitor.config))
+        self._last_look = time.monotonic()
+
+    @property
+    def tick(self) -> float:
+        """How long the loop may sleep before calling check() again."""
+        settings = self.monitor.config.reload
+        return settings.interval if settings.watch else 1.0
+
+    def request(self) -> None:
+        """Ask for a reload at the next check (the SIGHUP handler)."""
+        self.requested.set()
+
+    def changed(self) -> bool:
+        now = signature(watched_files(self.monitor.config))
+        if now != self._signature:
+            self._signature = now
+            return True
+        return False
+
+    def check(self) -> bool:
+        """Reload when asked or when a watched file changed; True when a new
+        config and rule set were applied."""
+        asked = self.requested.is_set()
+        self.requested.clear()
+        changed = self.monitor.config.reload.watch and self.changed()
+        if not (asked or changed):
+            return False
+        return self.reload(why="signal" if asked else "files changed")
+
+    def reload(self, why: str = "request") -> bool:
+        from .service import load_checked_rules
+
+        mon = self.monitor
+        old = mon.config
+        # Remember what is read now, so a change written while we read is seen next time.
+        self._signature = signature(watched_files(old))
+        problems: list[FileError | str] = []
+        new = old
+        if old.path is not None:
+            try:
+                new = load_config(old.path)
+            except ConfigError as e:
+                problems.extend(e.errors)
+        if not problems:
+            ruleset, rule_problems = load_checked_rules(new)
+            problems.extend(rule_problems)
+            if not rule_problems and not ruleset.rules:
+                problems.append("no rule could be loaded; the rules in use stay")
+        if problems:
+            for p in problems:
+                log.event("reload.rejected", level="error", why=why, problem=str(p))
+            mon.record_reload(False, [str(p) for p in problems])
+            return False
+        restart = [k for k in RESTART_KEYS if getattr(new, k) != getattr(old, k)]
+        if restart:
+            log.event("reload.restart_needed", level="warning", keys=",".join(restart),
+                      note="these settings apply at the next start")
+            new = new.model_copy(update={k: getattr(old, k) for k in restart})
+        mon.apply(new, ruleset)
+        self._signature = signature(watched_files(new))
+        log.event("reload.done", why=why, rules=len(ruleset.rules), sources=len(mon.sources),
+                  channels=",".join(mon.dests))
+        mon.record_reload(True, [])
+        return True
