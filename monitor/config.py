@@ -125,7 +125,7 @@ def parse_listen(value: str) -> tuple[str, int]:
     """(host, port) from "127.0.0.1:9108", "[::1]:9108", "0.0.0.0:9108" or
     ":9108" (loopback)."""
     m = re.match(r"^\s*(?:\[([0-9A-Fa-f:.]+)\]|([^:\[\]\s]*)):(\d{1,5})\s*$", value)
-    if not m or not 0 < int(m.group(3)) < 65536:
+    if not m or not 0 <= int(m.group(3)) < 65536:
         raise ValueError(f"'{value}' is not an address to listen on (expected host:port, e.g. 127.0.0.1:9108)")
     host = m.group(1) or m.group(2) or "127.0.0.1"
     return host, int(m.group(3))

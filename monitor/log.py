@@ -77,6 +77,12 @@ def add_secret(value: str, replacement: str = "***") -> None:
     _secrets[value] = replacement
 
 
+def forget_secrets() -> None:
+    """Drop every registered secret (between tests in one process)."""
+    _secrets.clear()
+    _secret_order.clear()
+
+
 def mask(text: str) -> str:
     for secret in _secret_order:
         if secret in text:
