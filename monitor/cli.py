@@ -188,6 +188,7 @@ def cmd_rules_test(args) -> int:
 
 
 def cmd_status(args) -> int:
+    from .service import register_secrets
     from .store import Store
 
     try:
@@ -196,6 +197,9 @@ def cmd_status(args) -> int:
         for err in e.errors:
             print(err, file=sys.stderr)
         return 2
+    register_secrets(config)
+    if args.health and config.http.address is not None:
+        return _health_http(config)
     if not Path(config.state).exists():
         print(f"no state yet at {config.state}")
         return 1 if args.health else 0
@@ -207,7 +211,9 @@ def cmd_status(args) -> int:
             print(f"{store.retry_dead()} dead deliveries queued again")
         now = time.time()
         data = {
+            "loop": {"last_cycle": store.get_meta("last_cycle"), "last_reload": store.get_meta("last_reload")},
             "sources": [dict(r) for r in store.sources()],
+            "recent_stories": store.recent_stories(args.stories),
             "outbox": store.outbox_counts(),
             "failing_deliveries": [dict(r) for r in store.failing_deliveries()],
             "matches_last_day": store.matches_since(now - 86400),
@@ -215,16 +221,50 @@ def cmd_status(args) -> int:
         }
     finally:
         store.close()
+    for s in data["sources"]:
+        s["url"] = log.mask(s["url"] or "")
+        if s["last_error"]:
+            s["last_error"] = log.mask(s["last_error"])
+    for d in data["failing_deliveries"]:
+        if d["last_error"]:
+            d["last_error"] = log.mask(d["last_error"])
     if args.json:
         print(json.dumps(data, ensure_ascii=False, indent=2))
         return 0
+    _print_status(data, args, now)
+    return 0
+
+
+def _print_status(data: dict, args, now: float) -> None:
     fmt = lambda t: time.strftime("%Y-%m-%d %H:%M", time.gmtime(t)) if t else "-"  # noqa: E731
+
+    def ago(t: float | None) -> str:
+        if not t:
+            return "never"
+        s = max(0, int(now - t))
+        return f"{s}s ago" if s < 120 else f"{s // 60}m ago" if s < 7200 else f"{s // 3600}h ago"
+
+    loop = data["loop"]
+    cycle, reload = loop["last_cycle"], loop["last_reload"]
+    print("MONITOR")
+    print(f"  last cycle {ago(cycle['ended_at']) if cycle else 'never'}"
+          + (f" (took {cycle['seconds']:.1f}s)" if cycle else ""))
+    if reload and not reload["ok"]:
+        print(f"  last reload FAILED {ago(reload['at'])}; the rules and sources loaded before it still run:")
+        for err in reload["errors"]:
+            print(f"    {log.mask(err)}")
+    elif reload:
+        print(f"  last reload ok {ago(reload['at'])}")
     print("SOURCES")
     for s in data["sources"]:
         health = "ok" if not s["last_error"] else f"FAILING x{s['failures']} ({s['last_error_reason']}: {s['last_error']})"
         print(f"  {s['name']:<24} {health}")
         print(f"  {'':<24} last success {fmt(s['last_success_at'])}  next check {fmt(s['next_check_at'])}  "
               f"stories {s['stories_seen']}")
+    print("LAST STORIES")
+    for st in data["recent_stories"]:
+        matched = f"  [{', '.join(st['rules'])}]" if st["rules"] else ""
+        print(f"  {fmt(st['first_seen'])}  {st['source']:<20} {st['title'][:80]}{matched}")
     o = data["outbox"]
     print(f"OUTBOX  pending {o['pending']}  sent {o['sent']}  dead {o['dead']}")
     for d in data["failing_deliveries"]:
@@ -234,13 +274,33 @@ def cmd_status(args) -> int:
     print("MATCHES (last day / last week)")
     for rule, n in data["matches_last_week"].items():
         print(f"  {rule:<32} {data['matches_last_day'].get(rule, 0):>5} / {n}")
-    return 0
+
+
+def _health_http(config) -> int:
+    """Ask the running monitor's own /healthz (the container's HEALTHCHECK:
+    slim images have no curl)."""
+    import urllib.error
+    import urllib.request
+
+    host, port = config.http.address
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    url = f"http://[{host}]:{port}/healthz" if ":" in host else f"http://{host}:{port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            body = r.read().decode("utf-8", "replace").strip()
+            print(f"healthy: {body}")
+            return 0
+    except urllib.error.HTTPError as e:
+        print(f"unhealthy: {e.code} {e.read().decode('utf-8', 'replace').strip()}")
+    except OSError as e:
+        print(f"unhealthy: no answer from {url}: {getattr(e, 'reason', e)}")
+    return 1
 
 
 def _health(config, store) -> int:
-    """Healthy while no enabled source is overdue: the loop is alive and
-    polling. Never asks the network, so an outage elsewhere cannot get the
-    container restarted."""
+    """Without the HTTP endpoint: healthy while no enabled source is overdue
+    and a cycle ended within http.stale_after. Never asks the network, so an
+    outage elsewhere cannot get the container restarted."""
     grace = 300.0 + config.fetch.deadline
     now = time.time()
     enabled = {s.name for s in config.sources if s.enabled}
@@ -248,6 +308,10 @@ def _health(config, store) -> int:
                if r["name"] in enabled and (r["next_check_at"] is None or r["next_check_at"] < now - grace)]
     if overdue:
         print(f"unhealthy: overdue sources: {', '.join(overdue)}")
+        return 1
+    cycle = store.get_meta("last_cycle")
+    if cycle and cycle["ended_at"] < now - config.http.stale_after:
+        print(f"unhealthy: no cycle ended for {now - cycle['ended_at']:.0f}s")
         return 1
     print("healthy")
     return 0
@@ -281,7 +345,9 @@ def build_parser() -> argparse.ArgumentParser:
     st = with_config(sub.add_parser("status", help="sources, outbox and matches from the state file"))
     st.add_argument("--json", action="store_true")
     st.add_argument("--retry-dead", action="store_true", help="queue dead deliveries again")
-    st.add_argument("--health", action="store_true", help="exit 0 if the loop is polling on time, else 1")
+    st.add_argument("--health", action="store_true",
+                    help="exit 0 if the loop is alive (asks /healthz when http.listen is set), else 1")
+    st.add_argument("--stories", type=int, default=10, metavar="N", help="how many of the last stories to show")
     st.set_defaults(func=cmd_status)
     demo = sub.add_parser("demo", help="run the whole pipeline offline on bundled pages and feeds")
     demo.add_argument("--rules", help="rules directory (default: ./rules or the shipped rules)")

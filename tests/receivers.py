@@ -7,6 +7,7 @@ import email.policy
 import json
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from aiosmtpd.controller import Controller
@@ -53,11 +54,13 @@ class SmtpSink:
 
 class WebhookReceiver:
     """An HTTP endpoint for Apprise's json:// plugin. `status` is what it
-    answers (set 500 to play a notifier that is down)."""
+    answers (set 500 to play a notifier that is down); `delay` is how long it
+takes to answer, after the post is recorded (a slow notifier)."""
 
     def __init__(self) -> None:
         self.posts: list[dict] = []
         self.status = 200
+        self.delay = 0.0
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -66,6 +69,8 @@ class WebhookReceiver:
                 raw = self.rfile.read(length)
                 if receiver.status == 200:
                     receiver.posts.append(json.loads(raw))
+                if receiver.delay:
+                    time.sleep(receiver.delay)
                 self.send_response(receiver.status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
