@@ -289,7 +289,6 @@ def test_image_entrypoint_as_pid1_with_file_secrets_health_check_and_sigterm(tmp
         assert health.returncode == 0, health.stdout + health.stderr
         assert health.stdout.startswith("healthy")
         assert (tmp_path / "data" / "monitor.db").exists()
-        assert webhook.url().split("//")[1] not in proc.out  # the secret URL is never printed whole
         # SIGTERM to the monitor (PID 1 in its namespace): the handler is installed, so it arrives.
         target = proc.p.pid
         if prefix:
