@@ -96,11 +96,16 @@ def _start(args):
 
 
 def cmd_run(args) -> int:
+    from .httpapi import ListenError
+
     mon = _start(args)
     if hasattr(signal, "SIGHUP"):
         signal.signal(signal.SIGHUP, lambda signum, frame: mon.request_reload())
     try:
         mon.run_forever()
+    except ListenError as e:
+        print(f"error: {mon.config.path}: {e}", file=sys.stderr)
+        return 2
     finally:
         mon.close()
     return 0

@@ -26,6 +26,10 @@ from .metrics import CONTENT_TYPE_LATEST
 Check = Callable[[], tuple[bool, dict]]
 
 
+class ListenError(Exception):
+    """The endpoint's address cannot be bound (in use, not local, no rights)."""
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True

@@ -17,6 +17,7 @@ from .fetch import FetchError, Fetcher
 from .identity import canonical_url
 from .sources import SourceError, parse
 from .metrics import Metrics
+from .reload import Reloader
 from .store import Planned, Store, probe
 from .yamlfile import FileError
 
@@ -96,8 +97,6 @@ class Monitor:
         self.metrics = Metrics()
         log.subscribe(self.metrics.on_event)
         self._set_gauges()
-        from .reload import Reloader
-
         self.reloader = Reloader(self)
         self.api = None  # the HTTP endpoint, while run_forever runs with http.listen set
         self.loop_alive = False
@@ -167,9 +166,14 @@ class Monitor:
         address = self.config.http.address
         if address is None or self.api is not None:
             return
-        from .httpapi import HttpApi
+        from .httpapi import HttpApi, ListenError
 
-        self.api = HttpApi(*address, health=self.health, ready=self.ready, metrics=self.metrics.exposition).start()
+        try:
+            self.api = HttpApi(*address, health=self.health, ready=self.ready,
+                               metrics=self.metrics.exposition).start()
+        except OSError as e:
+            raise ListenError(f"http.listen: cannot listen on {self.config.http.listen}: "
+                              f"{e.strerror or e}") from None
         log.event("http.listening", url=self.api.url)
 
     # -- one source -----------------------------------------------------

@@ -217,6 +217,20 @@ def test_sighup_reloads_rules_and_a_broken_file_is_reported(tmp_path, http_serve
             proc.p.kill()
 
 
+def test_an_address_in_use_is_one_clear_line(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cfg = project(tmp_path, f"http:\n  listen: 127.0.0.1:{port}\n")
+        out = subprocess.run([sys.executable, "-m", "monitor", "run", "--config", str(cfg)], capture_output=True,
+                             text=True, timeout=60)
+    assert out.returncode == 2
+    assert out.stderr.strip() == f"error: {cfg}: http.listen: cannot listen on 127.0.0.1:{port}: Address already in use"
+
+
 # -- the container, without a Docker engine ------------------------------------------
 
 def dockerfile() -> dict:
