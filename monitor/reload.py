@@ -119,7 +119,6 @@ class Reloader:
                       note="these settings apply at the next start")
             new = new.model_copy(update={k: getattr(old, k) for k in restart})
         mon.apply(new, ruleset)
-        self._signature = signature(watched_files(new))
         log.event("reload.done", why=why, rules=len(ruleset.rules), sources=len(mon.sources),
                   channels=",".join(mon.dests))
         mon.record_reload(True, [])

@@ -410,3 +410,23 @@ def test_once_shows_progress_on_a_terminal(tmp_path, http_server):
     text = seen.decode()
     assert "once [" in text and "3/3" in text and "\r" in text
     assert "event=source.polled" in stdout  # the log itself still goes to stdout
+
+
+def test_log_format_json_from_the_config_and_text_from_the_command_line(tmp_path, http_server):
+    http_server.add("/f.xml", rss("Council meets"), content_type="application/rss+xml")
+    cfg = project(tmp_path, f"""\
+        sources:
+          - name: wire
+            kind: rss
+            url: {http_server.url('/f.xml')}
+        log:
+          format: json
+        """)
+    out = once(cfg)
+    assert out.returncode == 0, out.stderr
+    events = [json.loads(ln) for ln in out.stdout.splitlines()]
+    polled = next(e for e in events if e["event"] == "source.polled")
+    assert polled["source"] == "wire" and polled["new"] == 1 and polled["level"] == "info"
+    text = subprocess.run([sys.executable, "-m", "monitor", "--log-format", "text", "once", "--config", str(cfg)],
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert text.returncode == 0 and "event=source.polled source=wire" in text.stdout

@@ -276,3 +276,14 @@ def test_secrets_are_masked_in_every_line(tmp_path, logbuf):
     for secret in ("s3cr3t-t0ken", "pa55word", "feedkey123", "hunter22"):
         assert secret not in line
     assert "json://127.0.0.1:9/hook" in line and "https://bob:***@e.org/x" in line
+
+
+def test_example_config_endpoint_follows_the_image_environment():
+    root = Path(__file__).resolve().parent.parent
+    env = {"SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T1/B2/C3", "SMTP_USER": "u",
+           "SMTP_PASSWORD": "pw-in-env"}
+    assert load_config(root / "config.example.yaml", env=env).http.address is None  # off unless configured
+    cfg = load_config(root / "config.example.yaml", env={**env, "MONITOR_HTTP_LISTEN": "127.0.0.1:9108"})
+    assert cfg.http.address == ("127.0.0.1", 9108)
+    assert cfg.log.format == "text" and cfg.reload.watch is True
+    assert {"https://hooks.slack.com/services/T1/B2/C3", "pw-in-env"} <= cfg.secrets
