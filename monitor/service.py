@@ -284,6 +284,7 @@ class Monitor:
 
     def run_forever(self) -> None:
         self.loop_alive = True
+        self.store.set_meta("last_reload", None)  # a failed reload of an earlier run is history
         self.start_http()
         log.event("monitor.started", sources=len(self.sources), rules=len(self.rules.rules),
                   channels=",".join(self.dests), state=str(Path(self.config.state)))

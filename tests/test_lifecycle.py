@@ -144,6 +144,7 @@ def test_sigterm_during_a_stalled_fetch_exits_0_quickly(tmp_path, http_server):
     end = time.monotonic() + 30
     while not http_server.requests_to("/stalled.xml") and time.monotonic() < end:
         time.sleep(0.02)
+    assert http_server.requests_to("/stalled.xml"), proc.out
     time.sleep(0.2)  # the body read is now blocked on a silent server
     proc.p.send_signal(signal.SIGTERM)
     signalled = time.monotonic()
@@ -173,6 +174,7 @@ def test_a_second_signal_exits_at_once(tmp_path, http_server, webhook):
     end = time.monotonic() + 60
     while not webhook.posts and time.monotonic() < end:
         time.sleep(0.02)
+    assert webhook.posts, proc.out
     proc.p.send_signal(signal.SIGTERM)
     proc.wait_for("event=monitor.stopping")
     proc.p.send_signal(signal.SIGTERM)
