@@ -30,8 +30,10 @@ _format = "text"
 _secrets: dict[str, str] = {}
 _secret_order: list[str] = []
 _subscribers: list[Callable[[str, dict], None]] = []
-# Called before a line is written (a progress display clears its line).
+# Called before and after a line is written (a progress display clears its
+# line, then draws it again under the log line).
 before_write: Callable[[], None] | None = None
+after_write: Callable[[], None] | None = None
 
 _USERINFO = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]*:)[^\s@/]+@")
 # A secret shorter than this would mask ordinary words.
@@ -127,3 +129,5 @@ def event(name: str, level: str = "info", **fields: object) -> None:
     if before_write is not None:
         before_write()
     _logger.log(lvl, line)
+    if after_write is not None:
+        after_write()

@@ -2,14 +2,14 @@
 
 Shown only when standard error is a terminal; in a pipe, a file or under
 CI it writes nothing, so logs and scripts see exactly what they saw before.
-Log lines printed meanwhile first clear the progress line (monitor.log's
-`before_write` hook), so the two never run into each other.
+Log lines printed meanwhile clear the progress line and draw it again
+below themselves (monitor.log's `before_write` and `after_write` hooks), so
+the two never run into each other.
 """
 from __future__ import annotations
 
 import os
 import sys
-import time
 from typing import TextIO
 
 from . import log
@@ -30,7 +30,7 @@ class Progress:
         self.stream = stream or sys.stderr
         self.enabled = wanted(self.stream)
         self._shown = False
-        self._started = time.monotonic()
+        self._line = ""
 
     def __call__(self, done: int, total: int, what: str) -> None:
         if not self.enabled:
@@ -38,10 +38,14 @@ class Progress:
         width = 20
         filled = int(width * done / total) if total else width
         bar = "#" * filled + "-" * (width - filled)
-        line = f"{self.label} [{bar}] {done}/{total} {what}"
-        self.stream.write("\r\x1b[K" + line[:200])
-        self.stream.flush()
-        self._shown = True
+        self._line = f"{self.label} [{bar}] {done}/{total} {what}"[:200]
+        self.redraw()
+
+    def redraw(self) -> None:
+        if self.enabled and self._line:
+            self.stream.write("\r\x1b[K" + self._line)
+            self.stream.flush()
+            self._shown = True
 
     def clear(self) -> None:
         if self.enabled and self._shown:
@@ -51,10 +55,11 @@ class Progress:
 
     def __enter__(self) -> "Progress":
         if self.enabled:
-            log.before_write = self.clear
+            log.before_write, log.after_write = self.clear, self.redraw
         return self
 
     def __exit__(self, *exc) -> None:
         if log.before_write == self.clear:
-            log.before_write = None
+            log.before_write = log.after_write = None
+        self._line = ""
         self.clear()

@@ -287,3 +287,26 @@ def test_example_config_endpoint_follows_the_image_environment():
     assert cfg.http.address == ("127.0.0.1", 9108)
     assert cfg.log.format == "text" and cfg.reload.watch is True
     assert {"https://hooks.slack.com/services/T1/B2/C3", "pw-in-env"} <= cfg.secrets
+
+
+def test_progress_line_steps_aside_for_log_lines(logbuf, monkeypatch):
+    from monitor.progress import Progress
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.delenv("MONITOR_NO_PROGRESS", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    tty = Tty()
+    with Progress("once", stream=tty) as progress:
+        progress(1, 4, "wire")
+        drawn = tty.getvalue()
+        log.event("source.polled", source="wire")
+        assert tty.getvalue() == drawn + "\r\x1b[K" + "\r\x1b[K" + "once [#####---------------] 1/4 wire"
+    assert tty.getvalue().endswith("\r\x1b[K") and log.before_write is None and log.after_write is None
+    assert "event=source.polled source=wire" in logbuf.getvalue()
+    quiet = io.StringIO()  # not a terminal: nothing at all
+    with Progress("once", stream=quiet) as progress:
+        progress(1, 4, "wire")
+    assert quiet.getvalue() == ""
