@@ -46,7 +46,7 @@ def _load(args) -> tuple:
     if not ruleset.rules:
         print("error: no rule could be loaded; see `monitor check`", file=sys.stderr)
         sys.exit(2)
-    return config, ruleset
+    return config, ruleset, problems
 
 
 def _apply_log_settings(args, config) -> None:
@@ -89,10 +89,10 @@ def _start(args):
     latest STOP_GRACE seconds later)."""
     from .service import STOP_GRACE, Monitor
 
-    config, ruleset = _load(args)
+    config, ruleset, problems = _load(args)
     stop = threading.Event()
     _install_signals(stop, grace=STOP_GRACE)
-    return Monitor(config, ruleset, stop=stop)
+    return Monitor(config, ruleset, stop=stop, problems=[str(p) for p in problems])
 
 
 def cmd_run(args) -> int:
@@ -216,7 +216,8 @@ def cmd_status(args) -> int:
             print(f"{store.retry_dead()} dead deliveries queued again")
         now = time.time()
         data = {
-            "loop": {"last_cycle": store.get_meta("last_cycle"), "last_reload": store.get_meta("last_reload")},
+            "loop": {"last_cycle": store.get_meta("last_cycle"), "last_reload": store.get_meta("last_reload"),
+                     "start_problems": store.get_meta("start_problems") or []},
             "sources": [dict(r) for r in store.sources()],
             "recent_stories": store.recent_stories(args.stories),
             "outbox": store.outbox_counts(),
@@ -260,6 +261,10 @@ def _print_status(data: dict, args, now: float) -> None:
             print(f"    {log.mask(err)}")
     elif reload:
         print(f"  last reload ok {ago(reload['at'])}")
+    if loop["start_problems"] and not (reload and reload["ok"]):
+        print("  problems at start (those files or rules were skipped):")
+        for err in loop["start_problems"]:
+            print(f"    {log.mask(err)}")
     print("SOURCES")
     for s in data["sources"]:
         health = "ok" if not s["last_error"] else f"FAILING x{s['failures']} ({s['last_error_reason']}: {s['last_error']})"

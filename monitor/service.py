@@ -83,7 +83,7 @@ def register_secrets(config: Config) -> None:
 
 class Monitor:
     def __init__(self, config: Config, ruleset: RuleSet, *, stop: threading.Event | None = None,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, problems: list[str] | None = None):
         self.config = config
         self.rules = ruleset
         self.stop = stop or threading.Event()
@@ -104,6 +104,9 @@ class Monitor:
         self.cycle_started_at: float | None = None  # monotonic
         self.cycle_ended_at: float | None = None
         self.last_reload: dict | None = None
+        # Rule problems found at start (those files or rules were skipped); a
+        # successful reload, which needs a set with no problem, clears them.
+        self.start_problems: list[str] = list(problems or [])
 
     @property
     def sources(self) -> list[SourceConfig]:
@@ -140,6 +143,9 @@ class Monitor:
     def record_reload(self, ok: bool, errors: list[str]) -> None:
         self.last_reload = {"ok": ok, "at": time.time(), "errors": errors}
         self.store.set_meta("last_reload", self.last_reload)
+        if ok and self.start_problems:
+            self.start_problems = []
+            self.store.set_meta("start_problems", [])
 
     # -- health, for the HTTP endpoint ------------------------------------
     def health(self) -> tuple[bool, dict]:
@@ -155,6 +161,7 @@ class Monitor:
             "seconds_since_progress": round(age, 1),
             "last_cycle_seconds_ago": None if self.cycle_ended_at is None else round(now - self.cycle_ended_at, 1),
             "reload": self.last_reload or {"ok": True, "at": None, "errors": []},
+            "start_problems": self.start_problems,
         }
         return ok, body
 
@@ -285,6 +292,7 @@ class Monitor:
     def run_forever(self) -> None:
         self.loop_alive = True
         self.store.set_meta("last_reload", None)  # a failed reload of an earlier run is history
+        self.store.set_meta("start_problems", self.start_problems)
         self.start_http()
         log.event("monitor.started", sources=len(self.sources), rules=len(self.rules.rules),
                   channels=",".join(self.dests), state=str(Path(self.config.state)))

@@ -219,6 +219,42 @@ def test_sighup_reloads_rules_and_a_broken_file_is_reported(tmp_path, http_serve
             proc.p.kill()
 
 
+def test_rule_problems_at_start_are_reported_until_fixed(tmp_path, http_server):
+    import urllib.request
+
+    http_server.add("/f.xml", rss("Council meets"), content_type="application/rss+xml")
+    port = free_port()
+    cfg = project(tmp_path, f"""\
+        sources:
+          - name: wire
+            kind: rss
+            url: {http_server.url('/f.xml')}
+        http:
+          listen: 127.0.0.1:{port}
+        reload:
+          interval: 1s
+        """)
+    broken = tmp_path / "rules" / "broken.yaml"
+    broken.write_text("rules:\n  - id: x\n    title: X\n    match: {anyy: [a]}\n", encoding="utf-8")
+    proc = run(cfg, "run")
+    try:
+        proc.wait_for("event=source.polled")  # the good file runs
+        body = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10).read())
+        assert len(body["start_problems"]) == 1 and body["start_problems"][0].startswith(f"{broken}:4:")
+        status = subprocess.run([sys.executable, "-m", "monitor", "status", "--config", str(cfg)],
+                                capture_output=True, text=True, timeout=30)
+        assert "problems at start" in status.stdout and f"{broken}:4:" in status.stdout
+        broken.unlink()  # fixed by removing it: the watcher reloads a set with no problem
+        proc.wait_for("event=reload.done")
+        body = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10).read())
+        assert body["start_problems"] == [] and body["reload"]["ok"] is True
+        proc.p.send_signal(signal.SIGTERM)
+        assert proc.finish(timeout=15) == 0, proc.out
+    finally:
+        if proc.p.poll() is None:
+            proc.p.kill()
+
+
 def test_an_address_in_use_is_one_clear_line(tmp_path):
     import socket
 
