@@ -48,7 +48,6 @@ def _quote(value: object) -> str:
 
 
 def setup(level: str = "info", stream=None, fmt: str | None = None) -> None:
-    global _format
     handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(logging.Formatter("%(message)s"))
     _logger.handlers[:] = [handler]

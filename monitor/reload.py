@@ -18,7 +18,6 @@ warning says so).
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -60,7 +59,6 @@ class Reloader:
         self.monitor = monitor
         self.requested = threading.Event()
         self._signature = signature(watched_files(monitor.config))
-        self._last_look = time.monotonic()
 
     @property
     def tick(self) -> float:
@@ -90,7 +88,7 @@ class Reloader:
         return self.reload(why="signal" if asked else "files changed")
 
     def reload(self, why: str = "request") -> bool:
-        from .service import load_checked_rules
+        from .service import load_checked_rules  # service imports this module
 
         mon = self.monitor
         old = mon.config

@@ -18,7 +18,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
 import yaml
 
 from httpserver import free_port, stall
