@@ -286,15 +286,20 @@ def _print_status(data: dict, args, now: float) -> None:
         print(f"  {rule:<32} {data['matches_last_day'].get(rule, 0):>5} / {n}")
 
 
+def health_url(host: str, port: int) -> str:
+    """Where a local client reaches /healthz of an endpoint bound to
+    host:port (an any-address bind is reached on loopback)."""
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    return f"http://[{host}]:{port}/healthz" if ":" in host else f"http://{host}:{port}/healthz"
+
+
 def _health_http(config) -> int:
     """Ask the running monitor's own /healthz (the container's HEALTHCHECK:
     slim images have no curl)."""
     import urllib.error
     import urllib.request
 
-    host, port = config.http.address
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
-    url = f"http://[{host}]:{port}/healthz" if ":" in host else f"http://{host}:{port}/healthz"
+    url = health_url(*config.http.address)
     try:
         with urllib.request.urlopen(url, timeout=5) as r:
             body = r.read().decode("utf-8", "replace").strip()

@@ -310,3 +310,12 @@ def test_progress_line_steps_aside_for_log_lines(logbuf, monkeypatch):
     with Progress("once", stream=quiet) as progress:
         progress(1, 4, "wire")
     assert quiet.getvalue() == ""
+
+
+def test_the_health_check_reaches_an_any_address_bind_on_loopback():
+    from monitor.cli import health_url
+
+    assert health_url("0.0.0.0", 9108) == "http://127.0.0.1:9108/healthz"  # compose.yaml's bind
+    assert health_url("::", 9108) == "http://[::1]:9108/healthz"
+    assert health_url("127.0.0.1", 9108) == "http://127.0.0.1:9108/healthz"
+    assert health_url("::1", 9) == "http://[::1]:9/healthz"
