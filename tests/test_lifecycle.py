@@ -18,6 +18,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from httpserver import free_port, stall
@@ -45,12 +46,27 @@ def project(tmp_path: Path, body: str) -> Path:
     return cfg
 
 
+_LIVE: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_process_outlives_its_test():
+    yield
+    while _LIVE:
+        p = _LIVE.pop()
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
 class Proc:
-    """A `monitor` subprocess whose output lines are collected as they come."""
+    """A `monitor` subprocess whose output lines are collected as they come
+    (killed after the test if it is still running)."""
 
     def __init__(self, argv: list[str], env: dict | None = None, cwd: Path | None = None):
         self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                   env={**os.environ, **(env or {})}, cwd=cwd)
+        _LIVE.append(self.p)
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
