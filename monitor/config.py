@@ -91,8 +91,73 @@ class SourceConfig(_Strict):
         return self
 
 
+SEVERITIES = ("info", "low", "medium", "high", "critical")
+
+
+class TemplateConfig(_Strict):
+    """An operator's message layout: `{field}` placeholders (see
+    alerts/formats.py TEMPLATE_FIELDS) filled with escaped story values."""
+
+    title: str | None = None
+    body: str | None = None
+
+    @field_validator("title", "body")
+    @classmethod
+    def _valid(cls, v: str | None) -> str | None:
+        from .alerts.formats import check_template
+
+        if v is not None:
+            check_template(v)
+        return v
+
+
 class ChannelConfig(_Strict):
     urls: list[str] = Field(default_factory=list)  # Apprise URLs; empty prints to stdout
+    default: bool = False  # receives the rules that name no channel
+    severities: list[str] | None = None  # only matches of these severities
+    tags: list[str] | None = None  # only matches of rules with one of these tags
+    burst: float | None = None  # fold matches arriving within this window into one message
+    digest: str | None = None  # hourly | daily | a cron expression (UTC)
+    digest_bypass: str | None = None  # this severity and above skip the digest
+    template: TemplateConfig | None = None
+
+    @field_validator("burst", mode="before")
+    @classmethod
+    def _burst(cls, v: Any) -> float | None:
+        return None if v is None else parse_duration(v)
+
+    @field_validator("severities")
+    @classmethod
+    def _severities(cls, v: list[str] | None) -> list[str] | None:
+        for sev in v or ():
+            if sev not in SEVERITIES:
+                raise ValueError(f"unknown severity '{sev}' (expected one of {', '.join(SEVERITIES)})")
+        return v
+
+    @field_validator("digest_bypass")
+    @classmethod
+    def _bypass(cls, v: str | None) -> str | None:
+        if v is not None and v not in SEVERITIES:
+            raise ValueError(f"unknown severity '{v}' (expected one of {', '.join(SEVERITIES)})")
+        return v
+
+    @field_validator("digest")
+    @classmethod
+    def _digest(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        from .alerts.digest import schedule_of
+
+        schedule_of(v)  # raises ValueError naming what is wrong
+        return v
+
+    @model_validator(mode="after")
+    def _one_fold(self) -> "ChannelConfig":
+        if self.burst is not None and self.digest is not None:
+            raise ValueError("a channel takes either 'burst' or 'digest', not both")
+        if self.digest_bypass is not None and self.digest is None:
+            raise ValueError("'digest_bypass' needs 'digest'")
+        return self
 
 
 class FetchSettings(_Strict):
@@ -114,11 +179,18 @@ class DeliverySettings(_Strict):
     retry_base: float = 30.0  # first retry after this; doubles up to retry_max
     retry_max: float = 3600.0
     snippet_chars: int = Field(default=240, ge=40)
+    max_age: float = 2 * 86400.0  # an undelivered alert older than this is a dead letter
+    quiet: float | None = None  # one alert per rule and story within this period
 
-    @field_validator("retry_base", "retry_max", mode="before")
+    @field_validator("retry_base", "retry_max", "max_age", mode="before")
     @classmethod
     def _durations(cls, v: Any) -> float:
         return parse_duration(v)
+
+    @field_validator("quiet", mode="before")
+    @classmethod
+    def _quiet(cls, v: Any) -> float | None:
+        return None if v is None else parse_duration(v)
 
 
 def parse_listen(value: str) -> tuple[str, int]:

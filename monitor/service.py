@@ -10,7 +10,7 @@ from typing import Callable
 from . import log
 from .alerts.deliver import is_valid_url, mask_url
 from .alerts.outbox import DeliveryStats, deliver_due
-from .alerts.route import destinations, plan_deliveries
+from .alerts.route import Router, destinations
 from .config import Config, SourceConfig
 from .engine import RuleSet, load_rules
 from .fetch import FetchError, Fetcher
@@ -91,6 +91,7 @@ class Monitor:
         self.store = Store(config.state)
         self.fetcher = Fetcher(config.fetch, self.stop)
         self.dests = destinations({name: list(c.urls) for name, c in config.channels.items()})
+        self.router = Router(self.dests, dict(config.channels), config.delivery, self.store)
         for src in self.sources:
             self.store.ensure_source(src.name, src.url)
         register_secrets(config)
@@ -226,7 +227,8 @@ class Monitor:
             for m in matches:
                 log.event("rule.matched", source=src.name, rule=m.rule_id, story=story.title[:120],
                           terms="|".join(m.terms))
-            planned.append(Planned(story, tuple(matches), tuple(plan_deliveries(story, matches, self.dests))))
+            fp, deliveries = self.router.plan(story, matches, now)
+            planned.append(Planned(story, tuple(matches), tuple(deliveries), fp))
         queued = self.store.record_poll(src.name, planned, etag=result.etag, last_modified=result.last_modified,
                                         next_check_at=now + src.interval, now=now)
         log.event("source.polled", source=src.name, status=result.status, stories=len(stories), new=len(new),
@@ -277,7 +279,8 @@ class Monitor:
         self.store.set_meta("last_cycle", {"ended_at": ended, "seconds": round(seconds, 3)})
 
     def deliver(self) -> DeliveryStats:
-        return deliver_due(self.store, self.dests, self.config.delivery, stop=self.stop, now=self.clock)
+        return deliver_due(self.store, self.dests, self.config.delivery, configs=dict(self.config.channels),
+                           stop=self.stop, now=self.clock)
 
     def seconds_until_due(self) -> float:
         now = self.clock()

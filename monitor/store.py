@@ -20,7 +20,7 @@ from typing import Iterable, Iterator
 from .identity import canonical_url
 from .models import Match, Story
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -78,6 +78,31 @@ CREATE TABLE IF NOT EXISTS outbox (
     UNIQUE (story_id, channel, destination)
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at);
+CREATE TABLE IF NOT EXISTS silences (
+    id INTEGER PRIMARY KEY,
+    rule_id TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    reason TEXT NOT NULL DEFAULT ''
+);
+"""
+
+
+# Columns added after schema 1: (table, column, declaration). A state file
+# written by an older version gets them in place when it is opened.
+_ADDED_COLUMNS = (
+    # the alert as data (story and matches), so a message can be rendered
+    # for its service when it is sent, and folded into a burst or a digest
+    ("outbox", "alert", "TEXT"),
+    # '' sends the row alone; 'burst' and 'digest' fold it with the other
+    # rows of its destination that are waiting for the same release
+    ("outbox", "fold", "TEXT NOT NULL DEFAULT ''"),
+    # normalised title of the story, for a rule's quiet period
+    ("matches", "fingerprint", "TEXT"),
+)
+_ADDED_INDEXES = """
+CREATE INDEX IF NOT EXISTS matches_quiet ON matches (rule_id, fingerprint, created_at);
+CREATE INDEX IF NOT EXISTS outbox_fold ON outbox (destination, fold, status);
 """
 
 
@@ -104,8 +129,11 @@ class Delivery:
 
     channel: str
     destination: str  # destination_id() of the URL, or "stdout"
-    title: str
+    title: str  # the plain-text rendering, kept for reading the state file
     body: str
+    alert: str | None = None  # the alert as JSON (alerts.formats.alert_to_json)
+    fold: str = ""  # '' | 'burst' | 'digest'
+    release_at: float | None = None  # not sent before (burst window, digest time)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +145,17 @@ class OutboxRow:
     body: str
     attempts: int
     created_at: float
+    alert: str | None = None
+    fold: str = ""
+    next_attempt_at: float = 0.0
+
+
+_ROW_COLUMNS = "id, channel, destination, title, body, attempts, created_at, alert, fold, next_attempt_at"
+
+
+def _row(r: sqlite3.Row) -> OutboxRow:
+    return OutboxRow(r["id"], r["channel"], r["destination"], r["title"], r["body"], r["attempts"],
+                     r["created_at"], r["alert"], r["fold"] or "", r["next_attempt_at"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +165,7 @@ class Planned:
     story: Story
     matches: tuple[Match, ...] = ()
     deliveries: tuple[Delivery, ...] = ()
+    fingerprint: str | None = None  # normalised title, for quiet periods
 
 
 class Store:
@@ -144,14 +184,31 @@ class Store:
         self._migrate()
 
     def _migrate(self) -> None:
-        self.db.executescript(_SCHEMA)
-        row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        if row is None:
-            self.db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        elif int(row["value"]) > SCHEMA_VERSION:
+        row = None
+        if self.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone():
+            row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is not None and int(row["value"]) > SCHEMA_VERSION:
             raise RuntimeError(
                 f"{self.path}: state was written by a newer version (schema {row['value']} > {SCHEMA_VERSION})"
             )
+        with self._tx() as db:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            for table, column, decl in _ADDED_COLUMNS:
+                have = {r["name"] for r in db.execute(f"PRAGMA table_info({table})")}
+                if column not in have:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+            for statement in _ADDED_INDEXES.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
+                       "ON CONFLICT (key) DO UPDATE SET value=excluded.value", (str(SCHEMA_VERSION),))
+
+    @property
+    def schema_version(self) -> int:
+        row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        return int(row["value"])
 
     def close(self) -> None:
         self.db.close()
@@ -254,15 +311,17 @@ class Store:
                 story_id = cur.lastrowid
                 for m in p.matches:
                     db.execute(
-                        "INSERT OR IGNORE INTO matches (story_id, rule_id, terms, snippet, created_at) "
-                        "VALUES (?,?,?,?,?)",
-                        (story_id, m.rule_id, json.dumps(list(m.terms), ensure_ascii=False), m.snippet, now),
+                        "INSERT OR IGNORE INTO matches (story_id, rule_id, terms, snippet, created_at, fingerprint) "
+                        "VALUES (?,?,?,?,?,?)",
+                        (story_id, m.rule_id, json.dumps(list(m.terms), ensure_ascii=False), m.snippet, now,
+                         p.fingerprint),
                     )
                 for d in p.deliveries:
                     cur = db.execute(
-                        "INSERT OR IGNORE INTO outbox (story_id, channel, destination, title, body, "
-                        "next_attempt_at, created_at) VALUES (?,?,?,?,?,?,?)",
-                        (story_id, d.channel, d.destination, d.title, d.body, now, now),
+                        "INSERT OR IGNORE INTO outbox (story_id, channel, destination, title, body, alert, fold, "
+                        "next_attempt_at, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                        (story_id, d.channel, d.destination, d.title, d.body, d.alert, d.fold,
+                         now if d.release_at is None else d.release_at, now),
                     )
                     created += cur.rowcount
             db.execute(
@@ -276,38 +335,90 @@ class Store:
     def due_deliveries(self, now: float | None = None, limit: int = 500) -> list[OutboxRow]:
         now = time.time() if now is None else now
         rows = self.db.execute(
-            "SELECT id, channel, destination, title, body, attempts, created_at FROM outbox "
-            "WHERE status='pending' AND next_attempt_at<=? ORDER BY id LIMIT ?",
+            f"SELECT {_ROW_COLUMNS} FROM outbox WHERE status='pending' AND next_attempt_at<=? ORDER BY id LIMIT ?",
             (now, limit),
         )
-        return [OutboxRow(r["id"], r["channel"], r["destination"], r["title"], r["body"], r["attempts"],
-                          r["created_at"]) for r in rows]
+        return [_row(r) for r in rows]
 
-    def mark_sent(self, row_id: int, now: float | None = None) -> None:
+    def pending_fold(self, destination: str, fold: str, until: float | None = None) -> list[OutboxRow]:
+        """The pending rows of one destination waiting to be folded together
+        (a burst or a digest); `until` limits them to those due by then."""
+        sql = f"SELECT {_ROW_COLUMNS} FROM outbox WHERE status='pending' AND destination=? AND fold=?"
+        args: list = [destination, fold]
+        if until is not None:
+            sql += " AND next_attempt_at<=?"
+            args.append(until)
+        return [_row(r) for r in self.db.execute(sql + " ORDER BY id", args)]
+
+    def mark_sent(self, row_ids: int | Iterable[int], now: float | None = None) -> None:
+        """Record that the destination accepted these rows. Called right after
+        the send returns, in its own short transaction: the only moment a
+        crash can cause a repeat is between the receiver's acceptance and
+        this commit."""
         now = time.time() if now is None else now
-        self.db.execute(
-            "UPDATE outbox SET status='sent', sent_at=?, attempts=attempts+1, last_error=NULL WHERE id=?",
-            (now, row_id),
-        )
+        ids = [row_ids] if isinstance(row_ids, int) else list(row_ids)
+        with self._tx() as db:
+            db.executemany(
+                "UPDATE outbox SET status='sent', sent_at=?, attempts=attempts+1, last_error=NULL WHERE id=?",
+                [(now, i) for i in ids],
+            )
 
-    def mark_failed(self, row_id: int, error: str, next_attempt_at: float | None) -> None:
+    def mark_failed(self, row_ids: int | Iterable[int], error: str, next_attempt_at: float | None) -> None:
         """A failed attempt: retried at next_attempt_at, or dead when None."""
-        if next_attempt_at is None:
-            self.db.execute(
-                "UPDATE outbox SET status='dead', attempts=attempts+1, last_error=? WHERE id=?", (error, row_id)
-            )
-        else:
-            self.db.execute(
-                "UPDATE outbox SET attempts=attempts+1, last_error=?, next_attempt_at=? WHERE id=?",
-                (error, next_attempt_at, row_id),
-            )
+        ids = [row_ids] if isinstance(row_ids, int) else list(row_ids)
+        with self._tx() as db:
+            if next_attempt_at is None:
+                db.executemany("UPDATE outbox SET status='dead', attempts=attempts+1, last_error=? WHERE id=?",
+                               [(error, i) for i in ids])
+            else:
+                db.executemany(
+                    "UPDATE outbox SET attempts=attempts+1, last_error=?, next_attempt_at=? WHERE id=?",
+                    [(error, next_attempt_at, i) for i in ids],
+                )
+
+    def defer(self, row_ids: Iterable[int], next_attempt_at: float) -> None:
+        """Postpone rows that were not attempted (a part after a failed one)."""
+        with self._tx() as db:
+            db.executemany("UPDATE outbox SET next_attempt_at=? WHERE id=? AND status='pending'",
+                           [(next_attempt_at, i) for i in row_ids])
 
     def retry_dead(self, now: float | None = None) -> int:
         now = time.time() if now is None else now
         cur = self.db.execute(
-            "UPDATE outbox SET status='pending', attempts=0, next_attempt_at=? WHERE status='dead'", (now,)
+            "UPDATE outbox SET status='pending', attempts=0, next_attempt_at=?, created_at=? WHERE status='dead'",
+            (now, now),
         )
         return cur.rowcount
+
+    # -- noise: quiet periods and silences --------------------------------
+    def recently_alerted(self, rule_id: str, fingerprint: str, since: float) -> bool:
+        """Whether this rule alerted about a story with this fingerprint since then."""
+        row = self.db.execute(
+            "SELECT 1 FROM matches m WHERE m.rule_id=? AND m.fingerprint=? AND m.created_at>=? "
+            "AND EXISTS (SELECT 1 FROM outbox o WHERE o.story_id=m.story_id) LIMIT 1",
+            (rule_id, fingerprint, since),
+        ).fetchone()
+        return row is not None
+
+    def add_silence(self, rule_id: str, expires_at: float, reason: str = "", now: float | None = None) -> int:
+        now = time.time() if now is None else now
+        cur = self.db.execute("INSERT INTO silences (rule_id, created_at, expires_at, reason) VALUES (?,?,?,?)",
+                              (rule_id, now, expires_at, reason))
+        return int(cur.lastrowid)
+
+    def silences(self, now: float | None = None, include_expired: bool = False) -> list[sqlite3.Row]:
+        now = time.time() if now is None else now
+        sql = "SELECT * FROM silences"
+        if not include_expired:
+            sql += " WHERE expires_at>?"
+            return self.db.execute(sql + " ORDER BY expires_at", (now,)).fetchall()
+        return self.db.execute(sql + " ORDER BY expires_at").fetchall()
+
+    def silenced_rules(self, now: float | None = None) -> set[str]:
+        return {r["rule_id"] for r in self.silences(now)}
+
+    def remove_silence(self, silence_id: int) -> bool:
+        return bool(self.db.execute("DELETE FROM silences WHERE id=?", (silence_id,)).rowcount)
 
     # -- reading, for status and replay ---------------------------------
     def outbox_counts(self) -> dict[str, int]:
@@ -317,11 +428,26 @@ class Store:
         return counts
 
     def failing_deliveries(self, limit: int = 20) -> list[sqlite3.Row]:
+        """The last error of each failing destination: one line per channel
+        and destination with pending or dead rows that carry an error."""
         return self.db.execute(
-            "SELECT channel, destination, status, attempts, last_error, next_attempt_at FROM outbox "
-            "WHERE status IN ('pending','dead') AND last_error IS NOT NULL ORDER BY id DESC LIMIT ?",
+            "SELECT channel, destination, status, COUNT(*) AS rows, MAX(attempts) AS attempts, "
+            "MIN(next_attempt_at) AS next_attempt_at, MIN(created_at) AS oldest, "
+            "(SELECT o2.last_error FROM outbox o2 WHERE o2.channel=o.channel AND o2.destination=o.destination "
+            " AND o2.status=o.status AND o2.last_error IS NOT NULL ORDER BY o2.id DESC LIMIT 1) AS last_error "
+            "FROM outbox o WHERE status IN ('pending','dead') AND last_error IS NOT NULL "
+            "GROUP BY channel, destination, status ORDER BY channel, destination, status LIMIT ?",
             (limit,),
         ).fetchall()
+
+    def outbox_rows(self, status: str | None = None, limit: int = 50) -> list[sqlite3.Row]:
+        sql = ("SELECT o.id, o.channel, o.destination, o.status, o.attempts, o.fold, o.next_attempt_at, "
+               "o.created_at, o.sent_at, o.last_error, s.title AS story FROM outbox o JOIN stories s ON s.id=o.story_id")
+        args: list = []
+        if status:
+            sql += " WHERE o.status=?"
+            args.append(status)
+        return self.db.execute(sql + " ORDER BY o.id DESC LIMIT ?", (*args, limit)).fetchall()
 
     def sources(self) -> list[sqlite3.Row]:
         return self.db.execute("SELECT * FROM sources ORDER BY name").fetchall()

@@ -111,7 +111,7 @@ def test_failures_back_off_then_die_and_can_be_retried(tmp_path):
     clock = [1000.0]
     calls = []
 
-    def failing(url, title, body):
+    def failing(url, title, body, **kw):
         calls.append(url)
         return SendResult(False, "HTTP 500")
 
@@ -129,12 +129,12 @@ def test_failures_back_off_then_die_and_can_be_retried(tmp_path):
     assert [backoff(n, settings) for n in (1, 2, 3)] == [10, 15, 15]
 
     assert store.retry_dead(now=clock[0]) == 1
-    stats = deliver_due(store, dests, settings, sender=lambda *a: SendResult(True), now=lambda: clock[0])
+    stats = deliver_due(store, dests, settings, sender=lambda *a, **kw: SendResult(True), now=lambda: clock[0])
     assert stats.sent == 1 and store.outbox_counts()["sent"] == 1
 
 
 def test_a_destination_removed_from_config_becomes_a_visible_dead_letter(tmp_path):
     store = _queue(tmp_path, {"hook": ["json://a/x"]})
-    stats = deliver_due(store, {"hook": ["json://other/y"]}, DeliverySettings(), sender=lambda *a: SendResult(True))
+    stats = deliver_due(store, {"hook": ["json://other/y"]}, DeliverySettings(), sender=lambda *a, **kw: SendResult(True))
     assert stats.dead == 1 and stats.sent == 0
     assert "no longer configured" in store.failing_deliveries()[0]["last_error"]

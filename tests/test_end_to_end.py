@@ -136,9 +136,9 @@ def test_first_poll_is_baseline_then_only_new_matches_are_delivered_once(tmp_pat
     assert not any("lawsuit" in s for s in subjects)
 
     # What a reader needs to act: title, source, link, time, rule, terms, snippet.
-    body = next(b for b in smtp_sink.bodies() if "train stations" in b)
-    assert "Source:    wire" in body
-    assert f"Link:      {site.url('/news/stations')}\n" in body.replace("\r\n", "\n")  # tracking removed
+    body = next(b for b in smtp_sink.bodies() if "train stations" in b).replace("\r\n", "\n")
+    assert "Source: wire" in body
+    assert f"Link: {site.url('/news/stations')}\n" in body  # tracking removed
     assert "Published: 2026-11-26 10:00 UTC" in body
     assert "face-recognition" in body and "facial recognition" in body
     assert "scan faces at the busiest stations" in body

@@ -1,18 +1,23 @@
 """Sending one rendered message to one destination through Apprise."""
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TextIO
 
 import apprise
+
+from .formats import HTML, MARKDOWN, TEXT, kind_of_plugin
 
 
 @dataclass(frozen=True, slots=True)
 class SendResult:
     ok: bool
     error: str | None = None
-    permanent: bool = False  # retrying cannot help (the URL is not valid)
+    permanent: bool = False  # retrying cannot help (invalid URL, a 4xx answer)
+    unknown: bool = False  # a timeout: the receiver may or may not have it
 
 
 def is_valid_url(url: str) -> bool:
@@ -30,33 +35,83 @@ def mask_url(url: str) -> str:
     return plugin.url(privacy=True).split("?", 1)[0]
 
 
-def send(url: str, title: str, body: str, out: TextIO | None = None) -> SendResult:
-    """Send to one destination: an Apprise URL, or "stdout"."""
+# Discord parses @everyone, @here and <@id> in a webhook's content unless the
+# message says otherwise: every message we send says "no mentions at all".
+DISCORD_TEMPLATE = Path(__file__).with_name("discord.json")
+
+_HTTP_CODE = re.compile(r"(?:error|code|status)[=: ]+(\d{3})\b", re.IGNORECASE)
+_TIMEOUT = re.compile(r"time(?:d)? ?out|timeout", re.IGNORECASE)
+
+
+def plugin_for(url: str):
+    """The Apprise plugin for a URL, set up the way we send: Discord with
+    allowed_mentions empty. None when the URL is not valid."""
+    plugin = apprise.Apprise.instantiate(url)
+    if plugin is not None and kind_of_plugin(plugin) == "discord" and not len(plugin.template):
+        plugin.template.add(str(DISCORD_TEMPLATE))
+    return plugin
+
+
+def size_limit(url: str) -> int:
+    """The longest body the service takes (Apprise's own figure)."""
+    if url == "stdout":
+        return 100_000
+    plugin = apprise.Apprise.instantiate(url)
+    limit = getattr(plugin, "body_maxlen", 0) or 0
+    return limit if limit > 0 else 100_000
+
+
+def kind_of_url(url: str) -> str:
+    if url == "stdout":
+        return "text"
+    plugin = apprise.Apprise.instantiate(url)
+    return kind_of_plugin(plugin) if plugin is not None else "text"
+
+
+_FORMATS = {TEXT: apprise.NotifyFormat.TEXT, MARKDOWN: apprise.NotifyFormat.MARKDOWN,
+            HTML: apprise.NotifyFormat.HTML}
+
+
+def send(url: str, title: str, body: str, out: TextIO | None = None, body_format: str = TEXT) -> SendResult:
+    """Send to one destination: an Apprise URL, or "stdout".
+
+    The outcome is Apprise's result for that one service: success, a
+    permanent failure (the URL is invalid, or the service answered a 4xx
+    that no retry can fix), or a failure worth retrying (5xx, a refused
+    connection, a timeout: a timeout is "unknown", since the receiver may
+    have accepted the message, and is retried)."""
     if url == "stdout":
         out = out or sys.stdout
         out.write(f"=== ALERT: {title}\n{body}\n\n")
         out.flush()
         return SendResult(True)
-    plugin = apprise.Apprise.instantiate(url)
+    plugin = plugin_for(url)
     if plugin is None:
         return SendResult(False, f"not a valid Apprise URL: {mask_url(url)}", permanent=True)
     ap = apprise.Apprise()
     ap.add(plugin)
-    with apprise.LogCapture(level=apprise.logging.WARNING, fmt="%(message)s") as logs:
+    with apprise.LogCapture(level=apprise.logging.INFO, fmt="%(message)s") as logs:
         try:
-            result = ap.notify(body=body, title=title, body_format=apprise.NotifyFormat.TEXT)
+            result = ap.notify(body=body, title=title, body_format=_FORMATS.get(body_format, _FORMATS[TEXT]))
         except Exception as e:  # a plugin bug must not stop the service
             return SendResult(False, f"{type(e).__name__}: {e}")
         captured = logs.getvalue() if hasattr(logs, "getvalue") else ""
-    if _succeeded(result):
-        return SendResult(True)
-    message = " ".join(line.strip() for line in captured.splitlines() if line.strip())[-300:]
-    return SendResult(False, message or "delivery failed")
-
-
-def _succeeded(result: object) -> bool:
-    # Apprise 2 returns a result per service; we add exactly one service.
     services = getattr(result, "results", None)
     if services is not None:
-        return len(services) == 1 and services[0].status == apprise.AppriseResultStatus.SUCCESS
-    return bool(result)
+        # One service was added, so there is exactly one result to read.
+        status = services[0].status if len(services) == 1 else None
+        if status == apprise.AppriseResultStatus.SUCCESS:
+            return SendResult(True)
+        if status == apprise.AppriseResultStatus.TIMEOUT:
+            return SendResult(False, "unknown: timed out", unknown=True)
+    elif result:
+        return SendResult(True)
+    lines = [line.strip() for line in captured.splitlines() if line.strip()]
+    failure = [ln for ln in lines if "fail" in ln.lower() or "error" in ln.lower()] or lines
+    message = " ".join(failure)[-300:] or "delivery failed"
+    code = next((int(m.group(1)) for m in _HTTP_CODE.finditer(message)), None)
+    if code is not None and 400 <= code < 500 and code not in (408, 425, 429):
+        return SendResult(False, f"permanent: http {code}: {message}", permanent=True)
+    if _TIMEOUT.search(message):
+        return SendResult(False, f"unknown: timed out: {message}", unknown=True)
+    return SendResult(False, message)

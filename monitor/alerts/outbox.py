@@ -1,20 +1,35 @@
-"""Working off the outbox: send what is due, back off what fails."""
+"""Working off the outbox: send what is due, back off what fails.
+
+Each row is one alert for one destination. It is rendered for its service
+when it is sent, and marked sent in its own commit right after Apprise
+reports success for that destination, so a crash can repeat a message only
+if it lands between the receiver's acceptance and that commit. Rows held
+for a burst window or a digest are folded into one message (or a few parts
+under the service's size limit); each part's rows are marked together.
+"""
 from __future__ import annotations
 
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from .. import log
 from ..config import DeliverySettings
-from ..store import Store, destination_id
-from .deliver import SendResult, mask_url, send
+from ..store import OutboxRow, Store, destination_id
+from .deliver import SendResult, kind_of_url, mask_url, send, size_limit
+from .formats import TEXT, Message, alert_from_json, render, render_group
+
+if TYPE_CHECKING:
+    from ..config import ChannelConfig
+
+Sender = Callable[..., SendResult]
 
 
 @dataclass
 class DeliveryStats:
-    sent: int = 0
+    sent: int = 0  # outbox rows delivered
+    messages: int = 0  # messages sent (a digest part carries several rows)
     failed: int = 0
     dead: int = 0
 
@@ -24,41 +39,106 @@ def backoff(attempts: int, settings: DeliverySettings) -> float:
     return min(settings.retry_base * (2 ** max(0, attempts - 1)), settings.retry_max)
 
 
+def _template(configs: "dict[str, ChannelConfig]", channel: str) -> dict[str, str] | None:
+    cfg = configs.get(channel)
+    if cfg is None or cfg.template is None:
+        return None
+    return {k: v for k, v in (("title", cfg.template.title), ("body", cfg.template.body)) if v}
+
+
+def message_for(row: OutboxRow, url: str, configs: "dict[str, ChannelConfig]") -> Message:
+    """A row rendered for its destination's kind of service. A row written
+    before alerts were stored as data is sent as it was rendered then."""
+    if row.alert is None:
+        return Message(row.title, row.body, TEXT)
+    return render(alert_from_json(row.alert), kind_of_url(url), _template(configs, row.channel))
+
+
 def deliver_due(
     store: Store,
     dests: dict[str, list[str]],
     settings: DeliverySettings,
     *,
+    configs: "dict[str, ChannelConfig] | None" = None,
     stop: threading.Event | None = None,
-    sender: Callable[[str, str, str], SendResult] = send,
+    sender: Sender = send,
     now: Callable[[], float] = time.time,
 ) -> DeliveryStats:
     """Send every due outbox row once. A row is marked sent only after its
     destination accepted it; a failure is kept for a later cycle."""
+    configs = configs or {}
     by_id = {destination_id(u): u for urls in dests.values() for u in urls}
     stats = DeliveryStats()
-    for row in store.due_deliveries(now()):
+    done: set[int] = set()
+    t = now()
+    for row in store.due_deliveries(t):
         if stop is not None and stop.is_set():
             break
+        if row.id in done:
+            continue
         url = by_id.get(row.destination)
         if url is None:
             # The channel or URL left the config; keep the row visible as dead.
             store.mark_failed(row.id, f"destination of channel '{row.channel}' is no longer configured", None)
             stats.dead += 1
-            log.event("alert.dead", level="warning", channel=row.channel, reason="destination removed")
+            log.event("alert.dead", level="warning", channel=row.channel, reason="destination removed",
+                      outbox_id=row.id)
             continue
-        result = sender(url, row.title, row.body)
-        if result.ok:
-            store.mark_sent(row.id, now())
-            stats.sent += 1
-            log.event("alert.sent", channel=row.channel, to=mask_url(url), outbox_id=row.id)
+        group = [row]
+        if row.fold:
+            # A burst takes everything waiting for the destination; a digest
+            # the rows whose release time has come.
+            group = store.pending_fold(row.destination, row.fold, until=t if row.fold == "digest" else None)
+        done.update(r.id for r in group)
+        live = [r for r in group if not _expired(store, r, t, settings, stats)]
+        if not live:
             continue
-        attempts = row.attempts + 1
-        dead = result.permanent or attempts >= settings.max_attempts
-        retry_at = None if dead else now() + backoff(attempts, settings)
-        store.mark_failed(row.id, result.error or "failed", retry_at)
-        stats.failed += 1
-        stats.dead += int(dead)
-        log.event("alert.failed", level="warning", channel=row.channel, to=mask_url(url), outbox_id=row.id,
-                  attempt=attempts, dead=str(dead).lower(), error=result.error)
+        if len(live) == 1:
+            parts = [([live[0].id], message_for(live[0], url, configs))]
+        else:
+            kind = kind_of_url(url)
+            label = "Digest" if row.fold == "digest" else "Alerts"
+            alerts = [(r.id, alert_from_json(r.alert)) for r in live if r.alert is not None]
+            parts = render_group(alerts, kind, f"{label} for {row.channel}", size_limit(url))
+            parts += [([r.id], message_for(r, url, configs)) for r in live if r.alert is None]
+        rows = {r.id: r for r in live}
+        for i, (ids, msg) in enumerate(parts):
+            ok = _send_part(store, url, row.channel, [rows[x] for x in ids], msg, settings, sender, now, stats)
+            if not ok:
+                # Later parts were not tried: they wait with the failed one.
+                later = [x for _, rest in parts[i + 1:] for x in rest]
+                if later:
+                    store.defer(later, now() + backoff(1, settings))
+                break
     return stats
+
+
+def _expired(store: Store, row: OutboxRow, t: float, settings: DeliverySettings, stats: DeliveryStats) -> bool:
+    if row.created_at >= t - settings.max_age:
+        return False
+    store.mark_failed(row.id, f"dead: older than max_age ({settings.max_age:.0f}s) without delivery", None)
+    stats.dead += 1
+    log.event("alert.dead", level="warning", channel=row.channel, reason="max_age", outbox_id=row.id)
+    return True
+
+
+def _send_part(store: Store, url: str, channel: str, rows: list[OutboxRow], msg: Message,
+               settings: DeliverySettings, sender: Sender, now: Callable[[], float], stats: DeliveryStats) -> bool:
+    ids = [r.id for r in rows]
+    result = sender(url, msg.title, msg.body, body_format=msg.format)
+    if result.ok:
+        store.mark_sent(ids, now())  # first thing after the send: keeps the repeat window small
+        stats.sent += len(ids)
+        stats.messages += 1
+        log.event("alert.sent", channel=channel, to=mask_url(url), outbox_id=",".join(map(str, ids)))
+        return True
+    attempts = max(r.attempts for r in rows) + 1
+    dead = result.permanent or attempts >= settings.max_attempts
+    retry_at = None if dead else now() + backoff(attempts, settings)
+    store.mark_failed(ids, result.error or "failed", retry_at)
+    stats.failed += len(ids)
+    stats.dead += len(ids) if dead else 0
+    log.event("alert.failed", level="warning", channel=channel, to=mask_url(url),
+              outbox_id=",".join(map(str, ids)), attempt=attempts, dead=str(dead).lower(),
+              retry_in=None if retry_at is None else f"{retry_at - now():.0f}s", error=result.error)
+    return False

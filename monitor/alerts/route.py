@@ -1,11 +1,33 @@
-"""Which channels get which matches, and the outbox rows that follow."""
+"""Which channels get which matches, and the outbox rows that follow.
+
+Routing: a rule's `channels` name where its matches go; a rule naming none
+goes to the channels marked `default: true`, or, when no channel is marked,
+to every channel. A channel with `severities` or `tags` takes only the
+matches that fit them.
+
+Noise: silenced rules and rules in their quiet period for a story give no
+delivery (the match is still stored); a channel with `burst` or `digest`
+holds its rows until their release time (digest.py).
+"""
 from __future__ import annotations
 
+import hashlib
+import re
+import unicodedata
 from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from .. import log
 from ..models import Alert, Match, Story
 from ..store import Delivery, destination_id
+from .digest import schedule_of
+from .formats import SEVERITY_ORDER, alert_to_json, highest_severity
 from .render import render_text
+
+if TYPE_CHECKING:
+    from ..config import ChannelConfig, DeliverySettings
+    from ..store import Store
 
 STDOUT_CHANNEL = "stdout"
 
@@ -18,21 +40,86 @@ def destinations(channels: dict[str, list[str]]) -> dict[str, list[str]]:
     return {name: (urls or ["stdout"]) for name, urls in channels.items()}
 
 
-def route(matches: list[Match], channel_names: list[str]) -> "OrderedDict[str, list[Match]]":
-    """Channel -> the matches routed to it. A rule naming no channels goes to
-    every channel; one story gives one alert per channel naming every rule."""
+def _takes(cfg: "ChannelConfig | None", m: Match) -> bool:
+    if cfg is None:
+        return True
+    if cfg.severities is not None and m.severity not in cfg.severities:
+        return False
+    if cfg.tags is not None and not set(cfg.tags) & set(m.tags):
+        return False
+    return True
+
+
+def route(matches: list[Match], channel_names: list[str],
+          configs: "dict[str, ChannelConfig] | None" = None) -> "OrderedDict[str, list[Match]]":
+    """Channel -> the matches routed to it; one story gives one alert per
+    channel naming every rule routed there."""
+    configs = configs or {}
+    defaults = [c for c in channel_names if configs.get(c) is not None and configs[c].default] or channel_names
     routed: OrderedDict[str, list[Match]] = OrderedDict((c, []) for c in channel_names)
     for m in matches:
-        for channel in (m.channels or channel_names):
-            if channel in routed:
+        for channel in (m.channels or defaults):
+            if channel in routed and _takes(configs.get(channel), m):
                 routed[channel].append(m)
     return OrderedDict((c, ms) for c, ms in routed.items() if ms)
 
 
-def plan_deliveries(story: Story, matches: list[Match], dests: dict[str, list[str]]) -> list[Delivery]:
+def fingerprint(story: Story) -> str:
+    """The story's title reduced to letters and digits: the same story
+    carried under another link or by another source has the same one."""
+    text = unicodedata.normalize("NFKC", story.title or story.link).casefold()
+    text = re.sub(r"[\W_]+", "", text)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
+
+
+def plan_deliveries(story: Story, matches: list[Match], dests: dict[str, list[str]],
+                    configs: "dict[str, ChannelConfig] | None" = None, now: float = 0.0) -> list[Delivery]:
     out: list[Delivery] = []
-    for channel, ms in route(matches, list(dests)).items():
-        title, body = render_text(Alert(channel, story, tuple(ms)))
+    configs = configs or {}
+    for channel, ms in route(matches, list(dests), configs).items():
+        alert = Alert(channel, story, tuple(ms))
+        title, body = render_text(alert)
+        fold, release = "", None
+        cfg = configs.get(channel)
+        if cfg is not None and cfg.digest is not None:
+            bypass = cfg.digest_bypass is not None and \
+                SEVERITY_ORDER.index(highest_severity(ms)) >= SEVERITY_ORDER.index(cfg.digest_bypass)
+            if not bypass:
+                fold, release = "digest", schedule_of(cfg.digest)(now)
+        elif cfg is not None and cfg.burst is not None:
+            fold, release = "burst", now + cfg.burst
+        data = alert_to_json(alert)
         for url in dests[channel]:
-            out.append(Delivery(channel, destination_id(url), title, body))
+            out.append(Delivery(channel, destination_id(url), title, body, data, fold, release))
     return out
+
+
+@dataclass
+class Router:
+    """Routing with the noise controls that need the store: silences and
+    quiet periods. One per service loop."""
+
+    dests: dict[str, list[str]]
+    configs: "dict[str, ChannelConfig]"
+    settings: "DeliverySettings"
+    store: "Store"
+    _recent: dict[tuple[str, str], float] = field(default_factory=dict)
+
+    def plan(self, story: Story, matches: list[Match], now: float) -> tuple[str, list[Delivery]]:
+        """(fingerprint, deliveries) for a new story's matches."""
+        fp = fingerprint(story)
+        silenced = self.store.silenced_rules(now)
+        kept: list[Match] = []
+        for m in matches:
+            if m.rule_id in silenced:
+                log.event("alert.silenced", rule=m.rule_id, story=story.title[:120])
+                continue
+            if self.settings.quiet:
+                since = now - self.settings.quiet
+                seen = self._recent.get((m.rule_id, fp))
+                if (seen is not None and seen >= since) or self.store.recently_alerted(m.rule_id, fp, since):
+                    log.event("alert.quiet", rule=m.rule_id, story=story.title[:120])
+                    continue
+                self._recent[(m.rule_id, fp)] = now
+            kept.append(m)
+        return fp, plan_deliveries(story, kept, self.dests, self.configs, now)
