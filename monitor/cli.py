@@ -312,6 +312,54 @@ def _health_http(config) -> int:
     return 1
 
 
+def _state(args):
+    """Config and the store for the state-file commands, or an exit code."""
+    from .store import Store
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as e:
+        for err in e.errors:
+            print(err, file=sys.stderr)
+        return None, None, 2
+    return config, Store(config.state), 0
+
+
+def cmd_outbox(args) -> int:
+    from .alerts.admin import outbox_report
+
+    config, store, rc = _state(args)
+    if store is None:
+        return rc
+    try:
+        return outbox_report(config, store, sys.stdout, as_json=args.json, retry_dead=args.retry_dead,
+                             config_arg=args.config)
+    finally:
+        store.close()
+
+
+def cmd_silence(args) -> int:
+    from .alerts.admin import silence_add, silence_list
+
+    config, store, rc = _state(args)
+    if store is None:
+        return rc
+    try:
+        if args.silence_command == "add":
+            from .engine import load_rules
+
+            ruleset, _ = load_rules(config.rule_paths)
+            known = {r.id for r in ruleset.rules} or None
+            return silence_add(store, args.rule, args.duration, args.reason or "", known, sys.stdout)
+        if args.silence_command == "remove":
+            found = store.remove_silence(args.id)
+            print(f"silence {args.id} removed" if found else f"no silence {args.id}")
+            return 0 if found else 1
+        return silence_list(store, sys.stdout)
+    finally:
+        store.close()
+
+
 def _health(config, store) -> int:
     """Without the HTTP endpoint: healthy while no enabled source is overdue
     and a cycle ended within http.stale_after. Never asks the network, so an
@@ -364,6 +412,21 @@ def build_parser() -> argparse.ArgumentParser:
                     help="exit 0 if the loop is alive (asks /healthz when http.listen is set), else 1")
     st.add_argument("--stories", type=int, default=10, metavar="N", help="how many of the last stories to show")
     st.set_defaults(func=cmd_status)
+    ob = with_config(sub.add_parser("outbox", help="deliveries: pending, sent, dead, last errors; retry dead letters"))
+    ob.add_argument("--json", action="store_true")
+    ob.add_argument("--retry-dead", action="store_true", help="queue the dead letters again")
+    ob.set_defaults(func=cmd_outbox)
+    si = sub.add_parser("silence", help="silence a rule for a while").add_subparsers(dest="silence_command",
+                                                                                     required=True)
+    sa = with_config(si.add_parser("add", help="silence a rule: its matches are stored but not alerted"))
+    sa.add_argument("--rule", required=True, help="rule id")
+    sa.add_argument("--for", dest="duration", required=True, help="how long: 30m, 2h, 1d")
+    sa.add_argument("--reason", help="a note shown by `silence list`")
+    with_config(si.add_parser("list", help="active silences"))
+    sr = with_config(si.add_parser("remove", help="end a silence now"))
+    sr.add_argument("id", type=int)
+    for name in ("add", "list", "remove"):
+        si.choices[name].set_defaults(func=cmd_silence)
     demo = sub.add_parser("demo", help="run the whole pipeline offline on bundled pages and feeds")
     demo.add_argument("--rules", help="rules directory (default: ./rules or the shipped rules)")
     demo.add_argument("--verbose", action="store_true", help="show the log lines too")

@@ -34,3 +34,14 @@ def webhook():
 
     with WebhookReceiver() as receiver:
         yield receiver
+
+
+@pytest.fixture
+def chat(monkeypatch):
+    """Slack- and Discord-shaped webhook endpoints on loopback, with Apprise's
+    Slack and Discord plugins aimed at them."""
+    from receivers import ChatReceiver
+
+    with ChatReceiver() as receiver:
+        receiver.point_apprise_at(monkeypatch)
+        yield receiver

@@ -40,7 +40,7 @@ def mask_url(url: str) -> str:
 DISCORD_TEMPLATE = Path(__file__).with_name("discord.json")
 
 _HTTP_CODE = re.compile(r"(?:error|code|status)[=: ]+(\d{3})\b", re.IGNORECASE)
-_TIMEOUT = re.compile(r"time(?:d)? ?out|timeout", re.IGNORECASE)
+_TIMEOUT = re.compile(r"timed? ?out", re.IGNORECASE)
 
 
 def plugin_for(url: str):
@@ -90,7 +90,7 @@ def send(url: str, title: str, body: str, out: TextIO | None = None, body_format
         return SendResult(False, f"not a valid Apprise URL: {mask_url(url)}", permanent=True)
     ap = apprise.Apprise()
     ap.add(plugin)
-    with apprise.LogCapture(level=apprise.logging.INFO, fmt="%(message)s") as logs:
+    with apprise.LogCapture(level=apprise.logging.DEBUG, fmt="%(levelname)s %(message)s") as logs:
         try:
             result = ap.notify(body=body, title=title, body_format=_FORMATS.get(body_format, _FORMATS[TEXT]))
         except Exception as e:  # a plugin bug must not stop the service
@@ -106,12 +106,14 @@ def send(url: str, title: str, body: str, out: TextIO | None = None, body_format
             return SendResult(False, "unknown: timed out", unknown=True)
     elif result:
         return SendResult(True)
-    lines = [line.strip() for line in captured.splitlines() if line.strip()]
-    failure = [ln for ln in lines if "fail" in ln.lower() or "error" in ln.lower()] or lines
-    message = " ".join(failure)[-300:] or "delivery failed"
+    lines = [line.strip().split(" ", 1) for line in captured.splitlines() if line.strip()]
+    warnings = [text for level, *rest in lines if level in ("WARNING", "ERROR", "CRITICAL") for text in rest]
+    message = " ".join(warnings)[-300:] or "delivery failed"
     code = next((int(m.group(1)) for m in _HTTP_CODE.finditer(message)), None)
     if code is not None and 400 <= code < 500 and code not in (408, 425, 429):
         return SendResult(False, f"permanent: http {code}: {message}", permanent=True)
-    if _TIMEOUT.search(message):
+    # The debug lines name the socket error: a read timeout means the
+    # receiver may have the message; we cannot know, so we retry.
+    if code is None and _TIMEOUT.search(captured):
         return SendResult(False, f"unknown: timed out: {message}", unknown=True)
     return SendResult(False, message)

@@ -199,6 +199,21 @@ def fields_for(alert: Alert, kind: str) -> dict[str, str]:
     }
 
 
+def fit_subject(subject: str, max_encoded: int = 900) -> str:
+    """An e-mail subject short enough that its encoded form stays one legal
+    line. Apprise writes a non-ASCII subject as a single unfolded
+    quoted-printable word, and SMTP refuses lines over 998 bytes (RFC 5321),
+    so a long Chinese title would make the message undeliverable."""
+    def encoded(text: str) -> int:
+        return sum(1 if c.isascii() and c.isalnum() else 3 * len(c.encode("utf-8")) for c in text) + 30
+
+    if encoded(subject) <= max_encoded:
+        return subject
+    while subject and encoded(subject + "…") > max_encoded:
+        subject = subject[:-1]
+    return subject.rstrip() + "…"
+
+
 # -- operator templates ------------------------------------------------------
 class TemplateError(ValueError):
     pass
@@ -237,9 +252,16 @@ def render(alert: Alert, kind: str, template: dict[str, str] | None = None) -> M
     subject = clean(f"[{plain['rules']}] {plain['title']}" if plain["rules"] else plain["title"], 250)
     if template:
         v = fields_for(alert, kind)
-        title = clean(fill(template["title"], plain), 250) if template.get("title") else subject
+        if template.get("title"):
+            # The operator's own text is kept; a subject is still one line.
+            subject = " ".join(fill(template["title"], plain).split())[:250]
+    if kind in ("slack", "discord", "teams"):
+        subject = _no_links(subject)
+    if kind == "email":
+        subject = fit_subject(subject)
+    if template:
         body = fill(template["body"], v) if template.get("body") else _default_body(alert, kind, v)
-        return Message(title, body, fmt)
+        return Message(subject, body, fmt)
     return Message(subject, _default_body(alert, kind, fields_for(alert, kind)), fmt)
 
 

@@ -1,0 +1,124 @@
+"""Hostile story text, checked on what real receivers got: a Slack-shaped
+and a Discord-shaped webhook endpoint fed by Apprise's own Slack and Discord
+plugins, and an SMTP server (aiosmtpd) fed by Apprise's e-mail plugin. No
+live mention, link, tag, script or header may survive."""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from html.parser import HTMLParser
+
+from monitor.alerts.outbox import deliver_due
+from monitor.alerts.route import Router
+from monitor.config import DeliverySettings
+from monitor.models import Match, Story
+from monitor.store import Planned, Store
+
+PAYLOADS = [
+    "<!channel> alert",
+    "<!here|here> now",
+    "<!everyone>",
+    "<@U024BE7LH> look",
+    "<#C024BE7LR> channel link",
+    "<https://evil.example/login|Your bank>",
+    "<mailto:ceo@evil.example|CEO>",
+    "@everyone read this",
+    "@here now",
+    "@channel ping",
+    "<@&123456789012345678> role",
+    "<@123456789012345678> user",
+    "[click me](https://evil.example/phish)",
+    "https://evil.example/bare and www.evil.example",
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    '<a href="javascript:alert(1)">x</a>',
+    '"><svg onload=alert(1)>',
+    "Subject\r\nBcc: victim@example.org",
+    "line\nTo: another@example.org\n\nbody",
+    "bidi \u202egnp.exe \u2066isolate\u2069",
+    "zero\u200bwidth\u200djoiner\ufeffmark",
+    "bell\x07 esc \x1b[31m nul\x00 del\x7f",
+    "&lt;!channel&gt; entity &#60;script&#62;",
+    "*bold* _it_ ~strike~ `code` ||spoiler||",
+    "> quote\n# heading",
+    "人脸识别" * 400,
+]
+assert len(PAYLOADS) >= 20
+
+SLACK = "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ"
+DISCORD = "discord://4174216298/JHMHI8qBe7bk2ZwO5U711o3dV_js"
+INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+MENTION = re.compile(r"@(everyone|here|channel)\b", re.IGNORECASE)  # no word joiner after the @
+RAW_URL = re.compile(r"(https?|mailto|javascript):/?/?evil", re.IGNORECASE)
+
+
+def _hostile_stories():
+    for i, p in enumerate(PAYLOADS):
+        story = Story(source="wire", key=f"guid:{i}", title=f"{p} facial recognition {i}",
+                      link=f"https://news.example.org/{i}", summary=f"Officers {p} use facial recognition.",
+                      published=datetime(2026, 11, 26, 9, 0, tzinfo=timezone.utc))
+        m = Match(rule_id="fr", rule_title="Facial recognition", severity="high", tags=("fr",), channels=(),
+                  terms=("facial recognition",), snippet=f"…{p} use facial recognition…")
+        yield story, m
+
+
+class Tags(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+
+def test_no_live_mention_link_tag_script_or_header_reaches_a_receiver(tmp_path, chat, smtp_sink):
+    mail = smtp_sink.url()
+    dests = {"slack": [SLACK], "discord": [DISCORD], "mail": [mail]}
+    store = Store(tmp_path / "s.db")
+    store.ensure_source("wire", "https://news.example.org/feed")
+    router = Router(dests, {}, DeliverySettings(), store)
+    planned = []
+    for story, m in _hostile_stories():
+        fp, deliveries = router.plan(story, [m], 1000.0)
+        planned.append(Planned(story, (m,), tuple(deliveries), fp))
+    store.record_poll("wire", planned, etag=None, last_modified=None, next_check_at=0, now=1000.0)
+    stats = deliver_due(store, dests, DeliverySettings(), now=lambda: 1000.0)
+    n = len(PAYLOADS)
+    assert stats.sent == 3 * n and stats.failed == 0
+
+    slack = chat.of("/slack/")
+    assert len(slack) == n
+    for post in slack:
+        a = post["attachments"][0]
+        for text in (a["title"], a["text"]):
+            assert "<" not in text and ">" not in text.replace("&gt;", ""), text  # no <!..>, <@..>, <url|..>
+            assert not MENTION.search(text) and not RAW_URL.search(text) and not INVISIBLE.search(text), text
+        assert "https://news.example.org/" in a["text"]  # the story's own link is still there
+
+    discord = chat.of("/discord/")
+    assert len(discord) == n
+    for post in discord:
+        assert post["allowed_mentions"] == {"parse": []}
+        text = post["content"]
+        assert len(text) <= 2000
+        assert not re.search(r"(?<!\\)<[@#!]", text) and not MENTION.search(text), text
+        assert not RAW_URL.search(text) and not INVISIBLE.search(text), text
+        # the only markdown link is ours: every other bracket is escaped
+        assert re.findall(r"(?<!\\)\]\((https?://[^)]*)\)", text) == [re.search(r"\]\((https://news[^)]*)\)", text)[1]]
+
+    assert len(smtp_sink.messages) == n
+    for msg, rcpt in zip(smtp_sink.messages, smtp_sink.recipients):
+        assert rcpt == ["desk@example.org"]
+        assert msg["Bcc"] is None and msg.get_all("To") == ["desk@example.org"]
+        subject = str(msg["Subject"])
+        assert "\n" not in subject and "\r" not in subject and not INVISIBLE.search(subject)
+        html = msg.get_body(preferencelist=("html",)).get_content()
+        text = msg.get_body(preferencelist=("plain",)).get_content()
+        parser = Tags()
+        parser.feed(html)
+        assert {t for t, _ in parser.tags} <= {"h3", "p", "br", "a", "b"}, parser.tags
+        hrefs = [attrs.get("href") for t, attrs in parser.tags if t == "a"]
+        assert len(hrefs) == 1 and hrefs[0].startswith("https://news.example.org/")
+        assert all(set(attrs) <= {"href"} for _, attrs in parser.tags)  # no onerror=, onload=
+        assert not INVISIBLE.search(html) and not INVISIBLE.search(text.replace("\r", "").replace("\t", ""))
+    store.close()
