@@ -63,16 +63,26 @@ takes to answer, after the post is recorded (a slow notifier)."""
         self.posts: list[dict] = []
         self.status = 200
         self.delay = 0.0
+        # (path, title, time the request was read, time the answer went out) of each accepted post
+        self.log: list[tuple[str, str, float, float]] = []
+        self.lock = threading.Lock()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
+                arrived = time.time()
+                body = None
                 if receiver.status == 200:
-                    receiver.posts.append(json.loads(raw))
+                    body = json.loads(raw)
+                    with receiver.lock:
+                        receiver.posts.append(body)
                 if receiver.delay:
                     time.sleep(receiver.delay)
+                if body is not None:
+                    with receiver.lock:
+                        receiver.log.append((self.path, body.get("title", ""), arrived, time.time()))
                 self.send_response(receiver.status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
