@@ -97,6 +97,9 @@ _ADDED_COLUMNS = (
     # '' sends the row alone; 'burst' and 'digest' fold it with the other
     # rows of its destination that are waiting for the same release
     ("outbox", "fold", "TEXT NOT NULL DEFAULT ''"),
+    # when the row was first due (its burst or digest release, else its
+    # creation): max_age counts from here, so a held row is not old
+    ("outbox", "due_at", "REAL"),
     # normalised title of the story, for a rule's quiet period
     ("matches", "fingerprint", "TEXT"),
 )
@@ -148,14 +151,16 @@ class OutboxRow:
     alert: str | None = None
     fold: str = ""
     next_attempt_at: float = 0.0
+    due_at: float = 0.0  # first due: max_age counts from here
 
 
-_ROW_COLUMNS = "id, channel, destination, title, body, attempts, created_at, alert, fold, next_attempt_at"
+_ROW_COLUMNS = ("id, channel, destination, title, body, attempts, created_at, alert, fold, next_attempt_at, "
+                "COALESCE(due_at, created_at) AS due_at")
 
 
 def _row(r: sqlite3.Row) -> OutboxRow:
     return OutboxRow(r["id"], r["channel"], r["destination"], r["title"], r["body"], r["attempts"],
-                     r["created_at"], r["alert"], r["fold"] or "", r["next_attempt_at"])
+                     r["created_at"], r["alert"], r["fold"] or "", r["next_attempt_at"], r["due_at"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,11 +322,11 @@ class Store:
                          p.fingerprint),
                     )
                 for d in p.deliveries:
+                    due = now if d.release_at is None else d.release_at
                     cur = db.execute(
                         "INSERT OR IGNORE INTO outbox (story_id, channel, destination, title, body, alert, fold, "
-                        "next_attempt_at, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
-                        (story_id, d.channel, d.destination, d.title, d.body, d.alert, d.fold,
-                         now if d.release_at is None else d.release_at, now),
+                        "next_attempt_at, due_at, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                        (story_id, d.channel, d.destination, d.title, d.body, d.alert, d.fold, due, due, now),
                     )
                     created += cur.rowcount
             db.execute(
@@ -385,7 +390,7 @@ class Store:
     def retry_dead(self, now: float | None = None) -> int:
         now = time.time() if now is None else now
         cur = self.db.execute(
-            "UPDATE outbox SET status='pending', attempts=0, next_attempt_at=?, created_at=? WHERE status='dead'",
+            "UPDATE outbox SET status='pending', attempts=0, next_attempt_at=?, due_at=? WHERE status='dead'",
             (now, now),
         )
         return cur.rowcount

@@ -129,8 +129,8 @@ class ChatReceiver:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
                 receiver.attempts += 1
-                if receiver.behaviour == "503":
-                    self._answer(503)
+                if receiver.behaviour.isdigit():  # "503", "404": answer that status, accept nothing
+                    self._answer(int(receiver.behaviour))
                     return
                 if receiver.behaviour == "slow":
                     time.sleep(receiver.slow_seconds)  # the client has given up: nothing is accepted

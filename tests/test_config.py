@@ -114,3 +114,6 @@ def test_shipped_example_config_is_valid(tmp_path):
     assert kinds == {"rss", "html"}
     assert any(s.lang == "zh" for s in cfg.sources)
     assert cfg.rule_paths == [ROOT / "rules"]
+    desk = cfg.channels["privacy-desk"]
+    assert desk.digest and desk.digest_bypass == "critical" and desk.template and desk.template.body
+    assert cfg.channels["team-slack"].default and cfg.channels["team-slack"].burst == 120

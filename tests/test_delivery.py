@@ -185,7 +185,7 @@ def test_a_schema_1_state_file_is_upgraded_in_place_and_its_pending_rows_still_g
     store = Store(path)
     assert store.schema_version == SCHEMA_VERSION == 2
     cols = {r["name"] for r in store.db.execute("PRAGMA table_info(outbox)")}
-    assert {"alert", "fold"} <= cols
+    assert {"alert", "fold", "due_at"} <= cols
     assert store.source_state("wire").baseline_done
     rec = Recorder()
     stats = deliver_due(store, {"hook": ["json://h/x"]}, DeliverySettings(max_age=10 ** 9), sender=rec,
@@ -358,6 +358,16 @@ def test_outbox_report_shows_counts_last_errors_and_retries_dead_letters(tmp_pat
     assert data["counts"] == {"pending": 4, "sent": 0, "dead": 0}
 
 
+def test_max_age_counts_from_the_digest_release_not_from_the_match(store):
+    dests = {"d": ["json://h/a"]}
+    configs = {"d": ChannelConfig(digest="daily")}
+    _queue(store, story(1), [match()], dests, configs, now=T0)  # released at midnight, 14 hours later
+    rec = Recorder()
+    stats = deliver_due(store, dests, DeliverySettings(max_age=3600), configs=configs, sender=rec,
+                        now=Clock(T0 + 14 * 3600 + 60))
+    assert stats.sent == 1 and stats.dead == 0
+
+
 def test_max_age_turns_an_old_undelivered_row_into_a_dead_letter(store):
     dests = {"hook": ["json://h/a"]}
     _queue(store, story(1), [match()], dests)
@@ -375,9 +385,12 @@ def test_a_4xx_answer_is_a_permanent_failure_and_a_5xx_is_retried(chat):
     chat.behaviour = "503"
     r = send(url, "t", "b")
     assert not r.ok and not r.permanent and "503" in r.error
-    from monitor.alerts.deliver import _HTTP_CODE  # the code is read from Apprise's own failure line
-
-    assert _HTTP_CODE.search("Failed to send Slack notification: Unauthorized - error=401.").group(1) == "401"
+    chat.behaviour = "404"  # e.g. a webhook that was deleted
+    r = send(url, "t", "b")
+    assert not r.ok and r.permanent and r.error.startswith("permanent: http 404")
+    chat.behaviour = "429"  # rate limited: try again later
+    r = send("discord://4174216298/JHMHI8qBe7bk2ZwO5U711o3dV_js", "t", "b")
+    assert not r.ok and not r.permanent
 
 
 def test_outage_then_timeouts_then_recovery_every_alert_arrives_once_with_visible_backoff(store, chat):

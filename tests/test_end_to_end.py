@@ -223,3 +223,34 @@ def test_missing_environment_variable_is_named(tmp_path, site, smtp_sink, webhoo
                          text=True, timeout=60, env=env)
     assert out.returncode == 2
     assert f"{cfg}:7:" in out.stderr and "HOOK_URL is not set" in out.stderr
+
+
+def test_silence_and_outbox_commands(tmp_path, site, smtp_sink, webhook):
+    cfg = write_config(tmp_path, site, smtp_sink, webhook)
+    env = {"HOOK_URL": webhook.url()}
+    assert run_monitor(cfg, "once", env_extra=env).returncode == 0
+
+    bad = run_monitor(cfg, "silence", "add", "--rule", "no-such-rule", "--for", "2h", env_extra=env)
+    assert bad.returncode == 2 and "no rule 'no-such-rule'" in bad.stdout
+    added = run_monitor(cfg, "silence", "add", "--rule", "data-leak", "--for", "2h", "--reason", "known breach",
+                        env_extra=env)
+    assert added.returncode == 0 and "silence 1: rule data-leak silenced until" in added.stdout
+    listed = run_monitor(cfg, "silence", "list", env_extra=env)
+    assert "data-leak" in listed.stdout and "known breach" in listed.stdout
+
+    site.add("/feed.xml", feed(NEW[1], NEW[0], *OLD), content_type="application/rss+xml")
+    webhook.status = 503
+    out = run_monitor(cfg, "once", env_extra=env)
+    assert "event=alert.silenced rule=data-leak" in out.stdout
+    subjects = [str(m["Subject"]) for m in smtp_sink.messages]
+    assert len(subjects) == 1 and "train stations" in subjects[0]  # the retailer leak is silenced
+
+    report = run_monitor(cfg, "outbox", env_extra=env)
+    assert report.returncode == 0
+    assert "OUTBOX  pending 1  sent 1  dead 0" in report.stdout
+    assert "pending  hook" in report.stdout and "json://127.0.0.1" in report.stdout
+    assert "last error:" in report.stdout and "503" in report.stdout
+
+    removed = run_monitor(cfg, "silence", "remove", "1", env_extra=env)
+    assert removed.returncode == 0
+    assert run_monitor(cfg, "silence", "list", env_extra=env).stdout.strip() == "no active silences"

@@ -114,7 +114,7 @@ def deliver_due(
 
 
 def _expired(store: Store, row: OutboxRow, t: float, settings: DeliverySettings, stats: DeliveryStats) -> bool:
-    if row.created_at >= t - settings.max_age:
+    if row.due_at >= t - settings.max_age:
         return False
     store.mark_failed(row.id, f"dead: older than max_age ({settings.max_age:.0f}s) without delivery", None)
     stats.dead += 1
