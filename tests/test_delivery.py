@@ -63,6 +63,7 @@ def test_each_service_gets_its_own_markup():
     assert slack.format == "text" and "Link:      https://news.example.org/1\n" in slack.body
     assert discord.format == "markdown" and "**[Police buy facial recognition 1](https://news.example.org/1)**" \
         in discord.body and "**facial recognition**" in discord.body
+    assert tg.title == ""  # Telegram has no title field; the body opens with the linked title
     assert tg.format == "html" and '<a href="https://news.example.org/1">' in tg.body and "<b>facial recognition</b>" \
         in tg.body
     assert teams.format == "markdown" and "Rule: **Rule fr** \\[high\\] `fr`" in teams.body
@@ -125,6 +126,33 @@ def test_a_broken_template_in_config_is_one_line_with_file_and_line(tmp_path):
     lines = [str(x) for x in e.value.errors]
     assert any(ln.startswith(f"{cfg}:6:") and "unknown template field '{titel}'" in ln for ln in lines), lines
     assert any(ln.startswith(f"{cfg}:7:") and "not hourly, daily or a five-field cron" in ln for ln in lines), lines
+
+
+def test_channel_mistakes_name_the_line(tmp_path):
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(textwrap.dedent("""        channels:
+          pager:
+            urls: []
+            severities: [high, urgent]
+          folded:
+            urls: []
+            burst: 1m
+            digest: hourly
+          odd:
+            urls: []
+            digest_bypass: high
+          slow:
+            urls: []
+            burst: soon
+        """), encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_config(cfg)
+    lines = [str(x) for x in e.value.errors]
+    assert len(lines) == 4, lines
+    assert lines[0].startswith(f"{cfg}:4:") and "unknown severity 'urgent'" in lines[0]
+    assert lines[1].startswith(f"{cfg}:5:") and "either 'burst' or 'digest'" in lines[1]
+    assert lines[2].startswith(f"{cfg}:9:") and "'digest_bypass' needs 'digest'" in lines[2]
+    assert lines[3].startswith(f"{cfg}:14:") and "'soon' is not a duration" in lines[3]
 
 
 # -- routing -----------------------------------------------------------------
@@ -277,16 +305,24 @@ def test_a_digest_is_split_under_the_services_size_limit_and_every_row_is_sent_o
     text = "\n".join(p["content"] for p in posts)
     for i in range(40):
         assert text.count(f"(https://news.example.org/{i})") == 1, i  # each story once
-    assert all(p["content"].startswith("**Rule fr**") for p in posts)  # each part keeps the heading
+    assert [p["content"].split("\n")[0] for p in posts] == [
+        f"**Digest for digest: 40 stories \\(part {i}/{len(posts)}\\)**" for i in range(1, len(posts) + 1)]
+    assert all(p["content"].split("\n")[1].startswith("**Rule fr**") for p in posts)  # each part keeps the heading
     assert store.outbox_counts() == {"pending": 0, "sent": 40, "dead": 0}
 
 
-def test_render_group_parts_hold_whole_stories():
-    alerts = [(i, Alert("c", story(i), (match(),))) for i in range(30)]
-    parts = render_group(alerts, "json", "Digest for c", 1000)
+@pytest.mark.parametrize("kind", ["json", "slack", "discord", "telegram", "teams", "email"])
+def test_render_group_parts_hold_whole_stories_under_the_limit(kind):
+    alerts = [(i, Alert("c", story(i), (match("fr" if i % 2 else "leak"),))) for i in range(30)]
+    parts = render_group(alerts, kind, "Digest for c", 1000)
+    assert len(parts) > 1
     assert sorted(i for ids, _ in parts for i in ids) == list(range(30))
     assert all(len(m.body) <= 1000 for _, m in parts)
     assert parts[0][1].title == f"Digest for c: 30 stories (part 1/{len(parts)})"
+    first = parts[0][1].body
+    assert "Rule leak" in first and "Police buy facial recognition 0" in first
+    if kind == "email":
+        assert first.count("<ul>") == first.count("</ul>") >= 1
 
 
 # -- quiet periods and silences -------------------------------------------------

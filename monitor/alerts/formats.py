@@ -259,6 +259,8 @@ def render(alert: Alert, kind: str, template: dict[str, str] | None = None) -> M
         subject = _no_links(subject)
     if kind == "email":
         subject = fit_subject(subject)
+    if kind == "telegram":
+        subject = ""  # Telegram has no title field: Apprise would repeat it above the body, which opens with it
     if template:
         body = fill(template["body"], v) if template.get("body") else _default_body(alert, kind, v)
         return Message(subject, body, fmt)
@@ -367,8 +369,17 @@ def render_group(alerts: list[tuple[int, Alert]], kind: str, label: str, limit: 
         n = f" (part {i}/{len(parts)})" if len(parts) > 1 else ""
         title = clean(f"{label}: {total} {'story' if total == 1 else 'stories'}{n}", 250)
         if fmt == HTML and kind == "email":
-            body = f"<h2>{html.escape(title)}</h2>\n" + "\n".join(
-                line if line.startswith("<h3>") else f"<ul>{line}</ul>" for line in lines)
+            out_lines, in_list = [f"<h2>{html.escape(title)}</h2>"], False
+            for line in lines:
+                if line.startswith("<li>") != in_list:
+                    out_lines.append("<ul>" if not in_list else "</ul>")
+                    in_list = not in_list
+                out_lines.append(line)
+            body = "\n".join(out_lines + (["</ul>"] if in_list else []))
+        elif kind in ("discord", "telegram"):
+            # These services show no separate title: the body opens with it.
+            head = f"<b>{html.escape(title)}</b>" if fmt == HTML else f"**{escape(title, kind)}**"
+            body = "\n".join([head, *lines])
         else:
             body = "\n".join(lines)
         out.append((ids, Message(title, body, fmt)))
