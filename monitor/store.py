@@ -411,13 +411,10 @@ class Store:
                               (rule_id, now, expires_at, reason))
         return int(cur.lastrowid)
 
-    def silences(self, now: float | None = None, include_expired: bool = False) -> list[sqlite3.Row]:
+    def silences(self, now: float | None = None) -> list[sqlite3.Row]:
+        """The silences still in force."""
         now = time.time() if now is None else now
-        sql = "SELECT * FROM silences"
-        if not include_expired:
-            sql += " WHERE expires_at>?"
-            return self.db.execute(sql + " ORDER BY expires_at", (now,)).fetchall()
-        return self.db.execute(sql + " ORDER BY expires_at").fetchall()
+        return self.db.execute("SELECT * FROM silences WHERE expires_at>? ORDER BY expires_at", (now,)).fetchall()
 
     def silenced_rules(self, now: float | None = None) -> set[str]:
         return {r["rule_id"] for r in self.silences(now)}
@@ -445,14 +442,11 @@ class Store:
             (limit,),
         ).fetchall()
 
-    def outbox_rows(self, status: str | None = None, limit: int = 50) -> list[sqlite3.Row]:
-        sql = ("SELECT o.id, o.channel, o.destination, o.status, o.attempts, o.fold, o.next_attempt_at, "
-               "o.created_at, o.sent_at, o.last_error, s.title AS story FROM outbox o JOIN stories s ON s.id=o.story_id")
-        args: list = []
-        if status:
-            sql += " WHERE o.status=?"
-            args.append(status)
-        return self.db.execute(sql + " ORDER BY o.id DESC LIMIT ?", (*args, limit)).fetchall()
+    def held_counts(self) -> dict[str, int]:
+        """Pending rows never tried yet because a burst or digest holds them."""
+        rows = self.db.execute(
+            "SELECT fold, COUNT(*) AS n FROM outbox WHERE status='pending' AND attempts=0 AND fold<>'' GROUP BY fold")
+        return {r["fold"]: r["n"] for r in rows}
 
     def sources(self) -> list[sqlite3.Row]:
         return self.db.execute("SELECT * FROM sources ORDER BY name").fetchall()

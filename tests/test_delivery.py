@@ -379,10 +379,11 @@ def test_outbox_report_shows_counts_last_errors_and_retries_dead_letters(tmp_pat
         return SendResult(False, "permanent: http 401: unauthorised", permanent=True)
 
     deliver_due(store, dests, DeliverySettings(retry_base=60), sender=sender, now=Clock())
+    _queue(store, story(3), [match()], {"hook": dests["hook"]}, {"hook": ChannelConfig(digest="daily")})
     out = io.StringIO()
     outbox_report(config, store, out, config_arg="config.yaml", now=T0 + 1)
     text = out.getvalue()
-    assert "OUTBOX  pending 2  sent 0  dead 2" in text
+    assert "OUTBOX  pending 3  sent 0  dead 2  (held for digest: 1)" in text
     assert "pending  hook             json://127.0.0.1:9/x  rows 2  attempts 1  next try in 59s" in text
     assert "last error: http 503 Service Unavailable" in text
     assert "dead     mail" in text and "secret" not in text and "permanent: http 401" in text
@@ -391,7 +392,7 @@ def test_outbox_report_shows_counts_last_errors_and_retries_dead_letters(tmp_pat
     outbox_report(config, store, out, as_json=True, retry_dead=True, now=T0 + 2)
     assert out.getvalue().startswith("2 dead deliveries queued again")
     data = json.loads(out.getvalue().split("\n", 1)[1])
-    assert data["counts"] == {"pending": 4, "sent": 0, "dead": 0}
+    assert data["counts"] == {"pending": 5, "sent": 0, "dead": 0} and data["held"] == {"digest": 1}
 
 
 def test_max_age_counts_from_the_digest_release_not_from_the_match(store):

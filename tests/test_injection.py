@@ -122,3 +122,22 @@ def test_no_live_mention_link_tag_script_or_header_reaches_a_receiver(tmp_path, 
         assert all(set(attrs) <= {"href"} for _, attrs in parser.tags)  # no onerror=, onload=
         assert not INVISIBLE.search(html) and not INVISIBLE.search(text.replace("\r", "").replace("\t", ""))
     store.close()
+
+
+def test_the_same_payloads_are_inert_in_telegram_teams_and_json_messages():
+    from monitor.alerts.formats import render
+    from monitor.models import Alert
+
+    for story, m in _hostile_stories():
+        a = Alert("c", story, (m,))
+        tg = render(a, "telegram").body
+        parser = Tags()
+        parser.feed(tg)
+        assert {t for t, _ in parser.tags} <= {"a", "b"}, parser.tags
+        assert [attrs for t, attrs in parser.tags if t == "a"] == [{"href": story.link}]
+        teams = render(a, "teams").body
+        assert re.findall(r"(?<!\\)\]\(", teams) == ["]("]  # our link only
+        assert not MENTION.search(teams) and not RAW_URL.search(teams)
+        for msg in (render(a, "json"), render(a, "telegram"), render(a, "teams")):
+            assert not INVISIBLE.search(msg.title + msg.body.replace("\n", ""))
+            assert "<!" not in msg.body and "<@" not in msg.body and "<script" not in msg.body

@@ -35,15 +35,13 @@ def outbox_report(config: Config, store: Store, out: TextIO, *, as_json: bool = 
         print(f"{store.retry_dead(now)} dead deliveries queued again", file=out)
     names = _names(config)
     counts = store.outbox_counts()
-    held = store.db.execute(
-        "SELECT fold, COUNT(*) AS n FROM outbox WHERE status='pending' AND attempts=0 AND fold<>'' GROUP BY fold"
-    ).fetchall()
+    held = store.held_counts()
     failing = [dict(r) | {"to": names.get(r["destination"], r["destination"])} for r in store.failing_deliveries(100)]
     if as_json:
-        print(json.dumps({"counts": counts, "held": {r["fold"]: r["n"] for r in held}, "failing": failing},
+        print(json.dumps({"counts": counts, "held": held, "failing": failing},
                          ensure_ascii=False, indent=2), file=out)
         return 0
-    extra = "".join(f"  (held for {r['fold']}: {r['n']})" for r in held)
+    extra = "".join(f"  (held for {fold}: {n})" for fold, n in held.items())
     print(f"OUTBOX  pending {counts['pending']}  sent {counts['sent']}  dead {counts['dead']}{extra}", file=out)
     for f in failing:
         when = "" if f["status"] == "dead" else f"  next try {_when(f['next_attempt_at'], now)}"

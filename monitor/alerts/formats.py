@@ -279,7 +279,7 @@ def _default_body(alert: Alert, kind: str, v: dict[str, str]) -> str:
     fmt = FORMAT[kind]
     rules = _rule_lines(alert, kind)
     if fmt == HTML and kind == "email":
-        link = f'<a href="{html.escape(v["link"])}">{v["link"]}</a>' if v["link"] else "(none)"
+        link = f'<a href="{html.escape(v["link"])}">{html.escape(v["link"])}</a>' if v["link"] else "(none)"
         rows = "".join(f"<p>Rule: <b>{t}</b> [{sev}] {rid}<br>Terms: {terms}</p>" for rid, sev, t, terms in rules)
         return (f"<h3>{v['title']}</h3><p>Source: {v['source']}<br>Link: {link}<br>"
                 f"Published: {v['published']}</p>{rows}<p>{v['snippet']}</p>")
@@ -307,7 +307,7 @@ def _group_line(alert: Alert, kind: str) -> str:
     v = fields_for(alert, kind)
     fmt = FORMAT[kind]
     if fmt == HTML and kind == "email":
-        link = f' — <a href="{html.escape(v["link"])}">{v["link"]}</a>' if v["link"] else ""
+        link = f' — <a href="{html.escape(v["link"])}">{html.escape(v["link"])}</a>' if v["link"] else ""
         return f"<li>{v['title']} ({v['source']}){link}<br><small>{v['snippet']}</small></li>"
     if fmt == HTML:
         return f'• <a href="{html.escape(v["link"])}">{v["title"]}</a> ({v["source"]})' if v["link"] \
