@@ -48,6 +48,7 @@ def plugin_for(url: str):
     allowed_mentions empty. None when the URL is not valid."""
     plugin = apprise.Apprise.instantiate(url)
     if plugin is not None and kind_of_plugin(plugin) == "discord" and not len(plugin.template):
+        # An operator's own ?template= is left alone; theirs decides the mentions.
         plugin.template.add(str(DISCORD_TEMPLATE))
     return plugin
 
