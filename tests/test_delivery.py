@@ -460,3 +460,13 @@ def test_outage_then_timeouts_then_recovery_every_alert_arrives_once_with_visibl
     titles = sorted(p["attachments"][0]["title"] for p in chat.of("/slack/"))
     assert titles == [f"[Rule fr] Police buy facial recognition {i}" for i in range(3)]
     assert store.outbox_counts() == {"pending": 0, "sent": 3, "dead": 0}
+
+
+def test_a_single_alert_is_shortened_to_fit_a_small_service():
+    long = "Officers said facial recognition " + "and more words about the cameras " * 60
+    a = Alert("c", story(1, summary=long), (match(snippet=long),))
+    tpl = {"body": "**{rules}** [{title}]({link})\n\n{summary}\n\n{snippet}"}
+    full = render(a, "teams", tpl)
+    fitted = render(a, "teams", tpl, limit=1000)  # Teams workflows take 1000 characters
+    assert len(full.body) > 1000 >= len(fitted.body)
+    assert "Rule fr" in fitted.body and "news.example.org/1" in fitted.body and "**facial recognition**" in fitted.body

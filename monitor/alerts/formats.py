@@ -173,8 +173,9 @@ def _snippet_of(alert: Alert) -> str:
     return snippet
 
 
-def fields_for(alert: Alert, kind: str) -> dict[str, str]:
-    """Every template field, escaped for `kind`."""
+def fields_for(alert: Alert, kind: str, text_limit: int = 600) -> dict[str, str]:
+    """Every template field, escaped for `kind`; the summary and snippet cut
+    to `text_limit` characters."""
     story = alert.story
     terms: list[str] = []
     for m in alert.matches:
@@ -188,8 +189,8 @@ def fields_for(alert: Alert, kind: str) -> dict[str, str]:
         "link": safe_link(story.link),
         "source": story_text(story.source, kind, 80),
         "published": published,
-        "summary": story_text(story.summary, kind, 600),
-        "snippet": mark_terms(_snippet_of(alert), terms, kind),
+        "summary": story_text(story.summary, kind, text_limit) if text_limit else "",
+        "snippet": mark_terms(_snippet_of(alert), terms, kind, text_limit) if text_limit else "",
         "rules": story_text(", ".join(m.rule_title for m in alert.matches), kind, 200),
         "rule_ids": story_text(", ".join(m.rule_id for m in alert.matches), kind, 200),
         "severity": highest_severity(alert.matches),
@@ -245,26 +246,28 @@ def fill(template: str, values: dict[str, str]) -> str:
 
 
 # -- one alert ---------------------------------------------------------------
-def render(alert: Alert, kind: str, template: dict[str, str] | None = None) -> Message:
-    """The message one destination of `kind` receives about one alert."""
+def render(alert: Alert, kind: str, template: dict[str, str] | None = None, limit: int | None = None) -> Message:
+    """The message one destination of `kind` receives about one alert; with
+    `limit`, the snippet and summary are shortened until the body fits."""
     fmt = FORMAT[kind]
     plain = fields_for(alert, "text")
     subject = clean(f"[{plain['rules']}] {plain['title']}" if plain["rules"] else plain["title"], 250)
-    if template:
-        v = fields_for(alert, kind)
-        if template.get("title"):
-            # The operator's own text is kept; a subject is still one line.
-            subject = " ".join(fill(template["title"], plain).split())[:250]
+    if template and template.get("title"):
+        # The operator's own text is kept; a subject is still one line.
+        subject = " ".join(fill(template["title"], plain).split())[:250]
     if kind in ("slack", "discord", "teams"):
         subject = _no_links(subject)
     if kind == "email":
         subject = fit_subject(subject)
     if kind == "telegram":
         subject = ""  # Telegram has no title field: Apprise would repeat it above the body, which opens with it
-    if template:
-        body = fill(template["body"], v) if template.get("body") else _default_body(alert, kind, v)
-        return Message(subject, body, fmt)
-    return Message(subject, _default_body(alert, kind, fields_for(alert, kind)), fmt)
+    body = ""
+    for text_limit in (600, 300, 120, 0):
+        v = fields_for(alert, kind, text_limit)
+        body = fill(template["body"], v) if template and template.get("body") else _default_body(alert, kind, v)
+        if limit is None or len(body) <= limit:
+            break
+    return Message(subject, body, fmt)
 
 
 def _rule_lines(alert: Alert, kind: str) -> list[tuple[str, str, str, str]]:

@@ -51,7 +51,7 @@ def message_for(row: OutboxRow, url: str, configs: "dict[str, ChannelConfig]") -
     before alerts were stored as data is sent as it was rendered then."""
     if row.alert is None:
         return Message(row.title, row.body, TEXT)
-    return render(alert_from_json(row.alert), kind_of_url(url), _template(configs, row.channel))
+    return render(alert_from_json(row.alert), kind_of_url(url), _template(configs, row.channel), size_limit(url))
 
 
 def deliver_due(

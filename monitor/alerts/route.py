@@ -120,6 +120,11 @@ class Router:
                 if (seen is not None and seen >= since) or self.store.recently_alerted(m.rule_id, fp, since):
                     log.event("alert.quiet", rule=m.rule_id, story=story.title[:120])
                     continue
-                self._recent[(m.rule_id, fp)] = now
             kept.append(m)
-        return fp, plan_deliveries(story, kept, self.dests, self.configs, now)
+        deliveries = plan_deliveries(story, kept, self.dests, self.configs, now)
+        if self.settings.quiet:
+            # Remembered here too: a second copy in the same poll is not yet in the store.
+            for ms in route(kept, list(self.dests), self.configs).values():
+                for m in ms:
+                    self._recent[(m.rule_id, fp)] = now
+        return fp, deliveries
