@@ -93,6 +93,7 @@ def test_no_live_mention_link_tag_script_or_header_reaches_a_receiver(tmp_path, 
         for text in (a["title"], a["text"]):
             assert "<" not in text and ">" not in text.replace("&gt;", ""), text  # no <!..>, <@..>, <url|..>
             assert not MENTION.search(text) and not RAW_URL.search(text) and not INVISIBLE.search(text), text
+            assert "evil.example" not in text  # Slack links bare domain names too
         assert "https://news.example.org/" in a["text"]  # the story's own link is still there
 
     discord = chat.of("/discord/")

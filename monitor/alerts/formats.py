@@ -110,10 +110,17 @@ _URL_IN_TEXT = re.compile(r"(?i)\b([a-z][a-z0-9+.-]{1,15}):(//)")
 _MD_SPECIAL = re.compile(r"([\\`*_~|>#\[\]()!<-])")
 
 
-def _no_links(text: str) -> str:
+_DOMAIN_DOT = re.compile(r"(?<=[A-Za-z0-9])\.(?=[A-Za-z])")
+
+
+def _no_links(text: str, kind: str = "") -> str:
     """Break `scheme://` so no client auto-links a URL from story text; a
-    word joiner is invisible to the reader."""
-    return _URL_IN_TEXT.sub(lambda m: m.group(1) + ":/\u2060/", text)
+    word joiner is invisible to the reader. Slack links bare domain names
+    too (`evil.example`), so there the dots between letters get one."""
+    text = _URL_IN_TEXT.sub(lambda m: m.group(1) + ":/\u2060/", text)
+    if kind == "slack":
+        text = _DOMAIN_DOT.sub(".\u2060", text)
+    return text
 
 
 def escape(text: str, kind: str) -> str:
@@ -122,7 +129,7 @@ def escape(text: str, kind: str) -> str:
     if fmt == HTML:
         return html.escape(text, quote=True)
     if kind in ("slack", "discord", "teams"):
-        text = _no_links(text)
+        text = _no_links(text, kind)
     if fmt == MARKDOWN:
         text = _MD_SPECIAL.sub(r"\\\1", text)
     return text
@@ -256,7 +263,7 @@ def render(alert: Alert, kind: str, template: dict[str, str] | None = None, limi
         # The operator's own text is kept; a subject is still one line.
         subject = " ".join(fill(template["title"], plain).split())[:250]
     if kind in ("slack", "discord", "teams"):
-        subject = _no_links(subject)
+        subject = _no_links(subject, kind)
     if kind == "email":
         subject = fit_subject(subject)
     if kind == "telegram":
