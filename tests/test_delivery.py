@@ -17,7 +17,7 @@ from monitor.alerts.formats import (TemplateError, alert_from_json, alert_to_jso
                                     render_group, safe_link)
 from monitor.alerts.outbox import deliver_due
 from monitor.alerts.route import Router, destinations, fingerprint, route
-from monitor.config import ChannelConfig, ConfigError, DeliverySettings, load_config
+from monitor.config import ChannelConfig, Config, ConfigError, DeliverySettings, load_config
 from monitor.models import Alert, Match, Story
 from monitor.store import SCHEMA_VERSION, Planned, Store
 
@@ -450,6 +450,11 @@ def test_outage_then_timeouts_then_recovery_every_alert_arrives_once_with_visibl
         delays.append(rows[0]["next_attempt_at"] - clock.t)
         if cycle >= 3:
             assert rows[0]["last_error"].startswith("unknown")  # a timeout: retried, never dead
+        if cycle == 2:  # the backoff as an operator sees it
+            out = io.StringIO()
+            outbox_report(Config(channels={"team": ChannelConfig(urls=[url])}), store, out, now=clock.t)
+            assert "pending  team" in out.getvalue() and "rows 3  attempts 3  next try in 4m" in out.getvalue()
+            assert "error=503" in out.getvalue()
         # a cycle before the retry time sends nothing
         assert deliver_due(store, dests, settings, now=Clock(clock.t + delays[-1] - 1)).failed == 0
         clock.t += delays[-1]
