@@ -196,6 +196,8 @@ class Store:
             raise RuntimeError(
                 f"{self.path}: state was written by a newer version (schema {row['value']} > {SCHEMA_VERSION})"
             )
+        if row is not None and int(row["value"]) == SCHEMA_VERSION:
+            return  # up to date: opening the state file for reading writes nothing
         with self._tx() as db:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
