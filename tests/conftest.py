@@ -38,8 +38,8 @@ def webhook():
 
 @pytest.fixture
 def chat(monkeypatch):
-    """Slack- and Discord-shaped webhook endpoints on loopback, with Apprise's
-    Slack and Discord plugins aimed at them."""
+    """Slack- and Discord-shaped webhook endpoints and a Telegram-shaped bot
+    API on loopback, with Apprise's own plugins aimed at them."""
     from receivers import ChatReceiver
 
     with ChatReceiver() as receiver:

@@ -107,7 +107,7 @@ takes to answer, after the post is recorded (a slow notifier)."""
 
 class ChatReceiver:
     """A loopback HTTP endpoint standing in for Slack's and Discord's webhook
-    hosts. Apprise's own Slack and Discord plugins are pointed at it (see
+    hosts and Telegram's bot API. Apprise's own plugins are pointed at it (see
     `point_apprise_at`), so what lands in `posts` is exactly what those
     services would have received: (path, parsed JSON body).
 
@@ -167,9 +167,11 @@ class ChatReceiver:
         escaping, status handling) runs unchanged."""
         from apprise.plugins.discord import NotifyDiscord
         from apprise.plugins.slack import NotifySlack
+        from apprise.plugins.telegram import NotifyTelegram
 
         monkeypatch.setattr(NotifySlack, "webhook_url", f"{self.base}/slack/services")
         monkeypatch.setattr(NotifyDiscord, "notify_url", f"{self.base}/discord/webhooks")
+        monkeypatch.setattr(NotifyTelegram, "notify_url", f"{self.base}/telegram/bot")
 
     def of(self, prefix: str) -> list[dict]:
         return [body for path, body in self.posts if path.startswith(prefix)]

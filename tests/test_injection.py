@@ -1,7 +1,7 @@
-"""Hostile story text, checked on what real receivers got: a Slack-shaped
-and a Discord-shaped webhook endpoint fed by Apprise's own Slack and Discord
-plugins, and an SMTP server (aiosmtpd) fed by Apprise's e-mail plugin. No
-live mention, link, tag, script or header may survive."""
+"""Hostile story text, checked on what real receivers got: Slack-shaped and
+Discord-shaped webhook endpoints and a Telegram-shaped bot API fed by
+Apprise's own plugins, and an SMTP server (aiosmtpd) fed by Apprise's e-mail
+plugin. No live mention, link, tag, script or header may survive."""
 from __future__ import annotations
 
 import re
@@ -47,6 +47,7 @@ assert len(PAYLOADS) >= 20
 
 SLACK = "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ"
 DISCORD = "discord://4174216298/JHMHI8qBe7bk2ZwO5U711o3dV_js"
+TELEGRAM = "tgram://123456789:abcdefg_hijklmnopqrstuvwxyz-ABCDEF/12345"
 INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 MENTION = re.compile(r"@(everyone|here|channel)\b", re.IGNORECASE)  # no word joiner after the @
 RAW_URL = re.compile(r"(https?|mailto|javascript):/?/?evil", re.IGNORECASE)
@@ -73,7 +74,7 @@ class Tags(HTMLParser):
 
 def test_no_live_mention_link_tag_script_or_header_reaches_a_receiver(tmp_path, chat, smtp_sink):
     mail = smtp_sink.url()
-    dests = {"slack": [SLACK], "discord": [DISCORD], "mail": [mail]}
+    dests = {"slack": [SLACK], "discord": [DISCORD], "telegram": [TELEGRAM], "mail": [mail]}
     store = Store(tmp_path / "s.db")
     store.ensure_source("wire", "https://news.example.org/feed")
     router = Router(dests, {}, DeliverySettings(), store)
@@ -84,7 +85,7 @@ def test_no_live_mention_link_tag_script_or_header_reaches_a_receiver(tmp_path, 
     store.record_poll("wire", planned, etag=None, last_modified=None, next_check_at=0, now=1000.0)
     stats = deliver_due(store, dests, DeliverySettings(), now=lambda: 1000.0)
     n = len(PAYLOADS)
-    assert stats.sent == 3 * n and stats.failed == 0
+    assert stats.sent == 4 * n and stats.failed == 0
 
     slack = chat.of("/slack/")
     assert len(slack) == n
@@ -106,6 +107,16 @@ def test_no_live_mention_link_tag_script_or_header_reaches_a_receiver(tmp_path, 
         assert not RAW_URL.search(text) and not INVISIBLE.search(text), text
         # the only markdown link is ours: every other bracket is escaped
         assert re.findall(r"(?<!\\)\]\((https?://[^)]*)\)", text) == [re.search(r"\]\((https://news[^)]*)\)", text)[1]]
+
+    telegram = chat.of("/telegram/")
+    assert len(telegram) == n
+    for post, (story, _) in zip(telegram, _hostile_stories()):
+        assert post["parse_mode"] == "HTML" and len(post["text"]) <= 4096
+        parser = Tags()
+        parser.feed(post["text"])
+        assert {t for t, _ in parser.tags} <= {"a", "b"}, parser.tags
+        assert [attrs for t, attrs in parser.tags if t == "a"] == [{"href": story.link}]
+        assert not MENTION.search(post["text"]) and not INVISIBLE.search(post["text"].replace("\r", ""))
 
     assert len(smtp_sink.messages) == n
     for msg, rcpt in zip(smtp_sink.messages, smtp_sink.recipients):
