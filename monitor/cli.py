@@ -312,8 +312,9 @@ def _health_http(config) -> int:
     return 1
 
 
-def _state(args):
-    """Config and the store for the state-file commands, or an exit code."""
+def _state(args, create: bool = False):
+    """Config and the store for the state-file commands, or an exit code.
+    Only a command that writes (silence add) creates a missing state file."""
     from .store import Store
 
     try:
@@ -322,6 +323,9 @@ def _state(args):
         for err in e.errors:
             print(err, file=sys.stderr)
         return None, None, 2
+    if not create and not Path(config.state).exists():
+        print(f"no state yet at {config.state}")
+        return config, None, 0
     return config, Store(config.state), 0
 
 
@@ -341,7 +345,7 @@ def cmd_outbox(args) -> int:
 def cmd_silence(args) -> int:
     from .alerts.admin import silence_add, silence_list
 
-    config, store, rc = _state(args)
+    config, store, rc = _state(args, create=args.silence_command == "add")
     if store is None:
         return rc
     try:

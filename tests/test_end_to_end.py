@@ -228,6 +228,9 @@ def test_missing_environment_variable_is_named(tmp_path, site, smtp_sink, webhoo
 def test_silence_and_outbox_commands(tmp_path, site, smtp_sink, webhook):
     cfg = write_config(tmp_path, site, smtp_sink, webhook)
     env = {"HOOK_URL": webhook.url()}
+    nothing = run_monitor(cfg, "outbox", env_extra=env)
+    assert nothing.returncode == 0 and nothing.stdout.startswith("no state yet at ")
+    assert not (tmp_path / "state").exists()  # reading never creates the state file
     assert run_monitor(cfg, "once", env_extra=env).returncode == 0
 
     bad = run_monitor(cfg, "silence", "add", "--rule", "no-such-rule", "--for", "2h", env_extra=env)
