@@ -311,6 +311,30 @@ def test_a_digest_is_split_under_the_services_size_limit_and_every_row_is_sent_o
     assert store.outbox_counts() == {"pending": 0, "sent": 40, "dead": 0}
 
 
+def test_a_failed_digest_part_holds_back_the_later_parts_without_counting_them_as_tried(store):
+    url = "discord://4174216298/JHMHI8qBe7bk2ZwO5U711o3dV_js"
+    dests = {"digest": [url]}
+    configs = {"digest": ChannelConfig(digest="hourly")}
+    for i in range(40):
+        _queue(store, story(i, title=f"Police buy facial recognition cameras for district {i} " * 3),
+               [match()], dests, configs, now=T0 + i)
+    calls = []
+
+    def first_fails(url, title, body, body_format="text"):
+        calls.append(title)
+        return SendResult(False, "http 503") if len(calls) == 1 else SendResult(True)
+
+    settings = DeliverySettings(retry_base=60)
+    stats = deliver_due(store, dests, settings, configs=configs, sender=first_fails, now=Clock(T0 + 3600))
+    assert len(calls) == 1 and stats.sent == 0 and stats.failed > 0
+    rows = store.db.execute("SELECT attempts, next_attempt_at FROM outbox ORDER BY id").fetchall()
+    assert {r["next_attempt_at"] for r in rows} == {T0 + 3660}  # all wait for the retry
+    assert {r["attempts"] for r in rows} == {0, 1}  # only the part that was tried counts an attempt
+    assert deliver_due(store, dests, settings, configs=configs, sender=first_fails, now=Clock(T0 + 3659)).sent == 0
+    stats = deliver_due(store, dests, settings, configs=configs, sender=first_fails, now=Clock(T0 + 3660))
+    assert stats.sent == 40 and store.outbox_counts()["sent"] == 40
+
+
 @pytest.mark.parametrize("kind", ["json", "slack", "discord", "telegram", "teams", "email"])
 def test_render_group_parts_hold_whole_stories_under_the_limit(kind):
     alerts = [(i, Alert("c", story(i), (match("fr" if i % 2 else "leak"),))) for i in range(30)]

@@ -106,7 +106,7 @@ def deliver_due(
             ok = _send_part(store, url, row.channel, [rows[x] for x in ids], msg, settings, sender, now, stats)
             if not ok:
                 # Later parts were not tried: they wait with the failed one.
-                later = [x for _, rest in parts[i + 1:] for x in rest]
+                later = [x for rest, _ in parts[i + 1:] for x in rest]
                 if later:
                     store.defer(later, now() + backoff(1, settings))
                 break
