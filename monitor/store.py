@@ -383,11 +383,12 @@ class Store:
                     [(error, next_attempt_at, i) for i in ids],
                 )
 
-    def defer(self, row_ids: Iterable[int], next_attempt_at: float) -> None:
-        """Postpone rows that were not attempted (a part after a failed one)."""
+    def defer(self, row_ids: Iterable[int], next_attempt_at: float, reason: str) -> None:
+        """Postpone rows that were not tried (their destination had just
+        failed); `reason` is shown as their last error."""
         with self._tx() as db:
-            db.executemany("UPDATE outbox SET next_attempt_at=? WHERE id=? AND status='pending'",
-                           [(next_attempt_at, i) for i in row_ids])
+            db.executemany("UPDATE outbox SET next_attempt_at=?, last_error=? WHERE id=? AND status='pending'",
+                           [(next_attempt_at, reason, i) for i in row_ids])
 
     def retry_dead(self, now: float | None = None) -> int:
         now = time.time() if now is None else now
@@ -438,7 +439,8 @@ class Store:
             "SELECT channel, destination, status, COUNT(*) AS rows, MAX(attempts) AS attempts, "
             "MIN(next_attempt_at) AS next_attempt_at, MIN(created_at) AS oldest, "
             "(SELECT o2.last_error FROM outbox o2 WHERE o2.channel=o.channel AND o2.destination=o.destination "
-            " AND o2.status=o.status AND o2.last_error IS NOT NULL ORDER BY o2.id DESC LIMIT 1) AS last_error "
+            " AND o2.status=o.status AND o2.last_error IS NOT NULL ORDER BY o2.attempts>0 DESC, o2.id DESC LIMIT 1) "
+            "AS last_error "
             "FROM outbox o WHERE status IN ('pending','dead') AND last_error IS NOT NULL "
             "GROUP BY channel, destination, status ORDER BY channel, destination, status LIMIT ?",
             (limit,),

@@ -391,7 +391,7 @@ def test_silences_expire_and_are_listed(store):
 def test_outbox_report_shows_counts_last_errors_and_retries_dead_letters(tmp_path, store):
     cfg = tmp_path / "config.yaml"
     cfg.write_text(f"state: {store.path}\nchannels:\n  hook: {{urls: ['json://127.0.0.1:9/x']}}\n"
-                   "  mail: {urls: ['mailto://user:secret@127.0.0.1:9?to=a@b.org']}\n", encoding="utf-8")
+                   "  mail: {urls: ['mailtos://user:secret@smtp.example.org?to=a@b.org']}\n", encoding="utf-8")
     config = load_config(cfg)
     dests = destinations({n: list(c.urls) for n, c in config.channels.items()})
     _queue(store, story(1), [match()], dests)
@@ -467,10 +467,14 @@ def test_outage_then_timeouts_then_recovery_every_alert_arrives_once_with_visibl
     for cycle in range(5):
         if cycle == 3:
             chat.behaviour, chat.slow_seconds = "slow", 0.8
+        tried = chat.attempts
         stats = deliver_due(store, dests, settings, now=clock)
-        assert stats.sent == 0 and stats.failed == 3
-        rows = store.db.execute("SELECT attempts, next_attempt_at, last_error FROM outbox").fetchall()
-        assert len({r["attempts"] for r in rows}) == 1
+        # One try a cycle: the other rows of a failing destination wait with it, untried.
+        assert (stats.sent, stats.failed, stats.deferred, chat.attempts - tried) == (0, 1, 2, 1)
+        rows = store.db.execute("SELECT attempts, next_attempt_at, last_error FROM outbox ORDER BY id").fetchall()
+        assert [r["attempts"] for r in rows] == [cycle + 1, 0, 0]
+        assert len({r["next_attempt_at"] for r in rows}) == 1
+        assert rows[1]["last_error"].startswith("waiting: the destination failed this cycle")
         delays.append(rows[0]["next_attempt_at"] - clock.t)
         if cycle >= 3:
             assert rows[0]["last_error"].startswith("unknown")  # a timeout: retried, never dead
@@ -478,6 +482,7 @@ def test_outage_then_timeouts_then_recovery_every_alert_arrives_once_with_visibl
             out = io.StringIO()
             outbox_report(Config(channels={"team": ChannelConfig(urls=[url])}), store, out, now=clock.t)
             assert "pending  team" in out.getvalue() and "rows 3  attempts 3  next try in 4m" in out.getvalue()
+            assert "waiting" not in out.getvalue()  # the last error shown is the one a try got
             assert "error=503" in out.getvalue()
         # a cycle before the retry time sends nothing
         assert deliver_due(store, dests, settings, now=Clock(clock.t + delays[-1] - 1)).failed == 0

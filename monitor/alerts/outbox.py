@@ -32,6 +32,7 @@ class DeliveryStats:
     messages: int = 0  # messages sent (a digest part carries several rows)
     failed: int = 0
     dead: int = 0
+    deferred: int = 0  # not tried: their destination had just failed
 
 
 def backoff(attempts: int, settings: DeliverySettings) -> float:
@@ -70,6 +71,10 @@ def deliver_due(
     by_id = {destination_id(u): u for urls in dests.values() for u in urls}
     stats = DeliveryStats()
     done: set[int] = set()
+    # Destinations that failed in this cycle -> (their retry time, the
+    # error): their other rows wait without being tried, so an endpoint
+    # that times out costs one timeout a cycle, not one per row.
+    down: dict[str, tuple[float, str]] = {}
     t = now()
     for row in store.due_deliveries(t):
         if stop is not None and stop.is_set():
@@ -83,6 +88,11 @@ def deliver_due(
             stats.dead += 1
             log.event("alert.dead", level="warning", channel=row.channel, reason="destination removed",
                       outbox_id=row.id)
+            continue
+        if row.destination in down:
+            retry_at, error = down[row.destination]
+            store.defer([row.id], retry_at, f"waiting: the destination failed this cycle ({error})")
+            stats.deferred += 1
             continue
         group = [row]
         if row.fold:
@@ -103,12 +113,16 @@ def deliver_due(
             parts += [([r.id], message_for(r, url, configs)) for r in live if r.alert is None]
         rows = {r.id: r for r in live}
         for i, (ids, msg) in enumerate(parts):
-            ok = _send_part(store, url, row.channel, [rows[x] for x in ids], msg, settings, sender, now, stats)
-            if not ok:
+            outcome = _send_part(store, url, row.channel, [rows[x] for x in ids], msg, settings, sender, now, stats)
+            if outcome is not None:
+                failure, retry_at = outcome
+                if not failure.permanent:  # a 4xx may be about this message; others may still go
+                    down[row.destination] = (retry_at, failure.error or "failed")
                 # Later parts were not tried: they wait with the failed one.
                 later = [x for rest, _ in parts[i + 1:] for x in rest]
                 if later:
-                    store.defer(later, now() + backoff(1, settings))
+                    store.defer(later, retry_at, f"waiting: an earlier part failed ({failure.error})")
+                    stats.deferred += len(later)
                 break
     return stats
 
@@ -123,7 +137,11 @@ def _expired(store: Store, row: OutboxRow, t: float, settings: DeliverySettings,
 
 
 def _send_part(store: Store, url: str, channel: str, rows: list[OutboxRow], msg: Message,
-               settings: DeliverySettings, sender: Sender, now: Callable[[], float], stats: DeliveryStats) -> bool:
+               settings: DeliverySettings, sender: Sender, now: Callable[[], float],
+               stats: DeliveryStats) -> tuple[SendResult, float] | None:
+    """Send one message for these rows and record the outcome. On failure,
+    the result and when the destination may be tried again (the backoff of
+    these rows, also when they are now dead)."""
     ids = [r.id for r in rows]
     result = sender(url, msg.title, msg.body, body_format=msg.format)
     if result.ok:
@@ -131,14 +149,15 @@ def _send_part(store: Store, url: str, channel: str, rows: list[OutboxRow], msg:
         stats.sent += len(ids)
         stats.messages += 1
         log.event("alert.sent", channel=channel, to=mask_url(url), outbox_id=",".join(map(str, ids)))
-        return True
+        return None
     attempts = max(r.attempts for r in rows) + 1
     dead = result.permanent or attempts >= settings.max_attempts
-    retry_at = None if dead else now() + backoff(attempts, settings)
+    next_try = now() + backoff(attempts, settings)
+    retry_at = None if dead else next_try
     store.mark_failed(ids, result.error or "failed", retry_at)
     stats.failed += len(ids)
     stats.dead += len(ids) if dead else 0
     log.event("alert.failed", level="warning", channel=channel, to=mask_url(url),
               outbox_id=",".join(map(str, ids)), attempt=attempts, dead=str(dead).lower(),
               retry_in=None if retry_at is None else f"{retry_at - now():.0f}s", error=result.error)
-    return False
+    return result, next_try
