@@ -19,7 +19,7 @@ from monitor.alerts.outbox import deliver_due
 from monitor.alerts.route import Router, destinations, fingerprint, route
 from monitor.config import ChannelConfig, Config, ConfigError, DeliverySettings, load_config
 from monitor.models import Alert, Match, Story
-from monitor.store import SCHEMA_VERSION, Planned, Store
+from monitor.store import SCHEMA_VERSION, Planned, Store, destination_id
 
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=timezone.utc).timestamp()  # on the hour
 
@@ -201,14 +201,16 @@ INSERT INTO sources (name, url, baseline_done) VALUES ('wire', 'https://e.org/fe
 INSERT INTO stories VALUES (1, 'wire', 'guid:1', NULL, 'Old story', 'https://e.org/1', 's', NULL, NULL, 100);
 INSERT INTO matches VALUES (1, 1, 'fr', '["face"]', 'snip', 100);
 INSERT INTO outbox (story_id, channel, destination, title, body, next_attempt_at, created_at)
-    VALUES (1, 'hook', 'sha256:x', '[FR] Old story', 'old body', 100, 100);
+    VALUES (1, 'hook', 'DEST', '[FR] Old story', 'old body', 100, 100);
+INSERT INTO outbox (story_id, channel, destination, title, body, next_attempt_at, created_at)
+    VALUES (1, 'gone', 'sha256:0000000000000000', '[FR] Old story', 'old body', 100, 100);
 """
 
 
 def test_a_schema_1_state_file_is_upgraded_in_place_and_its_pending_rows_still_go_out(tmp_path):
     path = tmp_path / "old.db"
     db = sqlite3.connect(path)
-    db.executescript(V1_SCHEMA)
+    db.executescript(V1_SCHEMA.replace("DEST", destination_id("json://h/x")))
     db.close()
     store = Store(path)
     assert store.schema_version == SCHEMA_VERSION == 2
@@ -216,15 +218,14 @@ def test_a_schema_1_state_file_is_upgraded_in_place_and_its_pending_rows_still_g
     assert {"alert", "fold", "due_at"} <= cols
     assert store.source_state("wire").baseline_done
     rec = Recorder()
-    stats = deliver_due(store, {"hook": ["json://h/x"]}, DeliverySettings(max_age=10 ** 9), sender=rec,
-                        now=lambda: 200.0)
-    store_rows = store.outbox_counts()
+    stats = deliver_due(store, {"hook": ["json://h/x"]}, DeliverySettings(), sender=rec, now=lambda: 200.0)
+    # the old row goes out as it was rendered then; the one whose destination left the config is kept, dead
+    assert rec.sent == [("json://h/x", "[FR] Old story", "old body", "text")]
+    assert stats.sent == 1 and stats.dead == 1
     store.close()
-    # the row was matched by its destination id: json://h/x hashes differently, so it is dead, not lost
-    assert stats.dead == 1 and store_rows["dead"] == 1
     # opened again: nothing to migrate, nothing changes
     store = Store(path)
-    assert store.schema_version == 2 and store.outbox_counts()["dead"] == 1
+    assert store.schema_version == 2 and store.outbox_counts() == {"pending": 0, "sent": 1, "dead": 1}
     store.close()
 
 
