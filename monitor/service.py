@@ -133,6 +133,7 @@ class Monitor:
             self.fetcher.close()
             self.fetcher = Fetcher(config.fetch, self.stop)
         self.dests = destinations({name: list(c.urls) for name, c in config.channels.items()})
+        self.router = Router(self.dests, dict(config.channels), config.delivery, self.store)
         for src in self.sources:
             self.store.ensure_source(src.name, src.url)
         register_secrets(config)

@@ -505,3 +505,27 @@ def test_a_single_alert_is_shortened_to_fit_a_small_service():
     fitted = render(a, "teams", tpl, limit=1000)  # Teams workflows take 1000 characters
     assert len(full.body) > 1000 >= len(fitted.body)
     assert "Rule fr" in fitted.body and "news.example.org/1" in fitted.body and "**facial recognition**" in fitted.body
+
+
+def test_a_reload_brings_new_channel_settings_to_routing_and_delivery(tmp_path):
+    from monitor.service import Monitor, load_checked_rules
+
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "r.yaml").write_text(
+        "rules:\n  - id: fr\n    title: FR\n    match:\n      any: [facial recognition]\n", encoding="utf-8")
+    cfg = tmp_path / "config.yaml"
+    base = "state: ./state.db\nrules: ./rules\nchannels:\n  desk:\n    urls: ['json://127.0.0.1:9/x']\n"
+    cfg.write_text(base, encoding="utf-8")
+    config = load_config(cfg)
+    ruleset, _ = load_checked_rules(config)
+    mon = Monitor(config, ruleset)
+    try:
+        assert mon.router.configs["desk"].burst is None
+        cfg.write_text(base + "    burst: 1m\n", encoding="utf-8")
+        mon.reloader.request()
+        assert mon.reloader.check() is True
+        assert mon.router.configs["desk"].burst == 60
+        _, deliveries = mon.router.plan(story(1), [match()], T0)
+        assert deliveries[0].fold == "burst" and deliveries[0].release_at == T0 + 60
+    finally:
+        mon.close()
