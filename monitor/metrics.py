@@ -60,7 +60,8 @@ class Metrics:
         elif name == "rule.matched" and fields.get("rule"):
             self.matches.labels(str(fields["rule"])).inc()
         elif name == "alert.sent" and channel:
-            self.deliveries.labels(channel).inc()
+            alerts = fields.get("alerts") or 1  # a burst or digest message carries several
+            self.deliveries.labels(channel).inc(alerts if isinstance(alerts, int) else 1)
         elif name in ("alert.failed", "alert.dead") and channel:
             self.delivery_failures.labels(channel).inc()
         elif name == "reload.done":

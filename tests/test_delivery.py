@@ -529,3 +529,12 @@ def test_a_reload_brings_new_channel_settings_to_routing_and_delivery(tmp_path):
         assert deliveries[0].fold == "burst" and deliveries[0].release_at == T0 + 60
     finally:
         mon.close()
+
+
+def test_a_digest_message_counts_every_alert_it_carries_in_the_metrics():
+    from monitor.metrics import Metrics
+
+    m = Metrics()
+    m.on_event("alert.sent", {"channel": "digest", "alerts": 3})
+    m.on_event("alert.sent", {"channel": "digest"})
+    assert 'monitor_deliveries_total{channel="digest"} 4.0' in m.exposition().decode()

@@ -148,7 +148,7 @@ def _send_part(store: Store, url: str, channel: str, rows: list[OutboxRow], msg:
         store.mark_sent(ids, now())  # first thing after the send: keeps the repeat window small
         stats.sent += len(ids)
         stats.messages += 1
-        log.event("alert.sent", channel=channel, to=mask_url(url), outbox_id=",".join(map(str, ids)))
+        log.event("alert.sent", channel=channel, to=mask_url(url), alerts=len(ids), outbox_id=",".join(map(str, ids)))
         return None
     attempts = max(r.attempts for r in rows) + 1
     dead = result.permanent or attempts >= settings.max_attempts
