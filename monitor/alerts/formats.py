@@ -363,6 +363,8 @@ def render_group(alerts: list[tuple[int, Alert]], kind: str, label: str, limit: 
         if row_id is None:
             heading = text
         if size + len(text) + 1 > budget and parts[-1][0]:
+            if row_id is not None and parts[-1][1][-1] == heading:
+                parts[-1][1].pop()  # no heading left at the end of a part without its stories
             parts.append(([], []))
             size = 0
             if row_id is not None:  # a story continued in a new part keeps its rule's heading
@@ -392,5 +394,6 @@ def render_group(alerts: list[tuple[int, Alert]], kind: str, label: str, limit: 
             body = "\n".join([head, *lines])
         else:
             body = "\n".join(lines)
-        out.append((ids, Message(title, body, fmt)))
+        # Telegram has no title field (Apprise would put it above the body again).
+        out.append((ids, Message("" if kind == "telegram" else title, body, fmt)))
     return out
