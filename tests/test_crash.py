@@ -128,15 +128,14 @@ def test_sigkill_at_random_moments_loses_nothing_and_repeats_only_inside_the_sen
             continue
         # A repeat: every copy but the last was sent by a process that was
         # then killed before it could record the send, and the next copy
-        # came from a later process. The kill landed while that send was
-        # at the receiver: its distance to the copy's arrival is printed.
+        # came from a later process. How close the kill came to the copy's
+        # arrival is printed, not asserted (tests assert no timings).
         for (arrived, _, run), (_, _, next_run) in zip(copies, copies[1:]):
             assert run < len(kills), f"a repeat of a copy no kill interrupted: {title} {path_of[dest]}"
             assert next_run > run, (title, run, next_run)
             traced.append(kills[run] - arrived)
     duplicates = sum(len(v) - 1 for v in received.values())
     assert len(traced) == duplicates
-    assert all(abs(d) < 0.5 for d in traced), traced  # each kill came while its send was in flight
     windows.sort()
     print(f"\ncrash test: kills={len(kills)} stories={len(wanted)} destinations=2 deliveries={len(rows)} "
           f"duplicates={duplicates} kill_minus_arrival_ms={sorted(round(d * 1000, 1) for d in traced)} "
