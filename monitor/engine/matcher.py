@@ -1,16 +1,24 @@
 """One compiled matcher for all rules.
 
-Every literal term of every rule goes into one Aho-Corasick automaton over
-case-folded text (cased terms into a second one over un-folded text). A
-story's fields are scanned once each; only rules with a term hit are
-evaluated, plus the few rules whose condition could hold without any term
-(a bare regex, a top-level `not`). A direct evaluator that searches every
-term of every rule with str.find is kept for tests and for checking the
-index gives the same verdicts.
+Every literal term of every rule goes into one Aho-Corasick automaton per
+form of the text it is searched in: the case-folded text, the text as
+written (cased terms), and the case-folded text with Traditional Chinese
+folded to Simplified (Chinese terms of rules with `fold_chinese`). A story's
+fields are scanned once each; a term-to-rules index then picks the rules to
+evaluate: each rule is indexed under the terms of which at least one must be
+found for it to hold (for `all`, its most specific branch), so a rule is
+evaluated only when it can match. Rules that could hold without any term (a
+bare regex, a top-level `not`) are always evaluated. Proximity is computed
+from the positions the scan recorded.
+
+A direct evaluator that searches every term of every rule by plain string
+search is kept as the reference: tests check the index gives the same
+verdicts.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from bisect import bisect_left
+from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Protocol
 
 import ahocorasick
@@ -18,19 +26,34 @@ import ahocorasick
 from monitor.engine.rules import (
     FIELDS,
     AllOf,
+    AnyOf,
+    AtLeast,
     Condition,
+    Near,
     NotOf,
     Regex,
     Rule,
+    Scope,
     Term,
-    holds_without_terms,
+    TermKey,
+    anchors,
+    describe,
+    iter_fields,
     iter_terms,
 )
-from monitor.engine.text import NormText, at_word_boundaries, normalise, snippet
+from monitor.engine.text import (
+    NormText,
+    at_word_boundaries,
+    fold_chinese,
+    has_han,
+    is_spaced_word_char,
+    normalise,
+    snippet,
+    token_starts,
+)
 from monitor.models import Match
 
 _RANK = {name: i for i, name in enumerate(FIELDS)}
-TermKey = tuple[bool, str]  # (cased, normalised term)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +75,8 @@ class _Story:
     def __init__(self, fields: Mapping[str, str]):
         self._raw = fields
         self._norm: dict[str, NormText] = {}
+        self._zh: dict[str, str] = {}
+        self._tokens: dict[str, list[int]] = {}
         self.regex_hits: dict[tuple[int, str], Hit | None] = {}
 
     def text(self, name: str) -> NormText:
@@ -60,9 +85,47 @@ class _Story:
             norm = self._norm[name] = normalise(self._raw.get(name) or "")
         return norm
 
+    def hay(self, name: str, mode: str) -> str:
+        """The text a term of `mode` is searched in."""
+        text = self.text(name)
+        if mode == "c":
+            return text.display
+        if mode == "f":
+            return text.folded
+        zh = self._zh.get(name)
+        if zh is None:
+            zh = self._zh[name] = fold_chinese(text.folded) if has_han(text.folded) else text.folded
+        return zh
+
+    def span(self, name: str, mode: str, start: int, end: int) -> Hit:
+        """A span of the `mode` text as a Hit on the display text."""
+        if mode == "c":
+            return Hit(name, start, end)
+        return Hit(name, *self.text(name).display_span(start, end))
+
+    def tokens(self, name: str) -> list[int]:
+        found = self._tokens.get(name)
+        if found is None:
+            found = self._tokens[name] = token_starts(self.text(name).display)
+        return found
+
+    def distance(self, name: str, a: Hit, b: Hit) -> int:
+        """Words (characters in unspaced scripts) between two hits of one field."""
+        if a.start > b.start:
+            a, b = b, a
+        if b.start <= a.end:
+            return 0
+        starts = self.tokens(name)
+        return bisect_left(starts, b.start) - bisect_left(starts, a.end)
+
+
+def _start_ok(hay: str, start: int) -> bool:
+    return not (start > 0 and is_spaced_word_char(hay[start - 1]) and is_spaced_word_char(hay[start]))
+
 
 class _Finder(Protocol):
     def term(self, term: Term, fields: tuple[str, ...]) -> Hit | None: ...
+    def all_hits(self, term: Term, name: str) -> list[Hit]: ...
 
 
 def _search_regex(story: _Story, regex: Regex, fields: tuple[str, ...]) -> Hit | None:
@@ -85,16 +148,20 @@ def _search_regex(story: _Story, regex: Regex, fields: tuple[str, ...]) -> Hit |
     return best
 
 
-def _find_direct(text: NormText, term: Term) -> tuple[int, int] | None:
-    """First whole-word occurrence of a term, by plain search (no index)."""
-    hay = text.display if term.cased else text.folded
+def _find_all_direct(story: _Story, term: Term, name: str, first_only: bool) -> list[Hit]:
+    """Occurrences of a term at word boundaries, by plain search (no index)."""
+    hay = story.hay(name, term.mode)
+    out = []
     pos = hay.find(term.key)
     while pos != -1:
         end = pos + len(term.key)
-        if at_word_boundaries(hay, pos, end):
-            return (pos, end) if term.cased else text.display_span(pos, end)
+        ok = _start_ok(hay, pos) if term.prefix else at_word_boundaries(hay, pos, end)
+        if ok:
+            out.append(story.span(name, term.mode, pos, end))
+            if first_only:
+                break
         pos = hay.find(term.key, pos + 1)
-    return None
+    return out
 
 
 class _DirectFinder:
@@ -104,28 +171,38 @@ class _DirectFinder:
     def term(self, term: Term, fields: tuple[str, ...]) -> Hit | None:
         best = None
         for name in fields:
-            span = _find_direct(self.story.text(name), term)
-            if span is not None:
-                hit = Hit(name, *span)
-                if best is None or hit.order < best.order:
-                    best = hit
+            found = _find_all_direct(self.story, term, name, True)
+            if found and (best is None or found[0].order < best.order):
+                best = found[0]
         return best
+
+    def all_hits(self, term: Term, name: str) -> list[Hit]:
+        return _find_all_direct(self.story, term, name, False)
+
+
+# term key -> field -> hits in text order (only the first, unless the term is
+# used by `near`, which needs every position)
+Hits = dict[TermKey, dict[str, list[Hit]]]
 
 
 class _IndexFinder:
-    def __init__(self, hits: dict[TermKey, dict[str, Hit]]):
+    def __init__(self, hits: Hits):
         self.hits = hits
 
     def term(self, term: Term, fields: tuple[str, ...]) -> Hit | None:
-        by_field = self.hits.get((term.cased, term.key))
+        by_field = self.hits.get(term.index_key)
         if not by_field:
             return None
         best = None
         for name in fields:
-            hit = by_field.get(name)
-            if hit is not None and (best is None or hit.order < best.order):
-                best = hit
+            found = by_field.get(name)
+            if found and (best is None or found[0].order < best.order):
+                best = found[0]
         return best
+
+    def all_hits(self, term: Term, name: str) -> list[Hit]:
+        by_field = self.hits.get(term.index_key)
+        return by_field.get(name, []) if by_field else []
 
 
 # where; what to report (the term as written, or the regex's text); and the
@@ -133,39 +210,114 @@ class _IndexFinder:
 Evidence = tuple[Hit, str, str]
 
 
-def evaluate(cond: Condition, finder: _Finder, story: _Story, fields: tuple[str, ...]) -> tuple[bool, list[Evidence]]:
-    """Whether `cond` holds, and the positive hits that made it hold.
+@dataclass
+class Step:
+    """One condition's outcome, for explanations: its depth in the tree."""
 
-    Hits under `not` are never evidence; an `any` reports every branch that
-    held, an `all` reports all of its branches.
-    """
-    if isinstance(cond, Term):
-        hit = finder.term(cond, fields)
-        return (True, [(hit, cond.text, cond.key.casefold())]) if hit else (False, [])
-    if isinstance(cond, Regex):
-        hit = _search_regex(story, cond, fields)
-        if hit is None:
-            return False, []
-        found = story.text(hit.field).display[hit.start:hit.end]
-        return True, [(hit, found, found.casefold())]
-    if isinstance(cond, NotOf):
-        held, _ = evaluate(cond.item, finder, story, fields)
-        return not held, []
-    evidence: list[Evidence] = []
-    if isinstance(cond, AllOf):
-        for item in cond.items:
-            held, ev = evaluate(item, finder, story, fields)
-            if not held:
+    depth: int
+    label: str
+    held: bool
+    hits: list[Evidence] = field(default_factory=list)
+    weight: float | None = None
+
+
+class _Eval:
+    """Evaluates conditions over one story; records steps when tracing."""
+
+    def __init__(self, finder: _Finder, story: _Story, trace: list[Step] | None = None):
+        self.finder = finder
+        self.story = story
+        self.trace = trace
+
+    def __call__(self, cond: Condition, fields: tuple[str, ...], depth: int = 0) -> tuple[bool, list[Evidence]]:
+        """Whether `cond` holds, and the positive hits that made it hold.
+
+        Hits under `not` are never evidence; an `any` reports every branch
+        that held, an `all` reports all of its branches.
+        """
+        step = None
+        if self.trace is not None:
+            step = Step(depth, describe(cond), False)
+            self.trace.append(step)
+        held, evidence = self._eval(cond, fields, depth)
+        if step is not None:
+            step.held = held
+            step.hits = evidence if isinstance(cond, (Term, Regex, Near)) else []
+        return held, evidence
+
+    def _eval(self, cond: Condition, fields: tuple[str, ...], depth: int) -> tuple[bool, list[Evidence]]:
+        if isinstance(cond, Term):
+            hit = self.finder.term(cond, fields)
+            return (True, [(hit, cond.text, cond.key.casefold())]) if hit else (False, [])
+        if isinstance(cond, Regex):
+            hit = _search_regex(self.story, cond, fields)
+            if hit is None:
                 return False, []
-            evidence.extend(ev)
-        return True, evidence
-    any_held = False
-    for item in cond.items:
-        held, ev = evaluate(item, finder, story, fields)
-        if held:
-            any_held = True
-            evidence.extend(ev)
-    return any_held, evidence
+            found = self.story.text(hit.field).display[hit.start:hit.end]
+            return True, [(hit, found, found.casefold())]
+        if isinstance(cond, NotOf):
+            held, _ = self(cond.item, fields, depth + 1)
+            return not held, []
+        if isinstance(cond, Scope):
+            return self(cond.item, cond.fields, depth + 1)
+        if isinstance(cond, Near):
+            return self._near(cond, fields)
+        evidence: list[Evidence] = []
+        if isinstance(cond, AllOf):
+            ok = True
+            for item in cond.items:
+                held, ev = self(item, fields, depth + 1)
+                if not held:
+                    ok = False
+                    if self.trace is None:
+                        return False, []
+                evidence.extend(ev)
+            return ok, evidence if ok else []
+        count = 0
+        for item in cond.items:
+            held, ev = self(item, fields, depth + 1)
+            if held:
+                count += 1
+                evidence.extend(ev)
+        need = cond.n if isinstance(cond, AtLeast) else 1
+        return count >= need, evidence if count >= need else []
+
+    def _near(self, cond: Near, fields: tuple[str, ...]) -> tuple[bool, list[Evidence]]:
+        for name in sorted(fields, key=_RANK.__getitem__):
+            groups = []
+            for group in cond.groups:
+                found = [(h, t) for t in group for h in self.finder.all_hits(t, name)]
+                if not found:
+                    break
+                groups.append(found)
+            else:
+                first, rest = groups[0], groups[1:]
+                for a, ta in sorted(first, key=lambda x: x[0].start):
+                    chosen = [(a, ta)]
+                    for others in rest:
+                        close = [(b, tb) for b, tb in others if self.story.distance(name, a, b) <= cond.within]
+                        if not close:
+                            break
+                        chosen.append(min(close, key=lambda x: self.story.distance(name, a, x[0])))
+                    else:
+                        return True, [(h, t.text, t.key.casefold()) for h, t in chosen]
+        return False, []
+
+    def rule(self, rule: Rule) -> tuple[bool, list[Evidence], float | None]:
+        """A rule's verdict, its evidence and (with a threshold) its score."""
+        held, evidence = self(rule.condition, rule.fields)
+        if rule.threshold is None or not held and self.trace is None:
+            return held, evidence, None
+        score = 0.0
+        for cond, weight, scope in rule.weighted:
+            step_at = len(self.trace) if self.trace is not None else 0
+            ok, ev = self(cond, scope or rule.fields, 1)
+            if self.trace is not None:
+                self.trace[step_at].weight = weight
+            if ok:
+                score += weight
+                evidence.extend(e for e in ev if e not in evidence)
+        return held and score >= rule.threshold, evidence, score
 
 
 def _make_match(rule: Rule, evidence: list[Evidence], story: _Story, snippet_chars: int) -> Match:
@@ -197,88 +349,164 @@ def _make_match(rule: Rule, evidence: list[Evidence], story: _Story, snippet_cha
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What a rule's filters look at besides the text."""
+
+    source: str | None = None
+    lang: str | None = None
+    source_tags: frozenset[str] = frozenset()
+
+
 class Matcher:
     """All rules compiled once; immutable after construction."""
+
+    MODES = ("f", "c", "z")
 
     def __init__(self, rules: Iterable[Rule]):
         self.rules: list[Rule] = list(rules)
         self._by_term: dict[TermKey, list[int]] = {}
         self._always: list[int] = []
+        keys: set[TermKey] = set()
+        positional: set[TermKey] = set()
+        fields: set[str] = set()
         for i, rule in enumerate(self.rules):
-            for term in iter_terms(rule.condition):
-                users = self._by_term.setdefault((term.cased, term.key), [])
-                if not users or users[-1] != i:
-                    users.append(i)
-            if holds_without_terms(rule.condition) is not False:
+            fields.update(rule.fields)
+            conds = [rule.condition] + [c for c, _, _ in rule.weighted]
+            for cond in conds:
+                fields.update(iter_fields(cond))
+                for term in iter_terms(cond):
+                    keys.add(term.index_key)
+                for near in _iter_near(cond):
+                    positional.update(t.index_key for g in near.groups for t in g)
+            found = anchors(rule.condition)
+            if found is None:
                 self._always.append(i)
-        self._fields = tuple(f for f in FIELDS if any(f in r.fields for r in self.rules))
-        self._folded = self._automaton([k for cased, k in self._by_term if not cased])
-        self._cased = self._automaton([k for cased, k in self._by_term if cased])
+            else:
+                for key in found:
+                    users = self._by_term.setdefault(key, [])
+                    if not users or users[-1] != i:
+                        users.append(i)
+        self._positional = frozenset(positional)
+        self._fields = tuple(f for f in FIELDS if f in fields)
+        # per mode: normalised key -> (index key as exact term or None, as prefix or None)
+        self._targets: dict[str, dict[str, tuple[TermKey | None, TermKey | None]]] = {m: {} for m in self.MODES}
+        for key in keys:
+            mode, text, prefix = key
+            exact_key, prefix_key = self._targets[mode].get(text, (None, None))
+            self._targets[mode][text] = (exact_key, key) if prefix else (key, prefix_key)
+        self._automata = {m: self._automaton(t) for m, t in self._targets.items()}
 
     @staticmethod
-    def _automaton(keys: list[str]) -> ahocorasick.Automaton | None:
-        if not keys:
+    def _automaton(targets: dict[str, tuple]) -> ahocorasick.Automaton | None:
+        if not targets:
             return None
         auto = ahocorasick.Automaton(ahocorasick.STORE_ANY, ahocorasick.KEY_STRING)
-        for key in keys:
-            auto.add_word(key, key)
+        for text, (exact, prefix) in targets.items():
+            auto.add_word(text, (len(text), exact, prefix))
         auto.make_automaton()
         return auto
 
-    def _scan(self, story: _Story) -> dict[TermKey, dict[str, Hit]]:
-        """Each field scanned once per automaton; first whole-word hit kept."""
-        hits: dict[TermKey, dict[str, Hit]] = {}
+    def _scan(self, story: _Story) -> Hits:
+        """Each field scanned once per automaton; the first good hit of each
+        term kept (every hit for terms that `near` uses)."""
+        hits: Hits = {}
+        positional = self._positional
         for name in self._fields:
             text = story.text(name)
             if not text.display:
                 continue
-            for cased, auto, hay in ((False, self._folded, text.folded), (True, self._cased, text.display)):
-                if auto is None:
+            for mode in self.MODES:
+                auto = self._automata[mode]
+                if auto is None or (mode == "z" and not has_han(text.folded)):
                     continue
-                # hits of one key arrive in text order, so the first good one is the earliest
-                for last, key in auto.iter(hay):
-                    start, end = last - len(key) + 1, last + 1
-                    by_field = hits.get((cased, key))
-                    if by_field is not None and name in by_field:
+                hay = story.hay(name, mode)
+                n = len(hay)
+                for last, (length, exact, prefix) in auto.iter(hay):
+                    start, end = last - length + 1, last + 1
+                    # a hit glued to a letter of a spaced script on its left is no word start
+                    if start > 0 and is_spaced_word_char(hay[start - 1]) and is_spaced_word_char(hay[start]):
                         continue
-                    if not at_word_boundaries(hay, start, end):
-                        continue
-                    span = (start, end) if cased else text.display_span(start, end)
-                    hits.setdefault((cased, key), {})[name] = Hit(name, *span)
+                    for key, whole in ((exact, True), (prefix, False)):
+                        if key is None:
+                            continue
+                        if whole and end < n and is_spaced_word_char(hay[end - 1]) and is_spaced_word_char(hay[end]):
+                            continue
+                        by_field = hits.get(key)
+                        if by_field is None:
+                            by_field = hits[key] = {}
+                        found = by_field.get(name)
+                        if found is None:
+                            by_field[name] = [story.span(name, mode, start, end)]
+                        elif key in positional:
+                            found.append(story.span(name, mode, start, end))
         return hits
 
-    def candidates(self, hits: dict[TermKey, dict[str, Hit]]) -> list[int]:
+    def candidates(self, hits: Hits) -> list[int]:
         chosen = set(self._always)
+        by_term = self._by_term
         for key in hits:
-            chosen.update(self._by_term.get(key, ()))
+            users = by_term.get(key)
+            if users:
+                chosen.update(users)
         return sorted(chosen)
 
     def match(self, fields: Mapping[str, str], snippet_chars: int = 240,
-              only: Iterable[int] | None = None, include_disabled: bool = False) -> list[Match]:
+              only: Iterable[int] | None = None, include_disabled: bool = False,
+              context: Context | None = None) -> list[Match]:
         story = _Story(fields)
         hits = self._scan(story)
-        finder = _IndexFinder(hits)
         indexes = self.candidates(hits)
         if only is not None:
             wanted = set(only)
             indexes = [i for i in indexes if i in wanted]
-        return self._evaluate(indexes, finder, story, snippet_chars, include_disabled)
+        return self._evaluate(indexes, _IndexFinder(hits), story, snippet_chars, include_disabled, context, fields)
 
     def match_direct(self, fields: Mapping[str, str], snippet_chars: int = 240,
-                     only: Iterable[int] | None = None, include_disabled: bool = False) -> list[Match]:
+                     only: Iterable[int] | None = None, include_disabled: bool = False,
+                     context: Context | None = None) -> list[Match]:
         """Every rule evaluated by plain search, without the automaton or index."""
         story = _Story(fields)
         indexes = range(len(self.rules)) if only is None else sorted(set(only))
-        return self._evaluate(indexes, _DirectFinder(story), story, snippet_chars, include_disabled)
+        return self._evaluate(indexes, _DirectFinder(story), story, snippet_chars, include_disabled, context, fields)
 
-    def _evaluate(self, indexes: Iterable[int], finder: _Finder, story: _Story,
-                  snippet_chars: int, include_disabled: bool) -> list[Match]:
+    def explain(self, index: int, fields: Mapping[str, str], context: Context | None = None):
+        """Every condition of one rule with its outcome, through the index."""
+        story = _Story(fields)
+        trace: list[Step] = []
+        held, evidence, score = _Eval(_IndexFinder(self._scan(story)), story, trace).rule(self.rules[index])
+        rule = self.rules[index]
+        applies = rule.applies_to(*_context(context, fields))
+        return held and applies, applies, trace, evidence, score, story
+
+    def _evaluate(self, indexes: Iterable[int], finder: _Finder, story: _Story, snippet_chars: int,
+                  include_disabled: bool, context: Context | None, fields: Mapping[str, str]) -> list[Match]:
         out = []
+        ev = _Eval(finder, story)
+        ctx = _context(context, fields)
         for i in indexes:
             rule = self.rules[i]
             if not rule.enabled and not include_disabled:
                 continue
-            held, evidence = evaluate(rule.condition, finder, story, rule.fields)
+            if not rule.applies_to(*ctx):
+                continue
+            held, evidence, _ = ev.rule(rule)
             if held:
                 out.append(_make_match(rule, evidence, story, snippet_chars))
         return out
+
+
+def _context(context: Context | None, fields: Mapping[str, str]) -> tuple:
+    if context is None:
+        return fields.get("source") or None, None, frozenset()
+    return context.source if context.source is not None else fields.get("source"), context.lang, context.source_tags
+
+
+def _iter_near(cond: Condition):
+    if isinstance(cond, Near):
+        yield cond
+    elif isinstance(cond, (AnyOf, AllOf, AtLeast)):
+        for item in cond.items:
+            yield from _iter_near(item)
+    elif isinstance(cond, (NotOf, Scope)):
+        yield from _iter_near(cond.item)

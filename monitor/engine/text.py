@@ -165,3 +165,56 @@ def snippet(display: str, start: int, end: int, width: int) -> str:
             hi -= 1
     text = display[lo:hi].strip()
     return (ELLIPSIS if lo > 0 else "") + text + (ELLIPSIS if hi < n else "")
+
+
+# --- Traditional and Simplified Chinese ---------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _zh_table() -> dict[int, str]:
+    """Traditional -> Simplified, one character to one character.
+
+    Read from the character table of the OpenCC project (shipped by the
+    pure-Python opencc package). Only one-to-one entries are kept, so folded
+    text keeps its length and positions in it are positions in the original.
+    Phrase-level conversion is not needed to match a term: both the term and
+    the text go through the same table.
+    """
+    from importlib.resources import files
+
+    table: dict[int, str] = {}
+    data = files("opencc").joinpath("dictionary", "TSCharacters.txt").read_text(encoding="utf-8")
+    for line in data.splitlines():
+        parts = line.split("\t")
+        if len(parts) != 2:
+            continue
+        trad, simp = parts[0], parts[1].split(" ")[0]
+        if len(trad) == 1 and len(simp) == 1 and trad != simp:
+            table[ord(trad)] = simp
+    return table
+
+
+_HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
+
+
+def has_han(text: str) -> bool:
+    return _HAN.search(text) is not None
+
+
+def fold_chinese(text: str) -> str:
+    """Traditional Chinese characters replaced by their Simplified forms; same length."""
+    return text.translate(_zh_table())
+
+
+# --- words, for proximity -----------------------------------------------------
+
+_UNSPACED_CLASS = "".join(
+    f"{chr(lo)}-{chr(hi)}" for lo, hi in _UNSPACED_RANGES
+)
+# A token is one character of an unspaced script, or a run of letters and
+# digits of a spaced one: `near` counts words in English and characters in Chinese.
+_TOKEN = re.compile(f"[{_UNSPACED_CLASS}]|[^\\W{_UNSPACED_CLASS}]+")
+
+
+def token_starts(text: str) -> list[int]:
+    return [m.start() for m in _TOKEN.finditer(text)]
