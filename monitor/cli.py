@@ -444,6 +444,9 @@ def build_parser() -> argparse.ArgumentParser:
     t = rules.add_parser("test", help="run the tests written inside the rule files")
     t.add_argument("--rules", action="append", help="rules directory or file (repeatable)")
     t.set_defaults(func=cmd_rules_test)
+    from .ruletools import add_parsers
+
+    add_parsers(sub, rules, with_config, _rules_arg)
     return p
 
 

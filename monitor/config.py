@@ -56,6 +56,7 @@ class SourceConfig(_Strict):
     timezone: str = "UTC"  # IANA zone for listing-page times that name none (Asia/Shanghai)
     enabled: bool = True
     headers: dict[str, str] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list)  # read by rules with a source_tags filter
 
     @field_validator("interval", mode="before")
     @classmethod

@@ -220,7 +220,7 @@ class Monitor:
             if baseline or duplicate:
                 planned.append(Planned(story))
                 continue
-            matches = self.rules.match(story, self.config.delivery.snippet_chars)
+            matches = self.rules.match(story, self.config.delivery.snippet_chars, source_tags=src.tags)
             if not matches:
                 planned.append(Planned(story))
                 continue

@@ -289,8 +289,10 @@ def test_run_tests_reports_failures_with_file_line_and_rule(tmp_path):
     rs, problems = load(path)
     assert problems == []
     assert rs.run_tests() == [
-        f"{path}:9: rule facial-recognition-en: expected a match for 'Police expand face recognition' but got none",
-        f"{path}:10: rule facial-recognition-en: expected a match for title 'x', body 'facial recognition at sports day' but got none",
+        f"{path}:9: rule facial-recognition-en: expected a match for 'Police expand face recognition' but got none"
+        " (term 'facial recognition': failed)",
+        f"{path}:10: rule facial-recognition-en: expected a match for title 'x', body 'facial recognition at sports day' but got none"
+        " (not: failed; excluded by 'sports')",
         f"{path}:13: rule facial-recognition-en: expected no match for 'Shops adopt facial recognition' but it matched on 'facial recognition'",
     ]
 

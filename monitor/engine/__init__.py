@@ -9,25 +9,26 @@ high, critical), ``tags``, ``channels``, ``fields`` (title, summary, body,
 url, source), ``enabled``, ``description``, ``references`` and ``tests``
 (``match:`` / ``no_match:`` lists of titles or field mappings).
 
-A condition is a term (a string), a list (any of them), or a one-key mapping:
-``any``, ``all``, ``not`` (a list under it means none of them), ``regex``, or
-``term`` with ``cased: true``. Text and terms are NFKC-normalised,
+A condition is a term (a string; ``surveil*`` is a prefix), a list (any of
+them), or a mapping with one operator: ``any``, ``all``, ``not`` (a list
+under it means none of them), ``{at_least: N, of: [...]}``, ``{near: [...],
+within: N}``, ``regex`` (RE2), ``term`` with ``cased: true``, or ``list``
+(a named list). Any mapping may add ``fields`` (what it reads) and, in a
+rule with a ``threshold``, a ``weight``. Text and terms are NFKC-normalised,
 case-folded, and whitespace-collapsed; a term matches whole words in spaced
-scripts and anywhere in Chinese, Japanese, Korean or Thai text. Regexes are
-searched in the same folded text (case-insensitively), or in the un-folded
-text with ``cased: true``.
+scripts and anywhere in Chinese, Japanese, Korean or Thai text. See README.
 """
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from monitor.engine.matcher import Matcher
+from monitor.engine.matcher import Context, Matcher
 from monitor.engine.rules import SEVERITIES, Rule, RuleTest, RuleTests, read_rules
 from monitor.models import Match, Story
 from monitor.yamlfile import FileError
 
-__all__ = ["RuleSet", "Rule", "RuleTest", "RuleTests", "load_rules", "SEVERITIES"]
+__all__ = ["RuleSet", "Rule", "RuleTest", "RuleTests", "Context", "load_rules", "SEVERITIES"]
 
 
 class RuleSet:
@@ -47,17 +48,26 @@ class RuleSet:
     def get(self, rule_id: str) -> Rule | None:
         return next((r for r in self.rules if r.id == rule_id), None)
 
-    def match(self, story: Story, snippet_chars: int = 240) -> list[Match]:
+    def match(self, story: Story, snippet_chars: int = 240, source_tags: Iterable[str] = ()) -> list[Match]:
         """Matches of every enabled rule, in rule order."""
-        return self.match_fields(_story_fields(story), snippet_chars)
+        return self.match_fields(_story_fields(story), snippet_chars, story_context(story, source_tags))
 
-    def match_fields(self, fields: Mapping[str, str], snippet_chars: int = 240) -> list[Match]:
+    def match_fields(self, fields: Mapping[str, str], snippet_chars: int = 240,
+                     context: Context | None = None) -> list[Match]:
         """Like match(), for plain {"title", "summary", "body", ...} mappings."""
-        return self._matcher.match(fields, snippet_chars)
+        return self._matcher.match(fields, snippet_chars, context=context)
 
-    def match_naive(self, fields: Mapping[str, str], snippet_chars: int = 240) -> list[Match]:
+    def match_naive(self, fields: Mapping[str, str], snippet_chars: int = 240,
+                    context: Context | None = None) -> list[Match]:
         """Every rule evaluated directly, without the automaton: the reference for tests."""
-        return self._matcher.match_direct(fields, snippet_chars)
+        return self._matcher.match_direct(fields, snippet_chars, context=context)
+
+    def explain(self, rule_id: str, fields: Mapping[str, str], context: Context | None = None):
+        """How one rule decides on a story; see monitor.engine.explain."""
+        from monitor.engine.explain import explain
+
+        index = next(i for i, r in enumerate(self.rules) if r.id == rule_id)
+        return explain(self._matcher, index, fields, context)
 
     def run_tests(self) -> list[str]:
         """Run each rule's embedded tests; one line per failure, none when all pass.
@@ -76,6 +86,11 @@ class RuleSet:
                     terms = ", ".join(repr(t) for t in found[0].terms) or "no terms (matched by absence)"
                     failures.append(f"{where}: rule {rule.id}: expected no match for {what} "
                                     f"but it matched on {terms}")
+                else:
+                    continue
+                reason = self.explain(rule.id, case.fields).reason(terms=case.expect_match)
+                if reason:
+                    failures[-1] += f" ({reason})"
         return failures
 
 
@@ -83,6 +98,10 @@ def load_rules(paths: Iterable[Path | str]) -> tuple[RuleSet, list[FileError]]:
     """Load rule files and directories; bad files and rules are reported and skipped."""
     rules, problems = read_rules([Path(p) for p in paths])
     return RuleSet(rules), problems
+
+
+def story_context(story: Story, source_tags: Iterable[str] = ()) -> Context:
+    return Context(source=story.source, lang=story.lang, source_tags=frozenset(source_tags))
 
 
 def _story_fields(story: Story) -> dict[str, str]:

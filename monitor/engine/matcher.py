@@ -218,7 +218,8 @@ class Step:
     label: str
     held: bool
     hits: list[Evidence] = field(default_factory=list)
-    weight: float | None = None
+    weight: float | None = None  # set on a weighted condition in the scoring pass
+    scoring: bool = False  # a step of the scoring pass, after the condition tree
 
 
 class _Eval:
@@ -314,6 +315,8 @@ class _Eval:
             ok, ev = self(cond, scope or rule.fields, 1)
             if self.trace is not None:
                 self.trace[step_at].weight = weight
+                for step in self.trace[step_at:]:
+                    step.scoring = True
             if ok:
                 score += weight
                 evidence.extend(e for e in ev if e not in evidence)

@@ -216,6 +216,9 @@ def describe(cond: Condition) -> str:
     if isinstance(cond, Regex):
         return f"regex {cond.pattern!r}" + (" (cased)" if cond.cased else "")
     if isinstance(cond, AnyOf):
+        terms = [c.text for c in cond.items if isinstance(c, Term)]
+        if len(terms) == len(cond.items):
+            return "any of " + "|".join(terms[:5]) + ("|…" if len(terms) > 5 else "")
         return f"any of {len(cond.items)}"
     if isinstance(cond, AllOf):
         return f"all of {len(cond.items)}"
