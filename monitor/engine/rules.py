@@ -690,7 +690,10 @@ class _ConditionParser:
         if isinstance(n, bool) or not isinstance(n, (int, float)) or (integer and not isinstance(n, int)):
             self.fail(loc + (key,), f"'{key}' must be a {'whole ' if integer else ''}number, got {_kind(n)}")
             return False
-        if n <= 0 and key != "at_least":
+        if key == "within" and n < 0:
+            self.fail(loc + (key,), f"'within' must be 0 (next to each other) or more, got {n}")
+            return False
+        if n <= 0 and key not in ("at_least", "within"):
             self.fail(loc + (key,), f"'{key}' must be above 0, got {n}")
             return False
         return n
