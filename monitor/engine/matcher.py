@@ -17,7 +17,6 @@ verdicts.
 """
 from __future__ import annotations
 
-from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Protocol
 
@@ -49,7 +48,7 @@ from monitor.engine.text import (
     is_spaced_word_char,
     normalise,
     snippet,
-    token_starts,
+    tokens_between,
 )
 from monitor.models import Match
 
@@ -76,7 +75,6 @@ class _Story:
         self._raw = fields
         self._norm: dict[str, NormText] = {}
         self._zh: dict[str, str] = {}
-        self._tokens: dict[str, list[int]] = {}
         self.regex_hits: dict[tuple[int, str], Hit | None] = {}
 
     def text(self, name: str) -> NormText:
@@ -103,20 +101,14 @@ class _Story:
             return Hit(name, start, end)
         return Hit(name, *self.text(name).display_span(start, end))
 
-    def tokens(self, name: str) -> list[int]:
-        found = self._tokens.get(name)
-        if found is None:
-            found = self._tokens[name] = token_starts(self.text(name).display)
-        return found
-
-    def distance(self, name: str, a: Hit, b: Hit) -> int:
-        """Words (characters in unspaced scripts) between two hits of one field."""
+    def distance(self, name: str, a: Hit, b: Hit, limit: int) -> int:
+        """Words (characters in unspaced scripts) between two hits of one
+        field, counted no further than limit + 1."""
         if a.start > b.start:
             a, b = b, a
         if b.start <= a.end:
             return 0
-        starts = self.tokens(name)
-        return bisect_left(starts, b.start) - bisect_left(starts, a.end)
+        return tokens_between(self.text(name).display, a.end, b.start, limit)
 
 
 def _start_ok(hay: str, start: int) -> bool:
@@ -180,14 +172,17 @@ class _DirectFinder:
         return _find_all_direct(self.story, term, name, False)
 
 
-# term key -> field -> hits in text order (only the first, unless the term is
-# used by `near`, which needs every position)
-Hits = dict[TermKey, dict[str, list[Hit]]]
+# term key -> field -> flat [start, end, start, end, ...] of hits in the text
+# the term is searched in, in text order: only the first, unless the term is
+# used by `near`, which needs every position. Spans are mapped to the
+# display text only for the hits a rule asks for.
+Hits = dict[TermKey, dict[str, list[int]]]
 
 
 class _IndexFinder:
-    def __init__(self, hits: Hits):
+    def __init__(self, hits: Hits, story: _Story):
         self.hits = hits
+        self.story = story
 
     def term(self, term: Term, fields: tuple[str, ...]) -> Hit | None:
         by_field = self.hits.get(term.index_key)
@@ -196,13 +191,19 @@ class _IndexFinder:
         best = None
         for name in fields:
             found = by_field.get(name)
-            if found and (best is None or found[0].order < best.order):
-                best = found[0]
+            if found:
+                hit = self.story.span(name, term.mode, found[0], found[1])
+                if best is None or hit.order < best.order:
+                    best = hit
         return best
 
     def all_hits(self, term: Term, name: str) -> list[Hit]:
         by_field = self.hits.get(term.index_key)
-        return by_field.get(name, []) if by_field else []
+        found = by_field.get(name) if by_field else None
+        if not found:
+            return []
+        span = self.story.span
+        return [span(name, term.mode, found[i], found[i + 1]) for i in range(0, len(found), 2)]
 
 
 # where; what to report (the term as written, or the regex's text); and the
@@ -236,6 +237,8 @@ class _Eval:
         Hits under `not` are never evidence; an `any` reports every branch
         that held, an `all` reports all of its branches.
         """
+        if self.trace is None:
+            return self._eval(cond, fields, depth)
         step = None
         if self.trace is not None:
             step = Step(depth, describe(cond), False)
@@ -264,6 +267,23 @@ class _Eval:
         if isinstance(cond, Near):
             return self._near(cond, fields)
         evidence: list[Evidence] = []
+        if self.trace is None and type(cond) is AnyOf:
+            # the common case, without the per-condition bookkeeping: terms
+            # looked up directly, every branch that holds reported
+            term_at = self.finder.term
+            for item in cond.items:
+                if type(item) is Term:
+                    hit = term_at(item, fields)
+                    if hit is not None:
+                        evidence.append((hit, item.text, item.key.casefold()))
+                else:
+                    held, ev = self._eval(item, fields, depth + 1)
+                    if held:
+                        evidence.extend(ev)
+                        if not ev:
+                            evidence.append(None)  # held by absence: no evidence to report
+            found = [e for e in evidence if e is not None]
+            return bool(evidence), found
         if isinstance(cond, AllOf):
             ok = True
             for item in cond.items:
@@ -296,10 +316,12 @@ class _Eval:
                 for a, ta in sorted(first, key=lambda x: x[0].start):
                     chosen = [(a, ta)]
                     for others in rest:
-                        close = [(b, tb) for b, tb in others if self.story.distance(name, a, b) <= cond.within]
+                        gaps = [(self.story.distance(name, a, b, cond.within), b.start, b, tb) for b, tb in others]
+                        close = [g for g in gaps if g[0] <= cond.within]
                         if not close:
                             break
-                        chosen.append(min(close, key=lambda x: self.story.distance(name, a, x[0])))
+                        best = min(close, key=lambda g: g[:2])
+                        chosen.append((best[2], best[3]))
                     else:
                         return True, [(h, t.text, t.key.casefold()) for h, t in chosen]
         return False, []
@@ -440,9 +462,9 @@ class Matcher:
                             by_field = hits[key] = {}
                         found = by_field.get(name)
                         if found is None:
-                            by_field[name] = [story.span(name, mode, start, end)]
+                            by_field[name] = [start, end]
                         elif key in positional:
-                            found.append(story.span(name, mode, start, end))
+                            found += (start, end)
         return hits
 
     def candidates(self, hits: Hits) -> list[int]:
@@ -463,7 +485,7 @@ class Matcher:
         if only is not None:
             wanted = set(only)
             indexes = [i for i in indexes if i in wanted]
-        return self._evaluate(indexes, _IndexFinder(hits), story, snippet_chars, include_disabled, context, fields)
+        return self._evaluate(indexes, _IndexFinder(hits, story), story, snippet_chars, include_disabled, context, fields)
 
     def match_direct(self, fields: Mapping[str, str], snippet_chars: int = 240,
                      only: Iterable[int] | None = None, include_disabled: bool = False,
@@ -477,7 +499,7 @@ class Matcher:
         """Every condition of one rule with its outcome, through the index."""
         story = _Story(fields)
         trace: list[Step] = []
-        held, evidence, score = _Eval(_IndexFinder(self._scan(story)), story, trace).rule(self.rules[index])
+        held, evidence, score = _Eval(_IndexFinder(self._scan(story), story), story, trace).rule(self.rules[index])
         rule = self.rules[index]
         applies = rule.applies_to(*_context(context, fields))
         return held and applies, applies, trace, evidence, score, story

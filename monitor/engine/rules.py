@@ -56,10 +56,10 @@ class Term:
     cased: bool = False
     prefix: bool = False
     mode: str = "f"
+    index_key: TermKey = ("", "", False)  # (mode, key, prefix), set from the fields above
 
-    @property
-    def index_key(self) -> TermKey:
-        return (self.mode, self.key, self.prefix)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "index_key", (self.mode, self.key, self.prefix))
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -158,7 +158,16 @@ def anchors(cond: Condition) -> frozenset[TermKey] | None:
         return max(options, key=_specificity)
     if isinstance(cond, AtLeast) and cond.n <= 0:
         return None
-    if isinstance(cond, (AnyOf, AtLeast)):
+    if isinstance(cond, AtLeast):
+        # n of the items hold, so one of any len - n + 1 of them does: the most specific ones
+        found = [anchors(item) for item in cond.items]
+        if any(a is None for a in found):
+            found = [a for a in found if a is not None]
+            if len(found) < len(cond.items) - cond.n + 1:
+                return None
+        found.sort(key=_specificity, reverse=True)
+        return frozenset().union(*found[: len(cond.items) - cond.n + 1])
+    if isinstance(cond, AnyOf):
         out: set[TermKey] = set()
         for item in cond.items:
             found = anchors(item)

@@ -86,8 +86,12 @@ _SPACES = re.compile(r"\s+")
 
 def _display(text: str) -> str:
     """Format characters dropped, NFKC, whitespace runs collapsed, stripped."""
-    text = unicodedata.normalize("NFKC", _FORMAT.sub("", text))
-    return _SPACES.sub(" ", text).strip()
+    if not text.isascii():  # ASCII text has no format characters and is already NFKC
+        text = _FORMAT.sub("", text)
+        if not unicodedata.is_normalized("NFKC", text):
+            text = unicodedata.normalize("NFKC", text)
+    # str.split() splits on exactly the characters re's \s matches
+    return " ".join(text.split())
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,5 +220,17 @@ _UNSPACED_CLASS = "".join(
 _TOKEN = re.compile(f"[{_UNSPACED_CLASS}]|[^\\W{_UNSPACED_CLASS}]+")
 
 
-def token_starts(text: str) -> list[int]:
-    return [m.start() for m in _TOKEN.finditer(text)]
+def tokens_between(text: str, start: int, end: int, limit: int) -> int:
+    """Words (characters in unspaced scripts) in text[start:end], counting
+    no further than limit + 1. A word cut by `start` is not counted."""
+    while start < end and start > 0 and is_spaced_word_char(text[start - 1]) and is_spaced_word_char(text[start]):
+        start += 1
+    if end - start <= limit:
+        # every token holds at least one character
+        return sum(1 for _ in _TOKEN.finditer(text, start, end))
+    count = 0
+    for _ in _TOKEN.finditer(text, start, end):
+        count += 1
+        if count > limit:
+            break
+    return count
