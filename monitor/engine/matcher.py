@@ -437,6 +437,7 @@ class Matcher:
         term kept (every hit for terms that `near` uses)."""
         hits: Hits = {}
         positional = self._positional
+        word = is_spaced_word_char
         for name in self._fields:
             text = story.text(name)
             if not text.display:
@@ -447,15 +448,19 @@ class Matcher:
                     continue
                 hay = story.hay(name, mode)
                 n = len(hay)
-                for last, (length, exact, prefix) in auto.iter(hay):
+                done: set = set()  # keys already found in this field that need no more positions
+                for last, value in auto.iter(hay):
+                    length, exact, prefix = value
+                    if exact in done and (prefix is None or prefix in done):
+                        continue
                     start, end = last - length + 1, last + 1
                     # a hit glued to a letter of a spaced script on its left is no word start
-                    if start > 0 and is_spaced_word_char(hay[start - 1]) and is_spaced_word_char(hay[start]):
+                    if start > 0 and word(hay[start - 1]) and word(hay[start]):
                         continue
                     for key, whole in ((exact, True), (prefix, False)):
-                        if key is None:
+                        if key is None or key in done:
                             continue
-                        if whole and end < n and is_spaced_word_char(hay[end - 1]) and is_spaced_word_char(hay[end]):
+                        if whole and end < n and word(hay[end - 1]) and word(hay[end]):
                             continue
                         by_field = hits.get(key)
                         if by_field is None:
@@ -463,7 +468,9 @@ class Matcher:
                         found = by_field.get(name)
                         if found is None:
                             by_field[name] = [start, end]
-                        elif key in positional:
+                            if key not in positional:
+                                done.add(key)
+                        else:
                             found += (start, end)
         return hits
 
