@@ -364,3 +364,12 @@ def test_check_lists_every_problem_of_every_file(tmp_path):
     assert any("a.yaml:2:31: unknown key 'any_of'" in line for line in lines)
     assert any("b.yaml:2:31: unknown list 'nope'" in line for line in lines)
     assert any("b.yaml:3:23: threshold 9 can never be reached" in line for line in lines)
+
+
+def test_fold_chinese_applies_to_regexes_too(tmp_path):
+    rs, problems, _ = rules_from(tmp_path, """
+        rules:
+          - {id: r, title: R, fold_chinese: true, match: {regex: "采集.{0,4}人脸"}}
+        """)
+    assert problems == []
+    assert ids(rs, "物業強制採集業主人臉") == ["r"]

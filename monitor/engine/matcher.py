@@ -129,7 +129,8 @@ def _search_regex(story: _Story, regex: Regex, fields: tuple[str, ...]) -> Hit |
             hit = story.regex_hits[key]
         else:
             text = story.text(name)
-            m = regex.compiled.search(text.display if regex.cased else text.folded)
+            hay = text.display if regex.cased else story.hay(name, "z") if regex.fold else text.folded
+            m = regex.compiled.search(hay)
             hit = None
             if m is not None:
                 start, end = (m.start(), m.end()) if regex.cased else text.display_span(m.start(), m.end())

@@ -67,6 +67,7 @@ class Regex:
     pattern: str
     compiled: Any  # an RE2 pattern: linear time, no backtracking
     cased: bool = False
+    fold: bool = False  # searched in text with Traditional Chinese folded to Simplified
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -581,8 +582,9 @@ class _ConditionParser:
         options.case_sensitive = cased
         options.log_errors = False
         options.max_mem = REGEX_MAX_MEM
+        fold = self.fold and not cased
         try:
-            compiled = re2.compile(value, options)
+            compiled = re2.compile(fold_chinese(value) if fold else value, options)
         except re2.error as e:
             reason = e.args[0] if e.args else e
             if isinstance(reason, bytes):
@@ -593,7 +595,7 @@ class _ConditionParser:
         if compiled.search("") is not None:
             self.fail(loc, f"regex {value!r} matches empty text, so it would match every story")
             return None
-        return Regex(value, compiled, cased)
+        return Regex(value, compiled, cased, fold)
 
     def group(self, value: Any, loc: tuple, kind: type) -> Condition | None:
         if not isinstance(value, list):
