@@ -149,7 +149,7 @@ def _rules_arg(args) -> list[Path]:
 
 
 def cmd_rules_match(args) -> int:
-    from .engine import load_rules
+    from .engine import Context, load_rules
 
     ruleset, problems = load_rules(_rules_arg(args))
     for p in problems:
@@ -171,7 +171,9 @@ def cmd_rules_match(args) -> int:
                 bad += 1
                 continue
             fields = {k: str(item.get(k) or "") for k in ("title", "summary", "body", "url", "source")}
-            matches = ruleset.match_fields(fields)
+            lang = item.get("lang")
+            matches = ruleset.match_fields(fields, context=Context(source=fields["source"] or None,
+                                                                   lang=str(lang) if lang else None))
             out = {"id": item.get("id"), "matches": [
                 {"rule": m.rule_id, "tags": list(m.tags), "terms": list(m.terms)} for m in matches]}
             print(json.dumps(out, ensure_ascii=False))
