@@ -365,3 +365,13 @@ def test_format_character_list_covers_unicode_cf():
             assert _FORMAT.match(ch), hex(cp)
         elif _FORMAT.match(ch):
             assert cat == "Cn", hex(cp)  # assigned as Cf in a newer Unicode
+
+
+def test_fast_normalisation_equals_nfkc():
+    import unicodedata
+
+    from monitor.engine.text import _display
+
+    samples = ["警方，使用（人脸识别）！", "ＦＡＣＩＡＬ　Recognition", "Ｃａｆé\u0301 ﬁle", "a\u3000\u3000b", "①②", "ｶﾞ"]
+    for text in samples:
+        assert _display(text) == " ".join(unicodedata.normalize("NFKC", text).split())

@@ -82,14 +82,28 @@ _FORMAT = re.compile(
     "\U000e0020-\U000e007f]"
 )
 _SPACES = re.compile(r"\s+")
+_ASCII_SPACES = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f"  # whitespace other than " " in ASCII
+_FULLWIDTH = re.compile("[\uff01-\uff5e\u3000]+")
+_HALFWIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+
+
+def _to_halfwidth(m: re.Match) -> str:
+    return m.group().translate(_HALFWIDTH)
 
 
 def _display(text: str) -> str:
     """Format characters dropped, NFKC, whitespace runs collapsed, stripped."""
     if not text.isascii():  # ASCII text has no format characters and is already NFKC
         text = _FORMAT.sub("", text)
+        # Full-width ASCII and the ideographic space, common in Chinese text,
+        # replaced by their compatibility forms first: NFKC gives the same
+        # result, and the text is then often normalised already, which is
+        # far cheaper to check than to normalise.
+        text = _FULLWIDTH.sub(_to_halfwidth, text)
         if not unicodedata.is_normalized("NFKC", text):
             text = unicodedata.normalize("NFKC", text)
+    elif "  " not in text and not any(c in text for c in _ASCII_SPACES):
+        return text.strip()  # single spaces only: nothing to collapse
     # str.split() splits on exactly the characters re's \s matches
     return " ".join(text.split())
 
