@@ -49,6 +49,9 @@ technology software app phone internet online users data privacy security networ
 ZH_A = list("人脸声纹指纹虹膜步态生物面部车牌身份个人用户客户患者学生员工乘客住户公民会员手机位置健康医疗金融")
 ZH_B = list("识别采集比对监控追踪验证信息数据资料记录隐私泄露倒卖售卖爬取曝光外泄黑客入侵")
 ZH_FILLER = list("的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工也能下过子说产种面而方后多定行学法所民得经十三之进着等部度家电力里如水化高自二理起小物现实加量都两体制机当使点从业本去把性好应开它合还因由其些然前外天政四日那社义事平形相全表间样与关各重新线内数正心反你明看原又么利比或但质气第向道命此变条只没结解问意建月公无系军很情者最立代想已通并提直题党程展五果料象员革位入常文总次品式活设及管特件长求老头基资边流路级少图山统接知较将组见计别她手角期根论运农指几九区强放决西被干做必战先回则任取据处理府研质")
+# context words of Chinese rules: words, as rule writers write them, not single characters
+ZH_CONTEXT = ["泄露", "倒卖", "出售", "监控", "识别", "采集", "追踪", "曝光", "窃取", "黑客", "隐私", "数据",
+              "信息", "摄像头", "警方", "学校", "小区", "房东", "公司", "平台", "用户", "客户"]
 ZH_TERMS_EXTRA = ["人脸识别", "个人信息", "数据泄露", "倒卖", "监控", "刷脸", "隐私", "生物识别"]
 
 
@@ -68,7 +71,7 @@ def make_rules(n: int, en: list[str], zh: list[str], rng: random.Random) -> dict
         specific = rng.sample(pool, rng.randint(4, 10))
         if not chinese and rng.random() < 0.3:
             specific[0] = specific[0].rsplit(" ", 1)[0] + " " + specific[0].rsplit(" ", 1)[1][:5] + "*"
-        context = rng.sample(ZH_B if chinese else EN_CONTEXT, rng.randint(3, 6))
+        context = rng.sample(ZH_CONTEXT if chinese else EN_CONTEXT, rng.randint(3, 6))
         roll = rng.random()
         if roll < 0.2:
             match = {"near": [specific, context], "within": 8}
@@ -88,7 +91,8 @@ def make_story(rng: random.Random, en: list[str], zh: list[str], size: int = 300
     while length < size:
         roll = rng.random()
         if chinese:
-            piece = rng.choice(zh) if roll < 0.002 else "".join(rng.choices(ZH_FILLER, k=rng.randint(2, 8)))
+            piece = (rng.choice(zh) if roll < 0.002 else rng.choice(ZH_CONTEXT) if roll < 0.02
+                     else "".join(rng.choices(ZH_FILLER, k=rng.randint(2, 8))))
             if roll > 0.9:
                 piece += "，"
             length += len(piece.encode())
