@@ -213,6 +213,36 @@ def print_rule_hits(items: list[dict], preds: list[Prediction]) -> None:
         print(f"{name:<55} {n:4d} {ok:4d}")
 
 
+def print_rule_table(items: list[dict], preds: list[Prediction]) -> None:
+    """Each rule on its own, per language, over the items not marked
+    borderline: precision of what it matched, and the share of its label's
+    positives it caught (a rule is one of several for a label, so its
+    recall alone is expected to be partial)."""
+    rows: dict[tuple[str, str, str], Counts] = {}
+    rule_label: dict[str, str] = {}
+    for item, pred in zip(items, preds):
+        for label, evs in pred.evidence.items():
+            for ev in evs:
+                rule_label.setdefault(ev.split(":", 1)[0], label)
+    for item, pred in zip(items, preds):
+        if item.get("borderline"):
+            continue
+        fired = {ev.split(":", 1)[0] for evs in pred.evidence.values() for ev in evs}
+        for rule_id, label in rule_label.items():
+            gold = label in item["labels"]
+            for lang in (item["lang"], "all"):
+                rows.setdefault((rule_id, label, lang), Counts()).add(gold, rule_id in fired)
+    print("\n== each rule, items not marked borderline (recall: share of the label's positives it caught)")
+    head = f"{'rule':<32} {'lang':<4} {'P':>6} {'R':>6} {'F1':>6} {'TP':>4} {'FP':>4}"
+    print(head)
+    print("-" * len(head))
+    for (rule_id, label, lang), c in sorted(rows.items(), key=lambda x: (x[0][1], x[0][0], x[0][2] == "all", x[0][2])):
+        if c.tp + c.fp == 0 and lang != "all":
+            continue
+        p, r, f = c.prf()
+        print(f"{rule_id:<32} {lang:<4} {p:6.3f} {r:6.3f} {f:6.3f} {c.tp:4d} {c.fp:4d}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("items", type=Path, help="labelled JSON Lines set")
@@ -234,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     rule_table = score(items, rule_preds)
     print_table("baseline: any-of keyword list", base_table)
     print_table(f"rules: {args.rules.name}/", rule_table)
+    print_rule_table(items, rule_preds)
     print_summary(base_table, rule_table)
     if args.show_errors:
         print_rule_hits(items, rule_preds)
