@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
-from monitor.engine.matcher import Context, Evidence, Matcher, Step, _Story
+from monitor.engine.matcher import Context, Evidence, Matcher, Step, _context, _Story
 from monitor.engine.rules import Rule
 from monitor.engine.text import snippet
 
@@ -155,7 +155,5 @@ class Explanation:
 
 def explain(matcher: Matcher, index: int, fields: Mapping[str, str], context: Context | None = None) -> Explanation:
     matched, applies, steps, evidence, score, story = matcher.explain(index, fields, context)
-    from monitor.engine.matcher import _context
-
     return Explanation(matcher.rules[index], matched, applies, steps, evidence, score, story,
                        _context(context, fields))

@@ -184,39 +184,6 @@ def _specificity(keys: frozenset[TermKey]) -> tuple[int, int]:
     return (min(len(k[1]) for k in keys), -len(keys))
 
 
-def holds_without_terms(cond: Condition) -> bool | None:
-    """Whether `cond` holds when no literal term is found.
-
-    False: the rule can only match after a term hit. True or None (depends
-    on a regex): it must always be evaluated.
-    """
-    if isinstance(cond, Term):
-        return False
-    if isinstance(cond, Regex):
-        return None
-    if isinstance(cond, Near):
-        return False
-    if isinstance(cond, Scope):
-        return holds_without_terms(cond.item)
-    if isinstance(cond, NotOf):
-        inner = holds_without_terms(cond.item)
-        return None if inner is None else not inner
-    values = [holds_without_terms(c) for c in cond.items]
-    if isinstance(cond, AtLeast):
-        if cond.n <= 0:
-            return True
-        if values.count(True) >= cond.n:
-            return True
-        return None if values.count(True) + values.count(None) >= cond.n else False
-    if isinstance(cond, AnyOf):
-        if True in values:
-            return True
-        return None if None in values else False
-    if False in values:
-        return False
-    return None if None in values else True
-
-
 def describe(cond: Condition) -> str:
     """One short line naming a condition, for explanations."""
     if isinstance(cond, Term):
@@ -963,29 +930,6 @@ def _apply_extend(p: _Pending, base: Rule, lists: Lists, errors: list[FileError]
         line=node.start_mark.line + 1 if node is not None else None,
         tests=_tests(doc, loc, model.tests), extends=base.id,
     )
-
-
-def parse_rule_doc(doc: YamlDoc, path: Path, lists: Lists | None = None) -> tuple[list[tuple[int, Rule]], list[FileError]]:
-    """Every good rule of one file with its index, and a problem for every bad
-    one (a file on its own: only its own lists, and `extend` within it)."""
-    errors: list[FileError] = []
-    if lists is None:
-        defs, errs = _list_defs(doc)
-        errors.extend(errs)
-        lists = Lists(defs, errors)
-    raws = _rule_entries(doc, errors)
-    rules, pending = [], []
-    for i, raw in raws:
-        got = _parse_rule(doc, path, ("rules", i), raw, lists, errors)
-        if isinstance(got, Rule):
-            rules.append((i, got))
-        elif isinstance(got, RuleModel):
-            pending.append(_Pending(doc, path, (0, i), ("rules", i), raw, got))
-    by_id = {r.id: r for _, r in rules}
-    for i, rule in _resolve(pending, by_id, lists, errors):
-        rules.append((i[1], rule))
-    rules.sort(key=lambda x: x[0])
-    return rules, errors
 
 
 _FILE_KEYS = ("rules", "lists", "include")
