@@ -7,8 +7,9 @@ and Chinese terms about surveillance and data, combined the way rule
 writers combine them: a group of specific phrases, a group of context
 words, some `near`, prefixes and exclusions) and matches them over stories
 of about 3 KB, about two thirds English and one third Chinese. Prints
-MB/s on one core for the engine and, in the same run, for the baseline: a
-Python `re` alternation per rule searched in every story. Nothing here is
+MB/s on one core for the engine (the fastest of --repeat passes, since the
+machine may be shared) and, in the same run, for the baseline: a Python
+`re` alternation per rule searched in every story. Nothing here is
 asserted; the figures are for reading.
 """
 from __future__ import annotations
@@ -134,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stories", type=int, default=10_000)
     ap.add_argument("--naive-stories", type=int, default=500, help="stories for the slow baseline")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="engine passes per rule count; the fastest is reported (others share the machine)")
     args = ap.parse_args(argv)
     rng = random.Random(args.seed)
     en, zh = phrase_pools(rng)
@@ -153,11 +156,13 @@ def main(argv: list[str] | None = None) -> int:
             rs, problems = load_rules([path])
             build = time.perf_counter() - t0
         assert not problems, problems[:3]
-        t0 = time.perf_counter()
-        matches = 0
-        for s in stories:
-            matches += len(rs.match_fields(s))
-        spent = time.perf_counter() - t0
+        spent = float("inf")
+        for _ in range(args.repeat):
+            t0 = time.perf_counter()
+            matches = 0
+            for s in stories:
+                matches += len(rs.match_fields(s))
+            spent = min(spent, time.perf_counter() - t0)
         cost = spent / len(stories)
         base_cost = base_cost or cost
         naive = naive_rules(doc)
@@ -175,8 +180,9 @@ def main(argv: list[str] | None = None) -> int:
         naive_mbs = sample_bytes / naive_spent / 1e6
         print(f"{n:>6} {build:>8.2f} {engine_mbs:>12.1f} {matches:>8} {cost / base_cost:>10.2f}x "
               f"{naive_mbs:>11.2f} {engine_mbs / naive_mbs:>12.1f}x")
-    print("naive: one re alternation per rule searched in each field (term hits only, no boolean logic), "
-          f"over the first {args.naive_stories} stories")
+    print(f"engine: fastest of {args.repeat} passes over all stories, one core; naive: one re alternation "
+          f"per rule searched in each field (term hits only, no boolean logic), one pass over the first "
+          f"{args.naive_stories} stories")
     return 0
 
 

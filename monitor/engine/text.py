@@ -219,8 +219,15 @@ def has_han(text: str) -> bool:
     return not text.isascii() and _HAN.search(text) is not None
 
 
+@lru_cache(maxsize=1)
+def _traditional() -> frozenset[str]:
+    return frozenset(chr(c) for c in _zh_table())
+
+
 def fold_chinese(text: str) -> str:
     """Traditional Chinese characters replaced by their Simplified forms; same length."""
+    if _traditional().isdisjoint(text):
+        return text  # no Traditional character: nothing to translate
     return text.translate(_zh_table())
 
 
