@@ -117,3 +117,37 @@ def test_replay_prints_what_would_have_matched_and_sends_nothing(tmp_path):
     out = monitor("replay", "--config", str(cfg), "--since", "1d", "--json")
     lines = [json.loads(line) for line in out.stdout.splitlines()]
     assert [x["title"] for x in lines] == ["Police test facial recognition at stations"]
+
+
+def test_rules_match_passes_the_language_to_filters(tmp_path):
+    project(tmp_path)
+    lines = "\n".join(json.dumps(x, ensure_ascii=False) for x in [
+        {"id": 1, "title": "个人信息遭倒卖", "lang": "zh"},
+        {"id": 2, "title": "个人信息遭倒卖", "lang": "en"},
+    ])
+    out = subprocess.run([sys.executable, "-m", "monitor", "rules", "match", "--rules", str(tmp_path / "rules"),
+                          "--input", "-"], input=lines, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    got = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [[m["rule"] for m in g["matches"]] for g in got] == [["leak-zh"], []]
+
+
+def test_sources_carry_tags_that_rules_filter_on(tmp_path):
+    from monitor.config import load_config
+    from monitor.engine import load_rules
+
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "r.yaml").write_text(
+        "rules:\n  - {id: desk, title: D, source_tags: [china-desk], match: 泄露}\n", encoding="utf-8")
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("rules: ./rules\nsources:\n  - {name: wire, kind: rss, url: 'https://example.org/f',"
+                   " tags: [china-desk]}\n  - {name: blog, kind: rss, url: 'https://example.org/b'}\n",
+                   encoding="utf-8")
+    config = load_config(cfg)
+    rs, problems = load_rules(config.rule_paths)
+    assert problems == []
+    tags = {s.name: s.tags for s in config.sources}
+    wire = Story(source="wire", key="1", title="数据泄露")
+    blog = Story(source="blog", key="2", title="数据泄露")
+    assert [m.rule_id for m in rs.match(wire, source_tags=tags["wire"])] == ["desk"]
+    assert rs.match(blog, source_tags=tags["blog"]) == []
