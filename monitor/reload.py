@@ -38,6 +38,8 @@ def watched_files(config: Config) -> list[Path]:
         if p.is_dir():
             files.append(p)  # its listing: a file added or removed
             files.extend(sorted(x for x in p.iterdir() if x.suffix in (".yaml", ".yml")))
+            # list files that rule files include may sit in subfolders
+            files.extend(sorted(x for x in p.rglob("*") if x.suffix in (".yaml", ".yml") and x.parent != p))
         else:
             files.append(p)
     return files

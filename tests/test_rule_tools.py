@@ -151,3 +151,13 @@ def test_sources_carry_tags_that_rules_filter_on(tmp_path):
     blog = Story(source="blog", key="2", title="数据泄露")
     assert [m.rule_id for m in rs.match(wire, source_tags=tags["wire"])] == ["desk"]
     assert rs.match(blog, source_tags=tags["blog"]) == []
+
+
+def test_hot_reload_watches_included_list_files(tmp_path):
+    from monitor.config import load_config
+    from monitor.reload import watched_files
+
+    cfg = project(tmp_path)
+    (tmp_path / "rules" / "lists").mkdir()
+    (tmp_path / "rules" / "lists" / "words.yaml").write_text("lists:\n  w: [x]\n", encoding="utf-8")
+    assert tmp_path / "rules" / "lists" / "words.yaml" in watched_files(load_config(cfg))
