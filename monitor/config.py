@@ -57,11 +57,26 @@ class SourceConfig(_Strict):
     enabled: bool = True
     headers: dict[str, str] = Field(default_factory=dict)
     tags: list[str] = Field(default_factory=list)  # read by rules with a source_tags filter
+    proxy: str | None = None  # http://host:port for this source; default: HTTP(S)_PROXY from the environment
+    # Raise "no new items" when the source has had no new story for this long.
+    expect_new_within: float | None = None
 
     @field_validator("interval", mode="before")
     @classmethod
     def _interval(cls, v: Any) -> float:
         return parse_duration(v)
+
+    @field_validator("expect_new_within", mode="before")
+    @classmethod
+    def _expect(cls, v: Any) -> float | None:
+        return None if v is None else parse_duration(v)
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^(https?|socks5h?)://[^/\s]+", v):
+            raise ValueError(f"'{v}' is not a proxy URL (expected e.g. http://proxy.internal:3128)")
+        return v
 
     @field_validator("timezone")
     @classmethod
@@ -168,6 +183,18 @@ class FetchSettings(_Strict):
     read_timeout: float = 30.0
     deadline: float = 60.0  # whole fetch, including a slow trickle of bytes
     max_bytes: int = 10 * 1024 * 1024  # decompressed body cap
+    workers: int = Field(default=8, ge=1, le=64)  # fetch threads
+    per_host_concurrency: int = Field(default=2, ge=1)  # fetches in flight to one host
+    per_host_delay: float = Field(default=1.0, ge=0)  # seconds between starting fetches to one host
+    jitter: float = Field(default=0.1, ge=0, le=0.5)  # +- this fraction of each interval, stable per source
+    max_interval: float = 6 * 3600.0  # cap on backoff and on intervals servers ask for
+
+    @field_validator("per_host_delay", "max_interval", mode="before")
+    @classmethod
+    def _delays(cls, v: Any) -> float:
+        if v in (0, "0"):
+            return 0.0
+        return parse_duration(v)
 
     @field_validator("connect_timeout", "read_timeout", "deadline", mode="before")
     @classmethod
@@ -245,6 +272,13 @@ class ReloadSettings(_Strict):
         return parse_duration(v)
 
 
+class HealthSettings(_Strict):
+    # A "source broken" alert after this many failures in a row (one per
+    # episode, then one "recovered" alert).
+    alert_after: int = Field(default=3, ge=1)
+    channels: list[str] = Field(default_factory=list)  # default: every channel
+
+
 class Config(_Strict):
     state: Path = Path("./data/monitor.db")
     rules: Path | list[Path] = Path("./rules")
@@ -255,6 +289,7 @@ class Config(_Strict):
     http: HttpSettings = HttpSettings()
     log: LogSettings = LogSettings()
     reload: ReloadSettings = ReloadSettings()
+    health: HealthSettings = HealthSettings()
     path: Path | None = Field(default=None, exclude=True)  # set by load_config
     # Values taken from the environment for channels, headers and source
     # URLs: never printed (monitor.log masks them). Set by load_config.

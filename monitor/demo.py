@@ -15,7 +15,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from . import log
-from .config import Config, Select, SourceConfig
+from .config import Config, FetchSettings, Select, SourceConfig
 from .service import Monitor, load_checked_rules
 
 # path on the demo server -> (file in an edition folder, content type)
@@ -88,7 +88,9 @@ def run_demo(rules: Path, verbose: bool = False) -> int:
         log.setup("warning")
     root = Path(str(files("monitor") / "demo_site"))
     with tempfile.TemporaryDirectory(prefix="monitor-demo-") as tmp, DemoSite(root) as site:
-        config = Config(state=Path(tmp) / "demo.db", rules=rules, sources=demo_sources(site.url))
+        # Every demo site is on one loopback host: no per-host delay is needed.
+        config = Config(state=Path(tmp) / "demo.db", rules=rules, sources=demo_sources(site.url),
+                        fetch=FetchSettings(per_host_delay=0))
         ruleset, problems = load_checked_rules(config)
         for p in problems:
             print(f"rule problem: {p}")

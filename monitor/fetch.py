@@ -48,7 +48,7 @@ _WATCHDOG_TICK = 0.1
 _PRIVATE_HEADERS = ("authorization", "cookie", "proxy-authorization")
 
 REASONS = frozenset(
-    {"dns", "connect", "tls", "timeout", "http", "too_large", "redirects", "cancelled", "invalid_url"}
+    {"dns", "connect", "tls", "timeout", "http", "too_large", "redirects", "cancelled", "invalid_url", "robots"}
 )
 
 
@@ -61,6 +61,9 @@ class FetchResult:
     not_modified: bool = False
     etag: str | None = None
     last_modified: str | None = None
+    # Where 301/308 redirects from the requested URL led, when they all were
+    # permanent: the address to ask next time.
+    permanent_url: str | None = None
 
     @property
     def content_type(self) -> str | None:
@@ -73,13 +76,16 @@ class FetchError(Exception):
     ``reason`` is one of REASONS; ``status`` is the HTTP status when there was
     one. ``str(e)`` is a single line."""
 
-    def __init__(self, reason: str, message: str, status: int | None = None, url: str | None = None):
+    def __init__(self, reason: str, message: str, status: int | None = None, url: str | None = None,
+                 headers: Mapping[str, str] | None = None, body_head: bytes = b""):
         assert reason in REASONS, reason
         message = " ".join(str(message).split())
         super().__init__(message)
         self.reason = reason
         self.status = status
         self.url = url
+        self.headers = headers or {}  # of an HTTP error response (Retry-After, bot-wall marks)
+        self.body_head = body_head  # the first few KB of an error response's body
 
 
 def default_user_agent(settings: FetchSettings) -> str:
@@ -316,7 +322,10 @@ class Fetcher:
         etag: str | None = None,
         last_modified: str | None = None,
         headers: dict | None = None,
+        proxy: str | None = None,
     ) -> FetchResult:
+        """GET `url`. `proxy` (http://host:port) overrides the standard
+        HTTP(S)_PROXY / NO_PROXY environment variables for this fetch."""
         deadline = _Deadline(self.settings.deadline, self.stop)
         self._check_url(url)
         req_headers: dict[str, str] = dict(headers or {})
@@ -326,21 +335,31 @@ class Fetcher:
             req_headers["If-Modified-Since"] = last_modified
 
         current = url
+        permanent: str | None = None
+        all_permanent = True
         for hop in range(MAX_REDIRECTS + 1):
             deadline.check(current)
-            resp = self._send(current, req_headers, deadline)
+            resp = self._send(current, req_headers, deadline, proxy)
             if resp.status_code in _REDIRECT_CODES and resp.headers.get("Location"):
                 resp.close()
                 target = urljoin(current, resp.headers["Location"].strip())
                 self._check_url(target)
                 if (urlsplit(target).hostname or "") != (urlsplit(current).hostname or ""):
                     req_headers = {k: v for k, v in req_headers.items() if k.lower() not in _PRIVATE_HEADERS}
+                all_permanent = all_permanent and resp.status_code in (301, 308)
+                if all_permanent:
+                    permanent = target
                 current = target
                 continue
             try:
-                return self._finish(resp, current, deadline, etag, last_modified)
+                result = self._finish(resp, current, deadline, etag, last_modified)
             finally:
                 resp.close()
+            if permanent and permanent != url:
+                from dataclasses import replace
+
+                result = replace(result, permanent_url=permanent)
+            return result
         raise FetchError("redirects", f"more than {MAX_REDIRECTS} redirects", url=url)
 
     # -- internals --------------------------------------------------------
@@ -354,11 +373,14 @@ class Fetcher:
         if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
             raise FetchError("invalid_url", f"not an http(s) URL: {url!r}", url=url)
 
-    def _send(self, url: str, headers: dict[str, str], deadline: _Deadline) -> requests.Response:
+    def _send(self, url: str, headers: dict[str, str], deadline: _Deadline,
+              proxy: str | None = None) -> requests.Response:
         remaining = max(deadline.remaining(), 0.05)
         timeout = (min(self.settings.connect_timeout, remaining), min(self.settings.read_timeout, remaining))
+        proxies = {"http": proxy, "https": proxy} if proxy else None
         try:
-            return self.session.get(url, headers=headers, stream=True, allow_redirects=False, timeout=timeout)
+            return self.session.get(url, headers=headers, stream=True, allow_redirects=False, timeout=timeout,
+                                    proxies=proxies)
         except requests.exceptions.RequestException as e:
             reason = deadline.expired_reason()
             if reason and isinstance(e, requests.exceptions.Timeout):
@@ -384,7 +406,8 @@ class Fetcher:
                 last_modified=hdrs.get("Last-Modified") or sent_last_modified,
             )
         if status >= 400:
-            raise FetchError("http", f"http {status} {_reason_phrase(resp)}".strip(), status=status, url=url)
+            raise FetchError("http", f"http {status} {_reason_phrase(resp)}".strip(), status=status, url=url,
+                             headers=hdrs, body_head=self._peek_body(resp, url, deadline))
         if 300 <= status < 400:
             raise FetchError("http", f"http {status} {_reason_phrase(resp)} without a usable Location".strip(),
                              status=status, url=url)
@@ -433,6 +456,26 @@ class Fetcher:
         finally:
             self._watchdog.unwatch(token)
         return b"".join(parts)
+
+    def _peek_body(self, resp: requests.Response, url: str, deadline: _Deadline, limit: int = 8192) -> bytes:
+        """The first `limit` bytes of an error response (to tell a bot wall
+        from a plain error); empty when they cannot be read quickly."""
+        coding = resp.headers.get("Content-Encoding", "").strip().lower()
+        decoder = _Decoder(coding) if coding in ("gzip", "x-gzip", "deflate") else None
+        out = b""
+        deadline = _Deadline(max(0.05, min(2.0, deadline.remaining())), deadline.stop)
+        token = self._watchdog.watch(deadline, resp)
+        try:
+            for raw in self._raw_pieces(resp, url, deadline, False):
+                for piece in (decoder.feed(raw) if decoder else (raw,)):
+                    out += piece[: limit - len(out)]
+                    if len(out) >= limit:
+                        return out
+        except (FetchError, zlib.error):
+            pass
+        finally:
+            self._watchdog.unwatch(token)
+        return out
 
     def _raw_pieces(self, resp: requests.Response, url: str, deadline: _Deadline, decode: bool) -> Iterator[bytes]:
         raw = resp.raw

@@ -1,8 +1,10 @@
 """The monitor's loop: poll due sources, match, store, deliver."""
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -13,16 +15,17 @@ from .alerts.outbox import DeliveryStats, deliver_due
 from .alerts.route import Router, destinations
 from .config import Config, SourceConfig
 from .engine import RuleSet, load_rules
-from .fetch import FetchError, Fetcher
+from .fetch import FetchError, FetchResult, Fetcher
+from .health import NETWORK_REASONS, HealthKeeper, is_network_down, looks_like_bot_wall, name_fetch_error
 from .identity import canonical_url
+from .robots import Robots
+from .scheduler import Job, backoff_interval, fetch_all, next_interval, server_hint
 from .sources import SourceError, parse
 from .metrics import Metrics
 from .reload import Reloader
-from .store import Planned, Store, probe
+from .store import Planned, SourceState, Store, probe
 from .yamlfile import FileError
 
-# A failing source is retried later and later, never given up on.
-MAX_FAILURE_BACKOFF = 6 * 3600.0
 # After SIGTERM, how long in-flight work (a fetch, an Apprise send) may take
 # before the process leaves anyway; Docker's default grace is 10 s.
 STOP_GRACE = 8.0
@@ -62,6 +65,10 @@ def load_checked_rules(config: Config) -> tuple[RuleSet, list[FileError]]:
                 hint = f"; configured channels: {', '.join(sorted(known))}" if known else "; no channels are configured"
                 problems.append(FileError(rule.path, rule.line, None,
                                           f"rule {rule.id}: unknown channel '{ch}'{hint}"))
+    for i, ch in enumerate(config.health.channels):
+        if ch not in known:
+            problems.append(FileError(config.path or "config", None, None,
+                                      f"health.channels.{i}: unknown channel '{ch}'"))
     for name, channel in config.channels.items():
         for i, url in enumerate(channel.urls):
             if not is_valid_url(url):
@@ -92,6 +99,9 @@ class Monitor:
         self.fetcher = Fetcher(config.fetch, self.stop)
         self.dests = destinations({name: list(c.urls) for name, c in config.channels.items()})
         self.router = Router(self.dests, dict(config.channels), config.delivery, self.store)
+        self.pool = ThreadPoolExecutor(max_workers=config.fetch.workers, thread_name_prefix="fetch")
+        self.robots = Robots(self.fetcher)
+        self.health = HealthKeeper(self.store, config.health, self.dests, self.clock)
         for src in self.sources:
             self.store.ensure_source(src.name, src.url)
         register_secrets(config)
@@ -118,6 +128,7 @@ class Monitor:
             self.api.close()
             self.api = None
         log.unsubscribe(self.metrics.on_event)
+        self.pool.shutdown(wait=True)
         self.fetcher.close()
         self.store.close()
 
@@ -132,8 +143,13 @@ class Monitor:
         if config.fetch != old.fetch:
             self.fetcher.close()
             self.fetcher = Fetcher(config.fetch, self.stop)
+            self.robots = Robots(self.fetcher)
+        if config.fetch.workers != old.fetch.workers:
+            self.pool.shutdown(wait=True)
+            self.pool = ThreadPoolExecutor(max_workers=config.fetch.workers, thread_name_prefix="fetch")
         self.dests = destinations({name: list(c.urls) for name, c in config.channels.items()})
         self.router = Router(self.dests, dict(config.channels), config.delivery, self.store)
+        self.health = HealthKeeper(self.store, config.health, self.dests, self.clock)
         for src in self.sources:
             self.store.ensure_source(src.name, src.url)
         register_secrets(config)
@@ -186,23 +202,54 @@ class Monitor:
         log.event("http.listening", url=self.api.url)
 
     # -- one source -----------------------------------------------------
+    def job(self, src: SourceConfig, state: SourceState | None) -> Job:
+        """The fetch to make for `src`: its remembered permanent address and
+        the validators of the last good response."""
+        return Job(src.name, (state.permanent_url if state else None) or src.url,
+                   etag=state.etag if state else None, last_modified=state.last_modified if state else None,
+                   headers=src.headers or None, proxy=src.proxy,
+                   before=self.robots.checker(src) if self.robots else None)
+
     def poll(self, src: SourceConfig) -> PollOutcome:
+        """Fetch and handle one source now, on this thread."""
         state = self.store.source_state(src.name)
-        now = self.clock()
+        job = self.job(src, state)
         try:
-            result = self.fetcher.get(src.url, etag=state.etag if state else None,
-                                      last_modified=state.last_modified if state else None,
-                                      headers=src.headers or None)
+            if job.before is not None:
+                job.before()
+            result = self.fetcher.get(job.url, etag=job.etag, last_modified=job.last_modified,
+                                      headers=job.headers, proxy=job.proxy)
         except FetchError as e:
-            return self._failed(src, state, e.reason, str(e))
-        if result.not_modified:
-            self.store.record_not_modified(src.name, now + src.interval, now)
-            log.event("source.polled", source=src.name, status=304, new=0)
+            return self.failed_fetch(src, state, e)
+        return self.handle(src, state, result)
+
+    def handle(self, src: SourceConfig, state: SourceState | None, result: FetchResult) -> PollOutcome:
+        """A fetched document: skip it when unchanged, else parse, match and store."""
+        now = self.clock()
+        fs = self.config.fetch
+        if result.permanent_url:
+            self.store.record_permanent_url(src.name, result.permanent_url)
+            log.event("source.moved", source=src.name, to=result.permanent_url)
+        next_at = now + next_interval(src.name, src.interval, fs, server_hint(result, now))
+        body_hash = hashlib.sha256(result.body).hexdigest() if not result.not_modified else None
+        unchanged = result.not_modified or (state is not None and state.baseline_done
+                                            and body_hash == state.body_hash)
+        if unchanged:
+            self.store.record_not_modified(src.name, next_at, now, etag=result.etag,
+                                           last_modified=result.last_modified, status=result.status)
+            log.event("source.polled", source=src.name, status=result.status, new=0,
+                      unchanged="hash" if not result.not_modified else "304")
+            self.health.success(src, state, now, new=0)
             return PollOutcome(src.name, True, not_modified=True)
         try:
             stories = parse(src, result)
         except SourceError as e:
-            return self._failed(src, state, e.reason, str(e))
+            reason = e.reason
+            if looks_like_bot_wall(result.status, result.headers, result.body[:8192]):
+                reason, msg = "bot_wall", f"blocked by a bot wall ({e})"
+            else:
+                msg = str(e)
+            return self._failed(src, state, reason, msg)
         except Exception as e:  # a parser bug must not take the loop down
             return self._failed(src, state, "parse_error", f"{type(e).__name__}: {e}")
 
@@ -231,42 +278,79 @@ class Monitor:
             fp, deliveries = self.router.plan(story, matches, now)
             planned.append(Planned(story, tuple(matches), tuple(deliveries), fp))
         queued = self.store.record_poll(src.name, planned, etag=result.etag, last_modified=result.last_modified,
-                                        next_check_at=now + src.interval, now=now)
+                                        next_check_at=next_at, now=now, body_hash=body_hash,
+                                        status=result.status)
         log.event("source.polled", source=src.name, status=result.status, stories=len(stories), new=len(new),
                   baseline=str(baseline).lower(), matched=matched, queued=queued)
+        self.health.success(src, state, now, new=len(new))
         return PollOutcome(src.name, True, len(new), baseline, matched, queued)
 
-    def _failed(self, src: SourceConfig, state, reason: str, error: str) -> PollOutcome:
+    def failed_fetch(self, src: SourceConfig, state: SourceState | None, e: FetchError,
+                     *, count: bool = True) -> PollOutcome:
+        reason, message = name_fetch_error(e)
+        return self._failed(src, state, reason, message, hint=server_hint(e, self.clock()), status=e.status,
+                            count=count)
+
+    def _failed(self, src: SourceConfig, state, reason: str, error: str, *, hint: float | None = None,
+                status: int | None = None, count: bool = True) -> PollOutcome:
         now = self.clock()
-        failures = (state.failures if state else 0) + 1
-        delay = min(src.interval * 2 ** (failures - 1), max(src.interval, MAX_FAILURE_BACKOFF))
+        failures = (state.failures if state else 0) + (1 if count else 0)
         if reason == "cancelled":
             delay = 0.0  # stopping, not the source's fault: poll it first next time
-        self.store.record_failure(src.name, reason, error, now + delay, now)
+        elif not count:
+            delay = next_interval(src.name, src.interval, self.config.fetch)
+        else:
+            delay = backoff_interval(src.name, src.interval, failures, self.config.fetch, hint)
+        self.store.record_failure(src.name, reason, error, now + delay, now, count=count, status=status)
         log.event("source.failed", level="warning", source=src.name, reason=reason, error=error,
                   failures=failures, retry_in=f"{delay:.0f}s")
+        if count and reason != "cancelled":
+            self.health.failure(src, state, reason, error, failures, now)
         return PollOutcome(src.name, False, reason=reason, error=error)
 
     # -- cycles ---------------------------------------------------------
     def due(self) -> list[SourceConfig]:
         now = self.clock()
+        states = self.store.source_states()
         out = []
         for src in self.sources:
-            state = self.store.source_state(src.name)
+            state = states.get(src.name)
             if state is None or state.next_check_at is None or state.next_check_at <= now:
                 out.append(src)
         return out
 
     def cycle(self, sources: list[SourceConfig] | None = None, progress: Progress | None = None) -> CycleOutcome:
+        """Poll the due sources (or `sources`) over the fetch pool, then
+        deliver. Results are handled here, on the loop's thread; `progress`
+        hears of each as it comes back."""
         started = self.cycle_started_at = time.monotonic()
         outcome = CycleOutcome()
         todo = self.due() if sources is None else sources
-        for i, src in enumerate(todo):
-            if self.stop.is_set():
-                break
+        by_name = {s.name: s for s in todo}
+        states = self.store.source_states()
+        network: list[tuple[SourceConfig, FetchError]] = []
+
+        def on_result(job: Job, out: FetchResult | FetchError) -> None:
+            src = by_name[job.key]
             if progress:
-                progress(i, len(todo), src.name)
-            outcome.polls.append(self.poll(src))
+                progress(len(outcome.polls) + len(network), len(todo), src.name)
+            if isinstance(out, FetchError):
+                if out.reason in NETWORK_REASONS:
+                    network.append((src, out))  # decided once the cycle is over
+                    return
+                outcome.polls.append(self.failed_fetch(src, states.get(src.name), out))
+            else:
+                outcome.polls.append(self.handle(src, states.get(src.name), out))
+
+        fetch_all(self.fetcher, [self.job(s, states.get(s.name)) for s in todo], on_result,
+                  settings=self.config.fetch, stop=self.stop, pool=self.pool)
+        down = is_network_down([e.reason for _, e in network], sum(p.ok for p in outcome.polls)) and not any(
+            p.reason not in NETWORK_REASONS for p in outcome.polls if not p.ok)
+        if down:
+            log.event("network.down", level="warning", sources=len(network),
+                      error=str(network[0][1]), note="counted once, not against each source")
+        for src, e in network:
+            outcome.polls.append(self.failed_fetch(src, states.get(src.name), e, count=not down))
         if progress:
             progress(len(todo), len(todo), "delivering")
         outcome.delivery = self.deliver()
@@ -285,7 +369,8 @@ class Monitor:
 
     def seconds_until_due(self) -> float:
         now = self.clock()
-        times = [s.next_check_at for s in (self.store.source_state(x.name) for x in self.sources) if s]
+        states = self.store.source_states()
+        times = [s.next_check_at for s in (states.get(x.name) for x in self.sources) if s]
         nxt = self.store.next_delivery_at()
         if nxt is not None:
             times.append(nxt)

@@ -20,7 +20,7 @@ from typing import Iterable, Iterator
 from .identity import canonical_url
 from .models import Match, Story
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -36,7 +36,13 @@ CREATE TABLE IF NOT EXISTS sources (
     last_error_reason TEXT,
     failures INTEGER NOT NULL DEFAULT 0,
     next_check_at REAL,
-    stories_seen INTEGER NOT NULL DEFAULT 0
+    stories_seen INTEGER NOT NULL DEFAULT 0,
+    body_hash TEXT,
+    permanent_url TEXT,
+    last_new_at REAL,
+    broken_since REAL,
+    broken_alerted INTEGER NOT NULL DEFAULT 0,
+    last_status INTEGER
 );
 CREATE TABLE IF NOT EXISTS stories (
     id INTEGER PRIMARY KEY,
@@ -102,11 +108,25 @@ _ADDED_COLUMNS = (
     ("outbox", "due_at", "REAL"),
     # normalised title of the story, for a rule's quiet period
     ("matches", "fingerprint", "TEXT"),
+    # schema 3, the watchers: sha256 of the last parsed body (an unchanged body
+    # is not parsed again), where a 301/308 sent the configured URL, when the
+    # source last had a new story, its failure episode and last HTTP status
+    ("sources", "body_hash", "TEXT"),
+    ("sources", "permanent_url", "TEXT"),
+    ("sources", "last_new_at", "REAL"),
+    ("sources", "broken_since", "REAL"),
+    ("sources", "broken_alerted", "INTEGER NOT NULL DEFAULT 0"),
+    ("sources", "last_status", "INTEGER"),
 )
 _ADDED_INDEXES = """
 CREATE INDEX IF NOT EXISTS matches_quiet ON matches (rule_id, fingerprint, created_at);
 CREATE INDEX IF NOT EXISTS outbox_fold ON outbox (destination, fold, status);
 """
+
+
+# Health notices ride the outbox like story alerts; their rows in `stories`
+# belong to this pseudo-source, which no watcher, replay or count reads.
+NOTICE_SOURCE = "(monitor)"
 
 
 def destination_id(url: str) -> str:
@@ -124,6 +144,14 @@ class SourceState:
     baseline_done: bool
     next_check_at: float | None
     failures: int
+    body_hash: str | None = None
+    permanent_url: str | None = None
+    last_new_at: float | None = None
+    broken_since: float | None = None
+    broken_alerted: bool = False
+    last_success_at: float | None = None
+    last_error_reason: str | None = None
+    url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +237,10 @@ class Store:
             for statement in _ADDED_INDEXES.split(";"):
                 if statement.strip():
                     db.execute(statement)
+            # Before schema 3 no source knew when it last had a new story: its
+            # newest story's first sighting is when.
+            db.execute("UPDATE sources SET last_new_at=(SELECT MAX(first_seen) FROM stories "
+                       "WHERE stories.source=sources.name) WHERE last_new_at IS NULL")
             db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
                        "ON CONFLICT (key) DO UPDATE SET value=excluded.value", (str(SCHEMA_VERSION),))
 
@@ -241,29 +273,69 @@ class Store:
         if r is None:
             return None
         return SourceState(r["name"], r["etag"], r["last_modified"], bool(r["baseline_done"]),
-                           r["next_check_at"], r["failures"])
+                           r["next_check_at"], r["failures"], r["body_hash"], r["permanent_url"],
+                           r["last_new_at"], r["broken_since"], bool(r["broken_alerted"]),
+                           r["last_success_at"], r["last_error_reason"], r["url"])
+
+    def source_states(self) -> dict[str, SourceState]:
+        """Every source's state, by name, in one query (the scheduler's view)."""
+        out = {}
+        for r in self.db.execute("SELECT name FROM sources"):
+            st = self.source_state(r["name"])
+            if st is not None:
+                out[st.name] = st
+        return out
 
     def ensure_source(self, name: str, url: str) -> None:
         self.db.execute("INSERT OR IGNORE INTO sources (name, url) VALUES (?, ?)", (name, url))
         # A new URL is a new document: the old validators mean nothing to it.
         self.db.execute(
-            "UPDATE sources SET url=?, etag=NULL, last_modified=NULL WHERE name=? AND url<>?", (url, name, url)
+            "UPDATE sources SET url=?, etag=NULL, last_modified=NULL, body_hash=NULL, permanent_url=NULL "
+            "WHERE name=? AND url<>?", (url, name, url)
         )
 
-    def record_failure(self, name: str, reason: str, error: str, next_check_at: float, now: float | None = None) -> None:
+    def record_permanent_url(self, name: str, url: str | None) -> None:
+        self.db.execute("UPDATE sources SET permanent_url=? WHERE name=?", (url, name))
+
+    def open_episode(self, name: str, since: float) -> None:
+        self.db.execute("UPDATE sources SET broken_since=COALESCE(broken_since, ?) WHERE name=?", (since, name))
+
+    def mark_broken_alerted(self, name: str) -> None:
+        self.db.execute("UPDATE sources SET broken_alerted=1 WHERE name=?", (name,))
+
+    def record_stale(self, name: str, error: str) -> None:
+        """A source that answers but has had no new story for too long."""
+        self.db.execute("UPDATE sources SET last_error=?, last_error_reason='no_new_items' WHERE name=?",
+                        (error, name))
+
+    def close_episode(self, name: str) -> None:
+        self.db.execute("UPDATE sources SET broken_since=NULL, broken_alerted=0 WHERE name=?", (name,))
+
+    def set_next_check(self, name: str, next_check_at: float) -> None:
+        self.db.execute("UPDATE sources SET next_check_at=? WHERE name=?", (next_check_at, name))
+
+    def record_failure(self, name: str, reason: str, error: str, next_check_at: float, now: float | None = None,
+                       *, count: bool = True, status: int | None = None) -> None:
+        """A failed poll. `count=False` (the network was down for every
+        source) records the error without lengthening the backoff."""
         now = time.time() if now is None else now
         self.db.execute(
-            "UPDATE sources SET last_polled_at=?, last_error=?, last_error_reason=?, failures=failures+1, "
-            "next_check_at=? WHERE name=?",
-            (now, error, reason, next_check_at, name),
+            "UPDATE sources SET last_polled_at=?, last_error=?, last_error_reason=?, failures=failures+?, "
+            "next_check_at=?, last_status=? WHERE name=?",
+            (now, error, reason, 1 if count else 0, next_check_at, status, name),
         )
 
-    def record_not_modified(self, name: str, next_check_at: float, now: float | None = None) -> None:
+    def record_not_modified(self, name: str, next_check_at: float, now: float | None = None, *,
+                            etag: str | None = None, last_modified: str | None = None,
+                            status: int = 304) -> None:
+        """A poll that found nothing new to parse: a 304, or a 200 whose body
+        hash is the last one's (then the new validators are kept)."""
         now = time.time() if now is None else now
         self.db.execute(
             "UPDATE sources SET last_polled_at=?, last_success_at=?, failures=0, last_error=NULL, "
-            "last_error_reason=NULL, next_check_at=? WHERE name=?",
-            (now, now, next_check_at, name),
+            "last_error_reason=NULL, next_check_at=?, last_status=?, etag=COALESCE(?, etag), "
+            "last_modified=COALESCE(?, last_modified) WHERE name=?",
+            (now, now, next_check_at, status, etag, last_modified, name),
         )
 
     def known_keys(self, source: str, keys: Iterable[str]) -> set[str]:
@@ -296,6 +368,8 @@ class Store:
         last_modified: str | None,
         next_check_at: float,
         now: float | None = None,
+        body_hash: str | None = None,
+        status: int = 200,
     ) -> int:
         """Store a successful poll in one transaction: the new stories, their
         matches, one outbox row per delivery and the source's new state.
@@ -334,9 +408,35 @@ class Store:
             db.execute(
                 "UPDATE sources SET etag=?, last_modified=?, baseline_done=1, last_polled_at=?, last_success_at=?, "
                 "failures=0, last_error=NULL, last_error_reason=NULL, next_check_at=?, "
-                "stories_seen=stories_seen+? WHERE name=?",
-                (etag, last_modified, now, now, next_check_at, len(planned), source),
+                "stories_seen=stories_seen+?, body_hash=?, last_status=?, "
+                "last_new_at=CASE WHEN ? > 0 OR last_new_at IS NULL THEN ? ELSE last_new_at END WHERE name=?",
+                (etag, last_modified, now, now, next_check_at, len(planned), body_hash, status,
+                 len(planned), now, source),
             )
+        return created
+
+    def queue_notice(self, key: str, title: str, body: str, deliveries: Iterable[Delivery],
+                     now: float | None = None) -> int:
+        """Queue a notice (a source broken or recovered) for delivery, once per
+        `key`. Returns the outbox rows created (0 when already queued)."""
+        now = time.time() if now is None else now
+        created = 0
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO stories (source, key, canonical_url, title, link, summary, published, lang, "
+                "first_seen) VALUES (?,?,NULL,?,'',?,NULL,NULL,?)",
+                (NOTICE_SOURCE, key, title, body, now),
+            )
+            if not cur.rowcount:
+                return 0
+            story_id = cur.lastrowid
+            for d in deliveries:
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO outbox (story_id, channel, destination, title, body, "
+                    "next_attempt_at, created_at) VALUES (?,?,?,?,?,?,?)",
+                    (story_id, d.channel, d.destination, d.title, d.body, now, now),
+                )
+                created += cur.rowcount
         return created
 
     def due_deliveries(self, now: float | None = None, limit: int = 500) -> list[OutboxRow]:
@@ -464,8 +564,9 @@ class Store:
 
     def stories_since(self, since: float) -> Iterator[Story]:
         rows = self.db.execute(
-            "SELECT source, key, title, link, summary, published, lang FROM stories WHERE first_seen>=? ORDER BY id",
-            (since,),
+            "SELECT source, key, title, link, summary, published, lang FROM stories WHERE first_seen>=? "
+            "AND source<>? ORDER BY id",
+            (since, NOTICE_SOURCE),
         )
         for r in rows:
             published = datetime.fromisoformat(r["published"]) if r["published"] else None

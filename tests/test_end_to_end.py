@@ -93,7 +93,8 @@ def write_config(tmp_path: Path, http_server, smtp_sink, webhook, extra_sources:
             kind: html
             url: {http_server.url('/list/')}
             select: {{item: "li.story", title: "a", link: "a"}}
-        """) + textwrap.indent(extra_sources, "  ") + "delivery:\n  retry_base: 1s\n", encoding="utf-8")
+        """) + textwrap.indent(extra_sources, "  ") + "delivery:\n  retry_base: 1s\nfetch:\n  per_host_delay: 0\n",
+                       encoding="utf-8")
     return cfg
 
 
