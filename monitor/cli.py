@@ -366,6 +366,61 @@ def cmd_silence(args) -> int:
         store.close()
 
 
+def source_rows(config, store) -> list[dict]:
+    """One row per configured source, as `monitor sources` shows them."""
+    rows = {r["name"]: dict(r) for r in store.sources()} if store is not None else {}
+    out = []
+    for src in config.sources:
+        r = rows.get(src.name, {})
+        if not src.enabled:
+            state = "disabled"
+        elif not r or r.get("last_polled_at") is None:
+            state = "new"
+        elif r.get("last_error_reason") == "no_new_items":
+            state = "stale"
+        elif r.get("last_error"):
+            state = ("broken" if r.get("broken_alerted") else "failing") + f" x{r.get('failures', 0)}"
+        else:
+            state = "ok"
+        reason = r.get("last_error_reason")
+        out.append({
+            "name": src.name, "kind": src.kind, "state": state,
+            "last_success_at": r.get("last_success_at"), "next_check_at": r.get("next_check_at"),
+            "last_error": f"{reason}: {r.get('last_error')}" if reason else None,
+            "stories_seen": r.get("stories_seen", 0), "url": r.get("permanent_url") or src.url,
+        })
+    return out
+
+
+def cmd_sources(args) -> int:
+    from .store import Store
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as e:
+        for err in e.errors:
+            print(err, file=sys.stderr)
+        return 2
+    store = Store(config.state) if Path(config.state).exists() else None
+    try:
+        rows = source_rows(config, store)
+    finally:
+        if store is not None:
+            store.close()
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return 0
+    fmt = lambda t: time.strftime("%Y-%m-%d %H:%M", time.gmtime(t)) if t else "-"  # noqa: E731
+    width = max([len("SOURCE")] + [len(r["name"]) for r in rows])
+    print(f"{'SOURCE':<{width}}  {'KIND':<5} {'STATE':<12} {'LAST SUCCESS':<16}  {'NEXT CHECK':<16}  "
+          f"{'STORIES':>7}  LAST ERROR")
+    for r in rows:
+        error = (r["last_error"] or "-")[:100]
+        print(f"{r['name']:<{width}}  {r['kind']:<5} {r['state']:<12} {fmt(r['last_success_at']):<16}  "
+              f"{fmt(r['next_check_at']):<16}  {r['stories_seen']:>7}  {error}")
+    return 0
+
+
 def _health(config, store) -> int:
     """Without the HTTP endpoint: healthy while no enabled source is overdue
     and a cycle ended within http.stale_after. Never asks the network, so an
@@ -433,6 +488,9 @@ def build_parser() -> argparse.ArgumentParser:
     sr.add_argument("id", type=int)
     for name in ("add", "list", "remove"):
         si.choices[name].set_defaults(func=cmd_silence)
+    so = with_config(sub.add_parser("sources", help="every source: state, last success, last error, next check"))
+    so.add_argument("--json", action="store_true")
+    so.set_defaults(func=cmd_sources)
     demo = sub.add_parser("demo", help="run the whole pipeline offline on bundled pages and feeds")
     demo.add_argument("--rules", help="rules directory (default: ./rules or the shipped rules)")
     demo.add_argument("--verbose", action="store_true", help="show the log lines too")

@@ -19,6 +19,7 @@ from lxml import etree
 
 from ..identity import RawItem
 from .dates import parse_date
+from .errors import SourceError
 from .text import html_to_text, primary_lang
 
 _PARSER_KW = dict(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
@@ -96,7 +97,12 @@ def parse(body: bytes, url: str) -> list[RawItem]:
         raise NotFast("xml:base in use")
     try:
         root = etree.fromstring(body, _parser())
-    except (etree.XMLSyntaxError, ValueError) as e:
+    except etree.XMLSyntaxError as e:
+        if "depth" in str(e).lower() or "huge" in str(e).lower():
+            # libxml2's own limits: nothing a forgiving parser should try harder on
+            raise SourceError("parse_error", f"document is nested too deeply or too large to parse ({e})") from None
+        raise NotFast(f"not well-formed: {e}") from None
+    except ValueError as e:
         raise NotFast(f"not well-formed: {e}") from None
     if root is None:
         raise NotFast("empty document")
