@@ -78,10 +78,9 @@ def make_stories(source: str, items: list[RawItem], lang: str | None = None) -> 
         if not title and not item.link:
             continue
         guid = (item.guid or "").strip()
-        canon = canonical_url(item.link)
         if guid and guid_counts[guid] == 1:
             key = f"guid:{guid}"
-        elif canon:
+        elif canon := canonical_url(item.link):
             key = f"url:{canon}"
         else:
             key = f"hash:{content_hash(title, summary)}"

@@ -242,7 +242,7 @@ class Monitor:
             self.health.success(src, state, now, new=0)
             return PollOutcome(src.name, True, not_modified=True)
         try:
-            stories = parse(src, result)
+            stories = parse(src, result, lambda keys: self.store.known_keys(src.name, keys))
         except SourceError as e:
             reason = e.reason
             if looks_like_bot_wall(result.status, result.headers, result.body[:8192]):

@@ -118,7 +118,7 @@ def test_unchanged_body_is_not_parsed_again(tmp_path, http_server, monkeypatch):
     import monitor.service as service
 
     real = service.parse
-    monkeypatch.setattr(service, "parse", lambda s, r: calls.append(1) or real(s, r))
+    monkeypatch.setattr(service, "parse", lambda s, r, known=None: calls.append(1) or real(s, r, known))
     try:
         assert mon.poll(src).new == 2
         second = mon.poll(src)

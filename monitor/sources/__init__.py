@@ -8,7 +8,7 @@ or "selector_empty" and a one-line message.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from ..identity import make_stories
 from ..models import Story
@@ -23,8 +23,13 @@ __all__ = ["SourceError", "parse", "KINDS"]
 KINDS = ("rss", "html")
 
 
-def parse(source: "SourceConfig", result: "FetchResult") -> list[Story]:
-    """Stories of one fetched document of `source` (empty for a 304)."""
+def parse(source: "SourceConfig", result: "FetchResult",
+          known: "Callable[[list[str]], set[str]] | None" = None) -> list[Story]:
+    """Stories of one fetched document of `source` (empty for a 304).
+
+    `known` (optional) returns which of the given story keys are stored
+    already; a watcher may then leave those stories out without reading
+    them. Callers must still treat every returned story as possibly known."""
     if result.not_modified:
         return []
     content_type = result.headers.get("content-type") if result.headers else None
@@ -32,7 +37,7 @@ def parse(source: "SourceConfig", result: "FetchResult") -> list[Story]:
         if source.kind == "rss":
             from .rss import parse_feed
 
-            items = parse_feed(result.body, result.url, content_type)
+            items = parse_feed(result.body, result.url, content_type, known)
         elif source.kind == "html":
             from .html import parse_listing
 

@@ -12,15 +12,20 @@ connection.
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
 from urllib.parse import urljoin
 
-from lxml import etree
+import html as _html
 
-from ..identity import RawItem
+from lxml import etree
+from lxml import html as lhtml
+
+from ..identity import RawItem, canonical_url
 from .dates import parse_date
 from .errors import SourceError
-from .text import html_to_text, primary_lang
+from .text import _BLOCK, _DROP, _MARKUP, collapse, html_to_text, primary_lang
 
 _PARSER_KW = dict(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
                   remove_comments=True, remove_pis=True, recover=False)
@@ -44,12 +49,24 @@ _BANG = re.compile(r"<!(?!--|\[CDATA\[|doctype)(?=[A-Za-z])", re.I)
 
 
 def _html_text(fragment: str) -> str:
-    """html_to_text, keeping `<!word>` as text the way feedparser's
-    sanitiser does (it is story text such as Slack's `<!channel>`, not a
-    declaration)."""
+    """html_to_text done with lxml (BeautifulSoup costs more than the whole
+    feed), keeping `<!word>` as text the way feedparser's sanitiser does (it
+    is story text such as Slack's `<!channel>`, not a declaration)."""
+    if not fragment:
+        return ""
     if "<!" in fragment:
         fragment = _BANG.sub("&lt;!", fragment)
-    return html_to_text(fragment)
+    if not _MARKUP.search(fragment):
+        return collapse(_html.unescape(fragment))
+    try:
+        root = lhtml.fragment_fromstring(fragment, create_parent="div")
+    except (etree.ParserError, ValueError):
+        return html_to_text(fragment)
+    etree.strip_elements(root, etree.Comment, etree.ProcessingInstruction, *_DROP, with_tail=False)
+    for el in root.iter(*_BLOCK):
+        el.text = " " + (el.text or "")
+        el.tail = " " + (el.tail or "")
+    return collapse("".join(root.itertext()))
 
 
 class NotFast(Exception):
@@ -69,6 +86,8 @@ def _local(tag: object) -> str:
 def _text(el) -> str:
     if el is None:
         return ""
+    if len(el) == 0:  # no child elements: the common case, no iterator needed
+        return el.text or ""
     return "".join(el.itertext())
 
 
@@ -91,8 +110,15 @@ def _date(*values: str) -> datetime | None:
     return None
 
 
-def parse(body: bytes, url: str) -> list[RawItem]:
-    """Items of a well-formed RSS or Atom feed; NotFast when unsure."""
+Known = Callable[[list[str]], set[str]]
+
+
+def parse(body: bytes, url: str, known: Known | None = None) -> list[RawItem]:
+    """Items of a well-formed RSS or Atom feed; NotFast when unsure.
+
+    `known`, given the story keys of the document (identity.py), returns
+    those already stored: their items are left out unread, so a feed with
+    one new story among twenty costs one story's text work."""
     if b"xml:base" in body:
         raise NotFast("xml:base in use")
     try:
@@ -108,12 +134,33 @@ def parse(body: bytes, url: str) -> list[RawItem]:
         raise NotFast("empty document")
     tag = root.tag if isinstance(root.tag, str) else ""
     if tag == "rss":
-        return _rss2(root, url)
-    if tag == f"{{{NS_RDF}}}RDF":
-        return _rdf(root, url)
-    if tag == _A + "feed":
-        return _atom(root, url)
-    raise NotFast(f"root element <{_local(tag) or '?'}> is not a feed")
+        entries = _rss2(root, url)
+    elif tag == f"{{{NS_RDF}}}RDF":
+        entries = _rdf(root, url)
+    elif tag == _A + "feed":
+        entries = _atom(root, url)
+    else:
+        raise NotFast(f"root element <{_local(tag) or '?'}> is not a feed")
+    return _select(entries, known)
+
+
+# (guid, absolute link, build the whole item)
+Entry = tuple[str, str, Callable[[], RawItem]]
+
+
+def _select(entries: list[Entry], known: Known | None) -> list[RawItem]:
+    if known is None:
+        return [build() for _, _, build in entries]
+    counts = Counter(g for g, _, _ in entries if g)
+    keys: list[str | None] = []
+    for guid, link, _ in entries:
+        if guid and counts[guid] == 1:
+            keys.append(f"guid:{guid}")
+        else:
+            canon = canonical_url(link)
+            keys.append(f"url:{canon}" if canon else None)  # None: keyed by content, must be read
+    seen = known([k for k in keys if k]) if any(keys) else set()
+    return [build() for (_, _, build), key in zip(entries, keys) if key is None or key not in seen]
 
 
 def _has_entity_refs(el) -> bool:
@@ -122,48 +169,52 @@ def _has_entity_refs(el) -> bool:
 
 # -- RSS 2.0 / 0.9x ---------------------------------------------------------------
 
-def _rss2(root, url: str) -> list[RawItem]:
+def _rss2(root, url: str) -> list[Entry]:
     channel = root.find("channel")
     if channel is None:
         raise NotFast("rss without channel")
     if _has_entity_refs(root):
         raise NotFast("unresolved entity references")
     feed_lang = primary_lang(_text(channel.find("language")) or _text(channel.find(_DC_LANG)))
-    items: list[RawItem] = []
-    for item in channel.iterfind("item"):
-        items.append(_rss_item(item, url, feed_lang))
-    if not items:
-        # RSS 0.91 puts items beside the channel in some feeds
-        for item in root.iterfind("item"):
-            items.append(_rss_item(item, url, feed_lang))
-    return items
+    items = list(channel.iterfind("item")) or list(root.iterfind("item"))  # RSS 0.91 puts some beside the channel
+    return [_rss_entry(item, url, feed_lang) for item in items]
 
 
-def _rss_item(item, base: str, feed_lang: str | None, ns: str = "") -> RawItem:
-    title = _html_text(_text(item.find(ns + "title")))
-    description = _text(item.find(ns + "description"))
-    encoded = _text(item.find(_CONTENT))
-    summary = _html_text(description) if description else _html_text(encoded)
-    body = _html_text(encoded) if encoded and description else ""
-    if body == summary:
-        body = ""
-    link = _text(item.find(ns + "link")).strip()
-    guid_el = item.find(ns + "guid")
+def _rss_entry(item, base: str, feed_lang: str | None, ns: str = "") -> Entry:
+    kids: dict = {}
+    for child in item:  # one pass over the item instead of a find() per field
+        if isinstance(child.tag, str):
+            kids.setdefault(child.tag, child)
+    get = kids.get
+    link = _text(get(ns + "link")).strip()
+    guid_el = get(ns + "guid")
     guid = _text(guid_el).strip() if guid_el is not None else ""
     if not guid and ns:  # RSS 1.0: rdf:about is the item's identity
         guid = (item.get(f"{{{NS_RDF}}}about") or "").strip()
     if not link and guid and guid_el is not None and guid.startswith(("http://", "https://")):
         if (guid_el.get("isPermaLink") or "true").strip().lower() != "false":
             link = guid
-    published = _date(_text(item.find(ns + "pubDate")), _text(item.find(_DC_DATE)))
-    lang = primary_lang(_text(item.find(_DC_LANG))) or feed_lang
-    return RawItem(title=title, link=urljoin(base, link) if link else "", summary=summary,
-                   published=published, guid=guid or None, body=body, lang=lang)
+    link = urljoin(base, link) if link else ""
+
+    def build() -> RawItem:
+        title = _html_text(_text(get(ns + "title")))
+        description = _text(get(ns + "description"))
+        encoded = _text(get(_CONTENT))
+        summary = _html_text(description) if description else _html_text(encoded)
+        body = _html_text(encoded) if encoded and description else ""
+        if body == summary:
+            body = ""
+        published = _date(_text(get(ns + "pubDate")), _text(get(_DC_DATE)))
+        lang = primary_lang(_text(get(_DC_LANG))) or feed_lang
+        return RawItem(title=title, link=link, summary=summary, published=published, guid=guid or None,
+                       body=body, lang=lang)
+
+    return guid, link, build
 
 
 # -- RSS 1.0 (RDF) and 0.90 ----------------------------------------------------------
 
-def _rdf(root, url: str) -> list[RawItem]:
+def _rdf(root, url: str) -> list[Entry]:
     if _has_entity_refs(root):
         raise NotFast("unresolved entity references")
     for ns_uri in (NS_RSS1, NS_RSS09):
@@ -173,23 +224,28 @@ def _rdf(root, url: str) -> list[RawItem]:
         if channel is None and not found:
             continue
         feed_lang = primary_lang(_text(channel.find(_DC_LANG))) if channel is not None else None
-        return [_rss_item(item, url, feed_lang, ns) for item in found]
+        return [_rss_entry(item, url, feed_lang, ns) for item in found]
     raise NotFast("RDF document without an RSS channel")
 
 
 # -- Atom -----------------------------------------------------------------------------
 
+def _atom_kind(el) -> str:
+    kind = (el.get("type") or "text").lower()
+    if kind in ("xhtml", "html", "text/html", "text") or kind.startswith("text/"):
+        return kind
+    raise NotFast(f"atom content of type {kind}")
+
+
 def _atom_text(el) -> str:
     if el is None:
         return ""
-    kind = (el.get("type") or "text").lower()
+    kind = _atom_kind(el)
     if kind == "xhtml":
         return _html_text(etree.tostring(el, encoding="unicode", method="html"))
     if kind in ("html", "text/html"):
         return _html_text(_text(el))
-    if kind == "text" or kind.startswith("text/"):
-        return " ".join(_text(el).split())
-    raise NotFast(f"atom content of type {kind}")
+    return " ".join(_text(el).split())
 
 
 def _atom_link(entry, base: str) -> str:
@@ -206,12 +262,24 @@ def _atom_link(entry, base: str) -> str:
     return urljoin(base, fallback) if fallback else ""
 
 
-def _atom(root, url: str) -> list[RawItem]:
+def _atom(root, url: str) -> list[Entry]:
     if _has_entity_refs(root):
         raise NotFast("unresolved entity references")
     feed_lang = primary_lang(root.get(_XML_LANG))
-    items: list[RawItem] = []
-    for entry in root.iterfind(_A + "entry"):
+    return [_atom_entry(entry, url, feed_lang) for entry in root.iterfind(_A + "entry")]
+
+
+def _atom_entry(entry, url: str, feed_lang: str | None) -> Entry:
+    guid = _text(entry.find(_A + "id")).strip()
+    link = _atom_link(entry, url)
+    if not link and guid.startswith(("http://", "https://")):
+        link = guid
+    # Content types the fast path cannot read are found now, not in build().
+    for el in (entry.find(_A + "title"), entry.find(_A + "summary"), entry.find(_A + "content")):
+        if el is not None and not el.get("src"):
+            _atom_kind(el)
+
+    def build() -> RawItem:
         title = _atom_text(entry.find(_A + "title"))
         summary_el = entry.find(_A + "summary")
         content_el = entry.find(_A + "content")
@@ -220,13 +288,10 @@ def _atom(root, url: str) -> list[RawItem]:
         content = _atom_text(content_el) if content_el is not None else ""
         summary = _atom_text(summary_el) if summary_el is not None else content
         body = content if content != summary else ""
-        guid = _text(entry.find(_A + "id")).strip()
-        link = _atom_link(entry, url)
-        if not link and guid.startswith(("http://", "https://")):
-            link = guid
         published = _date(_text(entry.find(_A + "published")), _text(entry.find(_A + "updated")),
                           _text(entry.find(_DC_DATE)))
         lang = primary_lang(entry.get(_XML_LANG)) or feed_lang
-        items.append(RawItem(title=title, link=link, summary=summary, published=published,
-                             guid=guid or None, body=body, lang=lang))
-    return items
+        return RawItem(title=title, link=link, summary=summary, published=published,
+                       guid=guid or None, body=body, lang=lang)
+
+    return guid, link, build

@@ -39,7 +39,7 @@ def _drop_wp_footer(text: str, title: str) -> str:
     return re.sub(r"\s*The post " + re.escape(title) + r" appeared first on [^.]{1,200}\.?\s*$", "", text)
 
 
-def parse_feed(body: bytes, url: str, content_type: str | None = None) -> list[RawItem]:
+def parse_feed(body: bytes, url: str, content_type: str | None = None, known=None) -> list[RawItem]:
     """Items of an RSS, Atom or JSON feed. Raises SourceError("not_a_feed")
     when the bytes hold no feed at all."""
     stripped = body.lstrip(b"\xef\xbb\xbf \t\r\n")
@@ -48,7 +48,7 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> list[R
     ctype = (content_type or "").split(";")[0].strip().lower()
     if stripped[:1] in (b"{", b"[") or ctype in _JSON_TYPES:
         return parse_json_feed(body, url)
-    return parse_xml_feed(body, url, content_type)
+    return parse_xml_feed(body, url, content_type, known)
 
 
 # -- XML feeds ---------------------------------------------------------------
@@ -135,7 +135,9 @@ def _fast_path_fits(data: bytes, ctype: str | None) -> bool:
     return header == declared
 
 
-def parse_xml_feed(body: bytes, url: str, content_type: str | None = None) -> list[RawItem]:
+def parse_xml_feed(body: bytes, url: str, content_type: str | None = None, known=None) -> list[RawItem]:
+    """Items of an RSS or Atom feed. `known` (see sources.parse) lets the
+    fast path skip stories already stored; feedparser reads them all."""
     # Entity declarations have no place in a news feed and are how XML bombs
     # (billion laughs) and external entities (local files, internal URLs)
     # arrive: refuse the document before any parser sees it.
@@ -147,7 +149,7 @@ def parse_xml_feed(body: bytes, url: str, content_type: str | None = None) -> li
         from . import fastfeed
 
         try:
-            items = fastfeed.parse(data, url)
+            items = fastfeed.parse(data, url, known)
         except fastfeed.NotFast:
             pass
         else:
