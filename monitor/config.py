@@ -58,6 +58,8 @@ class SourceConfig(_Strict):
     headers: dict[str, str] = Field(default_factory=dict)
     tags: list[str] = Field(default_factory=list)  # read by rules with a source_tags filter
     proxy: str | None = None  # http://host:port for this source; default: HTTP(S)_PROXY from the environment
+    # Fetch each new story's article page and match the rules on its main text too.
+    full_text: bool = False
     # Raise "no new items" when the source has had no new story for this long.
     expect_new_within: float | None = None
 
@@ -188,6 +190,23 @@ class FetchSettings(_Strict):
     per_host_delay: float = Field(default=1.0, ge=0)  # seconds between starting fetches to one host
     jitter: float = Field(default=0.1, ge=0, le=0.5)  # +- this fraction of each interval, stable per source
     max_interval: float = 6 * 3600.0  # cap on backoff and on intervals servers ask for
+    # Links found in content (article pages) may reach loopback, private,
+    # link-local and metadata addresses only when this is set ...
+    allow_private_links: bool = False
+    # ... or when the address is inside one of these networks (CIDR).
+    allow_networks: list[str] = Field(default_factory=list)
+
+    @field_validator("allow_networks")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        import ipaddress
+
+        for n in v:
+            try:
+                ipaddress.ip_network(n, strict=False)
+            except ValueError:
+                raise ValueError(f"'{n}' is not a network (expected CIDR such as 10.20.0.0/16)") from None
+        return v
 
     @field_validator("per_host_delay", "max_interval", mode="before")
     @classmethod

@@ -22,6 +22,7 @@ How the limits hold:
 from __future__ import annotations
 
 import errno
+import ipaddress
 import socket
 import ssl
 import threading
@@ -34,6 +35,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import requests.adapters
 from requests.structures import CaseInsensitiveDict
 
 import monitor
@@ -48,7 +50,8 @@ _WATCHDOG_TICK = 0.1
 _PRIVATE_HEADERS = ("authorization", "cookie", "proxy-authorization")
 
 REASONS = frozenset(
-    {"dns", "connect", "tls", "timeout", "http", "too_large", "redirects", "cancelled", "invalid_url", "robots"}
+    {"dns", "connect", "tls", "timeout", "http", "too_large", "redirects", "cancelled", "invalid_url", "robots",
+     "blocked_address"}
 )
 
 
@@ -285,6 +288,82 @@ def _classify(exc: BaseException, url: str) -> FetchError:
     return FetchError("connect", f"connection to {host} failed: {detail[:200]}", url=url)
 
 
+# -- links found in content: public addresses only ------------------------------
+
+_SHARED = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT
+
+
+def address_kind(address: str) -> str | None:
+    """Why an IP address is not a public one (loopback, private, link-local,
+    which holds cloud metadata services, ...), or None when it is public."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_loopback:
+        return "loopback"
+    if ip.is_link_local:
+        return "link-local (cloud metadata)"
+    if ip.version == 4 and ip in _SHARED:
+        return "shared (carrier NAT)"
+    if ip.is_multicast or ip.is_reserved or ip.is_unspecified:
+        return "reserved"
+    if ip.is_private:
+        return "private"
+    return None
+
+
+class BlockedAddress(Exception):
+    """A link found in content resolved to an address it may not reach."""
+
+
+def _guarded_pools(allow: tuple) -> dict:
+    """urllib3 pool classes whose connections resolve the host, refuse it
+    when any of its addresses is not public (unless in `allow`), and connect
+    to the address they checked, so a second DNS answer cannot slip in
+    between the check and the connection. Every redirect hop opens its
+    connection through here."""
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+    from urllib3.exceptions import NameResolutionError
+
+    def vetted(conn) -> str:
+        try:
+            infos = socket.getaddrinfo(conn._dns_host, conn.port, 0, socket.SOCK_STREAM)
+        except socket.gaierror as e:
+            raise NameResolutionError(conn.host, conn, e) from e
+        first = None
+        for info in infos:
+            addr = info[4][0]
+            kind = address_kind(addr)
+            if kind and not any(ipaddress.ip_address(addr.split("%", 1)[0]) in net for net in allow):
+                raise BlockedAddress(f"{conn.host} resolves to {addr}, a {kind} address")
+            first = first or addr
+        return first or conn._dns_host
+
+    class _Guard:
+        def _new_conn(self):  # type: ignore[override]
+            host = self._dns_host
+            self._dns_host = vetted(self)
+            try:
+                return super()._new_conn()
+            finally:
+                self._dns_host = host
+
+    class GuardedHTTP(_Guard, HTTPConnection):
+        pass
+
+    class GuardedHTTPS(_Guard, HTTPSConnection):
+        pass
+
+    class HTTPPool(HTTPConnectionPool):
+        ConnectionCls = GuardedHTTP
+
+    class HTTPSPool(HTTPSConnectionPool):
+        ConnectionCls = GuardedHTTPS
+
+    return {"http": HTTPPool, "https": HTTPSPool}
+
+
 class Fetcher:
     """HTTP GET with the monitor's limits. Safe to share between threads
     (one requests.Session; its connection pool is thread-safe)."""
@@ -302,6 +381,26 @@ class Fetcher:
                       "application/xml;q=0.9, text/xml;q=0.9, text/html;q=0.8, */*;q=0.5",
         })
         self._watchdog = _Watchdog()
+        self._guarded: requests.Session | None = None
+        self._guard_lock = threading.Lock()
+
+    def _guarded_session(self) -> requests.Session:
+        """The session for links found in content: public addresses only
+        (see _guarded_pools), no proxies from the environment (a proxy's
+        own address would be what the guard checks)."""
+        with self._guard_lock:
+            if self._guarded is None:
+                sess = requests.Session()
+                sess.headers.update(self.session.headers)
+                sess.trust_env = False
+                allow = tuple(ipaddress.ip_network(n, strict=False) for n in self.settings.allow_networks)
+                pools = _guarded_pools(allow)
+                for prefix in ("http://", "https://"):
+                    adapter = requests.adapters.HTTPAdapter()
+                    adapter.poolmanager.pool_classes_by_scheme = pools
+                    sess.mount(prefix, adapter)
+                self._guarded = sess
+            return self._guarded
 
     def __enter__(self) -> "Fetcher":
         return self
@@ -312,6 +411,8 @@ class Fetcher:
     def close(self) -> None:
         self._watchdog.close()
         self.session.close()
+        if self._guarded is not None:
+            self._guarded.close()
 
     # -- public ---------------------------------------------------------
 
@@ -323,9 +424,15 @@ class Fetcher:
         last_modified: str | None = None,
         headers: dict | None = None,
         proxy: str | None = None,
+        content_link: bool = False,
     ) -> FetchResult:
         """GET `url`. `proxy` (http://host:port) overrides the standard
-        HTTP(S)_PROXY / NO_PROXY environment variables for this fetch."""
+        HTTP(S)_PROXY / NO_PROXY environment variables for this fetch.
+
+        `content_link`: the URL was found inside fetched content (an article
+        link), not configured by the user. Unless fetch.allow_private_links
+        is set, every hop must then connect to a public address; a loopback,
+        private, link-local or metadata address fails as "blocked_address"."""
         deadline = _Deadline(self.settings.deadline, self.stop)
         self._check_url(url)
         req_headers: dict[str, str] = dict(headers or {})
@@ -339,7 +446,8 @@ class Fetcher:
         all_permanent = True
         for hop in range(MAX_REDIRECTS + 1):
             deadline.check(current)
-            resp = self._send(current, req_headers, deadline, proxy)
+            resp = self._send(current, req_headers, deadline, proxy,
+                              guarded=content_link and not self.settings.allow_private_links)
             if resp.status_code in _REDIRECT_CODES and resp.headers.get("Location"):
                 resp.close()
                 target = urljoin(current, resp.headers["Location"].strip())
@@ -374,13 +482,16 @@ class Fetcher:
             raise FetchError("invalid_url", f"not an http(s) URL: {url!r}", url=url)
 
     def _send(self, url: str, headers: dict[str, str], deadline: _Deadline,
-              proxy: str | None = None) -> requests.Response:
+              proxy: str | None = None, guarded: bool = False) -> requests.Response:
         remaining = max(deadline.remaining(), 0.05)
         timeout = (min(self.settings.connect_timeout, remaining), min(self.settings.read_timeout, remaining))
-        proxies = {"http": proxy, "https": proxy} if proxy else None
+        proxies = {"http": proxy, "https": proxy} if proxy and not guarded else None
+        session = self._guarded_session() if guarded else self.session
         try:
-            return self.session.get(url, headers=headers, stream=True, allow_redirects=False, timeout=timeout,
-                                    proxies=proxies)
+            return session.get(url, headers=headers, stream=True, allow_redirects=False, timeout=timeout,
+                               proxies=proxies)
+        except BlockedAddress as e:
+            raise FetchError("blocked_address", f"refused: {e}", url=url) from None
         except requests.exceptions.RequestException as e:
             reason = deadline.expired_reason()
             if reason and isinstance(e, requests.exceptions.Timeout):

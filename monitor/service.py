@@ -16,6 +16,7 @@ from .alerts.route import Router, destinations
 from .config import Config, SourceConfig
 from .engine import RuleSet, load_rules
 from .fetch import FetchError, FetchResult, Fetcher
+from .fulltext import with_full_text
 from .health import NETWORK_REASONS, HealthKeeper, is_network_down, looks_like_bot_wall, name_fetch_error
 from .identity import canonical_url
 from .robots import Robots
@@ -267,6 +268,8 @@ class Monitor:
             if baseline or duplicate:
                 planned.append(Planned(story))
                 continue
+            if src.full_text:  # new stories only, never the backlog
+                story = with_full_text(story, self.fetcher, self.robots)
             matches = self.rules.match(story, self.config.delivery.snippet_chars, source_tags=src.tags)
             if not matches:
                 planned.append(Planned(story))

@@ -326,3 +326,45 @@ def test_server_usable_as_context_manager():
         url = srv.add("/x", "hello")
         with Fetcher(FetchSettings()) as f:
             assert f.get(url).body == b"hello"
+
+
+# -- links found in content: public addresses only ----------------------------
+
+def test_content_links_to_loopback_are_refused_at_connect_time(http_server: LocalServer):
+    url = http_server.add("/article", b"<p>hi</p>", content_type="text/html")
+    with Fetcher(FetchSettings(deadline=5)) as f:
+        assert f.get(url).status == 200  # a configured source may live anywhere
+        with pytest.raises(FetchError) as ei:
+            f.get(url, content_link=True)
+        assert ei.value.reason == "blocked_address" and "loopback" in str(ei.value)
+        with pytest.raises(FetchError) as ei:
+            f.get(url.replace("127.0.0.1", "localhost"), content_link=True)
+        assert ei.value.reason == "blocked_address"
+    assert len(http_server.requests_to("/article")) == 1  # the refused ones never connected
+    with Fetcher(FetchSettings(deadline=5, allow_private_links=True)) as f:
+        assert f.get(url, content_link=True).status == 200
+
+
+def test_every_redirect_hop_of_a_content_link_is_checked(http_server: LocalServer):
+    # 127.0.0.1 is allowed here; the redirect goes on to 127.0.0.2 (loopback too,
+    # not allowed), as a public page redirecting to an internal address would.
+    http_server.route("/jump", redirect(f"http://127.0.0.2:{http_server.port}/internal"))
+    http_server.add("/fine", b"ok", content_type="text/plain")
+    with Fetcher(FetchSettings(deadline=5, allow_networks=["127.0.0.1/32"])) as f:
+        assert f.get(http_server.url("/fine"), content_link=True).body == b"ok"
+        with pytest.raises(FetchError) as ei:
+            f.get(http_server.url("/jump"), content_link=True)
+    assert ei.value.reason == "blocked_address" and "127.0.0.2" in str(ei.value)
+
+
+@pytest.mark.parametrize("address,kind", [
+    ("127.0.0.1", "loopback"), ("10.1.2.3", "private"), ("192.168.0.9", "private"),
+    ("169.254.169.254", "link-local (cloud metadata)"), ("100.64.1.1", "shared (carrier NAT)"),
+    ("::1", "loopback"), ("fd00:ec2::254", "private"), ("::ffff:127.0.0.1", "loopback"),
+    ("fe80::1%eth0", "link-local (cloud metadata)"), ("0.0.0.0", "reserved"), ("93.184.215.14", None),
+    ("2606:4700::1111", None),
+])
+def test_address_kinds(address, kind):
+    from monitor.fetch import address_kind
+
+    assert address_kind(address) == kind

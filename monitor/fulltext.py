@@ -1,0 +1,52 @@
+"""Full text: the article page of a new story, its main text extracted.
+
+Only for sources with ``full_text: true`` and only for stories that are new
+and not part of a baseline, so the backlog is never fetched. The article
+link was found inside fetched content, so the fetch is a *content link*:
+robots.txt is honoured and every hop must reach a public address (see
+fetch.py). trafilatura extracts the main text; it is imported on first use,
+so a monitor without full-text sources does not carry it in memory.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from . import log
+from .fetch import FetchError, Fetcher
+from .models import Story
+from .robots import Robots
+from .sources.text import collapse
+from .textdecode import decode_html
+
+MAX_CHARS = 50_000  # rules read text; a longer page adds nothing but time
+
+
+def extract_main_text(html: str) -> str:
+    """The article text of a page, without navigation, footers and comments."""
+    import trafilatura
+
+    text = trafilatura.extract(html, include_comments=False, include_tables=False, favor_precision=True,
+                               deduplicate=True) or ""
+    return collapse(text)[:MAX_CHARS]
+
+
+def with_full_text(story: Story, fetcher: Fetcher, robots: Robots) -> Story:
+    """`story` with its body set to the article's main text; the story as it
+    was when the page cannot be had (the reason is logged)."""
+    if not story.link:
+        return story
+    try:
+        robots.check(story.link)
+        result = fetcher.get(story.link, content_link=True)
+        text = extract_main_text(decode_html(result.body, result.content_type))
+    except FetchError as e:
+        log.event("article.failed", level="warning", source=story.source, url=story.link, reason=e.reason,
+                  error=str(e))
+        return story
+    except Exception as e:  # an extractor bug must not lose the story
+        log.event("article.failed", level="warning", source=story.source, url=story.link, reason="parse_error",
+                  error=f"{type(e).__name__}: {e}"[:200])
+        return story
+    if not text:
+        return story
+    return replace(story, body=text)
