@@ -32,7 +32,7 @@ def parse_duration(value: Any) -> float:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class Select(_Strict):
@@ -46,12 +46,25 @@ class Select(_Strict):
     published: str | None = None  # text (or a datetime attribute) of what it finds
 
 
+class JsonPaths(_Strict):
+    """Dot paths into a JSON API's answer: `items` leads to the list of
+    stories, the others are read inside each story."""
+
+    items: str = ""  # "" when the document itself is the list
+    title: str
+    link: str | None = None
+    summary: str | None = None
+    published: str | None = None  # an ISO/RFC date string or a Unix time
+    guid: str | None = None
+
+
 class SourceConfig(_Strict):
     name: str = Field(min_length=1)
-    kind: Literal["rss", "html"]
+    kind: Literal["rss", "html", "sitemap", "json"]
     url: str
     interval: float = 900.0
     select: Select | None = None
+    json_paths: JsonPaths | None = Field(default=None, alias="json")
     lang: str | None = None  # a hint for stories that do not say their language
     timezone: str = "UTC"  # IANA zone for listing-page times that name none (Asia/Shanghai)
     enabled: bool = True
@@ -106,6 +119,10 @@ class SourceConfig(_Strict):
             raise ValueError("an html source needs 'select' with at least 'item'")
         if self.kind != "html" and self.select is not None:
             raise ValueError(f"'select' is only for html sources, not {self.kind}")
+        if self.kind == "json" and self.json_paths is None:
+            raise ValueError("a json source needs 'json' with at least 'title' (and 'items' unless the answer is a list)")
+        if self.kind != "json" and self.json_paths is not None:
+            raise ValueError(f"'json' is only for json sources, not {self.kind}")
         return self
 
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SourceError", "parse", "KINDS"]
 
-KINDS = ("rss", "html")
+KINDS = ("rss", "html", "sitemap", "json")
 
 
 def parse(source: "SourceConfig", result: "FetchResult",
@@ -44,6 +44,16 @@ def parse(source: "SourceConfig", result: "FetchResult",
             if source.select is None:
                 raise SourceError("parse_error", f"html source '{source.name}' has no 'select'")
             items = parse_listing(result.body, result.url, source.select, content_type, source.tzinfo)
+        elif source.kind == "sitemap":
+            from .sitemap import parse_sitemap
+
+            items = parse_sitemap(result.body, result.url)
+        elif source.kind == "json":
+            from .jsonapi import parse_json_api
+
+            if source.json_paths is None:
+                raise SourceError("parse_error", f"json source '{source.name}' has no 'json' paths")
+            items = parse_json_api(result.body, result.url, source.json_paths)
         else:
             raise SourceError("parse_error", f"unknown source kind '{source.kind}'")
     except SourceError:

@@ -120,6 +120,15 @@ _PROLOG = 64 * 1024
 FAST_PATH = True
 
 
+def refuse_entities(body: bytes) -> None:
+    """Entity declarations have no place in a news feed or sitemap and are
+    how XML bombs (billion laughs) and external entities (local files,
+    internal URLs) arrive: refuse the document before any parser sees it."""
+    if _ENTITY_DECL.search(body[:_PROLOG]):
+        raise SourceError("parse_error", "document declares XML entities (refused: entity expansion and "
+                                         "external entities are not read)")
+
+
 def _declared_encoding(data: bytes) -> str | None:
     m = _XML_DECL.match(data.lstrip(b"\xef\xbb\xbf"))
     return normalize_charset(m.group(2).decode("ascii")) if m else None
@@ -138,12 +147,7 @@ def _fast_path_fits(data: bytes, ctype: str | None) -> bool:
 def parse_xml_feed(body: bytes, url: str, content_type: str | None = None, known=None) -> list[RawItem]:
     """Items of an RSS or Atom feed. `known` (see sources.parse) lets the
     fast path skip stories already stored; feedparser reads them all."""
-    # Entity declarations have no place in a news feed and are how XML bombs
-    # (billion laughs) and external entities (local files, internal URLs)
-    # arrive: refuse the document before any parser sees it.
-    if _ENTITY_DECL.search(body[:_PROLOG]):
-        raise SourceError("parse_error", "document declares XML entities (refused: entity expansion and "
-                                         "external entities are not read)")
+    refuse_entities(body)
     data, ctype = _widen_encoding(body, content_type)
     if FAST_PATH and _fast_path_fits(data, ctype):
         from . import fastfeed

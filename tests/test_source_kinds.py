@@ -1,0 +1,96 @@
+"""News sitemaps and JSON APIs by dot paths: read right, bad input named."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from monitor.config import ConfigError, JsonPaths, SourceConfig, load_config
+from monitor.engine import RuleSet
+from monitor.config import Config, FetchSettings
+from monitor.service import Monitor
+from monitor.sources.errors import SourceError
+from monitor.sources.jsonapi import parse_json_api
+from monitor.sources.sitemap import parse_sitemap
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def test_news_sitemap_titles_dates_keywords_and_plain_entries():
+    items = parse_sitemap((FIXTURES / "news_sitemap.xml").read_bytes(), "https://www.harbour-courier.example/news.xml")
+    assert [i.title for i in items] == ["Ferry terminal to trial face scanners at boarding gates",
+                                        "Rowing club wins winter regatta", "library opening hours"]
+    assert items[0].summary == "Keywords: biometrics, ferries, facial recognition"
+    assert items[0].published == datetime(2025, 12, 1, 6, 45, tzinfo=timezone.utc)
+    assert items[0].lang == "en"
+    assert items[2].link == "https://www.harbour-courier.example/city/2025/11/30/library-opening-hours.html"
+    assert items[2].published == datetime(2025, 11, 30, 18, 0, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("body,reason,words", [
+    (b'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><sitemap><loc>https://x.example/a.xml'
+     b'</loc></sitemap></sitemapindex>', "not_a_feed", "sitemap index of 1"),
+    (b"<html><body>no</body></html>", "not_a_feed", "not a sitemap"),
+    (b"<urlset", "not_a_feed", "not well-formed"),
+    (b'<?xml version="1.0"?><!DOCTYPE u [<!ENTITY x SYSTEM "file:///etc/hosts">]><urlset/>', "parse_error",
+     "entities"),
+])
+def test_bad_sitemaps_are_named(body, reason, words):
+    with pytest.raises(SourceError) as ei:
+        parse_sitemap(body, "https://x.example/s.xml")
+    assert ei.value.reason == reason and words in str(ei.value)
+
+
+API = {"status": "ok", "data": {"articles": [
+    {"id": 9001, "headline": "Regulator opens inquiry into <em>school</em> face scans",
+     "links": {"web": "/news/9001"}, "standfirst": "Parents complained.", "meta": {"published_at": 1764576000}},
+    {"id": 9002, "headline": "Budget passes", "links": {"web": "https://api.example/news/9002"},
+     "meta": {"published_at": "2025-12-01T10:00:00Z"}},
+    "not an object",
+]}}
+PATHS = JsonPaths(items="data.articles", title="headline", link="links.web", summary="standfirst",
+                  published="meta.published_at", guid="id")
+
+
+def test_json_api_by_dot_paths():
+    items = parse_json_api(json.dumps(API).encode(), "https://api.example/v1/latest", PATHS)
+    assert [i.title for i in items] == ["Regulator opens inquiry into school face scans", "Budget passes"]
+    assert items[0].link == "https://api.example/news/9001" and items[0].guid == "9001"
+    assert items[0].published == datetime(2025, 12, 1, 8, 0, tzinfo=timezone.utc)
+    assert items[1].summary == "" and items[1].published == datetime(2025, 12, 1, 10, 0, tzinfo=timezone.utc)
+    top = parse_json_api(b'[{"t": "x", "m": [{"u": "https://a.example/1"}]}]', "https://a.example/",
+                         JsonPaths(title="t", link="m.0.u"))
+    assert top[0].link == "https://a.example/1"
+
+
+def test_json_api_bad_input_is_named():
+    with pytest.raises(SourceError) as ei:
+        parse_json_api(b'{"data": {"articles": 5}}', "https://api.example/", PATHS)
+    assert ei.value.reason == "not_a_feed" and "'data.articles'" in str(ei.value)
+    with pytest.raises(SourceError) as ei:
+        parse_json_api(b"<html>", "https://api.example/", PATHS)
+    assert ei.value.reason == "not_a_feed"
+
+
+def test_json_source_without_paths_is_a_config_error_at_its_line(tmp_path):
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("sources:\n  - name: api\n    kind: json\n    url: https://api.example/v1\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as ei:
+        load_config(cfg)
+    assert "config.yaml:2" in str(ei.value) and "'json'" in str(ei.value)
+
+
+def test_sitemap_and_json_sources_in_the_service(tmp_path, http_server):
+    sm = http_server.add_fixture("/news.xml", "news_sitemap.xml", "application/xml")
+    api = http_server.add("/api", json.dumps(API), content_type="application/json")
+    srcs = [SourceConfig(name="courier", kind="sitemap", url=sm),
+            SourceConfig.model_validate({"name": "api", "kind": "json", "url": api,
+                                         "json": PATHS.model_dump()})]
+    mon = Monitor(Config(state=tmp_path / "s.db", sources=srcs, fetch=FetchSettings(per_host_delay=0)), RuleSet([]))
+    try:
+        out = {p.source: p for p in mon.cycle().polls}
+        assert out["courier"].new == 3 and out["api"].new == 2
+    finally:
+        mon.close()
