@@ -12,10 +12,11 @@ from typing import Callable
 from . import log
 from .alerts.deliver import is_valid_url, mask_url
 from .alerts.outbox import DeliveryStats, deliver_due
-from .alerts.route import Router, destinations
+from .alerts.route import Router, destinations, fingerprint
 from .config import Config, SourceConfig
 from .engine import RuleSet, load_rules
 from .fetch import FetchError, FetchResult, Fetcher
+from .dedupe import WINDOW as DEDUPE_WINDOW, signature, story_text
 from .fulltext import with_full_text
 from .health import NETWORK_REASONS, HealthKeeper, is_network_down, looks_like_bot_wall, name_fetch_error
 from .identity import canonical_url
@@ -278,8 +279,16 @@ class Monitor:
             for m in matches:
                 log.event("rule.matched", source=src.name, rule=m.rule_id, story=story.title[:120],
                           terms="|".join(m.terms))
+            sig = signature(story_text(story))
+            original = self.store.find_near_duplicate(sig, now - DEDUPE_WINDOW) if sig else None
+            if original is not None:  # another outlet's copy of a story already alerted: one alert
+                log.event("story.duplicate", source=src.name, story=story.title[:120], of_source=original[1],
+                          similarity=f"{original[2]:.2f}")
+                planned.append(Planned(story, tuple(matches), (), fingerprint(story),
+                                       duplicate_of=(original[0], original[2])))
+                continue
             fp, deliveries = self.router.plan(story, matches, now)
-            planned.append(Planned(story, tuple(matches), tuple(deliveries), fp))
+            planned.append(Planned(story, tuple(matches), tuple(deliveries), fp, signature=sig))
         queued = self.store.record_poll(src.name, planned, etag=result.etag, last_modified=result.last_modified,
                                         next_check_at=next_at, now=now, body_hash=body_hash,
                                         status=result.status)

@@ -91,6 +91,22 @@ CREATE TABLE IF NOT EXISTS silences (
     expires_at REAL NOT NULL,
     reason TEXT NOT NULL DEFAULT ''
 );
+CREATE TABLE IF NOT EXISTS signatures (
+    story_id INTEGER PRIMARY KEY REFERENCES stories (id),
+    sig BLOB NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS signature_bands (
+    band TEXT NOT NULL,
+    story_id INTEGER NOT NULL REFERENCES stories (id)
+);
+CREATE INDEX IF NOT EXISTS signature_bands_band ON signature_bands (band);
+CREATE TABLE IF NOT EXISTS duplicates (
+    story_id INTEGER PRIMARY KEY REFERENCES stories (id),
+    original_id INTEGER NOT NULL REFERENCES stories (id),
+    similarity REAL NOT NULL,
+    created_at REAL NOT NULL
+);
 """
 
 
@@ -122,6 +138,7 @@ _ADDED_INDEXES = """
 CREATE INDEX IF NOT EXISTS matches_quiet ON matches (rule_id, fingerprint, created_at);
 CREATE INDEX IF NOT EXISTS outbox_fold ON outbox (destination, fold, status);
 """
+_ALSO = "\n\nAlso reported by: "
 
 
 # Health notices ride the outbox like story alerts; their rows in `stories`
@@ -199,6 +216,8 @@ class Planned:
     matches: tuple[Match, ...] = ()
     deliveries: tuple[Delivery, ...] = ()
     fingerprint: str | None = None  # normalised title, for quiet periods
+    signature: tuple[int, ...] | None = None  # MinHash of an alerted story (dedupe.py)
+    duplicate_of: tuple[int, float] | None = None  # (original story id, similarity): no alert of its own
 
 
 class Store:
@@ -405,6 +424,33 @@ class Store:
                         (story_id, d.channel, d.destination, d.title, d.body, d.alert, d.fold, due, due, now),
                     )
                     created += cur.rowcount
+                if p.signature is not None:
+                    from .dedupe import bands, pack
+
+                    db.execute("INSERT INTO signatures (story_id, sig, created_at) VALUES (?,?,?)",
+                               (story_id, pack(p.signature), now))
+                    db.executemany("INSERT INTO signature_bands (band, story_id) VALUES (?,?)",
+                                   [(b, story_id) for b in bands(p.signature)])
+                if p.duplicate_of is not None:
+                    original, sim = p.duplicate_of
+                    db.execute("INSERT OR IGNORE INTO duplicates (story_id, original_id, similarity, created_at) "
+                               "VALUES (?,?,?,?)", (story_id, original, sim, now))
+                    # The original's alert, while still waiting, lists this outlet too:
+                    # in its plain text, and in the story's source where every
+                    # channel's rendering shows it.
+                    for row in db.execute("SELECT id, body, alert FROM outbox WHERE story_id=? AND status='pending'",
+                                          (original,)).fetchall():
+                        body = row["body"] + (f", {source}" if _ALSO in row["body"] else f"{_ALSO}{source}")
+                        alert = row["alert"]
+                        if alert:
+                            data = json.loads(alert)
+                            story = data.get("story", {})
+                            also = story.setdefault("also_reported_by", [])
+                            first = story.setdefault("first_source", story.get("source", ""))
+                            also.append(source)
+                            story["source"] = f"{first} (also: {', '.join(also)})"
+                            alert = json.dumps(data, ensure_ascii=False)
+                        db.execute("UPDATE outbox SET body=?, alert=? WHERE id=?", (body, alert, row["id"]))
             db.execute(
                 "UPDATE sources SET etag=?, last_modified=?, baseline_done=1, last_polled_at=?, last_success_at=?, "
                 "failures=0, last_error=NULL, last_error_reason=NULL, next_check_at=?, "
@@ -438,6 +484,32 @@ class Store:
                 )
                 created += cur.rowcount
         return created
+
+    def find_near_duplicate(self, sig: tuple[int, ...], since: float) -> tuple[int, str, float] | None:
+        """The stored story most like `sig` (story id, source, similarity),
+        among those signed since `since`, when it passes the threshold."""
+        from .dedupe import THRESHOLD, bands, similarity, unpack
+
+        keys = bands(sig)
+        marks = ",".join("?" * len(keys))
+        rows = self.db.execute(
+            f"SELECT s.story_id, s.sig, st.source FROM signatures s JOIN stories st ON st.id=s.story_id "
+            f"WHERE s.created_at>=? AND s.story_id IN (SELECT story_id FROM signature_bands WHERE band IN ({marks}))",
+            [since, *keys],
+        ).fetchall()
+        best = None
+        for r in rows:
+            sim = similarity(sig, unpack(r["sig"]))
+            if sim >= THRESHOLD and (best is None or sim > best[2]):
+                best = (r["story_id"], r["source"], sim)
+        return best
+
+    def outlets_of(self, story_id: int) -> list[str]:
+        """The sources that carried a story: its own, then its near-duplicates'."""
+        rows = self.db.execute(
+            "SELECT source FROM stories WHERE id=? UNION ALL SELECT st.source FROM duplicates d "
+            "JOIN stories st ON st.id=d.story_id WHERE d.original_id=?", (story_id, story_id)).fetchall()
+        return [r["source"] for r in rows]
 
     def due_deliveries(self, now: float | None = None, limit: int = 500) -> list[OutboxRow]:
         now = time.time() if now is None else now
