@@ -111,7 +111,7 @@ def test_shipped_example_config_is_valid(tmp_path):
     env = {"SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T1/B2/C3", "SMTP_USER": "u", "SMTP_PASSWORD": "p"}
     cfg = load_config(ROOT / "config.example.yaml", env=env)
     kinds = {s.kind for s in cfg.sources}
-    assert kinds == {"rss", "html"}
+    assert kinds == {"rss", "html", "sitemap", "json"}  # an example of every kind
     assert any(s.lang == "zh" for s in cfg.sources)
     assert cfg.rule_paths == [ROOT / "rules"]
     desk = cfg.channels["privacy-desk"]
