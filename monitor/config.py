@@ -64,6 +64,7 @@ class SourceConfig(_Strict):
     url: str
     interval: float = 900.0
     select: Select | None = None
+    auto: bool = False  # html only: find article links on a front page without selectors
     json_paths: JsonPaths | None = Field(default=None, alias="json")
     lang: str | None = None  # a hint for stories that do not say their language
     timezone: str = "UTC"  # IANA zone for listing-page times that name none (Asia/Shanghai)
@@ -115,8 +116,12 @@ class SourceConfig(_Strict):
 
     @model_validator(mode="after")
     def _select_matches_kind(self) -> "SourceConfig":
-        if self.kind == "html" and self.select is None:
-            raise ValueError("an html source needs 'select' with at least 'item'")
+        if self.kind == "html" and self.select is None and not self.auto:
+            raise ValueError("an html source needs 'select' with at least 'item', or 'auto: true'")
+        if self.kind == "html" and self.select is not None and self.auto:
+            raise ValueError("an html source has either 'select' or 'auto: true', not both")
+        if self.kind != "html" and self.auto:
+            raise ValueError(f"'auto' is only for html sources, not {self.kind}")
         if self.kind != "html" and self.select is not None:
             raise ValueError(f"'select' is only for html sources, not {self.kind}")
         if self.kind == "json" and self.json_paths is None:

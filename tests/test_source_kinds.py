@@ -94,3 +94,41 @@ def test_sitemap_and_json_sources_in_the_service(tmp_path, http_server):
         assert out["courier"].new == 3 and out["api"].new == 2
     finally:
         mon.close()
+
+
+# -- automatic mode for front pages --------------------------------------------
+
+def test_front_page_articles_are_found_without_selectors():
+    from monitor.sources.frontpage import find_articles
+
+    items = find_articles((FIXTURES / "front_page.html").read_bytes(), "https://www.lakesideherald.example/")
+    assert [i.title for i in items] == [
+        "Police trial live facial recognition at Saturday market",
+        "Clinic admits patient records were left on an open server",
+        "Council budget vote delayed again after late amendments",
+        "湖滨区政府计划在所有公交车站安装人脸识别摄像头",
+    ]
+    assert items[1].link == "https://www.lakesideherald.example/news/health/article-48213"
+    assert all(i.lang == "en" for i in items)
+
+
+def test_front_page_without_articles_is_named():
+    from monitor.sources.frontpage import find_articles
+
+    with pytest.raises(SourceError) as ei:
+        find_articles(b"<html><body><nav><a href='/a/b-c-d'>One two three four five</a></nav></body></html>",
+                      "https://x.example/")
+    assert ei.value.reason == "selector_empty" and "automatic mode" in str(ei.value)
+
+
+def test_auto_and_select_are_exclusive(tmp_path):
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("sources:\n  - name: front\n    kind: html\n    url: https://x.example/\n    auto: true\n"
+                   "    select: {item: li}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as ei:
+        load_config(cfg)
+    assert "config.yaml:2" in str(ei.value) and "not both" in str(ei.value)
+    cfg.write_text("sources:\n  - {name: f, kind: rss, url: 'https://x.example/', auto: true}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as ei:
+        load_config(cfg)
+    assert "only for html" in str(ei.value)

@@ -38,6 +38,10 @@ def parse(source: "SourceConfig", result: "FetchResult",
             from .rss import parse_feed
 
             items = parse_feed(result.body, result.url, content_type, known)
+        elif source.kind == "html" and source.auto:
+            from .frontpage import find_articles
+
+            items = find_articles(result.body, result.url, content_type)
         elif source.kind == "html":
             from .html import parse_listing
 

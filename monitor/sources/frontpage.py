@@ -1,0 +1,97 @@
+"""Automatic mode for a news front page: article links found without
+selectors. An html source with ``auto: true`` instead of ``select``.
+
+A link is taken for an article when it stays on the site, sits outside the
+page's navigation, header, footer and asides, has the text of a headline
+(at least four words, or eight Chinese or Japanese characters) and an
+address shaped like an article's (a date, a number or a hyphenated slug in
+its path; not a tag, category, author, search or account page). Each
+article address counts once, titled by its longest link text.
+"""
+from __future__ import annotations
+
+import re
+from urllib.parse import urljoin, urlsplit
+
+from lxml import etree
+from lxml import html as lhtml
+
+from ..identity import RawItem, canonical_url
+from ..textdecode import decode_html
+from .errors import SourceError
+from .text import collapse, primary_lang
+
+_SKIP_ANCESTORS = {"nav", "header", "footer", "aside", "form", "menu"}
+_SKIP_ROLES = {"navigation", "banner", "contentinfo", "complementary", "search"}
+_SKIP_CLASS = re.compile(r"(?:^|[\s_-])(?:nav|menu|footer|header|breadcrumb|sidebar|social|share|login|signup)"
+                         r"(?:$|[\s_-])", re.I)
+_NOT_ARTICLE = re.compile(
+    r"/(?:tags?|topics?|category|categories|section|author|authors|people|search|login|signin|signup|register|"
+    r"subscribe|subscription|account|about|contact|privacy|terms|newsletter|podcasts?|video|videos|page|feed|rss)"
+    r"(?:/|$)", re.I)
+_ARTICLE_PATH = re.compile(r"(?:/\d{4}[/-]\d{1,2}[/-]\d{1,2}/|/\d{4}/\d{2}/|\d{5,}|/[^/]*[a-z0-9]+-[a-z0-9]+-[a-z0-9]+[^/]*"
+                           r"|\.s?html?$|/a/|/article)", re.I)
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
+
+
+def _site(host: str) -> str:
+    parts = host.lower().split(".")
+    return ".".join(parts[-3:]) if len(parts) > 2 and len(parts[-1]) == 2 and len(parts[-2]) <= 3 \
+        else ".".join(parts[-2:])
+
+
+def _skipped(a) -> bool:
+    for el in a.iterancestors():
+        tag = el.tag if isinstance(el.tag, str) else ""
+        if tag in _SKIP_ANCESTORS or (el.get("role") or "").lower() in _SKIP_ROLES:
+            return True
+        if _SKIP_CLASS.search(el.get("class") or "") or _SKIP_CLASS.search(el.get("id") or ""):
+            return True
+    return False
+
+
+def _headline(text: str) -> bool:
+    if len(_CJK.findall(text)) >= 8:
+        return True
+    return len(text.split()) >= 4 and len(text) >= 20
+
+
+def find_articles(body: bytes, url: str, content_type: str | None = None) -> list[RawItem]:
+    text = decode_html(body, content_type)
+    if not text.strip():
+        raise SourceError("selector_empty", "automatic mode found no article links (empty page)")
+    try:
+        doc = lhtml.document_fromstring(text)
+    except (etree.ParserError, ValueError) as e:
+        raise SourceError("parse_error", f"page could not be parsed: {e}") from None
+    base = url
+    for b in doc.iter("base"):
+        if b.get("href"):
+            base = urljoin(url, b.get("href"))
+            break
+    site = _site(urlsplit(url).hostname or "")
+    lang = primary_lang(doc.get("lang"))
+    found: dict[str, RawItem] = {}
+    order: list[str] = []
+    for a in doc.iter("a"):
+        href = (a.get("href") or "").strip()
+        if not href or href.startswith(("#", "mailto:", "javascript:", "tel:")):
+            continue
+        link = urljoin(base, href)
+        parts = urlsplit(link)
+        if parts.scheme not in ("http", "https") or _site(parts.hostname or "") != site:
+            continue
+        path = parts.path or "/"
+        if path in ("", "/") or _NOT_ARTICLE.search(path) or not _ARTICLE_PATH.search(path):
+            continue
+        title = collapse(a.text_content())
+        if not _headline(title) or _skipped(a):
+            continue
+        key = canonical_url(link)
+        if key not in found:
+            order.append(key)
+        if key not in found or len(title) > len(found[key].title):
+            found[key] = RawItem(title=title, link=link, lang=lang)
+    if not found:
+        raise SourceError("selector_empty", "automatic mode found no article links on the page")
+    return [found[k] for k in order]
