@@ -60,8 +60,8 @@ class Robots:
         if not self.allowed(url):
             raise FetchError("robots", f"disallowed by robots.txt of {urlsplit(url).netloc}", url=url)
 
-    def checker(self, src) -> Callable[[], None] | None:
-        """What a fetch job for `src` runs first: scraped pages only."""
+    def checker(self, src, url: str) -> Callable[[], None] | None:
+        """What a fetch job for `src` at `url` runs first: scraped pages only."""
         if src.kind != "html":
             return None
-        return lambda: self.check(src.url)
+        return lambda: self.check(url)

@@ -207,10 +207,10 @@ class Monitor:
     def job(self, src: SourceConfig, state: SourceState | None) -> Job:
         """The fetch to make for `src`: its remembered permanent address and
         the validators of the last good response."""
-        return Job(src.name, (state.permanent_url if state else None) or src.url,
-                   etag=state.etag if state else None, last_modified=state.last_modified if state else None,
-                   headers=src.headers or None, proxy=src.proxy,
-                   before=self.robots.checker(src) if self.robots else None)
+        url = (state.permanent_url if state else None) or src.url
+        return Job(src.name, url, etag=state.etag if state else None,
+                   last_modified=state.last_modified if state else None, headers=src.headers or None,
+                   proxy=src.proxy, before=self.robots.checker(src, url))
 
     def poll(self, src: SourceConfig) -> PollOutcome:
         """Fetch and handle one source now, on this thread."""

@@ -201,6 +201,9 @@ def build_cases(srv: LocalServer) -> dict[str, tuple[SourceConfig, object]]:
                              "javascript:alert(1)")])
     add("script_and_bidi_in_title", "/script.xml", (200, rssct, hostile_text), lambda o, m: o.ok)
 
+    add("redirect_to_private_address", "/fulltext.xml",
+        (200, rssct, rss_doc([("ft1", "First", "https://wire.example/ft/1")])), lambda o, m: o.ok, full_text=True)
+
     # A listing page whose selectors find nothing, and one robots.txt forbids.
     srv.add("/listing/", b"<html><body><p>Redesigned page</p></body></html>", content_type="text/html")
     cases["selector_found_nothing"] = (SourceConfig(name="selector_found_nothing", kind="html",
@@ -220,7 +223,7 @@ def parser_path(request, monkeypatch):
     return request.param
 
 
-def test_hostile_servers_are_named_and_never_stop_the_others(tmp_path, parser_path):
+def test_hostile_servers_are_named_and_never_stop_the_others(tmp_path, parser_path, caplog):
     with LocalServer() as srv:
         cases = build_cases(srv)
         assert len(cases) >= 25
@@ -229,7 +232,8 @@ def test_hostile_servers_are_named_and_never_stop_the_others(tmp_path, parser_pa
         sources = [good] + [src for src, _ in cases.values()]
         config = Config(state=tmp_path / "state.db", sources=sources,
                         fetch=FetchSettings(connect_timeout=2, read_timeout=2, deadline=1.5, max_bytes=2 * MB,
-                                            per_host_delay=0, per_host_concurrency=8, workers=8),
+                                            per_host_delay=0, per_host_concurrency=8, workers=8,
+                                            allow_networks=["127.0.0.1/32"]),
                         health=HealthSettings(alert_after=1))
         mon = Monitor(config, RuleSet([]))
         try:
@@ -263,9 +267,17 @@ def test_hostile_servers_are_named_and_never_stop_the_others(tmp_path, parser_pa
             srv.add("/good.xml", rss_doc([("g3", "Third story", "https://wire.example/a/3"),
                                           ("g1", "Council votes on camera register", "https://wire.example/a/1")]),
                     content_type="application/rss+xml")
+            # A new story whose article page redirects to an internal address:
+            # the hop is refused at connect time, the story kept from the feed.
+            srv.route("/article-jump", redirect(f"http://127.0.0.2:{srv.port}/internal"))
+            srv.add("/fulltext.xml", rss_doc([("ft2", "Second", srv.url("/article-jump")),
+                                              ("ft1", "First", "https://wire.example/ft/1")]),
+                    content_type="application/rss+xml")
             again = mon.cycle(sources)
             by_name = {p.source: p for p in again.polls}
             assert by_name["good"].ok and by_name["good"].new == 1
             assert by_name["xml_bomb"].reason == "parse_error"
+            assert by_name["redirect_to_private_address"].ok and by_name["redirect_to_private_address"].new == 1
+            assert "reason=blocked_address" in caplog.text and "127.0.0.2" in caplog.text
         finally:
             mon.close()
