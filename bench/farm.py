@@ -12,8 +12,9 @@ process so far:
 
   first     every feed answers 200 and is parsed, stored as a baseline
   all-304   every feed answers 304 Not Modified
-  one-new   every feed has one new item: parsed, matched against the rules,
-            stored
+  one-new   every feed has one new item: parsed, matched against the rules
+            (one in ten matches), stored with its outbox rows; delivery itself
+            is left out
 
 Every feed lives on one loopback host, so the per-host limits are opened up
 (concurrency = workers, no delay); with real sources they spread over many
@@ -44,7 +45,8 @@ def feed_xml(i: int, version: int) -> bytes:
     items = []
     for n in range(version + 20, version, -1):
         w1, w2, w3 = WORDS[(i + n) % len(WORDS)], WORDS[(i * 7 + n) % len(WORDS)], WORDS[n % len(WORDS)]
-        extra = " police use facial recognition cameras at the station" if n % 97 == 0 else ""
+        # one story in ten mentions what the shipped rules look for
+        extra = " Police will use facial recognition cameras at the station." if (i + n) % 10 == 0 else ""
         items.append(
             f"<item><title>{w1.title()} {w2} story {n} from outlet {i}</title>"
             f"<link>https://outlet{i}.example/news/{n}</link><guid>https://outlet{i}.example/news/{n}</guid>"
@@ -116,6 +118,7 @@ def run_size(n: int, port: int, workers: int) -> None:
     import urllib.request
 
     from monitor import log
+    from monitor.alerts.outbox import DeliveryStats
     from monitor.config import Config, FetchSettings, SourceConfig
     from monitor.engine import load_rules
     from monitor.service import Monitor
@@ -131,6 +134,9 @@ def run_size(n: int, port: int, workers: int) -> None:
             fetch=FetchSettings(workers=workers, per_host_concurrency=workers, per_host_delay=0),
         )
         mon = Monitor(config, ruleset)
+        # Matches are planned and written to the outbox; sending them is not
+        # part of a poll cycle's cost and is left out here.
+        mon.deliver = lambda: DeliveryStats()
         try:
             for label in ("first", "all-304", "one-new"):
                 if label == "one-new":
