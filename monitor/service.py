@@ -103,7 +103,7 @@ class Monitor:
         self.router = Router(self.dests, dict(config.channels), config.delivery, self.store)
         self.pool = ThreadPoolExecutor(max_workers=config.fetch.workers, thread_name_prefix="fetch")
         self.robots = Robots(self.fetcher)
-        self.health = HealthKeeper(self.store, config.health, self.dests, self.clock)
+        self.source_health = HealthKeeper(self.store, config.health, self.dests, self.clock)
         for src in self.sources:
             self.store.ensure_source(src.name, src.url)
         register_secrets(config)
@@ -151,7 +151,7 @@ class Monitor:
             self.pool = ThreadPoolExecutor(max_workers=config.fetch.workers, thread_name_prefix="fetch")
         self.dests = destinations({name: list(c.urls) for name, c in config.channels.items()})
         self.router = Router(self.dests, dict(config.channels), config.delivery, self.store)
-        self.health = HealthKeeper(self.store, config.health, self.dests, self.clock)
+        self.source_health = HealthKeeper(self.store, config.health, self.dests, self.clock)
         for src in self.sources:
             self.store.ensure_source(src.name, src.url)
         register_secrets(config)
@@ -241,7 +241,7 @@ class Monitor:
                                            last_modified=result.last_modified, status=result.status)
             log.event("source.polled", source=src.name, status=result.status, new=0,
                       unchanged="hash" if not result.not_modified else "304")
-            self.health.success(src, state, now, new=0)
+            self.source_health.success(src, state, now, new=0)
             return PollOutcome(src.name, True, not_modified=True)
         try:
             stories = parse(src, result, lambda keys: self.store.known_keys(src.name, keys))
@@ -294,7 +294,7 @@ class Monitor:
                                         status=result.status)
         log.event("source.polled", source=src.name, status=result.status, stories=len(stories), new=len(new),
                   baseline=str(baseline).lower(), matched=matched, queued=queued)
-        self.health.success(src, state, now, new=len(new))
+        self.source_health.success(src, state, now, new=len(new))
         return PollOutcome(src.name, True, len(new), baseline, matched, queued)
 
     def failed_fetch(self, src: SourceConfig, state: SourceState | None, e: FetchError,
@@ -317,7 +317,7 @@ class Monitor:
         log.event("source.failed", level="warning", source=src.name, reason=reason, error=error,
                   failures=failures, retry_in=f"{delay:.0f}s")
         if count and reason != "cancelled":
-            self.health.failure(src, state, reason, error, failures, now)
+            self.source_health.failure(src, state, reason, error, failures, now)
         return PollOutcome(src.name, False, reason=reason, error=error)
 
     # -- cycles ---------------------------------------------------------
