@@ -132,3 +132,30 @@ def test_auto_and_select_are_exclusive(tmp_path):
     with pytest.raises(ConfigError) as ei:
         load_config(cfg)
     assert "only for html" in str(ei.value)
+
+
+@pytest.mark.parametrize("yaml_text,words", [
+    ("sources:\n  - name: a\n    kind: rss\n    url: https://x.example/\n    proxy: proxy.internal:3128\n",
+     "config.yaml:5:5: sources.0.proxy: 'proxy.internal:3128' is not a proxy URL"),
+    ("fetch:\n  allow_networks: [10.0.0.0/33]\n", "config.yaml:2:3: fetch.allow_networks: '10.0.0.0/33' is not a network"),
+    ("sources:\n  - name: a\n    kind: rss\n    url: https://x.example/\n    expect_new_within: soon\n",
+     "config.yaml:5:5: sources.0.expect_new_within: 'soon' is not a duration"),
+    ("fetch:\n  per_host_concurrency: 0\n", "config.yaml:2:3: fetch.per_host_concurrency"),
+])
+def test_bad_watcher_settings_are_one_line_with_file_and_line(tmp_path, yaml_text, words):
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(yaml_text, encoding="utf-8")
+    with pytest.raises(ConfigError) as ei:
+        load_config(cfg)
+    lines = str(ei.value).splitlines()
+    assert len(lines) == 1 and words in lines[0], lines
+
+
+def test_unknown_health_channel_is_named(tmp_path):
+    from monitor.service import load_checked_rules
+
+    cfg = tmp_path / "config.yaml"
+    (tmp_path / "rules").mkdir()
+    cfg.write_text("channels:\n  desk: {urls: []}\nhealth:\n  channels: [dsek]\n", encoding="utf-8")
+    _, problems = load_checked_rules(load_config(cfg))
+    assert any("health.channels.0: unknown channel 'dsek'" in str(p) for p in problems)
