@@ -4,7 +4,6 @@ feedparser alone. None may crash the service or stop the others being
 polled, and each failure must carry its name."""
 from __future__ import annotations
 
-import gzip
 import socket
 import struct
 import time

@@ -4,11 +4,10 @@ persisted next checks, robots.txt and per-source proxies."""
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
-from httpserver import LocalServer, redirect
+from httpserver import redirect
 from monitor.config import Config, FetchSettings, Select, SourceConfig
 from monitor.engine import RuleSet
 from monitor.fetch import FetchError, FetchResult, Fetcher
