@@ -233,7 +233,10 @@ class Monitor:
             self.store.record_permanent_url(src.name, result.permanent_url)
             log.event("source.moved", source=src.name, to=result.permanent_url)
         next_at = now + next_interval(src.name, src.interval, fs, server_hint(result, now))
-        body_hash = hashlib.sha256(result.body).hexdigest() if not result.not_modified else None
+        # The source's settings are part of the hash: new selectors or paths
+        # must read the same body again.
+        body_hash = None if result.not_modified else hashlib.sha256(
+            src.model_dump_json().encode() + b"\0" + result.body).hexdigest()
         unchanged = result.not_modified or (state is not None and state.baseline_done
                                             and body_hash == state.body_hash)
         if unchanged:

@@ -199,3 +199,19 @@ def test_per_source_proxy_is_used(tmp_path, http_server):
         assert http_server.requests[-1].path == "http://feeds.example.test/rss"
     finally:
         mon.close()
+
+
+def test_changed_selectors_read_an_unchanged_page_again(tmp_path, http_server):
+    page = b"<ul><li class=a><a href=/1>First story on the page</a></li><li class=b><a href=/2>Other</a></li></ul>"
+    url = http_server.add("/list.html", page, content_type="text/html")
+    http_server.add("/robots.txt", b"", content_type="text/plain")
+    src = SourceConfig(name="list", kind="html", url=url, select=Select(item="li.a"))
+    mon = _monitor(tmp_path, [src])
+    try:
+        assert mon.poll(src).new == 1
+        assert mon.poll(src).not_modified  # same body, same settings: not parsed
+        changed = SourceConfig(name="list", kind="html", url=url, select=Select(item="li"))
+        out = mon.poll(changed)
+        assert out.ok and not out.not_modified and out.new == 1
+    finally:
+        mon.close()
