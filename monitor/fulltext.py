@@ -9,12 +9,15 @@ so a monitor without full-text sources does not carry it in memory.
 """
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import replace
 
 from . import log
 from .fetch import FetchError, Fetcher
 from .models import Story
 from .robots import Robots
+from .scheduler import host_of
 from .sources.text import collapse
 from .textdecode import decode_html
 
@@ -30,13 +33,33 @@ def extract_main_text(html: str) -> str:
     return collapse(text)[:MAX_CHARS]
 
 
-def with_full_text(story: Story, fetcher: Fetcher, robots: Robots) -> Story:
+class Pacer:
+    """The per-host minimum delay (fetch.per_host_delay) for article pages,
+    which are fetched one after another on the service's thread."""
+
+    def __init__(self, delay: float, stop: threading.Event | None = None, clock=time.monotonic):
+        self.delay = delay
+        self.stop = stop or threading.Event()
+        self.clock = clock
+        self._last: dict[str, float] = {}
+
+    def wait(self, url: str) -> None:
+        host = host_of(url)
+        last = self._last.get(host)
+        if last is not None and self.delay > 0:
+            self.stop.wait(max(0.0, last + self.delay - self.clock()))
+        self._last[host] = self.clock()
+
+
+def with_full_text(story: Story, fetcher: Fetcher, robots: Robots, pacer: Pacer | None = None) -> Story:
     """`story` with its body set to the article's main text; the story as it
     was when the page cannot be had (the reason is logged)."""
     if not story.link:
         return story
     try:
         robots.check(story.link)
+        if pacer is not None:
+            pacer.wait(story.link)
         result = fetcher.get(story.link, content_link=True)
         text = extract_main_text(decode_html(result.body, result.content_type))
     except FetchError as e:

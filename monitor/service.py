@@ -17,7 +17,7 @@ from .config import Config, SourceConfig
 from .engine import RuleSet, load_rules
 from .fetch import FetchError, FetchResult, Fetcher
 from .dedupe import WINDOW as DEDUPE_WINDOW, signature, story_text
-from .fulltext import with_full_text
+from .fulltext import Pacer, with_full_text
 from .health import NETWORK_REASONS, HealthKeeper, is_network_down, looks_like_bot_wall, name_fetch_error
 from .identity import canonical_url
 from .robots import Robots
@@ -103,6 +103,7 @@ class Monitor:
         self.router = Router(self.dests, dict(config.channels), config.delivery, self.store)
         self.pool = ThreadPoolExecutor(max_workers=config.fetch.workers, thread_name_prefix="fetch")
         self.robots = Robots(self.fetcher)
+        self.pacer = Pacer(config.fetch.per_host_delay, self.stop)
         self.source_health = HealthKeeper(self.store, config.health, self.dests, self.clock)
         for src in self.sources:
             self.store.ensure_source(src.name, src.url)
@@ -146,6 +147,7 @@ class Monitor:
             self.fetcher.close()
             self.fetcher = Fetcher(config.fetch, self.stop)
             self.robots = Robots(self.fetcher)
+            self.pacer = Pacer(config.fetch.per_host_delay, self.stop)
         if config.fetch.workers != old.fetch.workers:
             self.pool.shutdown(wait=True)
             self.pool = ThreadPoolExecutor(max_workers=config.fetch.workers, thread_name_prefix="fetch")
@@ -273,7 +275,7 @@ class Monitor:
                 planned.append(Planned(story))
                 continue
             if src.full_text:  # new stories only, never the backlog
-                story = with_full_text(story, self.fetcher, self.robots)
+                story = with_full_text(story, self.fetcher, self.robots, self.pacer)
             matches = self.rules.match(story, self.config.delivery.snippet_chars, source_tags=src.tags)
             if not matches:
                 planned.append(Planned(story))

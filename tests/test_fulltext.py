@@ -73,3 +73,21 @@ def test_article_on_a_private_address_is_refused_and_the_story_kept(tmp_path, ht
         assert "event=article.failed" in caplog.text and "reason=blocked_address" in caplog.text
     finally:
         mon.close()
+
+
+def test_article_fetches_to_one_host_are_spaced_by_the_per_host_delay():
+    from monitor.fulltext import Pacer
+
+    waits = []
+
+    class Stop:
+        def wait(self, seconds):
+            waits.append(seconds)
+
+    now = [100.0]
+    pacer = Pacer(5.0, Stop(), clock=lambda: now[0])
+    pacer.wait("https://a.example/1")
+    now[0] += 1
+    pacer.wait("https://b.example/1")
+    pacer.wait("https://a.example/2")
+    assert waits == [4.0]
