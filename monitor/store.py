@@ -656,8 +656,8 @@ class Store:
         rows = self.db.execute(
             "SELECT s.id, s.source, s.title, s.link, s.first_seen, "
             "(SELECT GROUP_CONCAT(m.rule_id, ',') FROM matches m WHERE m.story_id = s.id) AS rules "
-            "FROM stories s ORDER BY s.id DESC LIMIT ?",
-            (limit,),
+            "FROM stories s WHERE s.source<>? ORDER BY s.id DESC LIMIT ?",
+            (NOTICE_SOURCE, limit),
         )
         return [{"source": r["source"], "title": r["title"], "link": r["link"], "first_seen": r["first_seen"],
                  "rules": r["rules"].split(",") if r["rules"] else []} for r in rows]

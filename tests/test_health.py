@@ -55,6 +55,7 @@ def test_one_broken_and_one_recovered_alert_per_episode(tmp_path, http_server):
         assert mon.poll(src).ok
         assert mon.poll(src).ok
         assert notices(mon) == ["Source broken: wire (http)", "Source recovered: wire"]
+        assert [s["title"] for s in mon.store.recent_stories()] == ["Story A"]  # notices are not stories
         rows = mon.store.db.execute("SELECT channel, title FROM outbox ORDER BY id").fetchall()
         assert [r["title"] for r in rows] == ["Source broken: wire (http)", "Source recovered: wire"]
         # A second episode alerts again.
