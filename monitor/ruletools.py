@@ -97,7 +97,9 @@ def cmd_rules_explain(args, rules_arg) -> int:
 
 def cmd_replay(args, rules_arg) -> int:
     """Stored stories of the last --since, through the rules; prints what
-    would have matched. Reads the state file only; sends nothing."""
+    would have matched. Sends nothing unless --send: then the matches go
+    through the normal routing and outbox, and a destination that already
+    received a story is not sent it again."""
     from .config import ConfigError, load_config
     from .engine import load_rules
     from .store import Store
@@ -122,6 +124,7 @@ def cmd_replay(args, rules_arg) -> int:
         return 1
     tags = {s.name: tuple(getattr(s, "tags", ()) or ()) for s in config.sources}
     store = Store(config.state)
+    sender = _ReplaySender(config, store) if args.send else None
     stories = matched = 0
     per_rule: dict[str, int] = {}
     try:
@@ -133,6 +136,8 @@ def cmd_replay(args, rules_arg) -> int:
             matched += 1
             for m in matches:
                 per_rule[m.rule_id] = per_rule.get(m.rule_id, 0) + 1
+            if sender is not None:
+                sender.queue(story, matches)
             when = story.published.strftime("%Y-%m-%d") if story.published else "----------"
             if args.json:
                 print(json.dumps({"source": story.source, "title": story.title, "link": story.link,
@@ -143,13 +148,43 @@ def cmd_replay(args, rules_arg) -> int:
                 print(f"{when}  {story.source:<16} {story.title[:100]}")
                 for m in matches:
                     print(f"    {m.rule_id} [{m.severity}]: {', '.join(m.terms)}")
+        if sender is not None:
+            sender.deliver()
     finally:
         store.close()
     summary = f"{stories} stored stories since {args.since}, {matched} would have matched"
+    if sender is not None:
+        summary += f"; {sender.queued} deliveries queued, {sender.stats.sent} sent, {sender.stats.failed} failed"
     if per_rule:
         summary += ": " + ", ".join(f"{r} {n}" for r, n in sorted(per_rule.items(), key=lambda x: -x[1]))
     print(summary, file=sys.stderr if args.json else sys.stdout)
     return 1 if problems else 0
+
+
+class _ReplaySender:
+    """What `replay --send` does with a match: the service's own routing
+    (channels, silences, quiet period) and outbox."""
+
+    def __init__(self, config, store):
+        from .alerts.route import Router, destinations
+
+        self.config, self.store = config, store
+        self.dests = destinations({name: list(c.urls) for name, c in config.channels.items()})
+        self.router = Router(self.dests, dict(config.channels), config.delivery, store)
+        self.queued = 0
+        self.stats = None
+
+    def queue(self, story, matches) -> None:
+        from .store import Planned
+
+        now = time.time()
+        fp, deliveries = self.router.plan(story, matches, now)
+        self.queued += self.store.record_replay(story, Planned(story, tuple(matches), tuple(deliveries), fp), now)
+
+    def deliver(self) -> None:
+        from .alerts.outbox import deliver_due
+
+        self.stats = deliver_due(self.store, self.dests, self.config.delivery, configs=dict(self.config.channels))
 
 
 def add_parsers(sub, rules_sub, with_config, rules_arg) -> None:
@@ -166,8 +201,10 @@ def add_parsers(sub, rules_sub, with_config, rules_arg) -> None:
     e.add_argument("--snippet-chars", type=int, default=240)
     e.set_defaults(func=lambda a: cmd_rules_explain(a, rules_arg))
 
-    r = with_config(sub.add_parser("replay", help="run the rules over stored stories; sends nothing"))
+    r = with_config(sub.add_parser("replay", help="run the rules over stored stories; sends nothing unless --send"))
     r.add_argument("--since", default="30d", help="how far back: 30d, 12h, 90m (default 30d)")
     r.add_argument("--rules", action="append", help="rules directory or file (default: the config's rules)")
     r.add_argument("--json", action="store_true", help="one JSON object per matched story")
+    r.add_argument("--send", action="store_true",
+                   help="also alert the matches through the channels (never twice to a destination)")
     r.set_defaults(func=lambda a: cmd_replay(a, rules_arg))

@@ -647,6 +647,33 @@ class Store:
             yield Story(source=r["source"], key=r["key"], title=r["title"], link=r["link"], summary=r["summary"],
                         published=published, lang=r["lang"])
 
+    def record_replay(self, story: Story, planned: Planned, now: float | None = None) -> int:
+        """Matches and deliveries found by `monitor replay --send` for a story
+        stored earlier, in one transaction. A destination that already has a
+        row for the story gets nothing new. Returns the rows created."""
+        now = time.time() if now is None else now
+        created = 0
+        with self._tx() as db:
+            row = db.execute("SELECT id FROM stories WHERE source=? AND key=?", (story.source, story.key)).fetchone()
+            if row is None:
+                return 0
+            for m in planned.matches:
+                db.execute(
+                    "INSERT OR IGNORE INTO matches (story_id, rule_id, terms, snippet, created_at, fingerprint) "
+                    "VALUES (?,?,?,?,?,?)",
+                    (row["id"], m.rule_id, json.dumps(list(m.terms), ensure_ascii=False), m.snippet, now,
+                     planned.fingerprint),
+                )
+            for d in planned.deliveries:
+                due = now if d.release_at is None else d.release_at
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO outbox (story_id, channel, destination, title, body, alert, fold, "
+                    "next_attempt_at, due_at, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (row["id"], d.channel, d.destination, d.title, d.body, d.alert, d.fold, due, due, now),
+                )
+                created += cur.rowcount
+        return created
+
     def next_delivery_at(self) -> float | None:
         row = self.db.execute("SELECT MIN(next_attempt_at) AS t FROM outbox WHERE status='pending'").fetchone()
         return row["t"] if row else None

@@ -161,3 +161,29 @@ def test_hot_reload_watches_included_list_files(tmp_path):
     (tmp_path / "rules" / "lists").mkdir()
     (tmp_path / "rules" / "lists" / "words.yaml").write_text("lists:\n  w: [x]\n", encoding="utf-8")
     assert tmp_path / "rules" / "lists" / "words.yaml" in watched_files(load_config(cfg))
+
+
+def test_replay_send_alerts_stored_stories_once_per_destination(tmp_path, webhook):
+    cfg = project(tmp_path)
+    cfg.write_text(f"state: ./state.db\nrules: ./rules\nsources: []\n"
+                   f"channels:\n  desk:\n    urls: ['{webhook.url()}']\n", encoding="utf-8")
+    store = Store(tmp_path / "state.db")
+    now = time.time()
+    stories = [
+        Story(source="wire", key="a", title="Police test facial recognition at stations", link="https://x/a"),
+        Story(source="wire", key="b", title="Council debates parking fees", link="https://x/b"),
+    ]
+    store.record_poll("wire", [Planned(s) for s in stories], etag=None, last_modified=None,
+                      next_check_at=now + 60, now=now - 3600)
+    store.close()
+
+    first = monitor("replay", "--config", str(cfg), "--since", "1d", "--send")
+    assert first.returncode == 0, first.stderr
+    assert "1 deliveries queued, 1 sent, 0 failed" in first.stdout
+    assert len(webhook.posts) == 1 and "Police test facial recognition at stations" in webhook.posts[0]["title"]
+
+    # Asked again, the destination that already has the story gets nothing.
+    again = monitor("replay", "--config", str(cfg), "--since", "1d", "--send")
+    assert again.returncode == 0, again.stderr
+    assert "0 deliveries queued" in again.stdout
+    assert len(webhook.posts) == 1
