@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from . import __version__, log
-from .config import ConfigError, load_config
+from .config import ConfigError, load_config, load_config_or_exit
 
 
 def bundled_rules_dir() -> Path:
@@ -33,12 +33,7 @@ def _load(args) -> tuple:
     when the config is unusable or no rule loads."""
     from .service import load_checked_rules
 
-    try:
-        config = load_config(args.config)
-    except ConfigError as e:
-        for err in e.errors:
-            print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+    config = load_config_or_exit(args.config)
     _apply_log_settings(args, config)
     ruleset, problems = load_checked_rules(config)
     for p in problems:
@@ -198,12 +193,7 @@ def cmd_status(args) -> int:
     from .service import register_secrets
     from .store import Store
 
-    try:
-        config = load_config(args.config)
-    except ConfigError as e:
-        for err in e.errors:
-            print(err, file=sys.stderr)
-        return 2
+    config = load_config_or_exit(args.config)
     register_secrets(config)
     if args.health and config.http.address is not None:
         return _health_http(config)
@@ -319,12 +309,7 @@ def _state(args, create: bool = False):
     Only a command that writes (silence add) creates a missing state file."""
     from .store import Store
 
-    try:
-        config = load_config(args.config)
-    except ConfigError as e:
-        for err in e.errors:
-            print(err, file=sys.stderr)
-        return None, None, 2
+    config = load_config_or_exit(args.config)
     if not create and not Path(config.state).exists():
         print(f"no state yet at {config.state}")
         return config, None, 0
@@ -395,12 +380,7 @@ def source_rows(config, store) -> list[dict]:
 def cmd_sources(args) -> int:
     from .store import Store
 
-    try:
-        config = load_config(args.config)
-    except ConfigError as e:
-        for err in e.errors:
-            print(err, file=sys.stderr)
-        return 2
+    config = load_config_or_exit(args.config)
     store = Store(config.state) if Path(config.state).exists() else None
     try:
         rows = source_rows(config, store)

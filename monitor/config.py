@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -430,3 +431,14 @@ def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:
     rules = [base / p for p in cfg.rule_paths] if isinstance(cfg.rules, list) else base / cfg.rules
     return cfg.model_copy(update={"state": base / cfg.state, "rules": rules, "path": path,
                                   "secrets": frozenset(secrets)})
+
+
+def load_config_or_exit(path: str | Path) -> Config:
+    """load_config for commands: every problem on standard error as one
+    `error: file:line:col: ...` line, then exit status 2."""
+    try:
+        return load_config(path)
+    except ConfigError as e:
+        for err in e.errors:
+            print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None

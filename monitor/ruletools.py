@@ -100,7 +100,7 @@ def cmd_replay(args, rules_arg) -> int:
     would have matched. Sends nothing unless --send: then the matches go
     through the normal routing and outbox, and a destination that already
     received a story is not sent it again."""
-    from .config import ConfigError, load_config
+    from .config import load_config_or_exit
     from .engine import load_rules
     from .store import Store
 
@@ -109,12 +109,7 @@ def cmd_replay(args, rules_arg) -> int:
     except ValueError as e:
         print(f"error: --since: {e}", file=sys.stderr)
         return 2
-    try:
-        config = load_config(args.config)
-    except ConfigError as e:
-        for err in e.errors:
-            print(f"error: {err}", file=sys.stderr)
-        return 2
+    config = load_config_or_exit(args.config)
     paths = rules_arg(args) if args.rules else config.rule_paths
     ruleset, problems = load_rules(paths)
     for p in problems:

@@ -409,21 +409,7 @@ class Store:
                 if not cur.rowcount:
                     continue  # stored already: its alerts were decided then
                 story_id = cur.lastrowid
-                for m in p.matches:
-                    db.execute(
-                        "INSERT OR IGNORE INTO matches (story_id, rule_id, terms, snippet, created_at, fingerprint) "
-                        "VALUES (?,?,?,?,?,?)",
-                        (story_id, m.rule_id, json.dumps(list(m.terms), ensure_ascii=False), m.snippet, now,
-                         p.fingerprint),
-                    )
-                for d in p.deliveries:
-                    due = now if d.release_at is None else d.release_at
-                    cur = db.execute(
-                        "INSERT OR IGNORE INTO outbox (story_id, channel, destination, title, body, alert, fold, "
-                        "next_attempt_at, due_at, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                        (story_id, d.channel, d.destination, d.title, d.body, d.alert, d.fold, due, due, now),
-                    )
-                    created += cur.rowcount
+                created += self._write_plan(db, story_id, p, now)
                 if p.signature is not None:
                     from .dedupe import bands, pack
 
@@ -652,26 +638,34 @@ class Store:
         stored earlier, in one transaction. A destination that already has a
         row for the story gets nothing new. Returns the rows created."""
         now = time.time() if now is None else now
-        created = 0
         with self._tx() as db:
             row = db.execute("SELECT id FROM stories WHERE source=? AND key=?", (story.source, story.key)).fetchone()
             if row is None:
                 return 0
-            for m in planned.matches:
-                db.execute(
-                    "INSERT OR IGNORE INTO matches (story_id, rule_id, terms, snippet, created_at, fingerprint) "
-                    "VALUES (?,?,?,?,?,?)",
-                    (row["id"], m.rule_id, json.dumps(list(m.terms), ensure_ascii=False), m.snippet, now,
-                     planned.fingerprint),
-                )
-            for d in planned.deliveries:
-                due = now if d.release_at is None else d.release_at
-                cur = db.execute(
-                    "INSERT OR IGNORE INTO outbox (story_id, channel, destination, title, body, alert, fold, "
-                    "next_attempt_at, due_at, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    (row["id"], d.channel, d.destination, d.title, d.body, d.alert, d.fold, due, due, now),
-                )
-                created += cur.rowcount
+            created = self._write_plan(db, row["id"], planned, now)
+        return created
+
+    @staticmethod
+    def _write_plan(db: sqlite3.Connection, story_id: int, planned: Planned, now: float) -> int:
+        """A story's matches and one outbox row per delivery (inside the
+        caller's transaction); a destination already holding the story gets
+        no second row. Returns the rows created."""
+        created = 0
+        for m in planned.matches:
+            db.execute(
+                "INSERT OR IGNORE INTO matches (story_id, rule_id, terms, snippet, created_at, fingerprint) "
+                "VALUES (?,?,?,?,?,?)",
+                (story_id, m.rule_id, json.dumps(list(m.terms), ensure_ascii=False), m.snippet, now,
+                 planned.fingerprint),
+            )
+        for d in planned.deliveries:
+            due = now if d.release_at is None else d.release_at
+            cur = db.execute(
+                "INSERT OR IGNORE INTO outbox (story_id, channel, destination, title, body, alert, fold, "
+                "next_attempt_at, due_at, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (story_id, d.channel, d.destination, d.title, d.body, d.alert, d.fold, due, due, now),
+            )
+            created += cur.rowcount
         return created
 
     def next_delivery_at(self) -> float | None:
