@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import __version__, log
 from .config import ConfigError, load_config, load_config_or_exit
+from .store import StoreError, StoreUnavailable, state_exists
 
 
 def bundled_rules_dir() -> Path:
@@ -197,7 +198,7 @@ def cmd_status(args) -> int:
     register_secrets(config)
     if args.health and config.http.address is not None:
         return _health_http(config)
-    if not Path(config.state).exists():
+    if not state_exists(config.state):
         print(f"no state yet at {config.state}")
         return 1 if args.health else 0
     store = Store(config.state)
@@ -310,7 +311,7 @@ def _state(args, create: bool = False):
     from .store import Store
 
     config = load_config_or_exit(args.config)
-    if not create and not Path(config.state).exists():
+    if not create and not state_exists(config.state):
         print(f"no state yet at {config.state}")
         return config, None, 0
     return config, Store(config.state), 0
@@ -381,7 +382,7 @@ def cmd_sources(args) -> int:
     from .store import Store
 
     config = load_config_or_exit(args.config)
-    store = Store(config.state) if Path(config.state).exists() else None
+    store = Store(config.state) if state_exists(config.state) else None
     try:
         rows = source_rows(config, store)
     finally:
@@ -495,6 +496,11 @@ def main(argv: list[str] | None = None) -> int:
     log.setup(args.log_level or "info", fmt=args.log_format or "text")
     try:
         return args.func(args)
+    except (StoreError, StoreUnavailable) as e:
+        # the state could not be opened: an unreachable database, a bad URL,
+        # a refused password, a state written by a newer version
+        print(f"error: state: {e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -6,6 +6,7 @@ import re
 import sys
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -322,7 +323,8 @@ class HealthSettings(_Strict):
 
 
 class Config(_Strict):
-    state: Path = Path("./data/monitor.db")
+    # a file path (SQLite, the default) or a postgresql:// URL (replicas)
+    state: Path | str = Path("./data/monitor.db")
     rules: Path | list[Path] = Path("./rules")
     channels: dict[str, ChannelConfig] = Field(default_factory=dict)
     sources: list[SourceConfig] = Field(default_factory=list)
@@ -336,6 +338,23 @@ class Config(_Strict):
     # Values taken from the environment for channels, headers and source
     # URLs: never printed (monitor.log masks them). Set by load_config.
     secrets: frozenset[str] = Field(default=frozenset(), exclude=True, repr=False)
+
+    @field_validator("state", mode="before")
+    @classmethod
+    def _state(cls, v: Any) -> Any:
+        if isinstance(v, str) and "://" in v:
+            scheme = v.split("://", 1)[0]
+            if scheme not in ("postgresql", "postgres"):
+                raise ValueError(f"expected a file path or a postgresql:// URL, not a '{scheme}://' URL")
+            try:
+                parts = urlsplit(v)
+                parts.port  # noqa: B018 - raises on a port that is not a number
+            except ValueError as e:
+                raise ValueError(f"not a valid postgresql:// URL ({e})") from None
+            if not parts.path.strip("/"):
+                raise ValueError("a postgresql:// URL names its database: postgresql://user@host:5432/monitor")
+            return v
+        return Path(v) if isinstance(v, str) else v
 
     @property
     def rule_paths(self) -> list[Path]:
@@ -429,7 +448,8 @@ def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:
         raise ConfigError(errors)
     base = path.resolve().parent
     rules = [base / p for p in cfg.rule_paths] if isinstance(cfg.rules, list) else base / cfg.rules
-    return cfg.model_copy(update={"state": base / cfg.state, "rules": rules, "path": path,
+    state = cfg.state if isinstance(cfg.state, str) else base / cfg.state
+    return cfg.model_copy(update={"state": state, "rules": rules, "path": path,
                                   "secrets": frozenset(secrets)})
 
 

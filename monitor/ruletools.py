@@ -102,7 +102,7 @@ def cmd_replay(args, rules_arg) -> int:
     received a story is not sent it again."""
     from .config import load_config_or_exit
     from .engine import load_rules
-    from .store import Store
+    from .store import Store, state_exists
 
     try:
         since = parse_duration(args.since)
@@ -114,7 +114,7 @@ def cmd_replay(args, rules_arg) -> int:
     ruleset, problems = load_rules(paths)
     for p in problems:
         print(p, file=sys.stderr)
-    if not Path(config.state).exists():
+    if not state_exists(config.state):
         print(f"no state yet at {config.state}: nothing to replay", file=sys.stderr)
         return 1
     tags = {s.name: tuple(getattr(s, "tags", ()) or ()) for s in config.sources}

@@ -6,7 +6,6 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 from . import log
@@ -25,7 +24,7 @@ from .scheduler import Job, backoff_interval, fetch_all, next_interval, server_h
 from .sources import SourceError, parse
 from .metrics import Metrics
 from .reload import Reloader
-from .store import Planned, SourceState, Store, probe
+from .store import LeaseLost, Planned, SourceState, Store, StoreUnavailable, display_state, probe
 from .yamlfile import FileError
 
 # After SIGTERM, how long in-flight work (a fetch, an Apprise send) may take
@@ -98,6 +97,9 @@ class Monitor:
         self.stop = stop or threading.Event()
         self.clock = clock
         self.store = Store(config.state)
+        self.store.release_dead_owners()
+        # The sources this replica claimed for the current cycle: {name: lease token}
+        self.leases: dict[str, int] = {}
         self.fetcher = Fetcher(config.fetch, self.stop)
         self.dests = destinations({name: list(c.urls) for name, c in config.channels.items()})
         self.router = Router(self.dests, dict(config.channels), config.delivery, self.store)
@@ -214,8 +216,16 @@ class Monitor:
                    last_modified=state.last_modified if state else None, headers=src.headers or None,
                    proxy=src.proxy, before=self.robots.checker(src, url))
 
+    @property
+    def lease_seconds(self) -> float:
+        """How long a claimed source is this replica's: longer than the
+        fetch deadline plus parsing, matching and full-text fetches."""
+        return 2 * self.config.fetch.deadline + 30.0
+
     def poll(self, src: SourceConfig) -> PollOutcome:
-        """Fetch and handle one source now, on this thread."""
+        """Fetch and handle one source now, on this thread (unclaimed: for
+        tests and tools, not for replicas)."""
+        self.leases.pop(src.name, None)
         state = self.store.source_state(src.name)
         job = self.job(src, state)
         try:
@@ -243,7 +253,8 @@ class Monitor:
                                             and body_hash == state.body_hash)
         if unchanged:
             self.store.record_not_modified(src.name, next_at, now, etag=result.etag,
-                                           last_modified=result.last_modified, status=result.status)
+                                           last_modified=result.last_modified, status=result.status,
+                                           lease=self.leases.get(src.name))
             log.event("source.polled", source=src.name, status=result.status, new=0,
                       unchanged="hash" if not result.not_modified else "304")
             self.source_health.success(src, state, now, new=0)
@@ -296,7 +307,7 @@ class Monitor:
             planned.append(Planned(story, tuple(matches), tuple(deliveries), fp, signature=sig))
         queued = self.store.record_poll(src.name, planned, etag=result.etag, last_modified=result.last_modified,
                                         next_check_at=next_at, now=now, body_hash=body_hash,
-                                        status=result.status)
+                                        status=result.status, lease=self.leases.get(src.name))
         log.event("source.polled", source=src.name, status=result.status, stories=len(stories), new=len(new),
                   baseline=str(baseline).lower(), matched=matched, queued=queued)
         self.source_health.success(src, state, now, new=len(new))
@@ -318,7 +329,8 @@ class Monitor:
             delay = next_interval(src.name, src.interval, self.config.fetch)
         else:
             delay = backoff_interval(src.name, src.interval, failures, self.config.fetch, hint)
-        self.store.record_failure(src.name, reason, error, now + delay, now, count=count, status=status)
+        self.store.record_failure(src.name, reason, error, now + delay, now, count=count, status=status,
+                                  lease=self.leases.get(src.name))
         log.event("source.failed", level="warning", source=src.name, reason=reason, error=error,
                   failures=failures, retry_in=f"{delay:.0f}s")
         if count and reason != "cancelled":
@@ -342,7 +354,12 @@ class Monitor:
         hears of each as it comes back."""
         started = self.cycle_started_at = time.monotonic()
         outcome = CycleOutcome()
-        todo = self.due() if sources is None else sources
+        # Claim before fetching: a source another replica holds is its to poll.
+        wanted = self.sources if sources is None else sources
+        self.leases = self.store.claim_sources([s.name for s in wanted], self.clock(), self.lease_seconds,
+                                               limit=self.store.claim_batch(self.config.fetch.workers),
+                                               force=sources is not None)
+        todo = [s for s in wanted if s.name in self.leases]
         by_name = {s.name: s for s in todo}
         states = self.store.source_states()
         network: list[tuple[SourceConfig, FetchError]] = []
@@ -355,9 +372,9 @@ class Monitor:
                 if out.reason in NETWORK_REASONS:
                     network.append((src, out))  # decided once the cycle is over
                     return
-                outcome.polls.append(self.failed_fetch(src, states.get(src.name), out))
+                outcome.polls.append(self._fenced(src, lambda: self.failed_fetch(src, states.get(src.name), out)))
             else:
-                outcome.polls.append(self.handle(src, states.get(src.name), out))
+                outcome.polls.append(self._fenced(src, lambda: self.handle(src, states.get(src.name), out)))
 
         fetch_all(self.fetcher, [self.job(s, states.get(s.name)) for s in todo], on_result,
                   settings=self.config.fetch, stop=self.stop, pool=self.pool)
@@ -367,12 +384,28 @@ class Monitor:
             log.event("network.down", level="warning", sources=len(network),
                       error=str(network[0][1]), note="counted once, not against each source")
         for src, e in network:
-            outcome.polls.append(self.failed_fetch(src, states.get(src.name), e, count=not down))
+            outcome.polls.append(self._fenced(src, lambda: self.failed_fetch(src, states.get(src.name), e,
+                                                                              count=not down)))
+        polled = {p.source for p in outcome.polls}
+        unpolled = {n: t for n, t in self.leases.items() if n not in polled}
+        if unpolled:  # stopping: fetches not started go back at once
+            self.store.release_sources(unpolled)
+        self.leases = {}
         if progress:
             progress(len(todo), len(todo), "delivering")
         outcome.delivery = self.deliver()
         self._cycle_ended(time.monotonic() - started)
         return outcome
+
+    def _fenced(self, src: SourceConfig, write: Callable[[], PollOutcome]) -> PollOutcome:
+        """Handle a result unless the source's lease was lost meanwhile (this
+        replica stalled past it and another claimed the source)."""
+        try:
+            return write()
+        except LeaseLost:
+            log.event("source.lease_lost", level="warning", source=src.name,
+                      note="another replica claimed it; this poll's result was not written")
+            return PollOutcome(src.name, False, reason="lease_lost", error="lease lost")
 
     def _cycle_ended(self, seconds: float) -> None:
         self.cycle_ended_at = time.monotonic()
@@ -401,13 +434,22 @@ class Monitor:
         self.store.set_meta("start_problems", self.start_problems)
         self.start_http()
         log.event("monitor.started", sources=len(self.sources), rules=len(self.rules.rules),
-                  channels=",".join(self.dests), state=str(Path(self.config.state)))
+                  channels=",".join(self.dests), state=display_state(self.config.state))
         try:
             while not self.stop.is_set():
-                self.cycle()
-                # Wake for the next due source or retry; never sleep past a minute
-                # so a changed clock or a new due row is noticed.
-                self._idle(min(max(self.seconds_until_due(), 0.2), 60.0))
+                try:
+                    self.cycle()
+                    # Wake for the next due source or retry; never sleep past a minute
+                    # so a changed clock or a new due row is noticed.
+                    wait = min(max(self.seconds_until_due(), 0.2), 60.0)
+                except StoreUnavailable as e:
+                    # A cut connection or a failover: what was not committed is
+                    # redone (claimed sources come back to this replica, or to
+                    # another when their lease ends); try again shortly.
+                    self.leases = {}
+                    log.event("store.unavailable", level="warning", error=str(e), retry_in="2s")
+                    wait = 2.0
+                self._idle(wait)
         finally:
             self.loop_alive = False
         log.event("monitor.stopped", outbox_pending=self.store.outbox_counts()["pending"])

@@ -35,6 +35,12 @@ class DeliveryStats:
     deferred: int = 0  # not tried: their destination had just failed
 
 
+# How long a replica holds the outbox rows it claimed: longer than a send
+# (Apprise's timeouts) and a digest's parts; a replica that died lets them go
+# to another after this.
+DELIVERY_LEASE = 300.0
+
+
 def backoff(attempts: int, settings: DeliverySettings) -> float:
     """Seconds before retry number `attempts` (1-based): doubling, capped."""
     return min(settings.retry_base * (2 ** max(0, attempts - 1)), settings.retry_max)
@@ -76,7 +82,7 @@ def deliver_due(
     # that times out costs one timeout a cycle, not one per row.
     down: dict[str, tuple[float, str]] = {}
     t = now()
-    for row in store.due_deliveries(t):
+    for row in store.claim_deliveries(t, DELIVERY_LEASE):
         if stop is not None and stop.is_set():
             break
         if row.id in done:
@@ -98,7 +104,7 @@ def deliver_due(
         if row.fold:
             # A burst takes everything waiting for the destination; a digest
             # the rows whose release time has come.
-            group = store.pending_fold(row.destination, row.fold, until=t if row.fold == "digest" else None)
+            group = store.claim_fold(row.destination, row.fold, t if row.fold == "digest" else None, DELIVERY_LEASE)
         done.update(r.id for r in group)
         live = [r for r in group if not _expired(store, r, t, settings, stats)]
         if not live:
