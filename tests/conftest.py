@@ -45,3 +45,24 @@ def chat(monkeypatch):
     with ChatReceiver() as receiver:
         receiver.point_apprise_at(monkeypatch)
         yield receiver
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """One PostgreSQL server for the session (tests/pgserver.py); skipped,
+    saying why, where no PostgreSQL server binary is installed."""
+    from pgserver import PgServer, find_bindir
+
+    bindir = find_bindir()
+    if bindir is None:
+        pytest.skip("PostgreSQL tests skipped: no server binary (initdb, pg_ctl) on PATH, in PG_BINDIR "
+                    "or in /usr/lib/postgresql/*/bin")
+    server = PgServer(bindir).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server):
+    """The URL of a fresh, empty database on the session's server."""
+    return pg_server.new_database()

@@ -237,9 +237,10 @@ def _queue(store, story_, matches, dests, configs=None, now=T0, router=None):
     return deliveries
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "state.db")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    """The outbox tests run on both backends: the same SQL, the same results."""
+    s = Store(tmp_path / "state.db" if request.param == "sqlite" else request.getfixturevalue("pg_url"))
     s.ensure_source("wire", "https://e.org/feed")
     yield s
     s.close()
