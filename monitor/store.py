@@ -847,12 +847,22 @@ class Store:
         can only spare a repeat."""
         now = time.time() if now is None else now
         ids = [row_ids] if isinstance(row_ids, int) else list(row_ids)
-        with self._tx() as db:
-            db.executemany(
-                "UPDATE outbox SET status='sent', sent_at=?, attempts=attempts+1, last_error=NULL, lease_owner=NULL, "
-                "lease_until=NULL WHERE id=?",
-                [(now, i) for i in ids],
-            )
+        for attempt in range(3):
+            # A connection cut right after the send must not leave the rows
+            # pending (they would go out again): the write is idempotent, so
+            # it is retried on a fresh connection.
+            try:
+                with self._tx() as db:
+                    db.executemany(
+                        "UPDATE outbox SET status='sent', sent_at=?, attempts=attempts+1, last_error=NULL, "
+                        "lease_owner=NULL, lease_until=NULL WHERE id=? AND status<>'sent'",
+                        [(now, i) for i in ids],
+                    )
+                return
+            except StoreUnavailable:
+                if attempt == 2:
+                    raise
+                time.sleep(0.5 * (attempt + 1))
 
     def mark_failed(self, row_ids: int | Iterable[int], error: str, next_attempt_at: float | None) -> None:
         """A failed attempt: retried at next_attempt_at, or dead when None."""
