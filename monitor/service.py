@@ -218,9 +218,12 @@ class Monitor:
 
     @property
     def lease_seconds(self) -> float:
-        """How long a claimed source is this replica's: longer than the
-        fetch deadline plus parsing, matching and full-text fetches."""
-        return 2 * self.config.fetch.deadline + 30.0
+        """How long a claimed source is this replica's: a claimed batch is
+        four fetches per worker (Store.claim_batch), so even when every one
+        runs to the fetch deadline the batch ends within the lease, with
+        time left for parsing and matching. A poll that still outlives it
+        writes nothing (the lease token fences it)."""
+        return 4 * self.config.fetch.deadline + 30.0
 
     def poll(self, src: SourceConfig) -> PollOutcome:
         """Fetch and handle one source now, on this thread (unclaimed: for

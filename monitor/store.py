@@ -187,6 +187,13 @@ class SourceState:
     url: str | None = None
 
 
+def _source_state(r) -> SourceState:
+    return SourceState(r["name"], r["etag"], r["last_modified"], bool(r["baseline_done"]),
+                       r["next_check_at"], r["failures"], r["body_hash"], r["permanent_url"],
+                       r["last_new_at"], r["broken_since"], bool(r["broken_alerted"]),
+                       r["last_success_at"], r["last_error_reason"], r["url"])
+
+
 @dataclass(frozen=True, slots=True)
 class Delivery:
     """One rendered message, as it sits in the outbox."""
@@ -500,21 +507,11 @@ class Store:
     # -- sources --------------------------------------------------------
     def source_state(self, name: str) -> SourceState | None:
         r = self.db.execute("SELECT * FROM sources WHERE name=?", (name,)).fetchone()
-        if r is None:
-            return None
-        return SourceState(r["name"], r["etag"], r["last_modified"], bool(r["baseline_done"]),
-                           r["next_check_at"], r["failures"], r["body_hash"], r["permanent_url"],
-                           r["last_new_at"], r["broken_since"], bool(r["broken_alerted"]),
-                           r["last_success_at"], r["last_error_reason"], r["url"])
+        return None if r is None else _source_state(r)
 
     def source_states(self) -> dict[str, SourceState]:
         """Every source's state, by name, in one query (the scheduler's view)."""
-        out = {}
-        for r in self.db.execute("SELECT name FROM sources"):
-            st = self.source_state(r["name"])
-            if st is not None:
-                out[st.name] = st
-        return out
+        return {r["name"]: _source_state(r) for r in self.db.execute("SELECT * FROM sources")}
 
     def ensure_source(self, name: str, url: str) -> None:
         self.db.execute("INSERT INTO sources (name, url) VALUES (?, ?) ON CONFLICT DO NOTHING", (name, url))
