@@ -376,7 +376,13 @@ def _first_line(e: BaseException) -> str:
 def _lease_owner() -> str:
     """Who holds a lease: host, process id and a random tail, so a restarted
     process (or a reused pid) is never taken for its predecessor."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+    owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+    _OWNERS_HERE.add(owner)
+    return owner
+
+
+# The owners of the stores opened by this process.
+_OWNERS_HERE: set[str] = set()
 
 
 def _owner_dead(owner: str) -> bool:
@@ -384,8 +390,12 @@ def _owner_dead(owner: str) -> bool:
     and restarted gets its sources back at once, not after the lease)."""
     host, _, rest = owner.partition(":")
     pid = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+    if host != socket.gethostname() or not pid.isdigit():
         return False
+    if int(pid) == os.getpid():
+        # our own pid but not one of our stores: the process before us in a
+        # restarted container, where the monitor is always pid 1
+        return owner not in _OWNERS_HERE
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:

@@ -278,3 +278,26 @@ def test_the_password_of_a_database_url_never_reaches_the_log(tmp_path, pg_serve
     out = _monitor_cli("once", "--config", str(cfg), cwd=tmp_path, env={"MONITOR_DB_PASSWORD": "s3cret-pw"})
     assert out.returncode == 0, out.stdout + out.stderr
     assert "s3cret-pw" not in out.stdout + out.stderr
+
+
+def test_several_processes_on_one_sqlite_file_do_not_corrupt_it(tmp_path, http_server):
+    for i in range(6):
+        http_server.add(f"/f{i}.xml", rss_doc([(f"{i}-{n}", f"Story {n}", f"https://e.org/{i}/{n}")
+                                               for n in range(20)]), content_type="application/rss+xml")
+    (tmp_path / "rules.yaml").write_text(RULE, encoding="utf-8")
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("state: ./state.db\nrules: ./rules.yaml\nfetch: {per_host_delay: 0}\nsources:\n" + "".join(
+        f"  - {{name: f{i}, kind: rss, url: \"{http_server.url(f'/f{i}.xml')}\"}}\n" for i in range(6)),
+        encoding="utf-8")
+    procs = [subprocess.Popen([sys.executable, "-m", "monitor", "once", "--config", str(cfg)], cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(3)]
+    outs = [p.communicate(timeout=120)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "state.db")
+    try:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert db.execute("SELECT COUNT(*), COUNT(DISTINCT source || key) FROM stories").fetchone() == (120, 120)
+    finally:
+        db.close()
