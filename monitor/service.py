@@ -423,8 +423,10 @@ class Monitor:
     def seconds_until_due(self) -> float:
         now = self.clock()
         states = self.store.source_states()
-        times = [s.next_check_at for s in (states.get(x.name) for x in self.sources) if s]
-        nxt = self.store.next_delivery_at()
+        # a source another replica is polling now is not this one's to wait for
+        busy = self.store.held_elsewhere()
+        times = [s.next_check_at for s in (states.get(x.name) for x in self.sources) if s and s.name not in busy]
+        nxt = self.store.next_delivery_at(claimable=True)
         if nxt is not None:
             times.append(nxt)
         if not times:

@@ -600,6 +600,12 @@ class Store:
             raise LeaseLost(name)
         db.execute("UPDATE sources SET lease_owner=NULL, lease_until=NULL WHERE name=?", (name,))
 
+    def held_elsewhere(self) -> set[str]:
+        """The sources another replica holds a live lease on."""
+        rows = self.db.execute(f"SELECT name FROM sources WHERE lease_owner IS NOT NULL AND lease_owner<>? "
+                               f"AND lease_until>={self._now_sql}", (self.owner,))
+        return {r["name"] for r in rows}
+
     def release_sources(self, leases: dict[str, int]) -> None:
         """Give back claimed sources that were not polled (stopping)."""
         with self._tx() as db:
@@ -1014,8 +1020,15 @@ class Store:
             created += cur.rowcount
         return created
 
-    def next_delivery_at(self) -> float | None:
-        row = self.db.execute("SELECT MIN(next_attempt_at) AS t FROM outbox WHERE status='pending'").fetchone()
+    def next_delivery_at(self, claimable: bool = False) -> float | None:
+        """When the next pending row is due; with `claimable`, among those
+        no other replica holds (what this one could send)."""
+        sql = "SELECT MIN(next_attempt_at) AS t FROM outbox WHERE status='pending'"
+        args: tuple = ()
+        if claimable:
+            sql += f" AND (lease_owner IS NULL OR lease_owner=? OR lease_until<{self._now_sql})"
+            args = (self.owner,)
+        row = self.db.execute(sql, args).fetchone()
         return row["t"] if row else None
 
     def recent_stories(self, limit: int = 10) -> list[dict]:
