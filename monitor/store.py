@@ -6,6 +6,10 @@ outbox row per destination are written in one transaction, so a crash never
 leaves a match without its pending deliveries (DESIGN.md, "Delivery is an
 outbox"). Destinations are stored as a hash of their Apprise URL, never the
 URL itself, so no secret lands in the state file.
+
+Replicas on one PostgreSQL database share the work through leases on rows
+(claim_sources, claim_deliveries): the database's row locks, unique keys
+and clock carry it, with no leader.
 """
 from __future__ import annotations
 
@@ -800,24 +804,6 @@ class Store:
             "JOIN stories st ON st.id=d.story_id WHERE d.original_id=?", (story_id, story_id)).fetchall()
         return [r["source"] for r in rows]
 
-    def due_deliveries(self, now: float | None = None, limit: int = 500) -> list[OutboxRow]:
-        now = time.time() if now is None else now
-        rows = self.db.execute(
-            f"SELECT {_ROW_COLUMNS} FROM outbox WHERE status='pending' AND next_attempt_at<=? ORDER BY id LIMIT ?",
-            (now, limit),
-        )
-        return [_row(r) for r in rows]
-
-    def pending_fold(self, destination: str, fold: str, until: float | None = None) -> list[OutboxRow]:
-        """The pending rows of one destination waiting to be folded together
-        (a burst or a digest); `until` limits them to those due by then."""
-        sql = f"SELECT {_ROW_COLUMNS} FROM outbox WHERE status='pending' AND destination=? AND fold=?"
-        args: list = [destination, fold]
-        if until is not None:
-            sql += " AND next_attempt_at<=?"
-            args.append(until)
-        return [_row(r) for r in self.db.execute(sql + " ORDER BY id", args)]
-
     def claim_deliveries(self, now: float, lease_seconds: float, limit: int = 500) -> list[OutboxRow]:
         """Claim due outbox rows that no other replica holds, for sending
         outside any transaction. A row is held until it is marked sent,
@@ -825,8 +811,9 @@ class Store:
         return self._claim_rows("status='pending' AND next_attempt_at<=?", [now], lease_seconds, limit)
 
     def claim_fold(self, destination: str, fold: str, until: float | None, lease_seconds: float) -> list[OutboxRow]:
-        """pending_fold(), claimed: the rows of a burst or digest that this
-        replica holds or could take."""
+        """The pending rows of one destination waiting to be folded together
+        (a burst or a digest; `until` limits them to those due by then),
+        claimed: those this replica holds or could take."""
         where = "status='pending' AND destination=? AND fold=?"
         args: list = [destination, fold]
         if until is not None:

@@ -6,6 +6,8 @@ reports success for that destination, so a crash can repeat a message only
 if it lands between the receiver's acceptance and that commit. Rows held
 for a burst window or a digest are folded into one message (or a few parts
 under the service's size limit); each part's rows are marked together.
+Rows are claimed before they are sent (a lease in the store), so replicas
+sharing one database never send the same row at once.
 """
 from __future__ import annotations
 
