@@ -317,7 +317,7 @@ class _PgDb:
             self.conn = self._psycopg.connect(self.url, autocommit=True, row_factory=self._dict_row,
                                               connect_timeout=10, application_name="privacy-monitor")
         except self._psycopg.OperationalError as e:
-            raise StoreUnavailable(_first_line(e)) from None
+            raise StoreUnavailable(f"{display_state(self.url)}: {_first_line(e)}") from None
         except self._psycopg.Error as e:  # a malformed URL or an unknown option
             raise StoreError(f"{display_state(self.url)}: {_first_line(e)}") from None
 
