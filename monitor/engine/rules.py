@@ -338,9 +338,34 @@ def _lower_all(value: list[str] | None) -> list[str] | None:
     return None if value is None else [v.lower() for v in value]
 
 
-class RuleModel(BaseModel):
+class _RuleFields(BaseModel):
+    """Checks shared by a rule and by what an extending rule adds or
+    replaces; each applies where the model has the field."""
+
     model_config = ConfigDict(extra="forbid")
 
+    @field_validator("severity", check_fields=False)
+    @classmethod
+    def _sev(cls, v):
+        return _check_severity(v)
+
+    @field_validator("fields", check_fields=False)
+    @classmethod
+    def _fields(cls, v):
+        return _check_fields(v)
+
+    @field_validator("threshold", check_fields=False)
+    @classmethod
+    def _thr(cls, v):
+        return _check_threshold(v)
+
+    @field_validator("languages", check_fields=False)
+    @classmethod
+    def _langs(cls, v):
+        return _lower_all(v)
+
+
+class RuleModel(_RuleFields):
     id: str
     title: str | None = None
     severity: str = "medium"
@@ -365,29 +390,11 @@ class RuleModel(BaseModel):
     @classmethod
     def _id(cls, v):
         return _check_id(v)
-    @field_validator("severity")
-    @classmethod
-    def _sev(cls, v):
-        return _check_severity(v)
-    @field_validator("fields")
-    @classmethod
-    def _fields(cls, v):
-        return _check_fields(v)
-    @field_validator("threshold")
-    @classmethod
-    def _thr(cls, v):
-        return _check_threshold(v)
-    @field_validator("languages")
-    @classmethod
-    def _langs(cls, v):
-        return _lower_all(v)
 
 
-class _Add(BaseModel):
+class _Add(_RuleFields):
     """What an extending rule appends to its base: list items, or a condition
     that must hold as well."""
-
-    model_config = ConfigDict(extra="forbid")
     tags: list[str] | None = None
     channels: list[str] | None = None
     references: list[str] | None = None
@@ -397,16 +404,9 @@ class _Add(BaseModel):
     source_tags: list[str] | None = None
     match: Any = None
 
-    @field_validator("languages")
-    @classmethod
-    def _langs(cls, v):
-        return _lower_all(v)
 
-
-class _Replace(BaseModel):
+class _Replace(_RuleFields):
     """What an extending rule sets instead of its base's value."""
-
-    model_config = ConfigDict(extra="forbid")
     title: str | None = None
     severity: str | None = None
     tags: list[str] | None = None
@@ -422,22 +422,6 @@ class _Replace(BaseModel):
     source_tags: list[str] | None = None
     fold_chinese: bool | None = None
 
-    @field_validator("severity")
-    @classmethod
-    def _sev(cls, v):
-        return _check_severity(v)
-    @field_validator("fields")
-    @classmethod
-    def _fields(cls, v):
-        return _check_fields(v)
-    @field_validator("threshold")
-    @classmethod
-    def _thr(cls, v):
-        return _check_threshold(v)
-    @field_validator("languages")
-    @classmethod
-    def _langs(cls, v):
-        return _lower_all(v)
 
 
 RuleModel.model_rebuild()
