@@ -101,18 +101,12 @@ class Monitor:
         # The sources this replica claimed for the current cycle: {name: lease token}
         self.leases: dict[str, int] = {}
         self.fetcher = Fetcher(config.fetch, self.stop)
-        self.dests = destinations({name: list(c.urls) for name, c in config.channels.items()})
-        self.router = Router(self.dests, dict(config.channels), config.delivery, self.store)
         self.pool = ThreadPoolExecutor(max_workers=config.fetch.workers, thread_name_prefix="fetch")
         self.robots = Robots(self.fetcher)
         self.pacer = Pacer(config.fetch.per_host_delay, self.stop)
-        self.source_health = HealthKeeper(self.store, config.health, self.dests, self.clock)
-        for src in self.sources:
-            self.store.ensure_source(src.name, src.url)
-        register_secrets(config)
         self.metrics = Metrics()
         log.subscribe(self.metrics.on_event)
-        self._set_gauges()
+        self._use_config()
         self.reloader = Reloader(self)
         self.api = None  # the HTTP endpoint, while run_forever runs with http.listen set
         self.loop_alive = False
@@ -137,10 +131,6 @@ class Monitor:
         self.fetcher.close()
         self.store.close()
 
-    def _set_gauges(self) -> None:
-        self.metrics.rules.set(len(self.rules.rules))
-        self.metrics.sources.set(len(self.sources))
-
     # -- hot reload (monitor/reload.py decides; this swaps) ----------------
     def apply(self, config: Config, ruleset: RuleSet) -> None:
         """Run with a new config and rule set from the next cycle on."""
@@ -153,13 +143,19 @@ class Monitor:
         if config.fetch.workers != old.fetch.workers:
             self.pool.shutdown(wait=True)
             self.pool = ThreadPoolExecutor(max_workers=config.fetch.workers, thread_name_prefix="fetch")
+        self._use_config()
+
+    def _use_config(self) -> None:
+        """What follows from self.config and self.rules, at start and after a reload."""
+        config = self.config
         self.dests = destinations({name: list(c.urls) for name, c in config.channels.items()})
         self.router = Router(self.dests, dict(config.channels), config.delivery, self.store)
         self.source_health = HealthKeeper(self.store, config.health, self.dests, self.clock)
         for src in self.sources:
             self.store.ensure_source(src.name, src.url)
         register_secrets(config)
-        self._set_gauges()
+        self.metrics.rules.set(len(self.rules.rules))
+        self.metrics.sources.set(len(self.sources))
 
     def request_reload(self) -> None:
         self.reloader.request()
