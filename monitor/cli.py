@@ -306,23 +306,24 @@ def _health_http(config) -> int:
 
 
 def _state(args, create: bool = False):
-    """Config and the store for the state-file commands, or an exit code.
-    Only a command that writes (silence add) creates a missing state file."""
+    """Config and the store for the state-file commands (no store when there
+    is no state yet). Only a command that writes (silence add) creates a
+    missing state file."""
     from .store import Store
 
     config = load_config_or_exit(args.config)
     if not create and not state_exists(config.state):
         print(f"no state yet at {config.state}")
-        return config, None, 0
-    return config, Store(config.state), 0
+        return config, None
+    return config, Store(config.state)
 
 
 def cmd_outbox(args) -> int:
     from .alerts.admin import outbox_report
 
-    config, store, rc = _state(args)
+    config, store = _state(args)
     if store is None:
-        return rc
+        return 0
     try:
         return outbox_report(config, store, sys.stdout, as_json=args.json, retry_dead=args.retry_dead,
                              config_arg=args.config)
@@ -333,9 +334,9 @@ def cmd_outbox(args) -> int:
 def cmd_silence(args) -> int:
     from .alerts.admin import silence_add, silence_list
 
-    config, store, rc = _state(args, create=args.silence_command == "add")
+    config, store = _state(args, create=args.silence_command == "add")
     if store is None:
-        return rc
+        return 0
     try:
         if args.silence_command == "add":
             from .engine import load_rules
