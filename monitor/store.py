@@ -758,7 +758,6 @@ class Store:
         """Queue a notice (a source broken or recovered) for delivery, once per
         `key`. Returns the outbox rows created (0 when already queued)."""
         now = time.time() if now is None else now
-        created = 0
         with self._tx() as db:
             cur = db.execute(
                 "INSERT INTO stories (source, key, canonical_url, title, link, summary, published, lang, "
@@ -768,14 +767,8 @@ class Store:
             got = cur.fetchall()
             if not got:
                 return 0
-            story_id = got[0]["id"]
-            for d in deliveries:
-                cur = db.execute(
-                    "INSERT INTO outbox (story_id, channel, destination, title, body, "
-                    "next_attempt_at, created_at) VALUES (?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
-                    (story_id, d.channel, d.destination, d.title, d.body, now, now),
-                )
-                created += cur.rowcount
+            notice = Story(source=NOTICE_SOURCE, key=key, title=title, summary=body)
+            created = self._write_plan(db, got[0]["id"], Planned(notice, deliveries=tuple(deliveries)), now)
         return created
 
     def find_near_duplicate(self, sig: tuple[int, ...], since: float) -> tuple[int, str, float] | None:
