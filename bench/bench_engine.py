@@ -12,6 +12,7 @@ machine may be shared) and, in the same run, for the baseline: a Python
 `re` alternation per rule searched in every story. Nothing here is
 asserted; the figures are for reading.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,18 +48,49 @@ million billion business money growth budget economy election vote campaign team
 game season match player coach weather storm rain water power energy oil gas price
 school students teachers health hospital doctors police court law judge case trial
 technology software app phone internet online users data privacy security network""".split()
-ZH_A = list("人脸声纹指纹虹膜步态生物面部车牌身份个人用户客户患者学生员工乘客住户公民会员手机位置健康医疗金融")
+ZH_A = list(
+    "人脸声纹指纹虹膜步态生物面部车牌身份个人用户客户患者学生员工乘客住户公民会员手机位置健康医疗金融"
+)
 ZH_B = list("识别采集比对监控追踪验证信息数据资料记录隐私泄露倒卖售卖爬取曝光外泄黑客入侵")
-ZH_FILLER = list("的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工也能下过子说产种面而方后多定行学法所民得经十三之进着等部度家电力里如水化高自二理起小物现实加量都两体制机当使点从业本去把性好应开它合还因由其些然前外天政四日那社义事平形相全表间样与关各重新线内数正心反你明看原又么利比或但质气第向道命此变条只没结解问意建月公无系军很情者最立代想已通并提直题党程展五果料象员革位入常文总次品式活设及管特件长求老头基资边流路级少图山统接知较将组见计别她手角期根论运农指几九区强放决西被干做必战先回则任取据处理府研质")
+ZH_FILLER = list(
+    "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工也能下过子说产种面而方后多定行学法所民得经十三之进着等部度家电力里如水化高自二理起小物现实加量都两体制机当使点从业本去把性好应开它合还因由其些然前外天政四日那社义事平形相全表间样与关各重新线内数正心反你明看原又么利比或但质气第向道命此变条只没结解问意建月公无系军很情者最立代想已通并提直题党程展五果料象员革位入常文总次品式活设及管特件长求老头基资边流路级少图山统接知较将组见计别她手角期根论运农指几九区强放决西被干做必战先回则任取据处理府研质"
+)
 # context words of Chinese rules: words, as rule writers write them, not single characters
-ZH_CONTEXT = ["泄露", "倒卖", "出售", "监控", "识别", "采集", "追踪", "曝光", "窃取", "黑客", "隐私", "数据",
-              "信息", "摄像头", "警方", "学校", "小区", "房东", "公司", "平台", "用户", "客户"]
+ZH_CONTEXT = [
+    "泄露",
+    "倒卖",
+    "出售",
+    "监控",
+    "识别",
+    "采集",
+    "追踪",
+    "曝光",
+    "窃取",
+    "黑客",
+    "隐私",
+    "数据",
+    "信息",
+    "摄像头",
+    "警方",
+    "学校",
+    "小区",
+    "房东",
+    "公司",
+    "平台",
+    "用户",
+    "客户",
+]
 ZH_TERMS_EXTRA = ["人脸识别", "个人信息", "数据泄露", "倒卖", "监控", "刷脸", "隐私", "生物识别"]
 
 
 def phrase_pools(rng: random.Random) -> tuple[list[str], list[str]]:
     en = [f"{m} {n}" for m in EN_MODIFIERS for n in EN_NOUNS]
-    zh = [a + b + c + d for a in ZH_A[:30] for b in ZH_A[30:] + ZH_A[:5] for c, d in [tuple(rng.sample(ZH_B, 2))]]
+    zh = [
+        a + b + c + d
+        for a in ZH_A[:30]
+        for b in ZH_A[30:] + ZH_A[:5]
+        for c, d in [tuple(rng.sample(ZH_B, 2))]
+    ]
     rng.shuffle(en)
     rng.shuffle(zh)
     return en, list(dict.fromkeys(zh + ZH_TERMS_EXTRA))
@@ -71,7 +103,9 @@ def make_rules(n: int, en: list[str], zh: list[str], rng: random.Random) -> dict
         pool = zh if chinese else en
         specific = rng.sample(pool, rng.randint(4, 10))
         if not chinese and rng.random() < 0.3:
-            specific[0] = specific[0].rsplit(" ", 1)[0] + " " + specific[0].rsplit(" ", 1)[1][:5] + "*"
+            specific[0] = (
+                specific[0].rsplit(" ", 1)[0] + " " + specific[0].rsplit(" ", 1)[1][:5] + "*"
+            )
         context = rng.sample(ZH_CONTEXT if chinese else EN_CONTEXT, rng.randint(3, 6))
         roll = rng.random()
         if roll < 0.2:
@@ -80,8 +114,14 @@ def make_rules(n: int, en: list[str], zh: list[str], rng: random.Random) -> dict
             match = {"at_least": 2, "of": [specific[:3], specific[3:], context]}
         else:
             match = {"all": [specific, context, {"not": rng.sample(pool, 2)}]}
-        rules.append({"id": f"r{i}", "title": f"rule {i}", "fold_chinese": chinese and rng.random() < 0.5,
-                      "match": match})
+        rules.append(
+            {
+                "id": f"r{i}",
+                "title": f"rule {i}",
+                "fold_chinese": chinese and rng.random() < 0.5,
+                "match": match,
+            }
+        )
     return {"rules": rules}
 
 
@@ -92,13 +132,24 @@ def make_story(rng: random.Random, en: list[str], zh: list[str], size: int = 300
     while length < size:
         roll = rng.random()
         if chinese:
-            piece = (rng.choice(zh) if roll < 0.002 else rng.choice(ZH_CONTEXT) if roll < 0.02
-                     else "".join(rng.choices(ZH_FILLER, k=rng.randint(2, 8))))
+            piece = (
+                rng.choice(zh)
+                if roll < 0.002
+                else rng.choice(ZH_CONTEXT)
+                if roll < 0.02
+                else "".join(rng.choices(ZH_FILLER, k=rng.randint(2, 8)))
+            )
             if roll > 0.9:
                 piece += "，"
             length += len(piece.encode())
         else:
-            piece = rng.choice(en) if roll < 0.001 else rng.choice(EN_CONTEXT) if roll < 0.01 else rng.choice(EN_FILLER)
+            piece = (
+                rng.choice(en)
+                if roll < 0.001
+                else rng.choice(EN_CONTEXT)
+                if roll < 0.01
+                else rng.choice(EN_FILLER)
+            )
             if roll > 0.93:
                 piece += "."
             length += len(piece) + 1
@@ -135,17 +186,28 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stories", type=int, default=10_000)
     ap.add_argument("--naive-stories", type=int, default=500, help="stories for the slow baseline")
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--repeat", type=int, default=3,
-                    help="engine passes per rule count; the fastest is reported (others share the machine)")
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="engine passes per rule count; the fastest is reported (others share the machine)",
+    )
     args = ap.parse_args(argv)
     rng = random.Random(args.seed)
     en, zh = phrase_pools(rng)
     stories = [make_story(rng, en, zh) for _ in range(args.stories)]
-    nbytes = sum(len(s["title"].encode()) + len(s["summary"].encode()) + len(s["body"].encode()) for s in stories)
-    print(f"{len(stories)} stories, {nbytes / 1e6:.1f} MB, mean {nbytes / len(stories) / 1e3:.1f} KB; "
-          f"term pools: {len(en)} English phrases, {len(zh)} Chinese terms")
-    print(f"{'rules':>6} {'build s':>8} {'engine MB/s':>12} {'matches':>8} {'cost vs 10':>11} "
-          f"{'naive MB/s':>11} {'engine/naive':>13}")
+    nbytes = sum(
+        len(s["title"].encode()) + len(s["summary"].encode()) + len(s["body"].encode())
+        for s in stories
+    )
+    print(
+        f"{len(stories)} stories, {nbytes / 1e6:.1f} MB, mean {nbytes / len(stories) / 1e3:.1f} KB; "
+        f"term pools: {len(en)} English phrases, {len(zh)} Chinese terms"
+    )
+    print(
+        f"{'rules':>6} {'build s':>8} {'engine MB/s':>12} {'matches':>8} {'cost vs 10':>11} "
+        f"{'naive MB/s':>11} {'engine/naive':>13}"
+    )
     base_cost = None
     for n in (10, 100, 1000):
         doc = make_rules(n, en, zh, random.Random(n))
@@ -167,8 +229,10 @@ def main(argv: list[str] | None = None) -> int:
         base_cost = base_cost or cost
         naive = naive_rules(doc)
         sample = stories[: args.naive_stories]
-        sample_bytes = sum(len(s["title"].encode()) + len(s["summary"].encode()) + len(s["body"].encode())
-                           for s in sample)
+        sample_bytes = sum(
+            len(s["title"].encode()) + len(s["summary"].encode()) + len(s["body"].encode())
+            for s in sample
+        )
         t0 = time.perf_counter()
         for s in sample:
             for field in ("title", "summary", "body"):
@@ -178,11 +242,15 @@ def main(argv: list[str] | None = None) -> int:
         naive_spent = time.perf_counter() - t0
         engine_mbs = nbytes / spent / 1e6
         naive_mbs = sample_bytes / naive_spent / 1e6
-        print(f"{n:>6} {build:>8.2f} {engine_mbs:>12.1f} {matches:>8} {cost / base_cost:>10.2f}x "
-              f"{naive_mbs:>11.2f} {engine_mbs / naive_mbs:>12.1f}x")
-    print(f"engine: fastest of {args.repeat} passes over all stories, one core; naive: one re alternation "
-          f"per rule searched in each field (term hits only, no boolean logic), one pass over the first "
-          f"{args.naive_stories} stories")
+        print(
+            f"{n:>6} {build:>8.2f} {engine_mbs:>12.1f} {matches:>8} {cost / base_cost:>10.2f}x "
+            f"{naive_mbs:>11.2f} {engine_mbs / naive_mbs:>12.1f}x"
+        )
+    print(
+        f"engine: fastest of {args.repeat} passes over all stories, one core; naive: one re alternation "
+        f"per rule searched in each field (term hits only, no boolean logic), one pass over the first "
+        f"{args.naive_stories} stories"
+    )
     return 0
 
 

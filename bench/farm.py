@@ -20,6 +20,7 @@ Every feed lives on one loopback host, so the per-host limits are opened up
 (concurrency = workers, no delay); with real sources they spread over many
 hosts. Figures depend on the machine's load: run more than once.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,29 +37,44 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-WORDS = ("council city police camera data privacy law court school transit budget report health "
-         "water housing election energy market sports weather museum").split()
+WORDS = (
+    "council city police camera data privacy law court school transit budget report health "
+    "water housing election energy market sports weather museum"
+).split()
 
 
 def feed_xml(i: int, version: int) -> bytes:
     """Feed i at `version`: 20 items, the newest `version` ones new."""
     items = []
     for n in range(version + 20, version, -1):
-        w1, w2, w3 = WORDS[(i + n) % len(WORDS)], WORDS[(i * 7 + n) % len(WORDS)], WORDS[n % len(WORDS)]
+        w1, w2, w3 = (
+            WORDS[(i + n) % len(WORDS)],
+            WORDS[(i * 7 + n) % len(WORDS)],
+            WORDS[n % len(WORDS)],
+        )
         # one story in ten mentions what the shipped rules look for
-        extra = " Police will use facial recognition cameras at the station." if (i + n) % 10 == 0 else ""
+        extra = (
+            " Police will use facial recognition cameras at the station."
+            if (i + n) % 10 == 0
+            else ""
+        )
         items.append(
             f"<item><title>{w1.title()} {w2} story {n} from outlet {i}</title>"
             f"<link>https://outlet{i}.example/news/{n}</link><guid>https://outlet{i}.example/news/{n}</guid>"
             f"<pubDate>Mon, 0{1 + n % 9} Dec 2025 1{n % 10}:00:00 GMT</pubDate>"
             f"<description>&lt;p&gt;The {w1} {w2} {w3} item number {n} has a short summary "
-            f"of a few words.{extra}&lt;/p&gt;</description></item>")
-    return ('<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
-            f"<title>Outlet {i}</title><link>https://outlet{i}.example/</link><description>News</description>"
-            + "".join(items) + "</channel></rss>").encode()
+            f"of a few words.{extra}&lt;/p&gt;</description></item>"
+        )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+        f"<title>Outlet {i}</title><link>https://outlet{i}.example/</link><description>News</description>"
+        + "".join(items)
+        + "</channel></rss>"
+    ).encode()
 
 
 # -- the farm server (its own process) ---------------------------------------
+
 
 def serve(n: int, port_file: str) -> None:
     version = [0]
@@ -89,8 +105,14 @@ def serve(n: int, port_file: str) -> None:
                     if inm == etag:
                         writer.write(b"HTTP/1.1 304 Not Modified\r\nETag: " + etag + b"\r\n\r\n")
                     else:
-                        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nETag: " + etag +
-                                     b"\r\nContent-Length: " + str(len(data)).encode() + b"\r\n\r\n" + data)
+                        writer.write(
+                            b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nETag: "
+                            + etag
+                            + b"\r\nContent-Length: "
+                            + str(len(data)).encode()
+                            + b"\r\n\r\n"
+                            + data
+                        )
                 else:
                     writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
                 await writer.drain()
@@ -109,6 +131,7 @@ def serve(n: int, port_file: str) -> None:
 
 
 # -- the monitor side (its own process per size) -------------------------------
+
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KB on Linux
@@ -130,7 +153,10 @@ def run_size(n: int, port: int, workers: int) -> None:
     with tempfile.TemporaryDirectory(prefix="farm-") as tmp:
         config = Config(
             state=Path(tmp) / "state.db",
-            sources=[SourceConfig(name=f"outlet-{i}", kind="rss", url=f"{base}/feed/{i}.xml") for i in range(n)],
+            sources=[
+                SourceConfig(name=f"outlet-{i}", kind="rss", url=f"{base}/feed/{i}.xml")
+                for i in range(n)
+            ],
             fetch=FetchSettings(workers=workers, per_host_concurrency=workers, per_host_delay=0),
         )
         mon = Monitor(config, ruleset)
@@ -149,16 +175,22 @@ def run_size(n: int, port: int, workers: int) -> None:
                 ok = sum(p.ok for p in out.polls)
                 new = sum(p.new for p in out.polls)
                 matched = sum(p.matched for p in out.polls)
-                print(f"{n:>6} feeds  {label:<8} wall {wall:6.2f} s  {wall / n * 1000:6.2f} ms/feed  "
-                      f"cpu {cpu:6.2f} s  peak RSS {peak_rss_mb():6.1f} MB  ok {ok}  new {new}  matched {matched}",
-                      flush=True)
+                print(
+                    f"{n:>6} feeds  {label:<8} wall {wall:6.2f} s  {wall / n * 1000:6.2f} ms/feed  "
+                    f"cpu {cpu:6.2f} s  peak RSS {peak_rss_mb():6.1f} MB  ok {ok}  new {new}  matched {matched}",
+                    flush=True,
+                )
         finally:
             mon.close()
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--feeds", type=int, action="append", help="farm size (repeatable; default 200 and 2000)")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--feeds", type=int, action="append", help="farm size (repeatable; default 200 and 2000)"
+    )
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--workers", type=int, default=8)
     ap.add_argument("--serve", type=int, help=argparse.SUPPRESS)
@@ -177,12 +209,25 @@ def main() -> int:
         for _ in range(args.repeat):
             with tempfile.TemporaryDirectory() as tmp:
                 port_file = Path(tmp) / "port"
-                server = subprocess.Popen([sys.executable, __file__, "--serve", str(n), "--port-file", str(port_file)])
+                server = subprocess.Popen(
+                    [sys.executable, __file__, "--serve", str(n), "--port-file", str(port_file)]
+                )
                 try:
                     while not port_file.exists() or not port_file.read_text():
                         time.sleep(0.05)
-                    subprocess.run([sys.executable, __file__, "--run", str(n), "--port", port_file.read_text(),
-                                    "--workers", str(args.workers)], check=True)
+                    subprocess.run(
+                        [
+                            sys.executable,
+                            __file__,
+                            "--run",
+                            str(n),
+                            "--port",
+                            port_file.read_text(),
+                            "--workers",
+                            str(args.workers),
+                        ],
+                        check=True,
+                    )
                 finally:
                     server.terminate()
                     server.wait()

@@ -8,6 +8,7 @@ per parse (best of three runs), so other load on the machine matters less
 than wall time would. Also timed: the fast path when all but one story is
 already stored (the usual poll of a changed feed).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,6 +22,7 @@ for p in (ROOT, ROOT / "bench"):
         sys.path.insert(0, str(p))
 
 from farm import feed_xml  # noqa: E402
+
 from monitor.sources import fastfeed, rss  # noqa: E402
 
 

@@ -18,6 +18,7 @@ Without --database a throwaway PostgreSQL server is started the way the
 tests start it (tests/pgserver.py: initdb into a temporary directory, a
 free loopback port, as `nobody` when run as root).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,7 +37,9 @@ for p in (ROOT, ROOT / "bench", ROOT / "tests"):
         sys.path.insert(0, str(p))
 
 
-def replica(state: str, port: int, feeds: int, workers: int, rounds: int, sync: Path, me: str) -> None:
+def replica(
+    state: str, port: int, feeds: int, workers: int, rounds: int, sync: Path, me: str
+) -> None:
     """One replica: for each round, wait for the start signal, cycle until
     nothing is left to claim, report the polls made."""
     from monitor import log
@@ -50,8 +53,10 @@ def replica(state: str, port: int, feeds: int, workers: int, rounds: int, sync: 
     base = f"http://127.0.0.1:{port}"
     config = Config(
         state=state,
-        sources=[SourceConfig(name=f"outlet-{i}", kind="rss", url=f"{base}/feed/{i}.xml", interval="1h")
-                 for i in range(feeds)],
+        sources=[
+            SourceConfig(name=f"outlet-{i}", kind="rss", url=f"{base}/feed/{i}.xml", interval="1h")
+            for i in range(feeds)
+        ],
         fetch=FetchSettings(workers=workers, per_host_concurrency=workers, per_host_delay=0),
     )
     mon = Monitor(config, ruleset)
@@ -77,10 +82,29 @@ def run_setup(label: str, state: str, replicas: int, port: int, args) -> list[fl
 
     with tempfile.TemporaryDirectory(prefix="replicas-") as tmp:
         sync = Path(tmp)
-        procs = [subprocess.Popen([sys.executable, __file__, "--replica", state, "--port", str(port),
-                                   "--feeds", str(args.feeds), "--workers", str(args.workers),
-                                   "--rounds", str(args.rounds), "--sync", tmp, "--me", str(i)])
-                 for i in range(replicas)]
+        procs = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    __file__,
+                    "--replica",
+                    state,
+                    "--port",
+                    str(port),
+                    "--feeds",
+                    str(args.feeds),
+                    "--workers",
+                    str(args.workers),
+                    "--rounds",
+                    str(args.rounds),
+                    "--sync",
+                    tmp,
+                    "--me",
+                    str(i),
+                ]
+            )
+            for i in range(replicas)
+        ]
         try:
             while len(list(sync.glob("ready-*"))) < replicas:
                 time.sleep(0.05)
@@ -97,8 +121,10 @@ def run_setup(label: str, state: str, replicas: int, port: int, args) -> list[fl
                 polls = sum(int(p) for p, _ in done)
                 wall = max(float(t) for _, t in done) - t0
                 rates.append(polls / wall)
-                print(f"  {label:<22} round {r + 1}: {polls} polls in {wall:6.2f} s = {polls / wall:7.1f} polls/s",
-                      flush=True)
+                print(
+                    f"  {label:<22} round {r + 1}: {polls} polls in {wall:6.2f} s = {polls / wall:7.1f} polls/s",
+                    flush=True,
+                )
             store.close()
         finally:
             for p in procs:
@@ -107,18 +133,24 @@ def run_setup(label: str, state: str, replicas: int, port: int, args) -> list[fl
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--feeds", type=int, default=400)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--workers", type=int, default=8, help="fetch workers per replica")
-    ap.add_argument("--database", help="an existing, empty PostgreSQL database to use (its tables are created)")
+    ap.add_argument(
+        "--database", help="an existing, empty PostgreSQL database to use (its tables are created)"
+    )
     ap.add_argument("--replica", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--sync", help=argparse.SUPPRESS)
     ap.add_argument("--me", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.replica:
-        replica(args.replica, args.port, args.feeds, args.workers, args.rounds, Path(args.sync), args.me)
+        replica(
+            args.replica, args.port, args.feeds, args.workers, args.rounds, Path(args.sync), args.me
+        )
         return 0
 
     from pgserver import PgServer, find_bindir
@@ -127,21 +159,36 @@ def main() -> int:
     if args.database is None:
         bindir = find_bindir()
         if bindir is None:
-            print("no PostgreSQL server binary found (initdb, pg_ctl); pass --database", file=sys.stderr)
+            print(
+                "no PostgreSQL server binary found (initdb, pg_ctl); pass --database",
+                file=sys.stderr,
+            )
             return 2
         server = PgServer(bindir).start()
-    print(f"replicas benchmark: {os.cpu_count()} CPUs, {args.feeds} feeds, {args.workers} fetch workers "
-          f"per replica, {args.rounds} rounds, one new story per feed per round")
+    print(
+        f"replicas benchmark: {os.cpu_count()} CPUs, {args.feeds} feeds, {args.workers} fetch workers "
+        f"per replica, {args.rounds} rounds, one new story per feed per round"
+    )
     results: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         port_file = Path(tmp) / "port"
-        farm = subprocess.Popen([sys.executable, str(ROOT / "bench" / "farm.py"), "--serve", str(args.feeds),
-                                 "--port-file", str(port_file)])
+        farm = subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "bench" / "farm.py"),
+                "--serve",
+                str(args.feeds),
+                "--port-file",
+                str(port_file),
+            ]
+        )
         try:
             while not port_file.exists() or not port_file.read_text():
                 time.sleep(0.05)
             port = int(port_file.read_text())
-            results["SQLite, 1 process"] = run_setup("SQLite, 1 process", str(Path(tmp) / "state.db"), 1, port, args)
+            results["SQLite, 1 process"] = run_setup(
+                "SQLite, 1 process", str(Path(tmp) / "state.db"), 1, port, args
+            )
             for n in (1, 2, 4):
                 if server is not None:
                     url = server.new_database()
@@ -166,8 +213,17 @@ def _empty(url: str) -> None:
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as conn:
-        for t in ("duplicates", "signature_bands", "signatures", "silences", "outbox", "matches", "stories",
-                  "sources", "meta"):
+        for t in (
+            "duplicates",
+            "signature_bands",
+            "signatures",
+            "silences",
+            "outbox",
+            "matches",
+            "stories",
+            "sources",
+            "meta",
+        ):
             conn.execute(f"DROP TABLE IF EXISTS {t} CASCADE")
 
 

@@ -14,6 +14,7 @@ and over the items not marked borderline, first for a plain any-of keyword
 list (the baseline) and then for the rules. Only the standard library and
 the engine are used; nothing is timed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -113,7 +114,9 @@ def baseline_ruleset(tmp: Path):
         for tag, terms in BASELINE_TERMS.items()
     ]
     # JSON is YAML, and keeps this script on the standard library.
-    (tmp / "baseline.yaml").write_text(json.dumps({"rules": rules}, ensure_ascii=False), encoding="utf-8")
+    (tmp / "baseline.yaml").write_text(
+        json.dumps({"rules": rules}, ensure_ascii=False), encoding="utf-8"
+    )
     return load([tmp], "baseline")
 
 
@@ -163,7 +166,9 @@ def print_table(name: str, table: dict[tuple[str, str, str], Counts]) -> None:
             print()
         last = (label, subset)
         p, r, f = c.prf()
-        print(f"{label:<19} {subset:<15} {lang:<4} {p:6.3f} {r:6.3f} {f:6.3f} {c.tp:4d} {c.fp:4d} {c.fn:4d} {c.n:4d}")
+        print(
+            f"{label:<19} {subset:<15} {lang:<4} {p:6.3f} {r:6.3f} {f:6.3f} {c.tp:4d} {c.fp:4d} {c.fn:4d} {c.n:4d}"
+        )
 
 
 def print_summary(base: dict, rules: dict) -> None:
@@ -220,7 +225,7 @@ def print_rule_table(items: list[dict], preds: list[Prediction]) -> None:
     recall alone is expected to be partial)."""
     rows: dict[tuple[str, str, str], Counts] = {}
     rule_label: dict[str, str] = {}
-    for item, pred in zip(items, preds):
+    for item, pred in zip(items, preds):  # noqa: B007
         for label, evs in pred.evidence.items():
             for ev in evs:
                 rule_label.setdefault(ev.split(":", 1)[0], label)
@@ -232,11 +237,15 @@ def print_rule_table(items: list[dict], preds: list[Prediction]) -> None:
             gold = label in item["labels"]
             for lang in (item["lang"], "all"):
                 rows.setdefault((rule_id, label, lang), Counts()).add(gold, rule_id in fired)
-    print("\n== each rule, items not marked borderline (recall: share of the label's positives it caught)")
+    print(
+        "\n== each rule, items not marked borderline (recall: share of the label's positives it caught)"
+    )
     head = f"{'rule':<32} {'lang':<4} {'P':>6} {'R':>6} {'F1':>6} {'TP':>4} {'FP':>4}"
     print(head)
     print("-" * len(head))
-    for (rule_id, label, lang), c in sorted(rows.items(), key=lambda x: (x[0][1], x[0][0], x[0][2] == "all", x[0][2])):
+    for (rule_id, label, lang), c in sorted(  # noqa: B007
+        rows.items(), key=lambda x: (x[0][1], x[0][0], x[0][2] == "all", x[0][2])
+    ):
         if c.tp + c.fp == 0 and lang != "all":
             continue
         p, r, f = c.prf()
@@ -246,7 +255,9 @@ def print_rule_table(items: list[dict], preds: list[Prediction]) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("items", type=Path, help="labelled JSON Lines set")
-    ap.add_argument("--rules", type=Path, default=ROOT / "rules", help="rule directory (default: rules/)")
+    ap.add_argument(
+        "--rules", type=Path, default=ROOT / "rules", help="rule directory (default: rules/)"
+    )
     ap.add_argument("--show-errors", action="store_true", help="list false positives and negatives")
     args = ap.parse_args(argv)
 

@@ -16,6 +16,7 @@ loaded); growth is the last reading against it. Exit 1 when growth is at or
 above `--max-growth` percent (10 by default). Nothing here is a test: it
 prints figures.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,7 +66,9 @@ class Farm:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # headers and body in one segment: no 40 ms delayed-ACK stall
+            disable_nagle_algorithm = (
+                True  # headers and body in one segment: no 40 ms delayed-ACK stall
+            )
 
             def do_GET(self):  # noqa: N802
                 i = int(self.path.strip("/").split("/")[0][1:])
@@ -93,17 +96,27 @@ class Farm:
 
     def stories(self, i: int) -> list[tuple[int, str]]:
         last = (self.cycle + 1) * self.new
-        return [(n, TOPICS[(n + i) % len(TOPICS)].format(n=n)) for n in range(last - 1, max(-1, last - PER_PAGE - 1), -1)]
+        return [
+            (n, TOPICS[(n + i) % len(TOPICS)].format(n=n))
+            for n in range(last - 1, max(-1, last - PER_PAGE - 1), -1)
+        ]
 
     def page(self, i: int) -> tuple[bytes, str]:
         if i % 2 == 0:
-            items = "".join(f"<item><title>{t}</title><link>{self.url}/s{i}/story/{n}</link>"
-                            f"<guid isPermaLink='false'>s{i}-{n}</guid><description>Story {n} of source {i}: {t}."
-                            f"</description></item>" for n, t in self.stories(i))
-            return (f'<?xml version="1.0"?><rss version="2.0"><channel><title>Source {i}</title>{items}'
-                    "</channel></rss>").encode(), "application/rss+xml"
-        lis = "".join(f'<li class="story"><a href="/s{i}/story/{n}">{t}</a><p>Story {n}: {t}.</p></li>'
-                      for n, t in self.stories(i))
+            items = "".join(
+                f"<item><title>{t}</title><link>{self.url}/s{i}/story/{n}</link>"
+                f"<guid isPermaLink='false'>s{i}-{n}</guid><description>Story {n} of source {i}: {t}."
+                f"</description></item>"
+                for n, t in self.stories(i)
+            )
+            return (
+                f'<?xml version="1.0"?><rss version="2.0"><channel><title>Source {i}</title>{items}'
+                "</channel></rss>"
+            ).encode(), "application/rss+xml"
+        lis = "".join(
+            f'<li class="story"><a href="/s{i}/story/{n}">{t}</a><p>Story {n}: {t}.</p></li>'
+            for n, t in self.stories(i)
+        )
         return f"<html><body><ul>{lis}</ul></body></html>".encode(), "text/html; charset=utf-8"
 
     def close(self) -> None:
@@ -126,16 +139,31 @@ def main() -> int:
     now = [time.time()]
     interval = 60.0
     sources = [
-        SourceConfig(name=f"rss-{i}", kind="rss", url=f"{farm.url}/s{i}/feed.xml", interval=interval)
-        if i % 2 == 0 else
-        SourceConfig(name=f"html-{i}", kind="html", url=f"{farm.url}/s{i}/", interval=interval,
-                     select=Select(item="li.story", summary="p"))
+        SourceConfig(
+            name=f"rss-{i}", kind="rss", url=f"{farm.url}/s{i}/feed.xml", interval=interval
+        )
+        if i % 2 == 0
+        else SourceConfig(
+            name=f"html-{i}",
+            kind="html",
+            url=f"{farm.url}/s{i}/",
+            interval=interval,
+            select=Select(item="li.story", summary="p"),
+        )
         for i in range(args.sources)
     ]
     with tempfile.TemporaryDirectory(prefix="monitor-soak-") as tmp:
-        config = Config(state=Path(tmp) / "soak.db", rules=ROOT / "rules", sources=sources,
-                        channels={"hook": ChannelConfig(urls=[f"json://127.0.0.1:{farm.server.server_address[1]}/hook"])},
-                        http=HttpSettings(listen="127.0.0.1:0"))
+        config = Config(
+            state=Path(tmp) / "soak.db",
+            rules=ROOT / "rules",
+            sources=sources,
+            channels={
+                "hook": ChannelConfig(
+                    urls=[f"json://127.0.0.1:{farm.server.server_address[1]}/hook"]
+                )
+            },
+            http=HttpSettings(listen="127.0.0.1:0"),
+        )
         ruleset, problems = load_checked_rules(config)
         if problems:
             for p in problems:
@@ -144,8 +172,10 @@ def main() -> int:
         mon = Monitor(config, ruleset, clock=lambda: now[0])
         mon.loop_alive = True
         mon.start_http()
-        print(f"soak: {args.cycles} cycles, {args.sources} sources, {args.new} new stories each per cycle, "
-              f"{len(ruleset.rules)} rules, endpoint {mon.api.url}")
+        print(
+            f"soak: {args.cycles} cycles, {args.sources} sources, {args.new} new stories each per cycle, "
+            f"{len(ruleset.rules)} rules, endpoint {mon.api.url}"
+        )
         print(f"{'cycle':>7} {'rss_mb':>8} {'stories':>8} {'alerts':>7} {'cycles/s':>9}")
         readings: list[tuple[int, float]] = []
         baseline = None
@@ -187,10 +217,14 @@ def main() -> int:
     final = readings[-1][1]
     growth = (final - baseline) / baseline * 100
     peak = max(r for c, r in readings if c >= args.warmup) if args.cycles >= args.warmup else final
-    print(f"cycles {args.cycles}, stories {stories}, alerts delivered {alerts} (webhook received {farm.posts}), "
-          f"{elapsed:.0f}s, health at the end: {status['status']}")
-    print(f"RSS after warm-up ({args.warmup} cycles) {baseline:.1f} MB, at the end {final:.1f} MB, "
-          f"peak after warm-up {peak:.1f} MB: growth {growth:+.1f} % (limit {args.max_growth:g} %)")
+    print(
+        f"cycles {args.cycles}, stories {stories}, alerts delivered {alerts} (webhook received {farm.posts}), "
+        f"{elapsed:.0f}s, health at the end: {status['status']}"
+    )
+    print(
+        f"RSS after warm-up ({args.warmup} cycles) {baseline:.1f} MB, at the end {final:.1f} MB, "
+        f"peak after warm-up {peak:.1f} MB: growth {growth:+.1f} % (limit {args.max_growth:g} %)"
+    )
     return 0 if growth < args.max_growth else 1
 
 

@@ -1,4 +1,5 @@
 """The `monitor` command."""
+
 from __future__ import annotations
 
 import argparse
@@ -59,6 +60,7 @@ def _install_signals(stop: threading.Event, grace: float | None = None) -> None:
     abandoned, state is closed, exit 0. Works as PID 1 in a container (the
     handler is installed, so the kernel delivers the signal). A second signal,
     or `grace` seconds without the loop ending, leave at once."""
+
     def handler(signum, frame):
         if stop.is_set():
             os._exit(128 + signum)  # a second signal: leave at once
@@ -76,7 +78,12 @@ def _install_signals(stop: threading.Event, grace: float | None = None) -> None:
 def _stop_deadline(grace: float) -> None:
     # Committed state is safe in SQLite's WAL; an alert whose send was still
     # in flight is sent again at the next start (never lost).
-    log.event("monitor.stop_deadline", level="warning", grace=f"{grace:g}s", note="in-flight work abandoned")
+    log.event(
+        "monitor.stop_deadline",
+        level="warning",
+        grace=f"{grace:g}s",
+        note="in-flight work abandoned",
+    )
     os._exit(0)
 
 
@@ -117,8 +124,13 @@ def cmd_once(args) -> int:
     finally:
         mon.close()
     failed = [p for p in outcome.polls if not p.ok]
-    log.event("once.done", sources=len(outcome.polls), failed=len(failed), sent=outcome.delivery.sent,
-              delivery_failed=outcome.delivery.failed)
+    log.event(
+        "once.done",
+        sources=len(outcome.polls),
+        failed=len(failed),
+        sent=outcome.delivery.sent,
+        delivery_failed=outcome.delivery.failed,
+    )
     return 0
 
 
@@ -136,7 +148,9 @@ def cmd_check(args) -> int:
         print(p)
     if problems:
         return 1
-    print(f"ok: {len(config.sources)} sources, {len(config.channels)} channels, {len(ruleset.rules)} rules")
+    print(
+        f"ok: {len(config.sources)} sources, {len(config.channels)} channels, {len(ruleset.rules)} rules"
+    )
     return 0
 
 
@@ -166,12 +180,21 @@ def cmd_rules_match(args) -> int:
                 print(f"{args.input}:{n}: not a JSON object: {e}", file=sys.stderr)
                 bad += 1
                 continue
-            fields = {k: str(item.get(k) or "") for k in ("title", "summary", "body", "url", "source")}
+            fields = {
+                k: str(item.get(k) or "") for k in ("title", "summary", "body", "url", "source")
+            }
             lang = item.get("lang")
-            matches = ruleset.match_fields(fields, context=Context(source=fields["source"] or None,
-                                                                   lang=str(lang) if lang else None))
-            out = {"id": item.get("id"), "matches": [
-                {"rule": m.rule_id, "tags": list(m.tags), "terms": list(m.terms)} for m in matches]}
+            matches = ruleset.match_fields(
+                fields,
+                context=Context(source=fields["source"] or None, lang=str(lang) if lang else None),
+            )
+            out = {
+                "id": item.get("id"),
+                "matches": [
+                    {"rule": m.rule_id, "tags": list(m.tags), "terms": list(m.terms)}
+                    for m in matches
+                ],
+            }
             print(json.dumps(out, ensure_ascii=False))
     return 1 if bad else 0
 
@@ -185,8 +208,12 @@ def cmd_rules_test(args) -> int:
     failures = ruleset.run_tests()
     for f in failures:
         print(f)
-    n_tests = sum(len(r.tests.match) + len(r.tests.no_match) if r.tests else 0 for r in ruleset.rules)
-    print(f"{len(ruleset.rules)} rules, {n_tests} tests, {len(failures)} failed, {len(problems)} problems")
+    n_tests = sum(
+        len(r.tests.match) + len(r.tests.no_match) if r.tests else 0 for r in ruleset.rules
+    )
+    print(
+        f"{len(ruleset.rules)} rules, {n_tests} tests, {len(failures)} failed, {len(problems)} problems"
+    )
     return 1 if failures or problems else 0
 
 
@@ -209,8 +236,11 @@ def cmd_status(args) -> int:
             print(f"{store.retry_dead()} dead deliveries queued again")
         now = time.time()
         data = {
-            "loop": {"last_cycle": store.get_meta("last_cycle"), "last_reload": store.get_meta("last_reload"),
-                     "start_problems": store.get_meta("start_problems") or []},
+            "loop": {
+                "last_cycle": store.get_meta("last_cycle"),
+                "last_reload": store.get_meta("last_reload"),
+                "start_problems": store.get_meta("start_problems") or [],
+            },
             "sources": [dict(r) for r in store.sources()],
             "recent_stories": store.recent_stories(args.stories),
             "outbox": store.outbox_counts(),
@@ -246,10 +276,14 @@ def _print_status(data: dict, args, now: float) -> None:
     loop = data["loop"]
     cycle, reload = loop["last_cycle"], loop["last_reload"]
     print("MONITOR")
-    print(f"  last cycle {ago(cycle['ended_at']) if cycle else 'never'}"
-          + (f" (took {cycle['seconds']:.1f}s)" if cycle else ""))
+    print(
+        f"  last cycle {ago(cycle['ended_at']) if cycle else 'never'}"
+        + (f" (took {cycle['seconds']:.1f}s)" if cycle else "")
+    )
     if reload and not reload["ok"]:
-        print(f"  last reload FAILED {ago(reload['at'])}; the rules and sources loaded before it still run:")
+        print(
+            f"  last reload FAILED {ago(reload['at'])}; the rules and sources loaded before it still run:"
+        )
         for err in reload["errors"]:
             print(f"    {log.mask(err)}")
     elif reload:
@@ -260,10 +294,16 @@ def _print_status(data: dict, args, now: float) -> None:
             print(f"    {log.mask(err)}")
     print("SOURCES")
     for s in data["sources"]:
-        health = "ok" if not s["last_error"] else f"FAILING x{s['failures']} ({s['last_error_reason']}: {s['last_error']})"
+        health = (
+            "ok"
+            if not s["last_error"]
+            else f"FAILING x{s['failures']} ({s['last_error_reason']}: {s['last_error']})"
+        )
         print(f"  {s['name']:<24} {health}")
-        print(f"  {'':<24} last success {fmt(s['last_success_at'])}  next check {fmt(s['next_check_at'])}  "
-              f"stories {s['stories_seen']}")
+        print(
+            f"  {'':<24} last success {fmt(s['last_success_at'])}  next check {fmt(s['next_check_at'])}  "
+            f"stories {s['stories_seen']}"
+        )
     print("LAST STORIES")
     for st in data["recent_stories"]:
         matched = f"  [{', '.join(st['rules'])}]" if st["rules"] else ""
@@ -325,8 +365,14 @@ def cmd_outbox(args) -> int:
     if store is None:
         return 0
     try:
-        return outbox_report(config, store, sys.stdout, as_json=args.json, retry_dead=args.retry_dead,
-                             config_arg=args.config)
+        return outbox_report(
+            config,
+            store,
+            sys.stdout,
+            as_json=args.json,
+            retry_dead=args.retry_dead,
+            config_arg=args.config,
+        )
     finally:
         store.close()
 
@@ -343,7 +389,9 @@ def cmd_silence(args) -> int:
 
             ruleset, _ = load_rules(config.rule_paths)
             known = {r.id for r in ruleset.rules} or None
-            return silence_add(store, args.rule, args.duration, args.reason or "", known, sys.stdout)
+            return silence_add(
+                store, args.rule, args.duration, args.reason or "", known, sys.stdout
+            )
         if args.silence_command == "remove":
             found = store.remove_silence(args.id)
             print(f"silence {args.id} removed" if found else f"no silence {args.id}")
@@ -366,16 +414,24 @@ def source_rows(config, store) -> list[dict]:
         elif r.get("last_error_reason") == "no_new_items":
             state = "stale"
         elif r.get("last_error"):
-            state = ("broken" if r.get("broken_alerted") else "failing") + f" x{r.get('failures', 0)}"
+            state = (
+                "broken" if r.get("broken_alerted") else "failing"
+            ) + f" x{r.get('failures', 0)}"
         else:
             state = "ok"
         reason = r.get("last_error_reason")
-        out.append({
-            "name": src.name, "kind": src.kind, "state": state,
-            "last_success_at": r.get("last_success_at"), "next_check_at": r.get("next_check_at"),
-            "last_error": f"{reason}: {r.get('last_error')}" if reason else None,
-            "stories_seen": r.get("stories_seen", 0), "url": r.get("permanent_url") or src.url,
-        })
+        out.append(
+            {
+                "name": src.name,
+                "kind": src.kind,
+                "state": state,
+                "last_success_at": r.get("last_success_at"),
+                "next_check_at": r.get("next_check_at"),
+                "last_error": f"{reason}: {r.get('last_error')}" if reason else None,
+                "stories_seen": r.get("stories_seen", 0),
+                "url": r.get("permanent_url") or src.url,
+            }
+        )
     return out
 
 
@@ -394,12 +450,16 @@ def cmd_sources(args) -> int:
         return 0
     fmt = lambda t: time.strftime("%Y-%m-%d %H:%M", time.gmtime(t)) if t else "-"  # noqa: E731
     width = max([len("SOURCE")] + [len(r["name"]) for r in rows])
-    print(f"{'SOURCE':<{width}}  {'KIND':<5} {'STATE':<12} {'LAST SUCCESS':<16}  {'NEXT CHECK':<16}  "
-          f"{'STORIES':>7}  LAST ERROR")
+    print(
+        f"{'SOURCE':<{width}}  {'KIND':<5} {'STATE':<12} {'LAST SUCCESS':<16}  {'NEXT CHECK':<16}  "
+        f"{'STORIES':>7}  LAST ERROR"
+    )
     for r in rows:
         error = (r["last_error"] or "-")[:100]
-        print(f"{r['name']:<{width}}  {r['kind']:<5} {r['state']:<12} {fmt(r['last_success_at']):<16}  "
-              f"{fmt(r['next_check_at']):<16}  {r['stories_seen']:>7}  {error}")
+        print(
+            f"{r['name']:<{width}}  {r['kind']:<5} {r['state']:<12} {fmt(r['last_success_at']):<16}  "
+            f"{fmt(r['next_check_at']):<16}  {r['stories_seen']:>7}  {error}"
+        )
     return 0
 
 
@@ -410,8 +470,11 @@ def _health(config, store) -> int:
     grace = 300.0 + config.fetch.deadline
     now = time.time()
     enabled = {s.name for s in config.sources if s.enabled}
-    overdue = [r["name"] for r in store.sources()
-               if r["name"] in enabled and (r["next_check_at"] is None or r["next_check_at"] < now - grace)]
+    overdue = [
+        r["name"]
+        for r in store.sources()
+        if r["name"] in enabled and (r["next_check_at"] is None or r["next_check_at"] < now - grace)
+    ]
     if overdue:
         print(f"unhealthy: overdue sources: {', '.join(overdue)}")
         return 1
@@ -426,42 +489,77 @@ def _health(config, store) -> int:
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
-    return run_demo(rules=Path(args.rules) if args.rules else bundled_rules_dir(), verbose=args.verbose)
+    return run_demo(
+        rules=Path(args.rules) if args.rules else bundled_rules_dir(), verbose=args.verbose
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="monitor", description="Privacy and surveillance news monitor.")
+    p = argparse.ArgumentParser(
+        prog="monitor", description="Privacy and surveillance news monitor."
+    )
     p.add_argument("--version", action="version", version=f"monitor {__version__}")
-    p.add_argument("--log-level", default=os.environ.get("MONITOR_LOG_LEVEL") or None,
-                   choices=["debug", "info", "warning", "error"],
-                   help="default: $MONITOR_LOG_LEVEL, else the config's log.level, else info")
-    p.add_argument("--log-format", default=os.environ.get("MONITOR_LOG_FORMAT") or None, choices=list(log.FORMATS),
-                   help="one line per event as key=value text or JSON "
-                        "(default: $MONITOR_LOG_FORMAT, else the config's log.format, else text)")
+    p.add_argument(
+        "--log-level",
+        default=os.environ.get("MONITOR_LOG_LEVEL") or None,
+        choices=["debug", "info", "warning", "error"],
+        help="default: $MONITOR_LOG_LEVEL, else the config's log.level, else info",
+    )
+    p.add_argument(
+        "--log-format",
+        default=os.environ.get("MONITOR_LOG_FORMAT") or None,
+        choices=list(log.FORMATS),
+        help="one line per event as key=value text or JSON "
+        "(default: $MONITOR_LOG_FORMAT, else the config's log.format, else text)",
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     def with_config(sp):
-        sp.add_argument("--config", "-c", default=os.environ.get("MONITOR_CONFIG", "config.yaml"),
-                        help="config file (default: $MONITOR_CONFIG or config.yaml)")
+        sp.add_argument(
+            "--config",
+            "-c",
+            default=os.environ.get("MONITOR_CONFIG", "config.yaml"),
+            help="config file (default: $MONITOR_CONFIG or config.yaml)",
+        )
         return sp
 
-    with_config(sub.add_parser("run", help="poll sources forever, alerting on new matches")).set_defaults(func=cmd_run)
-    with_config(sub.add_parser("once", help="poll every source once, deliver, exit")).set_defaults(func=cmd_once)
-    with_config(sub.add_parser("check", help="validate the config and every rule file")).set_defaults(func=cmd_check)
-    st = with_config(sub.add_parser("status", help="sources, outbox and matches from the state file"))
+    with_config(
+        sub.add_parser("run", help="poll sources forever, alerting on new matches")
+    ).set_defaults(func=cmd_run)
+    with_config(sub.add_parser("once", help="poll every source once, deliver, exit")).set_defaults(
+        func=cmd_once
+    )
+    with_config(
+        sub.add_parser("check", help="validate the config and every rule file")
+    ).set_defaults(func=cmd_check)
+    st = with_config(
+        sub.add_parser("status", help="sources, outbox and matches from the state file")
+    )
     st.add_argument("--json", action="store_true")
     st.add_argument("--retry-dead", action="store_true", help="queue dead deliveries again")
-    st.add_argument("--health", action="store_true",
-                    help="exit 0 if the loop is alive (asks /healthz when http.listen is set), else 1")
-    st.add_argument("--stories", type=int, default=10, metavar="N", help="how many of the last stories to show")
+    st.add_argument(
+        "--health",
+        action="store_true",
+        help="exit 0 if the loop is alive (asks /healthz when http.listen is set), else 1",
+    )
+    st.add_argument(
+        "--stories", type=int, default=10, metavar="N", help="how many of the last stories to show"
+    )
     st.set_defaults(func=cmd_status)
-    ob = with_config(sub.add_parser("outbox", help="deliveries: pending, sent, dead, last errors; retry dead letters"))
+    ob = with_config(
+        sub.add_parser(
+            "outbox", help="deliveries: pending, sent, dead, last errors; retry dead letters"
+        )
+    )
     ob.add_argument("--json", action="store_true")
     ob.add_argument("--retry-dead", action="store_true", help="queue the dead letters again")
     ob.set_defaults(func=cmd_outbox)
-    si = sub.add_parser("silence", help="silence a rule for a while").add_subparsers(dest="silence_command",
-                                                                                     required=True)
-    sa = with_config(si.add_parser("add", help="silence a rule: its matches are stored but not alerted"))
+    si = sub.add_parser("silence", help="silence a rule for a while").add_subparsers(
+        dest="silence_command", required=True
+    )
+    sa = with_config(
+        si.add_parser("add", help="silence a rule: its matches are stored but not alerted")
+    )
     sa.add_argument("--rule", required=True, help="rule id")
     sa.add_argument("--for", dest="duration", required=True, help="how long: 30m, 2h, 1d")
     sa.add_argument("--reason", help="a note shown by `silence list`")
@@ -470,7 +568,9 @@ def build_parser() -> argparse.ArgumentParser:
     sr.add_argument("id", type=int)
     for name in ("add", "list", "remove"):
         si.choices[name].set_defaults(func=cmd_silence)
-    so = with_config(sub.add_parser("sources", help="every source: state, last success, last error, next check"))
+    so = with_config(
+        sub.add_parser("sources", help="every source: state, last success, last error, next check")
+    )
     so.add_argument("--json", action="store_true")
     so.set_defaults(func=cmd_sources)
     demo = sub.add_parser("demo", help="run the whole pipeline offline on bundled pages and feeds")
@@ -478,7 +578,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--verbose", action="store_true", help="show the log lines too")
     demo.set_defaults(func=cmd_demo)
 
-    rules = sub.add_parser("rules", help="work with rule files").add_subparsers(dest="rules_command", required=True)
+    rules = sub.add_parser("rules", help="work with rule files").add_subparsers(
+        dest="rules_command", required=True
+    )
     m = rules.add_parser("match", help="match JSON lines {id,title,summary,body} against the rules")
     m.add_argument("--rules", action="append", help="rules directory or file (repeatable)")
     m.add_argument("--input", required=True, help="JSON Lines file, or - for standard input")

@@ -1,4 +1,5 @@
 """config.yaml: pydantic models, ${VAR} interpolation, errors as file:line."""
+
 from __future__ import annotations
 
 import os
@@ -73,7 +74,9 @@ class SourceConfig(_Strict):
     enabled: bool = True
     headers: dict[str, str] = Field(default_factory=dict)
     tags: list[str] = Field(default_factory=list)  # read by rules with a source_tags filter
-    proxy: str | None = None  # http://host:port for this source; default: HTTP(S)_PROXY from the environment
+    proxy: str | None = (
+        None  # http://host:port for this source; default: HTTP(S)_PROXY from the environment
+    )
     # Fetch each new story's article page and match the rules on its main text too.
     full_text: bool = False
     # Raise "no new items" when the source has had no new story for this long.
@@ -102,7 +105,9 @@ class SourceConfig(_Strict):
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone '{v}' (expected an IANA name such as Asia/Shanghai)") from None
+            raise ValueError(
+                f"unknown time zone '{v}' (expected an IANA name such as Asia/Shanghai)"
+            ) from None
         return v
 
     @property
@@ -117,7 +122,7 @@ class SourceConfig(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _select_matches_kind(self) -> "SourceConfig":
+    def _select_matches_kind(self) -> SourceConfig:
         if self.kind == "html" and self.select is None and not self.auto:
             raise ValueError("an html source needs 'select' with at least 'item', or 'auto: true'")
         if self.kind == "html" and self.select is not None and self.auto:
@@ -127,7 +132,9 @@ class SourceConfig(_Strict):
         if self.kind != "html" and self.select is not None:
             raise ValueError(f"'select' is only for html sources, not {self.kind}")
         if self.kind == "json" and self.json_paths is None:
-            raise ValueError("a json source needs 'json' with at least 'title' (and 'items' unless the answer is a list)")
+            raise ValueError(
+                "a json source needs 'json' with at least 'title' (and 'items' unless the answer is a list)"
+            )
         if self.kind != "json" and self.json_paths is not None:
             raise ValueError(f"'json' is only for json sources, not {self.kind}")
         return self
@@ -173,7 +180,9 @@ class ChannelConfig(_Strict):
     def _severities(cls, v: list[str] | None) -> list[str] | None:
         for sev in v or ():
             if sev not in SEVERITIES:
-                raise ValueError(f"unknown severity '{sev}' (expected one of {', '.join(SEVERITIES)})")
+                raise ValueError(
+                    f"unknown severity '{sev}' (expected one of {', '.join(SEVERITIES)})"
+                )
         return v
 
     @field_validator("digest_bypass")
@@ -194,7 +203,7 @@ class ChannelConfig(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _one_fold(self) -> "ChannelConfig":
+    def _one_fold(self) -> ChannelConfig:
         if self.burst is not None and self.digest is not None:
             raise ValueError("a channel takes either 'burst' or 'digest', not both")
         if self.digest_bypass is not None and self.digest is None:
@@ -212,7 +221,9 @@ class FetchSettings(_Strict):
     workers: int = Field(default=8, ge=1, le=64)  # fetch threads
     per_host_concurrency: int = Field(default=2, ge=1)  # fetches in flight to one host
     per_host_delay: float = Field(default=1.0, ge=0)  # seconds between starting fetches to one host
-    jitter: float = Field(default=0.1, ge=0, le=0.5)  # +- this fraction of each interval, stable per source
+    jitter: float = Field(
+        default=0.1, ge=0, le=0.5
+    )  # +- this fraction of each interval, stable per source
     max_interval: float = 6 * 3600.0  # cap on backoff and on intervals servers ask for
     # Links found in content (article pages) may reach loopback, private,
     # link-local and metadata addresses only when this is set ...
@@ -229,7 +240,9 @@ class FetchSettings(_Strict):
             try:
                 ipaddress.ip_network(n, strict=False)
             except ValueError:
-                raise ValueError(f"'{n}' is not a network (expected CIDR such as 10.20.0.0/16)") from None
+                raise ValueError(
+                    f"'{n}' is not a network (expected CIDR such as 10.20.0.0/16)"
+                ) from None
         return v
 
     @field_validator("per_host_delay", "max_interval", mode="before")
@@ -269,7 +282,9 @@ def parse_listen(value: str) -> tuple[str, int]:
     ":9108" (loopback)."""
     m = re.match(r"^\s*(?:\[([0-9A-Fa-f:.]+)\]|([^:\[\]\s]*)):(\d{1,5})\s*$", value)
     if not m or not 0 <= int(m.group(3)) < 65536:
-        raise ValueError(f"'{value}' is not an address to listen on (expected host:port, e.g. 127.0.0.1:9108)")
+        raise ValueError(
+            f"'{value}' is not an address to listen on (expected host:port, e.g. 127.0.0.1:9108)"
+        )
     host = m.group(1) or m.group(2) or "127.0.0.1"
     return host, int(m.group(3))
 
@@ -300,7 +315,9 @@ class HttpSettings(_Strict):
 
 class LogSettings(_Strict):
     format: Literal["text", "json"] = "text"
-    level: Literal["debug", "info", "warning", "error"] | None = None  # default: --log-level, else info
+    level: Literal["debug", "info", "warning", "error"] | None = (
+        None  # default: --log-level, else info
+    )
 
 
 class ReloadSettings(_Strict):
@@ -345,14 +362,18 @@ class Config(_Strict):
         if isinstance(v, str) and "://" in v:
             scheme = v.split("://", 1)[0]
             if scheme not in ("postgresql", "postgres"):
-                raise ValueError(f"expected a file path or a postgresql:// URL, not a '{scheme}://' URL")
+                raise ValueError(
+                    f"expected a file path or a postgresql:// URL, not a '{scheme}://' URL"
+                )
             try:
                 parts = urlsplit(v)
                 parts.port  # noqa: B018 - raises on a port that is not a number
             except ValueError as e:
                 raise ValueError(f"not a valid postgresql:// URL ({e})") from None
             if not parts.path.strip("/"):
-                raise ValueError("a postgresql:// URL names its database: postgresql://user@host:5432/monitor")
+                raise ValueError(
+                    "a postgresql:// URL names its database: postgresql://user@host:5432/monitor"
+                )
             return v
         return Path(v) if isinstance(v, str) else v
 
@@ -375,11 +396,14 @@ _VAR = re.compile(r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\})")
 def _is_secret_place(loc: tuple) -> bool:
     """Where a value taken from the environment is a secret: channels,
     request headers and source URLs (which may carry a token)."""
-    return bool(loc) and (loc[0] == "channels" or "headers" in loc or (loc[0] == "sources" and loc[-1] == "url"))
+    return bool(loc) and (
+        loc[0] == "channels" or "headers" in loc or (loc[0] == "sources" and loc[-1] == "url")
+    )
 
 
-def interpolate(doc: YamlDoc, env: dict[str, str] | None = None,
-                secrets: set[str] | None = None) -> tuple[Any, list[FileError]]:
+def interpolate(
+    doc: YamlDoc, env: dict[str, str] | None = None, secrets: set[str] | None = None
+) -> tuple[Any, list[FileError]]:
     """Replace ${NAME} (or ${NAME:-default}) in every string value; `$$` is
     a literal `$`. NAME_FILE, when NAME is unset, names a file holding the
     value (Docker and Kubernetes secrets). Values put into channels, headers
@@ -396,7 +420,9 @@ def interpolate(doc: YamlDoc, env: dict[str, str] | None = None,
             try:
                 return Path(file_var).read_text(encoding="utf-8").strip()
             except OSError as e:
-                errors.append(doc.error(loc, f"cannot read {name}_FILE={file_var}: {e.strerror or e}"))
+                errors.append(
+                    doc.error(loc, f"cannot read {name}_FILE={file_var}: {e.strerror or e}")
+                )
                 return ""
         if default is not None:
             return default
@@ -405,6 +431,7 @@ def interpolate(doc: YamlDoc, env: dict[str, str] | None = None,
 
     def walk(value: Any, loc: tuple) -> Any:
         if isinstance(value, str):
+
             def sub(m: re.Match) -> str:
                 if m.group(0) == "$$":
                     return "$"
@@ -449,8 +476,9 @@ def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:
     base = path.resolve().parent
     rules = [base / p for p in cfg.rule_paths] if isinstance(cfg.rules, list) else base / cfg.rules
     state = cfg.state if isinstance(cfg.state, str) else base / cfg.state
-    return cfg.model_copy(update={"state": state, "rules": rules, "path": path,
-                                  "secrets": frozenset(secrets)})
+    return cfg.model_copy(
+        update={"state": state, "rules": rules, "path": path, "secrets": frozenset(secrets)}
+    )
 
 
 def load_config_or_exit(path: str | Path) -> Config:

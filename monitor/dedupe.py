@@ -11,6 +11,7 @@ the lede and add a paragraph; such copies keep well over half of their
 shingles in common, while two different stories on the same subject share
 few.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -53,7 +54,7 @@ def shingles(text: str) -> set[str]:
             out.update(a + b for a, b in zip(chars, chars[1:]))
         else:
             words.append(w)
-    out.update(" ".join(words[i:i + 3]) for i in range(max(len(words) - 2, 0)))
+    out.update(" ".join(words[i : i + 3]) for i in range(max(len(words) - 2, 0)))
     if not out and words:
         out.update(words)
     return out
@@ -68,7 +69,9 @@ def signature(text: str) -> tuple[int, ...] | None:
     sh = shingles(text)
     if len(sh) < 8:
         return None
-    hashes = [int.from_bytes(hashlib.blake2b(s.encode(), digest_size=8).digest(), "little") for s in sh]
+    hashes = [
+        int.from_bytes(hashlib.blake2b(s.encode(), digest_size=8).digest(), "little") for s in sh
+    ]
     return tuple(min((a * h + b) % _PRIME for h in hashes) for a, b in _COEFFS)
 
 
@@ -76,8 +79,10 @@ def bands(sig: tuple[int, ...]) -> list[str]:
     """The LSH keys of a signature: band number and a short hash of its rows."""
     out = []
     for i in range(BANDS):
-        rows = sig[i * ROWS:(i + 1) * ROWS]
-        h = hashlib.blake2b(struct.pack(f"<{ROWS}Q", *(r & _MASK for r in rows)), digest_size=6).hexdigest()
+        rows = sig[i * ROWS : (i + 1) * ROWS]
+        h = hashlib.blake2b(
+            struct.pack(f"<{ROWS}Q", *(r & _MASK for r in rows)), digest_size=6
+        ).hexdigest()
         out.append(f"{i}:{h}")
     return out
 

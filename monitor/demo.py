@@ -5,6 +5,7 @@ no feed and a GBK-encoded Chinese listing) are served on a loopback port in
 two editions. The first poll is the silent baseline; then the sites publish
 new stories and the second poll prints the alerts the shipped rules raise.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -62,7 +63,7 @@ class DemoSite:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self) -> "DemoSite":
+    def __enter__(self) -> DemoSite:
         self.thread.start()
         return self
 
@@ -74,12 +75,34 @@ class DemoSite:
 def demo_sources(base: str) -> list[SourceConfig]:
     return [
         SourceConfig(name="rights-and-wires", kind="rss", url=f"{base}/feed/", interval="15m"),
-        SourceConfig(name="liberty-notes", kind="rss", url=f"{base}/notes/atom.xml", interval="15m"),
-        SourceConfig(name="business-weekly-tech", kind="html", url=f"{base}/tech/", interval="30m", timezone="Asia/Shanghai", select=Select(
-            item="div.news-list dl.item", title="p.tit a", link="p.tit a", summary="p.lead",
-            published="span.date")),
-        SourceConfig(name="zh-tech", kind="html", url=f"{base}/zh/", interval="30m", lang="zh", timezone="Asia/Shanghai", select=Select(
-            item="ul.newslist li", title="a", link="a", summary="p", published="span.time")),
+        SourceConfig(
+            name="liberty-notes", kind="rss", url=f"{base}/notes/atom.xml", interval="15m"
+        ),
+        SourceConfig(
+            name="business-weekly-tech",
+            kind="html",
+            url=f"{base}/tech/",
+            interval="30m",
+            timezone="Asia/Shanghai",
+            select=Select(
+                item="div.news-list dl.item",
+                title="p.tit a",
+                link="p.tit a",
+                summary="p.lead",
+                published="span.date",
+            ),
+        ),
+        SourceConfig(
+            name="zh-tech",
+            kind="html",
+            url=f"{base}/zh/",
+            interval="30m",
+            lang="zh",
+            timezone="Asia/Shanghai",
+            select=Select(
+                item="ul.newslist li", title="a", link="a", summary="p", published="span.time"
+            ),
+        ),
     ]
 
 
@@ -89,33 +112,47 @@ def run_demo(rules: Path, verbose: bool = False) -> int:
     root = Path(str(files("monitor") / "demo_site"))
     with tempfile.TemporaryDirectory(prefix="monitor-demo-") as tmp, DemoSite(root) as site:
         # Every demo site is on one loopback host: no per-host delay is needed.
-        config = Config(state=Path(tmp) / "demo.db", rules=rules, sources=demo_sources(site.url),
-                        fetch=FetchSettings(per_host_delay=0))
+        config = Config(
+            state=Path(tmp) / "demo.db",
+            rules=rules,
+            sources=demo_sources(site.url),
+            fetch=FetchSettings(per_host_delay=0),
+        )
         ruleset, problems = load_checked_rules(config)
         for p in problems:
             print(f"rule problem: {p}")
         if not ruleset.rules:
             print("error: no rule could be loaded; the demo needs the shipped rules (--rules DIR)")
             return 2
-        print(f"Demo news sites on {site.url}: {len(config.sources)} sources, "
-              f"{len(ruleset.rules)} rules from {rules}\n")
+        print(
+            f"Demo news sites on {site.url}: {len(config.sources)} sources, "
+            f"{len(ruleset.rules)} rules from {rules}\n"
+        )
         mon = Monitor(config, ruleset)
         try:
             print("1) First poll. A new source's current stories are a silent baseline:")
             first = mon.cycle(mon.sources)
             for p in first.polls:
-                print(f"   {p.source:<22} {'ok' if p.ok else 'FAILED ' + str(p.error)}: {p.new} stories stored, "
-                      f"no alerts")
+                print(
+                    f"   {p.source:<22} {'ok' if p.ok else 'FAILED ' + str(p.error)}: {p.new} stories stored, "
+                    f"no alerts"
+                )
             site.edition = "afternoon"
-            print("\n2) The sites publish new stories. Second poll; alerts go to standard output "
-                  "(no channel is configured):\n")
+            print(
+                "\n2) The sites publish new stories. Second poll; alerts go to standard output "
+                "(no channel is configured):\n"
+            )
             second = mon.cycle(mon.sources)
             new = sum(p.new for p in second.polls)
             matched = sum(p.matched for p in second.polls)
-            print(f"Summary: {new} new stories, {matched} matched a rule, {second.delivery.sent} alerts delivered. "
-                  "The others matched no rule, or were a copy of a story already seen.")
-            print("Next: copy config.example.yaml to config.yaml, set a channel, and run "
-                  "`monitor run --config config.yaml`.")
+            print(
+                f"Summary: {new} new stories, {matched} matched a rule, {second.delivery.sent} alerts delivered. "
+                "The others matched no rule, or were a copy of a story already seen."
+            )
+            print(
+                "Next: copy config.example.yaml to config.yaml, set a channel, and run "
+                "`monitor run --config config.yaml`."
+            )
             failed = [p for p in first.polls + second.polls if not p.ok]
             return 1 if failed else 0
         finally:

@@ -19,6 +19,7 @@ How the limits hold:
 * Redirects are followed by hand (at most five), and the body of a 3xx
   response is never read.
 """
+
 from __future__ import annotations
 
 import errno
@@ -50,8 +51,19 @@ _WATCHDOG_TICK = 0.1
 _PRIVATE_HEADERS = ("authorization", "cookie", "proxy-authorization")
 
 REASONS = frozenset(
-    {"dns", "connect", "tls", "timeout", "http", "too_large", "redirects", "cancelled", "invalid_url", "robots",
-     "blocked_address"}
+    {
+        "dns",
+        "connect",
+        "tls",
+        "timeout",
+        "http",
+        "too_large",
+        "redirects",
+        "cancelled",
+        "invalid_url",
+        "robots",
+        "blocked_address",
+    }
 )
 
 
@@ -79,8 +91,15 @@ class FetchError(Exception):
     ``reason`` is one of REASONS; ``status`` is the HTTP status when there was
     one. ``str(e)`` is a single line."""
 
-    def __init__(self, reason: str, message: str, status: int | None = None, url: str | None = None,
-                 headers: Mapping[str, str] | None = None, body_head: bytes = b""):
+    def __init__(
+        self,
+        reason: str,
+        message: str,
+        status: int | None = None,
+        url: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        body_head: bytes = b"",
+    ):
         assert reason in REASONS, reason
         message = " ".join(str(message).split())
         super().__init__(message)
@@ -147,7 +166,9 @@ class _Watchdog:
             token = id(resp)
             self._active[token] = (deadline, resp)
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="fetch-watchdog", daemon=True)
+                self._thread = threading.Thread(
+                    target=self._run, name="fetch-watchdog", daemon=True
+                )
                 self._thread.start()
             return token
 
@@ -263,19 +284,30 @@ def _classify(exc: BaseException, url: str) -> FetchError:
     host = urlsplit(url).hostname or url
     if isinstance(exc, requests.exceptions.TooManyRedirects):
         return FetchError("redirects", f"more than {MAX_REDIRECTS} redirects", url=url)
-    if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
-                        requests.exceptions.InvalidSchema, requests.exceptions.URLRequired)):
+    if isinstance(
+        exc,
+        (
+            requests.exceptions.InvalidURL,
+            requests.exceptions.MissingSchema,
+            requests.exceptions.InvalidSchema,
+            requests.exceptions.URLRequired,
+        ),
+    ):
         return FetchError("invalid_url", f"invalid URL: {url}", url=url)
     if any(isinstance(e, socket.gaierror) for e in chain) or "NameResolutionError" in names:
         return FetchError("dns", f"cannot resolve host {host}", url=url)
-    if isinstance(exc, requests.exceptions.SSLError) or any(isinstance(e, ssl.SSLError) for e in chain):
+    if isinstance(exc, requests.exceptions.SSLError) or any(
+        isinstance(e, ssl.SSLError) for e in chain
+    ):
         detail = next((str(e) for e in chain if isinstance(e, ssl.SSLError)), "handshake failed")
         return FetchError("tls", f"TLS error with {host}: {detail}", url=url)
     if isinstance(exc, requests.exceptions.ConnectTimeout) or "ConnectTimeoutError" in names:
         return FetchError("timeout", f"connect to {host} timed out", url=url)
-    if isinstance(exc, requests.exceptions.Timeout) or any(
-        isinstance(e, (socket.timeout, TimeoutError)) for e in chain
-    ) or "ReadTimeoutError" in names:
+    if (
+        isinstance(exc, requests.exceptions.Timeout)
+        or any(isinstance(e, (socket.timeout, TimeoutError)) for e in chain)
+        or "ReadTimeoutError" in names
+    ):
         return FetchError("timeout", f"read from {host} timed out", url=url)
     if any(isinstance(e, ConnectionRefusedError) for e in chain):
         return FetchError("connect", f"connection to {host} refused", url=url)
@@ -335,7 +367,9 @@ def _guarded_pools(allow: tuple) -> dict:
         for info in infos:
             addr = info[4][0]
             kind = address_kind(addr)
-            if kind and not any(ipaddress.ip_address(addr.split("%", 1)[0]) in net for net in allow):
+            if kind and not any(
+                ipaddress.ip_address(addr.split("%", 1)[0]) in net for net in allow
+            ):
                 raise BlockedAddress(f"{conn.host} resolves to {addr}, a {kind} address")
             first = first or addr
         return first or conn._dns_host
@@ -374,12 +408,14 @@ class Fetcher:
         self.user_agent = default_user_agent(settings)
         self.session = requests.Session()
         self.session.max_redirects = MAX_REDIRECTS
-        self.session.headers.update({
-            "User-Agent": self.user_agent,
-            "Accept-Encoding": "gzip, deflate",
-            "Accept": "application/rss+xml, application/atom+xml, application/feed+json, "
-                      "application/xml;q=0.9, text/xml;q=0.9, text/html;q=0.8, */*;q=0.5",
-        })
+        self.session.headers.update(
+            {
+                "User-Agent": self.user_agent,
+                "Accept-Encoding": "gzip, deflate",
+                "Accept": "application/rss+xml, application/atom+xml, application/feed+json, "
+                "application/xml;q=0.9, text/xml;q=0.9, text/html;q=0.8, */*;q=0.5",
+            }
+        )
         self._watchdog = _Watchdog()
         self._guarded: requests.Session | None = None
         self._guard_lock = threading.Lock()
@@ -393,7 +429,9 @@ class Fetcher:
                 sess = requests.Session()
                 sess.headers.update(self.session.headers)
                 sess.trust_env = False
-                allow = tuple(ipaddress.ip_network(n, strict=False) for n in self.settings.allow_networks)
+                allow = tuple(
+                    ipaddress.ip_network(n, strict=False) for n in self.settings.allow_networks
+                )
                 pools = _guarded_pools(allow)
                 for prefix in ("http://", "https://"):
                     adapter = requests.adapters.HTTPAdapter()
@@ -402,7 +440,7 @@ class Fetcher:
                 self._guarded = sess
             return self._guarded
 
-    def __enter__(self) -> "Fetcher":
+    def __enter__(self) -> Fetcher:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -444,16 +482,23 @@ class Fetcher:
         current = url
         permanent: str | None = None
         all_permanent = True
-        for hop in range(MAX_REDIRECTS + 1):
+        for _hop in range(MAX_REDIRECTS + 1):
             deadline.check(current)
-            resp = self._send(current, req_headers, deadline, proxy,
-                              guarded=content_link and not self.settings.allow_private_links)
+            resp = self._send(
+                current,
+                req_headers,
+                deadline,
+                proxy,
+                guarded=content_link and not self.settings.allow_private_links,
+            )
             if resp.status_code in _REDIRECT_CODES and resp.headers.get("Location"):
                 resp.close()
                 target = urljoin(current, resp.headers["Location"].strip())
                 self._check_url(target)
                 if (urlsplit(target).hostname or "") != (urlsplit(current).hostname or ""):
-                    req_headers = {k: v for k, v in req_headers.items() if k.lower() not in _PRIVATE_HEADERS}
+                    req_headers = {
+                        k: v for k, v in req_headers.items() if k.lower() not in _PRIVATE_HEADERS
+                    }
                 all_permanent = all_permanent and resp.status_code in (301, 308)
                 if all_permanent:
                     permanent = target
@@ -481,15 +526,30 @@ class Fetcher:
         if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
             raise FetchError("invalid_url", f"not an http(s) URL: {url!r}", url=url)
 
-    def _send(self, url: str, headers: dict[str, str], deadline: _Deadline,
-              proxy: str | None = None, guarded: bool = False) -> requests.Response:
+    def _send(
+        self,
+        url: str,
+        headers: dict[str, str],
+        deadline: _Deadline,
+        proxy: str | None = None,
+        guarded: bool = False,
+    ) -> requests.Response:
         remaining = max(deadline.remaining(), 0.05)
-        timeout = (min(self.settings.connect_timeout, remaining), min(self.settings.read_timeout, remaining))
+        timeout = (
+            min(self.settings.connect_timeout, remaining),
+            min(self.settings.read_timeout, remaining),
+        )
         proxies = {"http": proxy, "https": proxy} if proxy and not guarded else None
         session = self._guarded_session() if guarded else self.session
         try:
-            return session.get(url, headers=headers, stream=True, allow_redirects=False, timeout=timeout,
-                               proxies=proxies)
+            return session.get(
+                url,
+                headers=headers,
+                stream=True,
+                allow_redirects=False,
+                timeout=timeout,
+                proxies=proxies,
+            )
         except BlockedAddress as e:
             raise FetchError("blocked_address", f"refused: {e}", url=url) from None
         except requests.exceptions.RequestException as e:
@@ -512,20 +572,39 @@ class Fetcher:
         hdrs = CaseInsensitiveDict(resp.headers)
         if status == 304:
             return FetchResult(
-                url=url, status=304, headers=hdrs, body=b"", not_modified=True,
+                url=url,
+                status=304,
+                headers=hdrs,
+                body=b"",
+                not_modified=True,
                 etag=hdrs.get("ETag") or sent_etag,
                 last_modified=hdrs.get("Last-Modified") or sent_last_modified,
             )
         if status >= 400:
-            raise FetchError("http", f"http {status} {_reason_phrase(resp)}".strip(), status=status, url=url,
-                             headers=hdrs, body_head=self._peek_body(resp, url, deadline))
+            raise FetchError(
+                "http",
+                f"http {status} {_reason_phrase(resp)}".strip(),
+                status=status,
+                url=url,
+                headers=hdrs,
+                body_head=self._peek_body(resp, url, deadline),
+            )
         if 300 <= status < 400:
-            raise FetchError("http", f"http {status} {_reason_phrase(resp)} without a usable Location".strip(),
-                             status=status, url=url)
+            raise FetchError(
+                "http",
+                f"http {status} {_reason_phrase(resp)} without a usable Location".strip(),
+                status=status,
+                url=url,
+            )
         body = self._read_body(resp, url, deadline)
         return FetchResult(
-            url=url, status=status, headers=hdrs, body=body, not_modified=False,
-            etag=hdrs.get("ETag"), last_modified=hdrs.get("Last-Modified"),
+            url=url,
+            status=status,
+            headers=hdrs,
+            body=body,
+            not_modified=False,
+            etag=hdrs.get("ETag"),
+            last_modified=hdrs.get("Last-Modified"),
         )
 
     def _read_body(self, resp: requests.Response, url: str, deadline: _Deadline) -> bytes:
@@ -562,13 +641,19 @@ class Fetcher:
                     raise self._too_large(url)
                 parts.append(tail)
         except zlib.error as e:
-            raise FetchError("http", f"http {resp.status_code} body is not valid {coding}: {e}",
-                             status=resp.status_code, url=url) from None
+            raise FetchError(
+                "http",
+                f"http {resp.status_code} body is not valid {coding}: {e}",
+                status=resp.status_code,
+                url=url,
+            ) from None
         finally:
             self._watchdog.unwatch(token)
         return b"".join(parts)
 
-    def _peek_body(self, resp: requests.Response, url: str, deadline: _Deadline, limit: int = 8192) -> bytes:
+    def _peek_body(
+        self, resp: requests.Response, url: str, deadline: _Deadline, limit: int = 8192
+    ) -> bytes:
         """The first `limit` bytes of an error response (to tell a bot wall
         from a plain error); empty when they cannot be read quickly."""
         coding = resp.headers.get("Content-Encoding", "").strip().lower()
@@ -578,7 +663,7 @@ class Fetcher:
         token = self._watchdog.watch(deadline, resp)
         try:
             for raw in self._raw_pieces(resp, url, deadline, False):
-                for piece in (decoder.feed(raw) if decoder else (raw,)):
+                for piece in decoder.feed(raw) if decoder else (raw,):
                     out += piece[: limit - len(out)]
                     if len(out) >= limit:
                         return out
@@ -588,7 +673,9 @@ class Fetcher:
             self._watchdog.unwatch(token)
         return out
 
-    def _raw_pieces(self, resp: requests.Response, url: str, deadline: _Deadline, decode: bool) -> Iterator[bytes]:
+    def _raw_pieces(
+        self, resp: requests.Response, url: str, deadline: _Deadline, decode: bool
+    ) -> Iterator[bytes]:
         raw = resp.raw
         read = getattr(raw, "read1", None) or raw.read
         while True:

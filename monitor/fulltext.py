@@ -7,6 +7,7 @@ robots.txt is honoured and every hop must reach a public address (see
 fetch.py). trafilatura extracts the main text; it is imported on first use,
 so a monitor without full-text sources does not carry it in memory.
 """
+
 from __future__ import annotations
 
 import threading
@@ -14,7 +15,7 @@ import time
 from dataclasses import replace
 
 from . import log
-from .fetch import FetchError, Fetcher
+from .fetch import Fetcher, FetchError
 from .models import Story
 from .robots import Robots
 from .scheduler import host_of
@@ -28,8 +29,16 @@ def extract_main_text(html: str) -> str:
     """The article text of a page, without navigation, footers and comments."""
     import trafilatura
 
-    text = trafilatura.extract(html, include_comments=False, include_tables=False, favor_precision=True,
-                               deduplicate=True) or ""
+    text = (
+        trafilatura.extract(
+            html,
+            include_comments=False,
+            include_tables=False,
+            favor_precision=True,
+            deduplicate=True,
+        )
+        or ""
+    )
     return collapse(text)[:MAX_CHARS]
 
 
@@ -51,7 +60,9 @@ class Pacer:
         self._last[host] = self.clock()
 
 
-def with_full_text(story: Story, fetcher: Fetcher, robots: Robots, pacer: Pacer | None = None) -> Story:
+def with_full_text(
+    story: Story, fetcher: Fetcher, robots: Robots, pacer: Pacer | None = None
+) -> Story:
     """`story` with its body set to the article's main text; the story as it
     was when the page cannot be had (the reason is logged)."""
     if not story.link:
@@ -63,12 +74,24 @@ def with_full_text(story: Story, fetcher: Fetcher, robots: Robots, pacer: Pacer 
         result = fetcher.get(story.link, content_link=True)
         text = extract_main_text(decode_html(result.body, result.content_type))
     except FetchError as e:
-        log.event("article.failed", level="warning", source=story.source, url=story.link, reason=e.reason,
-                  error=str(e))
+        log.event(
+            "article.failed",
+            level="warning",
+            source=story.source,
+            url=story.link,
+            reason=e.reason,
+            error=str(e),
+        )
         return story
     except Exception as e:  # an extractor bug must not lose the story
-        log.event("article.failed", level="warning", source=story.source, url=story.link, reason="parse_error",
-                  error=f"{type(e).__name__}: {e}"[:200])
+        log.event(
+            "article.failed",
+            level="warning",
+            source=story.source,
+            url=story.link,
+            reason="parse_error",
+            error=f"{type(e).__name__}: {e}"[:200],
+        )
         return story
     if not text:
         return story

@@ -12,12 +12,13 @@ Failure names (``reason``): dns, connect, tls, timeout, http (with the
 status), too_large, redirects, invalid_url, not_a_feed, parse_error,
 selector_empty, no_new_items, bot_wall, robots (disallowed by robots.txt).
 """
+
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from . import log
@@ -46,13 +47,19 @@ _BOT_BODY = re.compile(
 )
 
 
-def looks_like_bot_wall(status: int | None, headers: Mapping[str, str] | None, body_head: bytes) -> bool:
+def looks_like_bot_wall(
+    status: int | None, headers: Mapping[str, str] | None, body_head: bytes
+) -> bool:
     """A challenge or block page from an anti-bot service, not the source."""
     headers = headers or {}
     for name, _ in _BOT_HEADERS:
         if headers.get(name):
             return True
-    if status in (403, 429, 503) and "cloudflare" in (headers.get("server") or "").lower() and body_head:
+    if (
+        status in (403, 429, 503)
+        and "cloudflare" in (headers.get("server") or "").lower()
+        and body_head
+    ):
         return bool(_BOT_BODY.search(body_head[:8192]))
     return bool(body_head) and bool(_BOT_BODY.search(body_head[:8192]))
 
@@ -75,13 +82,21 @@ class HealthAlert:
 def _when(ts: float | None) -> str:
     if ts is None:
         return "never"
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def broken_alert(source: str, url: str, reason: str, error: str, failures: int, since: float,
-                 last_success: float | None) -> HealthAlert:
+def broken_alert(
+    source: str,
+    url: str,
+    reason: str,
+    error: str,
+    failures: int,
+    since: float,
+    last_success: float | None,
+) -> HealthAlert:
     return HealthAlert(
-        "broken", source,
+        "broken",
+        source,
         f"Source broken: {source} ({reason})",
         f"{source} has failed {failures} time(s) in a row since {_when(since)}.\n"
         f"Last error: {error}\nLast success: {_when(last_success)}\nURL: {url}\n"
@@ -91,7 +106,8 @@ def broken_alert(source: str, url: str, reason: str, error: str, failures: int, 
 
 def stale_alert(source: str, url: str, error: str, last_new: float | None) -> HealthAlert:
     return HealthAlert(
-        "broken", source,
+        "broken",
+        source,
         f"Source broken: {source} (no_new_items)",
         f"{error}.\nLast new story: {_when(last_new)}\nURL: {url}\n"
         "The page still answers; its layout or feed may have changed.",
@@ -101,7 +117,8 @@ def stale_alert(source: str, url: str, error: str, last_new: float | None) -> He
 def recovered_alert(source: str, url: str, since: float, now: float) -> HealthAlert:
     minutes = max(0, int((now - since) / 60))
     return HealthAlert(
-        "recovered", source,
+        "recovered",
+        source,
         f"Source recovered: {source}",
         f"{source} works again after {minutes // 60}h{minutes % 60:02d}m (broken since {_when(since)}).\nURL: {url}",
     )
@@ -117,13 +134,19 @@ def stale_error(expect: float, last_new: float | None, now: float) -> str | None
 
 def is_network_down(reasons: list[str], successes: int) -> bool:
     """Every poll of a cycle failed on the network: the fault is ours."""
-    return successes == 0 and len(reasons) >= NETWORK_DOWN_MIN and all(r in NETWORK_REASONS for r in reasons)
+    return (
+        successes == 0
+        and len(reasons) >= NETWORK_DOWN_MIN
+        and all(r in NETWORK_REASONS for r in reasons)
+    )
 
 
 class HealthKeeper:
     """Opens and closes episodes in the store and queues their alerts."""
 
-    def __init__(self, store: "Store", settings: "HealthSettings", dests: dict[str, list[str]], clock) -> None:
+    def __init__(
+        self, store: Store, settings: HealthSettings, dests: dict[str, list[str]], clock
+    ) -> None:
         self.store = store
         self.settings = settings
         self.dests = dests
@@ -133,23 +156,41 @@ class HealthKeeper:
         from .store import Delivery, destination_id
 
         channels = self.settings.channels or list(self.dests)
-        deliveries = [Delivery(ch, destination_id(url), alert.title, alert.body)
-                      for ch in channels for url in self.dests.get(ch, [])]
+        deliveries = [
+            Delivery(ch, destination_id(url), alert.title, alert.body)
+            for ch in channels
+            for url in self.dests.get(ch, [])
+        ]
         queued = self.store.queue_notice(key, alert.title, alert.body, deliveries, self.clock())
-        log.event(f"source.{alert.kind}", level="warning" if alert.kind == "broken" else "info",
-                  source=alert.source, queued=queued)
+        log.event(
+            f"source.{alert.kind}",
+            level="warning" if alert.kind == "broken" else "info",
+            source=alert.source,
+            queued=queued,
+        )
 
-    def failure(self, src: "SourceConfig", state: "SourceState | None", reason: str, error: str,
-                failures: int, now: float) -> None:
+    def failure(
+        self,
+        src: SourceConfig,
+        state: SourceState | None,
+        reason: str,
+        error: str,
+        failures: int,
+        now: float,
+    ) -> None:
         since = state.broken_since if state is not None and state.broken_since is not None else now
         self.store.open_episode(src.name, since)
-        if failures >= self.settings.alert_after and not (state is not None and state.broken_alerted):
+        if failures >= self.settings.alert_after and not (
+            state is not None and state.broken_alerted
+        ):
             last_ok = state.last_success_at if state is not None else None
-            self._queue(broken_alert(src.name, src.url, reason, error, failures, since, last_ok),
-                        f"health:{src.name}:{since:.3f}:broken")
+            self._queue(
+                broken_alert(src.name, src.url, reason, error, failures, since, last_ok),
+                f"health:{src.name}:{since:.3f}:broken",
+            )
             self.store.mark_broken_alerted(src.name)
 
-    def success(self, src: "SourceConfig", state: "SourceState | None", now: float, new: int) -> None:
+    def success(self, src: SourceConfig, state: SourceState | None, now: float, new: int) -> None:
         if src.expect_new_within and state is not None and state.baseline_done and not new:
             message = stale_error(src.expect_new_within, state.last_new_at, now)
             if message:
@@ -157,12 +198,16 @@ class HealthKeeper:
                 since = state.broken_since if state.broken_since is not None else now
                 self.store.open_episode(src.name, since)
                 if not state.broken_alerted:
-                    self._queue(stale_alert(src.name, src.url, message, state.last_new_at),
-                                f"health:{src.name}:{since:.3f}:broken")
+                    self._queue(
+                        stale_alert(src.name, src.url, message, state.last_new_at),
+                        f"health:{src.name}:{since:.3f}:broken",
+                    )
                     self.store.mark_broken_alerted(src.name)
                 return
         if state is not None and state.broken_since is not None:
             if state.broken_alerted:
-                self._queue(recovered_alert(src.name, src.url, state.broken_since, now),
-                            f"health:{src.name}:{state.broken_since:.3f}:recovered")
+                self._queue(
+                    recovered_alert(src.name, src.url, state.broken_since, now),
+                    f"health:{src.name}:{state.broken_since:.3f}:recovered",
+                )
             self.store.close_episode(src.name)

@@ -12,13 +12,14 @@ the container restarted.
     /readyz    200 when the state file answers a query, else 503.
     /metrics   Prometheus text format (prometheus-client).
 """
+
 from __future__ import annotations
 
 import json
 import socket
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
 
 from .metrics import CONTENT_TYPE_LATEST
 
@@ -40,7 +41,9 @@ class _Server6(_Server):
 
 
 class HttpApi:
-    def __init__(self, host: str, port: int, *, health: Check, ready: Check, metrics: Callable[[], bytes]):
+    def __init__(
+        self, host: str, port: int, *, health: Check, ready: Check, metrics: Callable[[], bytes]
+    ):
         class Handler(BaseHTTPRequestHandler):
             server_version = "privacy-monitor"
 
@@ -54,7 +57,11 @@ class HttpApi:
                     elif path == "/metrics":
                         self._send(200, CONTENT_TYPE_LATEST, metrics())
                     else:
-                        self._send(404, "text/plain; charset=utf-8", b"not found: try /healthz, /readyz, /metrics\n")
+                        self._send(
+                            404,
+                            "text/plain; charset=utf-8",
+                            b"not found: try /healthz, /readyz, /metrics\n",
+                        )
                 except Exception as e:  # never let a probe take the server down
                     self._send(500, "text/plain; charset=utf-8", f"{type(e).__name__}\n".encode())
 
@@ -80,8 +87,12 @@ class HttpApi:
         host = host.strip("[]")
         server_class = _Server6 if ":" in host else _Server
         self.server = server_class((host, port), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2},
-                                       name="monitor-http", daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever,
+            kwargs={"poll_interval": 0.2},
+            name="monitor-http",
+            daemon=True,
+        )
         self.address: tuple[str, int] = self.server.server_address[:2]
 
     @property
@@ -89,7 +100,7 @@ class HttpApi:
         host, port = self.address
         return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
-    def start(self) -> "HttpApi":
+    def start(self) -> HttpApi:
         self.thread.start()
         return self
 

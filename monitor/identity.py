@@ -1,5 +1,6 @@
 """A story's identity: GUID if unique in the document, else canonical URL,
 else a hash of title and summary (DESIGN.md, "Stories, not page diffs")."""
+
 from __future__ import annotations
 
 import hashlib
@@ -12,9 +13,30 @@ from .models import Story
 
 # Query parameters that only track the reader, never select the article.
 _TRACKING_EXACT = {
-    "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "mc_cid", "mc_eid",
-    "igshid", "_hsenc", "_hsmi", "mkt_tok", "ref_src", "ref_url", "spm", "from", "share_token",
-    "cmpid", "ncid", "ocid", "sr_share", "s_cid", "icid",
+    "fbclid",
+    "gclid",
+    "dclid",
+    "gbraid",
+    "wbraid",
+    "msclkid",
+    "yclid",
+    "mc_cid",
+    "mc_eid",
+    "igshid",
+    "_hsenc",
+    "_hsmi",
+    "mkt_tok",
+    "ref_src",
+    "ref_url",
+    "spm",
+    "from",
+    "share_token",
+    "cmpid",
+    "ncid",
+    "ocid",
+    "sr_share",
+    "s_cid",
+    "icid",
 }
 _TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hsa_", "oly_", "vero_", "__twitter")
 
@@ -44,7 +66,9 @@ def canonical_url(url: str) -> str:
     netloc = host if port is None else f"{host}:{port}"
     if ":" in host:  # IPv6 literal
         netloc = f"[{host}]" if port is None else f"[{host}]:{port}"
-    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)])
+    query = urlencode(
+        [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)]
+    )
     return urlunsplit((scheme, netloc, parts.path or "/", query, ""))
 
 
@@ -87,8 +111,17 @@ def make_stories(source: str, items: list[RawItem], lang: str | None = None) -> 
         if key in seen:
             continue
         seen.add(key)
-        stories.append(Story(
-            source=source, key=key, title=title, link=item.link.strip(), summary=summary,
-            published=item.published, body=item.body, lang=item.lang or lang, guid=guid or None,
-        ))
+        stories.append(
+            Story(
+                source=source,
+                key=key,
+                title=title,
+                link=item.link.strip(),
+                summary=summary,
+                published=item.published,
+                body=item.body,
+                lang=item.lang or lang,
+                guid=guid or None,
+            )
+        )
     return stories

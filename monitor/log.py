@@ -13,6 +13,7 @@ the password of any ``scheme://user:password@host`` URL.
 Subscribers (``subscribe()``) see every event with its fields, whatever the
 log level: the metrics count what the log tells, so the two never disagree.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,7 +21,7 @@ import logging
 import re
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 _logger = logging.getLogger("monitor")
 

@@ -3,6 +3,7 @@
 Plain frozen values: parsing and deciding code takes and returns these, and
 only fetch.py, store.py and the alerts package touch the outside world.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

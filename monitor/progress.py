@@ -6,6 +6,7 @@ Log lines printed meanwhile clear the progress line and draw it again
 below themselves (monitor.log's `before_write` and `after_write` hooks), so
 the two never run into each other.
 """
+
 from __future__ import annotations
 
 import os
@@ -53,7 +54,7 @@ class Progress:
             self.stream.flush()
             self._shown = False
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         if self.enabled:
             log.before_write, log.after_write = self.clear, self.redraw
         return self

@@ -15,6 +15,7 @@ Applied on reload: rules, sources, channels, fetch, delivery and reload
 settings. `state`, `http` and `log` keep their values until a restart (a
 warning says so).
 """
+
 from __future__ import annotations
 
 import threading
@@ -39,7 +40,9 @@ def watched_files(config: Config) -> list[Path]:
             files.append(p)  # its listing: a file added or removed
             files.extend(sorted(x for x in p.iterdir() if x.suffix in (".yaml", ".yml")))
             # list files that rule files include may sit in subfolders
-            files.extend(sorted(x for x in p.rglob("*") if x.suffix in (".yaml", ".yml") and x.parent != p))
+            files.extend(
+                sorted(x for x in p.rglob("*") if x.suffix in (".yaml", ".yml") and x.parent != p)
+            )
         else:
             files.append(p)
     return files
@@ -57,7 +60,7 @@ def signature(files: list[Path]) -> tuple:
 
 
 class Reloader:
-    def __init__(self, monitor: "Monitor"):
+    def __init__(self, monitor: Monitor):
         self.monitor = monitor
         self.requested = threading.Event()
         self._signature = signature(watched_files(monitor.config))
@@ -115,11 +118,20 @@ class Reloader:
             return False
         restart = [k for k in RESTART_KEYS if getattr(new, k) != getattr(old, k)]
         if restart:
-            log.event("reload.restart_needed", level="warning", keys=",".join(restart),
-                      note="these settings apply at the next start")
+            log.event(
+                "reload.restart_needed",
+                level="warning",
+                keys=",".join(restart),
+                note="these settings apply at the next start",
+            )
             new = new.model_copy(update={k: getattr(old, k) for k in restart})
         mon.apply(new, ruleset)
-        log.event("reload.done", why=why, rules=len(ruleset.rules), sources=len(mon.sources),
-                  channels=",".join(mon.dests))
+        log.event(
+            "reload.done",
+            why=why,
+            rules=len(ruleset.rules),
+            sources=len(mon.sources),
+            channels=",".join(mon.dests),
+        )
         mon.record_reload(True, [])
         return True

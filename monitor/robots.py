@@ -6,15 +6,16 @@ kept for a day. A robots.txt that cannot be had (404, an error, a timeout)
 allows everything and is asked for again after an hour: a broken robots.txt
 must not silence a source, and the source's own fetch reports its faults.
 """
+
 from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
 from urllib.robotparser import RobotFileParser
 
-from .fetch import FetchError, Fetcher
+from .fetch import Fetcher, FetchError
 
 KEEP_OK = 24 * 3600.0
 KEEP_MISSING = 3600.0
@@ -58,7 +59,9 @@ class Robots:
 
     def check(self, url: str) -> None:
         if not self.allowed(url):
-            raise FetchError("robots", f"disallowed by robots.txt of {urlsplit(url).netloc}", url=url)
+            raise FetchError(
+                "robots", f"disallowed by robots.txt of {urlsplit(url).netloc}", url=url
+            )
 
     def checker(self, src, url: str) -> Callable[[], None] | None:
         """What a fetch job for `src` at `url` runs first: scraped pages only."""

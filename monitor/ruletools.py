@@ -1,5 +1,6 @@
 """`monitor rules explain` and `monitor replay`: trying rules on real text
 before they alert anyone. Nothing here sends an alert."""
+
 from __future__ import annotations
 
 import json
@@ -44,17 +45,27 @@ def item_from_url(url: str, settings=None) -> dict[str, str]:
 
     def meta(*names: str) -> str:
         for name in names:
-            tag = soup.find("meta", attrs={"property": name}) or soup.find("meta", attrs={"name": name})
+            tag = soup.find("meta", attrs={"property": name}) or soup.find(
+                "meta", attrs={"name": name}
+            )
             if tag and tag.get("content"):
                 return str(tag["content"]).strip()
         return ""
 
     h1 = soup.find("h1")
-    title = meta("og:title") or (h1.get_text(" ", strip=True) if h1 else "") or (
-        soup.title.get_text(" ", strip=True) if soup.title else "")
+    title = (
+        meta("og:title")
+        or (h1.get_text(" ", strip=True) if h1 else "")
+        or (soup.title.get_text(" ", strip=True) if soup.title else "")
+    )
     body = "\n".join(p.get_text(" ", strip=True) for p in soup.find_all("p"))
     lang = (soup.html.get("lang") if soup.html else None) or ""
-    item = {"title": title, "summary": meta("og:description", "description"), "body": body, "url": result.url}
+    item = {
+        "title": title,
+        "summary": meta("og:description", "description"),
+        "body": body,
+        "url": result.url,
+    }
     if lang:
         item["lang"] = str(lang)
     return item
@@ -69,8 +80,10 @@ def cmd_rules_explain(args, rules_arg) -> int:
     if ruleset.get(args.rule_id) is None:
         from .yamlfile import did_you_mean
 
-        print(f"error: no rule '{args.rule_id}'{did_you_mean(args.rule_id, [r.id for r in ruleset.rules])}",
-              file=sys.stderr)
+        print(
+            f"error: no rule '{args.rule_id}'{did_you_mean(args.rule_id, [r.id for r in ruleset.rules])}",
+            file=sys.stderr,
+        )
         return 2
     try:
         if args.text is not None:
@@ -87,8 +100,11 @@ def cmd_rules_explain(args, rules_arg) -> int:
         return 2
     if args.source:
         item["source"] = args.source
-    context = Context(source=item.get("source") or None, lang=args.lang or item.pop("lang", None),
-                      source_tags=frozenset(args.source_tag or ()))
+    context = Context(
+        source=item.get("source") or None,
+        lang=args.lang or item.pop("lang", None),
+        source_tags=frozenset(args.source_tag or ()),
+    )
     item.pop("lang", None)
     explanation = ruleset.explain(args.rule_id, item, context)
     print(explanation.render(args.snippet_chars))
@@ -125,7 +141,9 @@ def cmd_replay(args, rules_arg) -> int:
     try:
         for story in store.stories_since(time.time() - since):
             stories += 1
-            matches = ruleset.match(story, config.delivery.snippet_chars, source_tags=tags.get(story.source, ()))
+            matches = ruleset.match(
+                story, config.delivery.snippet_chars, source_tags=tags.get(story.source, ())
+            )
             if not matches:
                 continue
             matched += 1
@@ -135,10 +153,21 @@ def cmd_replay(args, rules_arg) -> int:
                 sender.queue(story, matches)
             when = story.published.strftime("%Y-%m-%d") if story.published else "----------"
             if args.json:
-                print(json.dumps({"source": story.source, "title": story.title, "link": story.link,
-                                  "published": story.published.isoformat() if story.published else None,
-                                  "matches": [{"rule": m.rule_id, "terms": list(m.terms), "snippet": m.snippet}
-                                              for m in matches]}, ensure_ascii=False))
+                print(
+                    json.dumps(
+                        {
+                            "source": story.source,
+                            "title": story.title,
+                            "link": story.link,
+                            "published": story.published.isoformat() if story.published else None,
+                            "matches": [
+                                {"rule": m.rule_id, "terms": list(m.terms), "snippet": m.snippet}
+                                for m in matches
+                            ],
+                        },
+                        ensure_ascii=False,
+                    )
+                )
             else:
                 print(f"{when}  {story.source:<16} {story.title[:100]}")
                 for m in matches:
@@ -151,7 +180,9 @@ def cmd_replay(args, rules_arg) -> int:
     if sender is not None:
         summary += f"; {sender.queued} deliveries queued, {sender.stats.sent} sent, {sender.stats.failed} failed"
     if per_rule:
-        summary += ": " + ", ".join(f"{r} {n}" for r, n in sorted(per_rule.items(), key=lambda x: -x[1]))
+        summary += ": " + ", ".join(
+            f"{r} {n}" for r, n in sorted(per_rule.items(), key=lambda x: -x[1])
+        )
     print(summary, file=sys.stderr if args.json else sys.stdout)
     return 1 if problems else 0
 
@@ -174,12 +205,16 @@ class _ReplaySender:
 
         now = time.time()
         fp, deliveries = self.router.plan(story, matches, now)
-        self.queued += self.store.record_replay(story, Planned(story, tuple(matches), tuple(deliveries), fp), now)
+        self.queued += self.store.record_replay(
+            story, Planned(story, tuple(matches), tuple(deliveries), fp), now
+        )
 
     def deliver(self) -> None:
         from .alerts.outbox import deliver_due
 
-        self.stats = deliver_due(self.store, self.dests, self.config.delivery, configs=dict(self.config.channels))
+        self.stats = deliver_due(
+            self.store, self.dests, self.config.delivery, configs=dict(self.config.channels)
+        )
 
 
 def add_parsers(sub, rules_sub, with_config, rules_arg) -> None:
@@ -187,7 +222,10 @@ def add_parsers(sub, rules_sub, with_config, rules_arg) -> None:
     e.add_argument("rule_id")
     src = e.add_mutually_exclusive_group(required=True)
     src.add_argument("--url", help="fetch a page and read it as a story")
-    src.add_argument("--file", help="a JSON object {title, summary, body, ...} or a text file (first line = title); - for stdin")
+    src.add_argument(
+        "--file",
+        help="a JSON object {title, summary, body, ...} or a text file (first line = title); - for stdin",
+    )
     src.add_argument("--text", help="a headline")
     e.add_argument("--rules", action="append", help="rules directory or file (repeatable)")
     e.add_argument("--lang", help="the story's language, for rules with a languages filter")
@@ -196,10 +234,19 @@ def add_parsers(sub, rules_sub, with_config, rules_arg) -> None:
     e.add_argument("--snippet-chars", type=int, default=240)
     e.set_defaults(func=lambda a: cmd_rules_explain(a, rules_arg))
 
-    r = with_config(sub.add_parser("replay", help="run the rules over stored stories; sends nothing unless --send"))
+    r = with_config(
+        sub.add_parser(
+            "replay", help="run the rules over stored stories; sends nothing unless --send"
+        )
+    )
     r.add_argument("--since", default="30d", help="how far back: 30d, 12h, 90m (default 30d)")
-    r.add_argument("--rules", action="append", help="rules directory or file (default: the config's rules)")
+    r.add_argument(
+        "--rules", action="append", help="rules directory or file (default: the config's rules)"
+    )
     r.add_argument("--json", action="store_true", help="one JSON object per matched story")
-    r.add_argument("--send", action="store_true",
-                   help="also alert the matches through the channels (never twice to a destination)")
+    r.add_argument(
+        "--send",
+        action="store_true",
+        help="also alert the matches through the channels (never twice to a destination)",
+    )
     r.set_defaults(func=lambda a: cmd_replay(a, rules_arg))

@@ -17,6 +17,7 @@
 Nothing here parses or writes state; service.py does both through the hook
 it passes in.
 """
+
 from __future__ import annotations
 
 import email.utils
@@ -26,13 +27,13 @@ import re
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Iterable
 from urllib.parse import urlsplit
 
 from .config import FetchSettings
-from .fetch import FetchError, FetchResult, Fetcher
+from .fetch import Fetcher, FetchError, FetchResult
 
 _MAX_AGE = re.compile(r"(?:^|[,\s])(?:s-)?max-age\s*=\s*\"?(\d+)", re.I)
 _TTL = re.compile(rb"<ttl>\s*(\d{1,6})\s*</ttl>", re.I)
@@ -86,7 +87,9 @@ def server_hint(result: FetchResult | FetchError, now: float) -> float | None:
     return max(hints) if hints else None
 
 
-def next_interval(name: str, interval: float, settings: FetchSettings, hint: float | None = None) -> float:
+def next_interval(
+    name: str, interval: float, settings: FetchSettings, hint: float | None = None
+) -> float:
     """The interval until the next poll: the configured one, lengthened by a
     server's hint within max_interval, with the source's stable jitter."""
     base = interval
@@ -95,8 +98,9 @@ def next_interval(name: str, interval: float, settings: FetchSettings, hint: flo
     return base * stable_jitter(name, settings.jitter)
 
 
-def backoff_interval(name: str, interval: float, failures: int, settings: FetchSettings,
-                     hint: float | None = None) -> float:
+def backoff_interval(
+    name: str, interval: float, failures: int, settings: FetchSettings, hint: float | None = None
+) -> float:
     """Exponential backoff after `failures` failures in a row, capped at
     max_interval (or the interval, when that is longer); never a disable."""
     cap = max(interval, settings.max_interval)
@@ -124,7 +128,9 @@ class Job:
     last_modified: str | None = None
     headers: dict | None = None
     proxy: str | None = None
-    before: Callable[[], None] | None = None  # runs on the fetch thread first (robots.txt); may raise FetchError
+    before: Callable[[], None] | None = (
+        None  # runs on the fetch thread first (robots.txt); may raise FetchError
+    )
 
 
 class HostGate:
@@ -184,8 +190,13 @@ def fetch_all(
         try:
             if job.before is not None:
                 job.before()
-            out: Outcome = fetcher.get(job.url, etag=job.etag, last_modified=job.last_modified,
-                                       headers=job.headers, proxy=job.proxy)
+            out: Outcome = fetcher.get(
+                job.url,
+                etag=job.etag,
+                last_modified=job.last_modified,
+                headers=job.headers,
+                proxy=job.proxy,
+            )
         except FetchError as e:
             out = e
         except Exception as e:  # a bug in a fetch must not lose the cycle
@@ -222,7 +233,9 @@ def fetch_all(
                 continue
             try:
                 timeout = None if soonest is None else soonest
-                job, host, out = done_q.get(timeout=timeout if timeout is None else max(timeout, 0.001))
+                job, host, out = done_q.get(
+                    timeout=timeout if timeout is None else max(timeout, 0.001)
+                )
             except queue.Empty:
                 continue
             in_flight -= 1

@@ -1,29 +1,37 @@
 """The monitor's loop: poll due sources, match, store, deliver."""
+
 from __future__ import annotations
 
 import hashlib
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable
 
 from . import log
 from .alerts.deliver import is_valid_url, mask_url
 from .alerts.outbox import DeliveryStats, deliver_due
 from .alerts.route import Router, destinations, fingerprint
 from .config import Config, SourceConfig
+from .dedupe import WINDOW as DEDUPE_WINDOW
+from .dedupe import signature, story_text
 from .engine import RuleSet, load_rules
-from .fetch import FetchError, FetchResult, Fetcher
-from .dedupe import WINDOW as DEDUPE_WINDOW, signature, story_text
+from .fetch import Fetcher, FetchError, FetchResult
 from .fulltext import Pacer, with_full_text
-from .health import NETWORK_REASONS, HealthKeeper, is_network_down, looks_like_bot_wall, name_fetch_error
+from .health import (
+    NETWORK_REASONS,
+    HealthKeeper,
+    is_network_down,
+    looks_like_bot_wall,
+    name_fetch_error,
+)
 from .identity import canonical_url
+from .metrics import Metrics
+from .reload import Reloader
 from .robots import Robots
 from .scheduler import Job, backoff_interval, fetch_all, next_interval, server_hint
 from .sources import SourceError, parse
-from .metrics import Metrics
-from .reload import Reloader
 from .store import LeaseLost, Planned, SourceState, Store, StoreUnavailable, display_state, probe
 from .yamlfile import FileError
 
@@ -63,19 +71,38 @@ def load_checked_rules(config: Config) -> tuple[RuleSet, list[FileError]]:
     for rule in ruleset.rules:
         for ch in rule.channels:
             if ch not in known:
-                hint = f"; configured channels: {', '.join(sorted(known))}" if known else "; no channels are configured"
-                problems.append(FileError(rule.path, rule.line, None,
-                                          f"rule {rule.id}: unknown channel '{ch}'{hint}"))
+                hint = (
+                    f"; configured channels: {', '.join(sorted(known))}"
+                    if known
+                    else "; no channels are configured"
+                )
+                problems.append(
+                    FileError(
+                        rule.path, rule.line, None, f"rule {rule.id}: unknown channel '{ch}'{hint}"
+                    )
+                )
     for i, ch in enumerate(config.health.channels):
         if ch not in known:
-            problems.append(FileError(config.path or "config", None, None,
-                                      f"health.channels.{i}: unknown channel '{ch}'"))
+            problems.append(
+                FileError(
+                    config.path or "config",
+                    None,
+                    None,
+                    f"health.channels.{i}: unknown channel '{ch}'",
+                )
+            )
     for name, channel in config.channels.items():
         for i, url in enumerate(channel.urls):
             if not is_valid_url(url):
                 scheme = url.split("://", 1)[0] if "://" in url else url[:12]
-                problems.append(FileError(config.path or "config", None, None,
-                                          f"channels.{name}.urls.{i}: not a valid Apprise URL (scheme '{scheme}')"))
+                problems.append(
+                    FileError(
+                        config.path or "config",
+                        None,
+                        None,
+                        f"channels.{name}.urls.{i}: not a valid Apprise URL (scheme '{scheme}')",
+                    )
+                )
     return ruleset, problems
 
 
@@ -90,8 +117,15 @@ def register_secrets(config: Config) -> None:
 
 
 class Monitor:
-    def __init__(self, config: Config, ruleset: RuleSet, *, stop: threading.Event | None = None,
-                 clock: Callable[[], float] = time.time, problems: list[str] | None = None):
+    def __init__(
+        self,
+        config: Config,
+        ruleset: RuleSet,
+        *,
+        stop: threading.Event | None = None,
+        clock: Callable[[], float] = time.time,
+        problems: list[str] | None = None,
+    ):
         self.config = config
         self.rules = ruleset
         self.stop = stop or threading.Event()
@@ -142,7 +176,9 @@ class Monitor:
             self.pacer = Pacer(config.fetch.per_host_delay, self.stop)
         if config.fetch.workers != old.fetch.workers:
             self.pool.shutdown(wait=True)
-            self.pool = ThreadPoolExecutor(max_workers=config.fetch.workers, thread_name_prefix="fetch")
+            self.pool = ThreadPoolExecutor(
+                max_workers=config.fetch.workers, thread_name_prefix="fetch"
+            )
         self._use_config()
 
     def _use_config(self) -> None:
@@ -172,14 +208,20 @@ class Monitor:
         """Alive while the loop runs and a cycle started or ended within
         http.stale_after. Never asks the network."""
         now = time.monotonic()
-        last = max(t for t in (self.started_at, self.cycle_started_at, self.cycle_ended_at) if t is not None)
+        last = max(
+            t
+            for t in (self.started_at, self.cycle_started_at, self.cycle_ended_at)
+            if t is not None
+        )
         age = now - last
         ok = self.loop_alive and age <= self.config.http.stale_after
         status = "ok" if ok else ("stopped" if not self.loop_alive else "stale")
         body = {
             "status": status,
             "seconds_since_progress": round(age, 1),
-            "last_cycle_seconds_ago": None if self.cycle_ended_at is None else round(now - self.cycle_ended_at, 1),
+            "last_cycle_seconds_ago": None
+            if self.cycle_ended_at is None
+            else round(now - self.cycle_ended_at, 1),
             "reload": self.last_reload or {"ok": True, "at": None, "errors": []},
             "start_problems": self.start_problems,
         }
@@ -187,7 +229,9 @@ class Monitor:
 
     def ready(self) -> tuple[bool, dict]:
         error = probe(self.config.state)
-        return error is None, ({"status": "ok"} if error is None else {"status": "unavailable", "error": error})
+        return error is None, (
+            {"status": "ok"} if error is None else {"status": "unavailable", "error": error}
+        )
 
     def start_http(self) -> None:
         address = self.config.http.address
@@ -196,11 +240,13 @@ class Monitor:
         from .httpapi import HttpApi, ListenError
 
         try:
-            self.api = HttpApi(*address, health=self.health, ready=self.ready,
-                               metrics=self.metrics.exposition).start()
+            self.api = HttpApi(
+                *address, health=self.health, ready=self.ready, metrics=self.metrics.exposition
+            ).start()
         except OSError as e:
-            raise ListenError(f"http.listen: cannot listen on {self.config.http.listen}: "
-                              f"{e.strerror or e}") from None
+            raise ListenError(
+                f"http.listen: cannot listen on {self.config.http.listen}: {e.strerror or e}"
+            ) from None
         log.event("http.listening", url=self.api.url)
 
     # -- one source -----------------------------------------------------
@@ -208,9 +254,15 @@ class Monitor:
         """The fetch to make for `src`: its remembered permanent address and
         the validators of the last good response."""
         url = (state.permanent_url if state else None) or src.url
-        return Job(src.name, url, etag=state.etag if state else None,
-                   last_modified=state.last_modified if state else None, headers=src.headers or None,
-                   proxy=src.proxy, before=self.robots.checker(src, url))
+        return Job(
+            src.name,
+            url,
+            etag=state.etag if state else None,
+            last_modified=state.last_modified if state else None,
+            headers=src.headers or None,
+            proxy=src.proxy,
+            before=self.robots.checker(src, url),
+        )
 
     @property
     def lease_seconds(self) -> float:
@@ -230,13 +282,20 @@ class Monitor:
         try:
             if job.before is not None:
                 job.before()
-            result = self.fetcher.get(job.url, etag=job.etag, last_modified=job.last_modified,
-                                      headers=job.headers, proxy=job.proxy)
+            result = self.fetcher.get(
+                job.url,
+                etag=job.etag,
+                last_modified=job.last_modified,
+                headers=job.headers,
+                proxy=job.proxy,
+            )
         except FetchError as e:
             return self.failed_fetch(src, state, e)
         return self.handle(src, state, result)
 
-    def handle(self, src: SourceConfig, state: SourceState | None, result: FetchResult) -> PollOutcome:
+    def handle(
+        self, src: SourceConfig, state: SourceState | None, result: FetchResult
+    ) -> PollOutcome:
         """A fetched document: skip it when unchanged, else parse, match and store."""
         now = self.clock()
         fs = self.config.fetch
@@ -246,16 +305,31 @@ class Monitor:
         next_at = now + next_interval(src.name, src.interval, fs, server_hint(result, now))
         # The source's settings are part of the hash: new selectors or paths
         # must read the same body again.
-        body_hash = None if result.not_modified else hashlib.sha256(
-            src.model_dump_json().encode() + b"\0" + result.body).hexdigest()
-        unchanged = result.not_modified or (state is not None and state.baseline_done
-                                            and body_hash == state.body_hash)
+        body_hash = (
+            None
+            if result.not_modified
+            else hashlib.sha256(src.model_dump_json().encode() + b"\0" + result.body).hexdigest()
+        )
+        unchanged = result.not_modified or (
+            state is not None and state.baseline_done and body_hash == state.body_hash
+        )
         if unchanged:
-            self.store.record_not_modified(src.name, next_at, now, etag=result.etag,
-                                           last_modified=result.last_modified, status=result.status,
-                                           lease=self.leases.get(src.name))
-            log.event("source.polled", source=src.name, status=result.status, new=0,
-                      unchanged="hash" if not result.not_modified else "304")
+            self.store.record_not_modified(
+                src.name,
+                next_at,
+                now,
+                etag=result.etag,
+                last_modified=result.last_modified,
+                status=result.status,
+                lease=self.leases.get(src.name),
+            )
+            log.event(
+                "source.polled",
+                source=src.name,
+                status=result.status,
+                new=0,
+                unchanged="hash" if not result.not_modified else "304",
+            )
             self.source_health.success(src, state, now, new=0)
             return PollOutcome(src.name, True, not_modified=True)
         try:
@@ -286,40 +360,92 @@ class Monitor:
                 continue
             if src.full_text:  # new stories only, never the backlog
                 story = with_full_text(story, self.fetcher, self.robots, self.pacer)
-            matches = self.rules.match(story, self.config.delivery.snippet_chars, source_tags=src.tags)
+            matches = self.rules.match(
+                story, self.config.delivery.snippet_chars, source_tags=src.tags
+            )
             if not matches:
                 planned.append(Planned(story))
                 continue
             matched += 1
             for m in matches:
-                log.event("rule.matched", source=src.name, rule=m.rule_id, story=story.title[:120],
-                          terms="|".join(m.terms))
+                log.event(
+                    "rule.matched",
+                    source=src.name,
+                    rule=m.rule_id,
+                    story=story.title[:120],
+                    terms="|".join(m.terms),
+                )
             sig = signature(story_text(story))
             original = self.store.find_near_duplicate(sig, now - DEDUPE_WINDOW) if sig else None
             if original is not None:  # another outlet's copy of a story already alerted: one alert
-                log.event("story.duplicate", source=src.name, story=story.title[:120], of_source=original[1],
-                          similarity=f"{original[2]:.2f}")
-                planned.append(Planned(story, tuple(matches), (), fingerprint(story),
-                                       duplicate_of=(original[0], original[2])))
+                log.event(
+                    "story.duplicate",
+                    source=src.name,
+                    story=story.title[:120],
+                    of_source=original[1],
+                    similarity=f"{original[2]:.2f}",
+                )
+                planned.append(
+                    Planned(
+                        story,
+                        tuple(matches),
+                        (),
+                        fingerprint(story),
+                        duplicate_of=(original[0], original[2]),
+                    )
+                )
                 continue
             fp, deliveries = self.router.plan(story, matches, now)
             planned.append(Planned(story, tuple(matches), tuple(deliveries), fp, signature=sig))
-        queued = self.store.record_poll(src.name, planned, etag=result.etag, last_modified=result.last_modified,
-                                        next_check_at=next_at, now=now, body_hash=body_hash,
-                                        status=result.status, lease=self.leases.get(src.name))
-        log.event("source.polled", source=src.name, status=result.status, stories=len(stories), new=len(new),
-                  baseline=str(baseline).lower(), matched=matched, queued=queued)
+        queued = self.store.record_poll(
+            src.name,
+            planned,
+            etag=result.etag,
+            last_modified=result.last_modified,
+            next_check_at=next_at,
+            now=now,
+            body_hash=body_hash,
+            status=result.status,
+            lease=self.leases.get(src.name),
+        )
+        log.event(
+            "source.polled",
+            source=src.name,
+            status=result.status,
+            stories=len(stories),
+            new=len(new),
+            baseline=str(baseline).lower(),
+            matched=matched,
+            queued=queued,
+        )
         self.source_health.success(src, state, now, new=len(new))
         return PollOutcome(src.name, True, len(new), baseline, matched, queued)
 
-    def failed_fetch(self, src: SourceConfig, state: SourceState | None, e: FetchError,
-                     *, count: bool = True) -> PollOutcome:
+    def failed_fetch(
+        self, src: SourceConfig, state: SourceState | None, e: FetchError, *, count: bool = True
+    ) -> PollOutcome:
         reason, message = name_fetch_error(e)
-        return self._failed(src, state, reason, message, hint=server_hint(e, self.clock()), status=e.status,
-                            count=count)
+        return self._failed(
+            src,
+            state,
+            reason,
+            message,
+            hint=server_hint(e, self.clock()),
+            status=e.status,
+            count=count,
+        )
 
-    def _failed(self, src: SourceConfig, state, reason: str, error: str, *, hint: float | None = None,
-                status: int | None = None, count: bool = True) -> PollOutcome:
+    def _failed(
+        self,
+        src: SourceConfig,
+        state,
+        reason: str,
+        error: str,
+        *,
+        hint: float | None = None,
+        status: int | None = None,
+        count: bool = True,
+    ) -> PollOutcome:
         now = self.clock()
         failures = (state.failures if state else 0) + (1 if count else 0)
         if reason == "cancelled":
@@ -328,10 +454,25 @@ class Monitor:
             delay = next_interval(src.name, src.interval, self.config.fetch)
         else:
             delay = backoff_interval(src.name, src.interval, failures, self.config.fetch, hint)
-        self.store.record_failure(src.name, reason, error, now + delay, now, count=count, status=status,
-                                  lease=self.leases.get(src.name))
-        log.event("source.failed", level="warning", source=src.name, reason=reason, error=error,
-                  failures=failures, retry_in=f"{delay:.0f}s")
+        self.store.record_failure(
+            src.name,
+            reason,
+            error,
+            now + delay,
+            now,
+            count=count,
+            status=status,
+            lease=self.leases.get(src.name),
+        )
+        log.event(
+            "source.failed",
+            level="warning",
+            source=src.name,
+            reason=reason,
+            error=error,
+            failures=failures,
+            retry_in=f"{delay:.0f}s",
+        )
         if count and reason != "cancelled":
             self.source_health.failure(src, state, reason, error, failures, now)
         return PollOutcome(src.name, False, reason=reason, error=error)
@@ -347,7 +488,9 @@ class Monitor:
                 out.append(src)
         return out
 
-    def cycle(self, sources: list[SourceConfig] | None = None, progress: Progress | None = None) -> CycleOutcome:
+    def cycle(
+        self, sources: list[SourceConfig] | None = None, progress: Progress | None = None
+    ) -> CycleOutcome:
         """Poll the due sources (or `sources`) over the fetch pool, then
         deliver. Results are handled here, on the loop's thread; `progress`
         hears of each as it comes back."""
@@ -355,9 +498,13 @@ class Monitor:
         outcome = CycleOutcome()
         # Claim before fetching: a source another replica holds is its to poll.
         wanted = self.sources if sources is None else sources
-        self.leases = self.store.claim_sources([s.name for s in wanted], self.clock(), self.lease_seconds,
-                                               limit=self.store.claim_batch(self.config.fetch.workers),
-                                               force=sources is not None)
+        self.leases = self.store.claim_sources(
+            [s.name for s in wanted],
+            self.clock(),
+            self.lease_seconds,
+            limit=self.store.claim_batch(self.config.fetch.workers),
+            force=sources is not None,
+        )
         todo = [s for s in wanted if s.name in self.leases]
         by_name = {s.name: s for s in todo}
         states = self.store.source_states()
@@ -371,20 +518,40 @@ class Monitor:
                 if out.reason in NETWORK_REASONS:
                     network.append((src, out))  # decided once the cycle is over
                     return
-                outcome.polls.append(self._fenced(src, lambda: self.failed_fetch(src, states.get(src.name), out)))
+                outcome.polls.append(
+                    self._fenced(src, lambda: self.failed_fetch(src, states.get(src.name), out))
+                )
             else:
-                outcome.polls.append(self._fenced(src, lambda: self.handle(src, states.get(src.name), out)))
+                outcome.polls.append(
+                    self._fenced(src, lambda: self.handle(src, states.get(src.name), out))
+                )
 
-        fetch_all(self.fetcher, [self.job(s, states.get(s.name)) for s in todo], on_result,
-                  settings=self.config.fetch, stop=self.stop, pool=self.pool)
-        down = is_network_down([e.reason for _, e in network], sum(p.ok for p in outcome.polls)) and not any(
-            p.reason not in NETWORK_REASONS for p in outcome.polls if not p.ok)
+        fetch_all(
+            self.fetcher,
+            [self.job(s, states.get(s.name)) for s in todo],
+            on_result,
+            settings=self.config.fetch,
+            stop=self.stop,
+            pool=self.pool,
+        )
+        down = is_network_down(
+            [e.reason for _, e in network], sum(p.ok for p in outcome.polls)
+        ) and not any(p.reason not in NETWORK_REASONS for p in outcome.polls if not p.ok)
         if down:
-            log.event("network.down", level="warning", sources=len(network),
-                      error=str(network[0][1]), note="counted once, not against each source")
+            log.event(
+                "network.down",
+                level="warning",
+                sources=len(network),
+                error=str(network[0][1]),
+                note="counted once, not against each source",
+            )
         for src, e in network:
-            outcome.polls.append(self._fenced(src, lambda: self.failed_fetch(src, states.get(src.name), e,
-                                                                              count=not down)))
+            outcome.polls.append(
+                self._fenced(
+                    src,
+                    lambda: self.failed_fetch(src, states.get(src.name), e, count=not down),  # noqa: B023
+                )
+            )
         polled = {p.source for p in outcome.polls}
         unpolled = {n: t for n, t in self.leases.items() if n not in polled}
         if unpolled:  # stopping: fetches not started go back at once
@@ -402,8 +569,12 @@ class Monitor:
         try:
             return write()
         except LeaseLost:
-            log.event("source.lease_lost", level="warning", source=src.name,
-                      note="another replica claimed it; this poll's result was not written")
+            log.event(
+                "source.lease_lost",
+                level="warning",
+                source=src.name,
+                note="another replica claimed it; this poll's result was not written",
+            )
             return PollOutcome(src.name, False, reason="lease_lost", error="lease lost")
 
     def _cycle_ended(self, seconds: float) -> None:
@@ -413,15 +584,25 @@ class Monitor:
         self.store.set_meta("last_cycle", {"ended_at": ended, "seconds": round(seconds, 3)})
 
     def deliver(self) -> DeliveryStats:
-        return deliver_due(self.store, self.dests, self.config.delivery, configs=dict(self.config.channels),
-                           stop=self.stop, now=self.clock)
+        return deliver_due(
+            self.store,
+            self.dests,
+            self.config.delivery,
+            configs=dict(self.config.channels),
+            stop=self.stop,
+            now=self.clock,
+        )
 
     def seconds_until_due(self) -> float:
         now = self.clock()
         states = self.store.source_states()
         # a source another replica is polling now is not this one's to wait for
         busy = self.store.held_elsewhere()
-        times = [s.next_check_at for s in (states.get(x.name) for x in self.sources) if s and s.name not in busy]
+        times = [
+            s.next_check_at
+            for s in (states.get(x.name) for x in self.sources)
+            if s and s.name not in busy
+        ]
         nxt = self.store.next_delivery_at(claimable=True)
         if nxt is not None:
             times.append(nxt)
@@ -434,8 +615,13 @@ class Monitor:
         self.store.set_meta("last_reload", None)  # a failed reload of an earlier run is history
         self.store.set_meta("start_problems", self.start_problems)
         self.start_http()
-        log.event("monitor.started", sources=len(self.sources), rules=len(self.rules.rules),
-                  channels=",".join(self.dests), state=display_state(self.config.state))
+        log.event(
+            "monitor.started",
+            sources=len(self.sources),
+            rules=len(self.rules.rules),
+            channels=",".join(self.dests),
+            state=display_state(self.config.state),
+        )
         try:
             while not self.stop.is_set():
                 try:

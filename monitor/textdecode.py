@@ -14,6 +14,7 @@ Note: requests reports ISO-8859-1 for any text/* response whose header names
 no charset. That is requests' default, not the server's word, so this module
 reads the raw header itself and never takes ``Response.encoding``.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -127,7 +128,7 @@ def detect(body: bytes) -> str | None:
         from charset_normalizer import from_bytes
     except ImportError:  # pragma: no cover - a declared dependency
         return None
-    best = from_bytes(body[:256 * 1024]).best()
+    best = from_bytes(body[: 256 * 1024]).best()
     if best is None:
         return None
     return normalize_charset(best.encoding)
@@ -171,5 +172,5 @@ def decode_html(body: bytes, content_type: str | None) -> str:
         return ""
     bom = sniff_bom(body)
     if bom:
-        return body[bom[1]:].decode(bom[0], errors="replace")
+        return body[bom[1] :].decode(bom[0], errors="replace")
     return body.decode(choose_encoding(body, content_type), errors="replace")

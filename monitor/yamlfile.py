@@ -4,12 +4,14 @@ Config and rule files are written by hand, so every problem is reported as
 one line ``path:line:col: what was wrong``. We compose the node tree once,
 build plain data from it, and keep the tree to look up positions later.
 """
+
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 
@@ -120,7 +122,9 @@ def parse_yaml(text: str, path: str | Path = "<string>") -> YamlDoc:
         problem = " ".join(p for p in (e.context, e.problem) if p) or "invalid YAML"
         if mark is None:
             raise FileError(path, None, None, f"YAML syntax error: {problem}") from None
-        raise FileError(path, mark.line + 1, mark.column + 1, f"YAML syntax error: {problem}") from None
+        raise FileError(
+            path, mark.line + 1, mark.column + 1, f"YAML syntax error: {problem}"
+        ) from None
     except yaml.YAMLError as e:
         raise FileError(path, None, None, f"YAML error: {e}") from None
     finally:
@@ -133,7 +137,9 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-def validation_errors(doc: YamlDoc, exc: Any, model: Any = None, prefix: tuple = ()) -> list[FileError]:
+def validation_errors(
+    doc: YamlDoc, exc: Any, model: Any = None, prefix: tuple = ()
+) -> list[FileError]:
     """Turn a pydantic ValidationError into FileErrors pointing into `doc`.
 
     `model` is the pydantic model class validated at `prefix`, used to
@@ -146,14 +152,14 @@ def validation_errors(doc: YamlDoc, exc: Any, model: Any = None, prefix: tuple =
         dotted = ".".join(str(p) for p in loc) or "top level"
         if kind == "extra_forbidden":
             key = str(loc[-1])
-            known = _known_keys(model, loc[len(prefix):-1])
+            known = _known_keys(model, loc[len(prefix) : -1])
             out.append(doc.error(loc, f"unknown key '{key}'{did_you_mean(key, known)}"))
         elif kind == "missing":
             out.append(doc.error(loc[:-1], f"missing required key '{loc[-1]}'"))
         else:
             msg = err["msg"]
             if msg.startswith("Value error, "):
-                msg = msg[len("Value error, "):]
+                msg = msg[len("Value error, ") :]
             out.append(doc.error(loc, f"{dotted}: {msg}"))
     return out
 
@@ -161,7 +167,9 @@ def validation_errors(doc: YamlDoc, exc: Any, model: Any = None, prefix: tuple =
 def _is_union_tag(part: Any) -> bool:
     # pydantic puts the chosen union member's name ("function-after[...]",
     # "str", "list[...]") into loc; it is not a key of the file.
-    return isinstance(part, str) and ("[" in part or part in {"str", "int", "list", "dict", "float", "bool"})
+    return isinstance(part, str) and (
+        "[" in part or part in {"str", "int", "list", "dict", "float", "bool"}
+    )
 
 
 def _known_keys(model: Any, loc: tuple) -> list[str]:
@@ -184,8 +192,9 @@ def _known_keys(model: Any, loc: tuple) -> list[str]:
 
 
 def _first_model(ann: Any) -> Any:
-    from pydantic import BaseModel
     import typing
+
+    from pydantic import BaseModel
 
     if isinstance(ann, type) and issubclass(ann, BaseModel):
         return ann

@@ -1,4 +1,5 @@
 """Shared pytest fixtures."""
+
 from __future__ import annotations
 
 import sys
@@ -55,8 +56,10 @@ def pg_server():
 
     bindir = find_bindir()
     if bindir is None:
-        pytest.skip("PostgreSQL tests skipped: no server binary (initdb, pg_ctl) on PATH, in PG_BINDIR "
-                    "or in /usr/lib/postgresql/*/bin")
+        pytest.skip(
+            "PostgreSQL tests skipped: no server binary (initdb, pg_ctl) on PATH, in PG_BINDIR "
+            "or in /usr/lib/postgresql/*/bin"
+        )
     server = PgServer(bindir).start()
     yield server
     server.stop()

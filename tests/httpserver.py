@@ -15,6 +15,7 @@ either a `Response(status, headers, body)` (or a plain
 The routes table can be changed while the server runs. Under pytest use the
 ``http_server`` fixture from conftest.py.
 """
+
 from __future__ import annotations
 
 import email.utils
@@ -41,7 +42,7 @@ class Response:
 
 
 Handler = Callable[["RequestHandler"], None]
-Route = Union[Response, tuple, Handler]
+Route = Union[Response, tuple, Handler]  # noqa: UP007
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class RequestRecord:
 
 class RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: "_Server"
+    server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet in tests
         pass
@@ -106,7 +107,7 @@ class RequestHandler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
-    owner: "LocalServer"
+    owner: LocalServer
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Clients that hang up (aborted downloads, pooled keep-alive sockets
@@ -132,11 +133,15 @@ class LocalServer:
 
     # lifecycle ---------------------------------------------------------------
 
-    def start(self) -> "LocalServer":
+    def start(self) -> LocalServer:
         self._server = _Server(("127.0.0.1", 0), RequestHandler)
         self._server.owner = self
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="test-http-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="test-http-server",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -149,7 +154,7 @@ class LocalServer:
             self._thread.join(timeout=5)
         self._server = self._thread = None
 
-    def __enter__(self) -> "LocalServer":
+    def __enter__(self) -> LocalServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -171,8 +176,15 @@ class LocalServer:
 
     # routes --------------------------------------------------------------------
 
-    def add(self, path: str, body: bytes | str = b"", *, status: int = 200,
-            headers: dict[str, str] | None = None, content_type: str | None = None) -> str:
+    def add(
+        self,
+        path: str,
+        body: bytes | str = b"",
+        *,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+        content_type: str | None = None,
+    ) -> str:
         """Serve a fixed response at `path`; returns its URL."""
         if isinstance(body, str):
             body = body.encode("utf-8")
@@ -182,18 +194,30 @@ class LocalServer:
         self.routes[path] = Response(status, hdrs, body)
         return self.url(path)
 
-    def add_fixture(self, path: str, name: str, content_type: str, headers: dict[str, str] | None = None) -> str:
+    def add_fixture(
+        self, path: str, name: str, content_type: str, headers: dict[str, str] | None = None
+    ) -> str:
         """Serve tests/fixtures/<name> at `path`; returns its URL."""
-        return self.add(path, (FIXTURES / name).read_bytes(), content_type=content_type, headers=headers)
+        return self.add(
+            path, (FIXTURES / name).read_bytes(), content_type=content_type, headers=headers
+        )
 
-    def add_conditional(self, path: str, body: bytes | str, *, etag: str | None = None,
-                        last_modified: str | None = None, content_type: str = "application/xml",
-                        headers: dict[str, str] | None = None) -> str:
+    def add_conditional(
+        self,
+        path: str,
+        body: bytes | str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        content_type: str = "application/xml",
+        headers: dict[str, str] | None = None,
+    ) -> str:
         """Serve `body` with validators; answer 304 when the request's
         If-None-Match holds the ETag (or, without one, If-Modified-Since
         equals Last-Modified)."""
-        self.routes[path] = conditional(body, etag=etag, last_modified=last_modified,
-                                        content_type=content_type, headers=headers)
+        self.routes[path] = conditional(
+            body, etag=etag, last_modified=last_modified, content_type=content_type, headers=headers
+        )
         return self.url(path)
 
     def route(self, path: str, handler: Route) -> str:
@@ -217,16 +241,24 @@ class LocalServer:
 
 # -- behaviours for route callables ---------------------------------------------
 
-NOT_FOUND_PAGE = (b"<!DOCTYPE html><html><head><title>404 Not Found</title></head>"
-                  b"<body><h1>Not Found</h1><p>The requested page does not exist.</p></body></html>")
+NOT_FOUND_PAGE = (
+    b"<!DOCTYPE html><html><head><title>404 Not Found</title></head>"
+    b"<body><h1>Not Found</h1><p>The requested page does not exist.</p></body></html>"
+)
 
 
 def http_date(ts: float | None = None) -> str:
     return email.utils.formatdate(ts if ts is not None else time.time(), usegmt=True)
 
 
-def conditional(body: bytes | str, *, etag: str | None = None, last_modified: str | None = None,
-                content_type: str = "application/xml", headers: dict[str, str] | None = None) -> Handler:
+def conditional(
+    body: bytes | str,
+    *,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    content_type: str = "application/xml",
+    headers: dict[str, str] | None = None,
+) -> Handler:
     if isinstance(body, str):
         body = body.encode("utf-8")
 
@@ -254,12 +286,18 @@ def conditional(body: bytes | str, *, etag: str | None = None, last_modified: st
 
 def redirect(location: str, status: int = 302) -> Handler:
     def handle(h: RequestHandler) -> None:
-        h.send(status, {"Location": location, "Content-Type": "text/html"}, b"<a href=\"%s\">moved</a>" % location.encode())
+        h.send(
+            status,
+            {"Location": location, "Content-Type": "text/html"},
+            b'<a href="%s">moved</a>' % location.encode(),
+        )
 
     return handle
 
 
-def drip(body: bytes, interval: float = 0.2, chunk: int = 1, content_type: str = "text/plain") -> Handler:
+def drip(
+    body: bytes, interval: float = 0.2, chunk: int = 1, content_type: str = "text/plain"
+) -> Handler:
     """Send `body` `chunk` bytes every `interval` seconds (a slow trickle that
     never trips a per-read timeout)."""
 
@@ -272,7 +310,7 @@ def drip(body: bytes, interval: float = 0.2, chunk: int = 1, content_type: str =
         for i in range(0, len(body), chunk):
             if h.stopping.is_set():
                 break
-            h.wfile.write(body[i:i + chunk])
+            h.wfile.write(body[i : i + chunk])
             h.wfile.flush()
             time.sleep(interval)
         h.close_connection = True
@@ -315,7 +353,9 @@ def compressed_zeros(size: int, coding: str = "gzip") -> bytes:
     """`size` zero bytes gzip- or deflate-compressed (about size/1000 bytes)."""
     key = (size, coding)
     if key not in _BOMB_CACHE:
-        comp = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS if coding == "gzip" else zlib.MAX_WBITS)
+        comp = zlib.compressobj(
+            9, zlib.DEFLATED, 16 + zlib.MAX_WBITS if coding == "gzip" else zlib.MAX_WBITS
+        )
         block = b"\0" * (1 << 20)
         parts = [comp.compress(block) for _ in range(size // len(block))]
         parts.append(comp.compress(b"\0" * (size % len(block))))
@@ -324,7 +364,9 @@ def compressed_zeros(size: int, coding: str = "gzip") -> bytes:
     return _BOMB_CACHE[key]
 
 
-def compressed_bomb(size: int = 50 * 1024 * 1024, coding: str = "gzip", content_type: str = "text/html") -> Handler:
+def compressed_bomb(
+    size: int = 50 * 1024 * 1024, coding: str = "gzip", content_type: str = "text/html"
+) -> Handler:
     """A small response that inflates to `size` bytes of zeros."""
     payload = compressed_zeros(size, coding)
 
@@ -339,9 +381,14 @@ def compressed_bomb(size: int = 50 * 1024 * 1024, coding: str = "gzip", content_
     return handle
 
 
-def gzipped(body: bytes, content_type: str = "text/html", headers: dict[str, str] | None = None) -> Response:
-    return Response(200, {"Content-Type": content_type, "Content-Encoding": "gzip", **(headers or {})},
-                    gzip.compress(body))
+def gzipped(
+    body: bytes, content_type: str = "text/html", headers: dict[str, str] | None = None
+) -> Response:
+    return Response(
+        200,
+        {"Content-Type": content_type, "Content-Encoding": "gzip", **(headers or {})},
+        gzip.compress(body),
+    )
 
 
 def free_port() -> int:

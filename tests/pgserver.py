@@ -5,6 +5,7 @@ PostgreSQL refuses to run as root; when the tests do, the server runs as the
 unprivileged user `nobody` (PG_TEST_USER names another) through runuser.
 Where no server binary exists, `find_bindir()` says so and the PostgreSQL
 tests are skipped with that message."""
+
 from __future__ import annotations
 
 import glob
@@ -58,15 +59,40 @@ class PgServer:
         if done.returncode != 0:
             log = self.root / "log"
             tail = log.read_text()[-2000:] if log.exists() else ""
-            raise RuntimeError(f"{' '.join(args[:2])} failed: {done.stderr.strip() or done.stdout.strip()}\n{tail}")
+            raise RuntimeError(
+                f"{' '.join(args[:2])} failed: {done.stderr.strip() or done.stdout.strip()}\n{tail}"
+            )
 
-    def start(self) -> "PgServer":
-        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                  "--locale=C", "--no-sync")
-        opts = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
-                "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
-        self._run("pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.root / "log"), "-w", "-t", "60",
-                  "start")
+    def start(self) -> PgServer:
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+        )
+        opts = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-o",
+            opts,
+            "-l",
+            str(self.root / "log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
         return self
 
     def stop(self) -> None:
@@ -93,6 +119,9 @@ class PgServer:
 
         name = database_url.rsplit("/", 1)[1]
         with psycopg.connect(self.url(), autocommit=True) as conn:
-            rows = conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                "WHERE datname=%s AND pid<>pg_backend_pid()", (name,)).fetchall()
+            rows = conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname=%s AND pid<>pg_backend_pid()",
+                (name,),
+            ).fetchall()
         return sum(1 for r in rows if r[0])

@@ -1,5 +1,6 @@
 """Real receivers on loopback: an SMTP server (aiosmtpd) and a JSON webhook
 endpoint, recording what Apprise actually delivered."""
+
 from __future__ import annotations
 
 import email
@@ -30,7 +31,9 @@ class SmtpSink:
 
         class Handler:
             async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's naming)
-                sink.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+                sink.messages.append(
+                    email.message_from_bytes(envelope.content, policy=email.policy.default)
+                )
                 sink.recipients.append(list(envelope.rcpt_tos))
                 return "250 OK"
 
@@ -46,7 +49,7 @@ class SmtpSink:
             out.append(part.get_content() if part is not None else "")
         return out
 
-    def __enter__(self) -> "SmtpSink":
+    def __enter__(self) -> SmtpSink:
         self.controller.start()
         return self
 
@@ -56,8 +59,8 @@ class SmtpSink:
 
 class WebhookReceiver:
     """An HTTP endpoint for Apprise's json:// plugin. `status` is what it
-    answers (set 500 to play a notifier that is down); `delay` is how long it
-takes to answer, after the post is recorded (a slow notifier)."""
+        answers (set 500 to play a notifier that is down); `delay` is how long it
+    takes to answer, after the post is recorded (a slow notifier)."""
 
     def __init__(self) -> None:
         self.posts: list[dict] = []
@@ -82,7 +85,9 @@ takes to answer, after the post is recorded (a slow notifier)."""
                     time.sleep(receiver.delay)
                 if body is not None:
                     with receiver.lock:
-                        receiver.log.append((self.path, body.get("title", ""), arrived, time.time()))
+                        receiver.log.append(
+                            (self.path, body.get("title", ""), arrived, time.time())
+                        )
                 self.send_response(receiver.status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -96,7 +101,7 @@ takes to answer, after the post is recorded (a slow notifier)."""
     def url(self, path: str = "/hook") -> str:
         return f"json://127.0.0.1:{self.server.server_address[1]}{path}"
 
-    def __enter__(self) -> "WebhookReceiver":
+    def __enter__(self) -> WebhookReceiver:
         self.thread.start()
         return self
 
@@ -133,7 +138,9 @@ class ChatReceiver:
                     self._answer(int(receiver.behaviour))
                     return
                 if receiver.behaviour == "slow":
-                    time.sleep(receiver.slow_seconds)  # the client has given up: nothing is accepted
+                    time.sleep(
+                        receiver.slow_seconds
+                    )  # the client has given up: nothing is accepted
                     try:
                         self._answer(503)
                     except OSError:
@@ -141,7 +148,9 @@ class ChatReceiver:
                     return
                 receiver.posts.append((self.path, json.loads(raw)))
                 receiver.accepted_at.append(time.time())
-                self._answer(204 if "discord" in self.path else 200, b"" if "discord" in self.path else b"ok")
+                self._answer(
+                    204 if "discord" in self.path else 200, b"" if "discord" in self.path else b"ok"
+                )
 
             def _answer(self, status: int, body: bytes = b"") -> None:
                 self.send_response(status)
@@ -176,7 +185,7 @@ class ChatReceiver:
     def of(self, prefix: str) -> list[dict]:
         return [body for path, body in self.posts if path.startswith(prefix)]
 
-    def __enter__(self) -> "ChatReceiver":
+    def __enter__(self) -> ChatReceiver:
         self.thread.start()
         return self
 

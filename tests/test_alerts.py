@@ -1,7 +1,8 @@
 """Rendering, defusing hostile story text, routing, and the outbox worker."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from monitor.alerts.deliver import SendResult, mask_url, send
 from monitor.alerts.outbox import backoff, deliver_due
@@ -12,14 +13,31 @@ from monitor.models import Alert, Match, Story
 from monitor.store import Planned, Store, destination_id
 
 
-def story(title="Police buy facial recognition", summary="Officers will scan faces.", link="https://e.org/a?utm_source=x"):
-    return Story(source="wire", key=f"url:{link}", title=title, link=link, summary=summary,
-                 published=datetime(2026, 11, 26, 10, 0, tzinfo=timezone.utc))
+def story(
+    title="Police buy facial recognition",
+    summary="Officers will scan faces.",
+    link="https://e.org/a?utm_source=x",
+):
+    return Story(
+        source="wire",
+        key=f"url:{link}",
+        title=title,
+        link=link,
+        summary=summary,
+        published=datetime(2026, 11, 26, 10, 0, tzinfo=UTC),
+    )
 
 
 def match(rule="fr", channels=(), terms=("facial recognition",), snippet="…will scan faces…"):
-    return Match(rule_id=rule, rule_title=f"Rule {rule}", severity="high", tags=("facial-recognition",),
-                 channels=tuple(channels), terms=tuple(terms), snippet=snippet)
+    return Match(
+        rule_id=rule,
+        rule_title=f"Rule {rule}",
+        severity="high",
+        tags=("facial-recognition",),
+        channels=tuple(channels),
+        terms=tuple(terms),
+        snippet=snippet,
+    )
 
 
 HOSTILE = [
@@ -52,8 +70,13 @@ def test_long_fields_are_cut_at_a_character_boundary():
 
 
 def test_message_names_story_source_link_time_rules_terms_snippet():
-    title, body = render_text(Alert("desk", story(title="<!channel> Police buy facial recognition"),
-                                    (match("fr"), match("police", terms=("police", "cameras")))))
+    title, body = render_text(
+        Alert(
+            "desk",
+            story(title="<!channel> Police buy facial recognition"),
+            (match("fr"), match("police", terms=("police", "cameras"))),
+        )
+    )
     assert "<!channel>" not in title + body
     assert title.startswith("[Rule fr, Rule police]")
     assert "Source:    wire" in body
@@ -72,8 +95,10 @@ def test_routing_one_alert_per_channel_naming_every_rule():
     assert [m.rule_id for m in routed["email"]] == ["fr"]
     rows = plan_deliveries(story(), ms, dests)
     assert [(r.channel, r.destination) for r in rows] == [
-        ("slack", destination_id("json://a/x")), ("email", destination_id("mailto://b?to=c@d.e")),
-        ("email", destination_id("json://c/y"))]
+        ("slack", destination_id("json://a/x")),
+        ("email", destination_id("mailto://b?to=c@d.e")),
+        ("email", destination_id("json://c/y")),
+    ]
     assert "json://" not in repr(rows)  # the state file never holds a URL
 
 
@@ -87,7 +112,9 @@ def test_no_channels_or_empty_channel_prints_to_stdout(capsys):
 def test_urls_are_masked_in_logs():
     masked = mask_url("mailtos://user:hunter2@smtp.example.org?to=a@b.org")
     assert "hunter2" not in masked and masked.startswith("mailtos://")
-    assert "TIiajkdnlazkcOXrIdevi7FQ" not in mask_url("slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ")
+    assert "TIiajkdnlazkcOXrIdevi7FQ" not in mask_url(
+        "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ"
+    )
 
 
 def test_invalid_apprise_url_is_a_permanent_failure():
@@ -99,8 +126,14 @@ def _queue(tmp_path, dests):
     store = Store(tmp_path / "s.db")
     store.ensure_source("wire", "https://e.org/feed")
     s = story()
-    store.record_poll("wire", [Planned(s, (match(),), tuple(plan_deliveries(s, [match()], dests)))],
-                      etag=None, last_modified=None, next_check_at=0, now=1000.0)
+    store.record_poll(
+        "wire",
+        [Planned(s, (match(),), tuple(plan_deliveries(s, [match()], dests)))],
+        etag=None,
+        last_modified=None,
+        next_check_at=0,
+        now=1000.0,
+    )
     return store
 
 
@@ -129,12 +162,19 @@ def test_failures_back_off_then_die_and_can_be_retried(tmp_path):
     assert [backoff(n, settings) for n in (1, 2, 3)] == [10, 15, 15]
 
     assert store.retry_dead(now=clock[0]) == 1
-    stats = deliver_due(store, dests, settings, sender=lambda *a, **kw: SendResult(True), now=lambda: clock[0])
+    stats = deliver_due(
+        store, dests, settings, sender=lambda *a, **kw: SendResult(True), now=lambda: clock[0]
+    )
     assert stats.sent == 1 and store.outbox_counts()["sent"] == 1
 
 
 def test_a_destination_removed_from_config_becomes_a_visible_dead_letter(tmp_path):
     store = _queue(tmp_path, {"hook": ["json://a/x"]})
-    stats = deliver_due(store, {"hook": ["json://other/y"]}, DeliverySettings(), sender=lambda *a, **kw: SendResult(True))
+    stats = deliver_due(
+        store,
+        {"hook": ["json://other/y"]},
+        DeliverySettings(),
+        sender=lambda *a, **kw: SendResult(True),
+    )
     assert stats.dead == 1 and stats.sent == 0
     assert "no longer configured" in store.failing_deliveries()[0]["last_error"]

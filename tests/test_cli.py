@@ -1,4 +1,5 @@
 """The `monitor` command as a user types it: check, rules match/test, demo, run."""
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,14 @@ rules:
 
 
 def monitor(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 120):
-    return subprocess.run([sys.executable, "-m", "monitor", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=cwd, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def make_project(tmp_path: Path, config_extra: str = "") -> Path:
@@ -44,34 +51,52 @@ def test_check_passes_on_a_good_project(tmp_path):
 def test_check_lists_every_problem_with_file_and_line(tmp_path):
     cfg = make_project(tmp_path, "channels:\n  desk:\n    urls: ['nonsense://x']\n")
     rules = tmp_path / "rules"
-    (rules / "syntax.yaml").write_text("rules:\n  - id: a\n    title: [unclosed\n", encoding="utf-8")
-    (rules / "unknown.yaml").write_text(textwrap.dedent("""\
+    (rules / "syntax.yaml").write_text(
+        "rules:\n  - id: a\n    title: [unclosed\n", encoding="utf-8"
+    )
+    (rules / "unknown.yaml").write_text(
+        textwrap.dedent("""\
         rules:
           - id: b
             title: B
             match: [x]
             severity: high
             chanels: [desk]
-        """), encoding="utf-8")
-    (rules / "routing.yaml").write_text(textwrap.dedent("""\
+        """),
+        encoding="utf-8",
+    )
+    (rules / "routing.yaml").write_text(
+        textwrap.dedent("""\
         rules:
           - id: c
             title: C
             channels: [nowhere]
             match: [y]
-        """), encoding="utf-8")
+        """),
+        encoding="utf-8",
+    )
     out = monitor("check", "--config", str(cfg))
     assert out.returncode == 1
     lines = out.stdout.strip().splitlines()
-    assert any(ln.startswith(f"{rules / 'syntax.yaml'}:") and "YAML syntax error" in ln for ln in lines), lines
-    assert f"{rules / 'unknown.yaml'}:6:5: unknown key 'chanels' (did you mean 'channels'?)" in lines
-    assert any(ln.startswith(f"{rules / 'routing.yaml'}:2") and "unknown channel 'nowhere'" in ln for ln in lines)
+    assert any(
+        ln.startswith(f"{rules / 'syntax.yaml'}:") and "YAML syntax error" in ln for ln in lines
+    ), lines
+    assert (
+        f"{rules / 'unknown.yaml'}:6:5: unknown key 'chanels' (did you mean 'channels'?)" in lines
+    )
+    assert any(
+        ln.startswith(f"{rules / 'routing.yaml'}:2") and "unknown channel 'nowhere'" in ln
+        for ln in lines
+    )
     assert any("channels.desk.urls.0: not a valid Apprise URL" in ln for ln in lines)
     assert len(lines) == 4, lines
 
 
 def test_check_on_a_config_with_an_unknown_key(tmp_path):
-    cfg = make_project(tmp_path, "sources:\n  - name: a\n    kind: rss\n    url: https://e.org/f\n    selector: x\n")
+    cfg = make_project(
+        tmp_path,
+        "sources:\n  - name: a\n    kind: rss\n    url: https://e.org/f\n    selector: x\n",
+    )
     out = monitor("check", "--config", str(cfg))
     assert out.returncode == 1
     assert out.stdout.strip() == f"{cfg}:7:5: unknown key 'selector' (did you mean 'select'?)"
@@ -80,18 +105,38 @@ def test_check_on_a_config_with_an_unknown_key(tmp_path):
 def test_rules_match_bulk(tmp_path):
     make_project(tmp_path)
     items = tmp_path / "items.jsonl"
-    items.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in [
-        {"id": "a", "title": "Police roll out facial recognition", "summary": ""},
-        {"id": "b", "title": "无关新闻", "summary": "警方使用人脸识别技术", "lang": "zh"},
-        {"id": "c", "title": "She faces charges", "summary": "A face-to-face meeting"},
-    ]) + "\n", encoding="utf-8")
+    items.write_text(
+        "\n".join(
+            json.dumps(x, ensure_ascii=False)
+            for x in [
+                {"id": "a", "title": "Police roll out facial recognition", "summary": ""},
+                {"id": "b", "title": "无关新闻", "summary": "警方使用人脸识别技术", "lang": "zh"},
+                {"id": "c", "title": "She faces charges", "summary": "A face-to-face meeting"},
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     out = monitor("rules", "match", "--rules", str(tmp_path / "rules"), "--input", str(items))
     assert out.returncode == 0, out.stderr
     rows = [json.loads(ln) for ln in out.stdout.splitlines()]
     assert rows == [
-        {"id": "a", "matches": [{"rule": "face-recognition", "tags": ["facial-recognition"],
-                                 "terms": ["facial recognition"]}]},
-        {"id": "b", "matches": [{"rule": "face-recognition", "tags": ["facial-recognition"], "terms": ["人脸识别"]}]},
+        {
+            "id": "a",
+            "matches": [
+                {
+                    "rule": "face-recognition",
+                    "tags": ["facial-recognition"],
+                    "terms": ["facial recognition"],
+                }
+            ],
+        },
+        {
+            "id": "b",
+            "matches": [
+                {"rule": "face-recognition", "tags": ["facial-recognition"], "terms": ["人脸识别"]}
+            ],
+        },
         {"id": "c", "matches": []},
     ]
 
@@ -113,8 +158,9 @@ def test_shipped_rules_pass_their_own_tests():
 
 
 def test_rules_test_reports_a_failing_rule_test(tmp_path):
-    (tmp_path / "r.yaml").write_text(GOOD_RULE + "    tests:\n      match: ['Police buy face scanners']\n",
-                                     encoding="utf-8")
+    (tmp_path / "r.yaml").write_text(
+        GOOD_RULE + "    tests:\n      match: ['Police buy face scanners']\n", encoding="utf-8"
+    )
     out = monitor("rules", "test", "--rules", str(tmp_path))
     assert out.returncode == 1
     assert "rule face-recognition" in out.stdout and "Police buy face scanners" in out.stdout
@@ -128,28 +174,50 @@ def test_demo_runs_offline_and_alerts_only_on_relevant_new_stories(tmp_path):
     text = "\n".join(alerts)
     # The first poll is a baseline: alerts only come after step 2.
     assert out.stdout.index("=== ALERT") > out.stdout.index("2) The sites publish")
-    for expected in ("ban police use of facial recognition", "customer records exposed",
-                     "Opposition to Facial Recognition Technology Grows", "小区强制刷脸门禁", "快递面单信息遭内鬼倒卖"):
+    for expected in (
+        "ban police use of facial recognition",
+        "customer records exposed",
+        "Opposition to Facial Recognition Technology Grows",
+        "小区强制刷脸门禁",
+        "快递面单信息遭内鬼倒卖",
+    ):
         assert expected in text, (expected, text)
-    for unexpected in ("faces lawsuit", "Leaked renders", "燃气泄漏", "Council bans police facial recognition (via"):
+    for unexpected in (
+        "faces lawsuit",
+        "Leaked renders",
+        "燃气泄漏",
+        "Council bans police facial recognition (via",
+    ):
         assert unexpected not in text, (unexpected, text)
     # Story text cannot ping a Slack channel.
     assert "<!channel>" not in out.stdout
 
 
 def test_run_stops_cleanly_on_sigterm(tmp_path, http_server):
-    http_server.add("/feed.xml", '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
-                    "<item><title>One</title><link>http://e.org/1</link></item></channel></rss>",
-                    content_type="application/rss+xml")
-    cfg = make_project(tmp_path, f"sources:\n  - name: s\n    kind: rss\n    url: {http_server.url('/feed.xml')}\n"
-                                 "    interval: 1s\n")
-    proc = subprocess.Popen([sys.executable, "-m", "monitor", "run", "--config", str(cfg)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    http_server.add(
+        "/feed.xml",
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+        "<item><title>One</title><link>http://e.org/1</link></item></channel></rss>",
+        content_type="application/rss+xml",
+    )
+    cfg = make_project(
+        tmp_path,
+        f"sources:\n  - name: s\n    kind: rss\n    url: {http_server.url('/feed.xml')}\n"
+        "    interval: 1s\n",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "run", "--config", str(cfg)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.time() + 30
         while len(http_server.requests_to("/feed.xml")) < 2 and time.time() < deadline:
             time.sleep(0.1)
-        assert len(http_server.requests_to("/feed.xml")) >= 2, "the loop did not poll again at its interval"
+        assert len(http_server.requests_to("/feed.xml")) >= 2, (
+            "the loop did not poll again at its interval"
+        )
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=10)
     finally:

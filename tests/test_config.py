@@ -1,4 +1,5 @@
 """config.yaml: the shape users rely on, and one clear line per mistake."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,7 +24,9 @@ def errors_of(path: Path, env: dict | None = None) -> list[str]:
 
 
 def test_the_issue_shape_loads_with_env_and_relative_paths(tmp_path):
-    p = write(tmp_path, """\
+    p = write(
+        tmp_path,
+        """\
 state: ./data/monitor.db
 rules: ./rules
 channels:
@@ -41,8 +44,13 @@ sources:
     url: https://www.caixinglobal.com/tech/
     interval: 30m
     select: {item: "dl", title: "a", link: "a", summary: "p", published: "span"}
-""")
-    env = {"SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T1/B2/C3", "SMTP_USER": "u", "SMTP_PASSWORD": "p$w"}
+""",
+    )
+    env = {
+        "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T1/B2/C3",
+        "SMTP_USER": "u",
+        "SMTP_PASSWORD": "p$w",
+    }
     cfg = load_config(p, env=env)
     assert cfg.state == tmp_path / "data" / "monitor.db"
     assert cfg.rule_paths == [tmp_path / "rules"]
@@ -60,37 +68,50 @@ def test_missing_variable_is_named_with_its_line(tmp_path):
 def test_default_file_and_dollar_escape(tmp_path):
     secret = tmp_path / "secret"
     secret.write_text("s3cret\n")
-    p = write(tmp_path, 'state: "${STATE:-./x.db}"\nchannels:\n  a:\n    urls: ["json://h/$$${TOKEN}"]\n')
+    p = write(
+        tmp_path, 'state: "${STATE:-./x.db}"\nchannels:\n  a:\n    urls: ["json://h/$$${TOKEN}"]\n'
+    )
     cfg = load_config(p, env={"TOKEN_FILE": str(secret)})
     assert cfg.state == tmp_path / "x.db"
     assert cfg.channels["a"].urls == ["json://h/$s3cret"]
 
 
 def test_unknown_keys_point_at_the_key_and_suggest(tmp_path):
-    p = write(tmp_path, """\
+    p = write(
+        tmp_path,
+        """\
 sources:
   - name: a
     kind: rss
     url: https://example.org/feed
     intervall: 15m
 chanels: {}
-""")
+""",
+    )
     errs = errors_of(p)
     assert f"{p}:5:5: unknown key 'intervall' (did you mean 'interval'?)" in errs
     assert f"{p}:6:1: unknown key 'chanels' (did you mean 'channels'?)" in errs
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("sources:\n  - {name: a, kind: atom, url: 'https://e.org/'}\n", "sources.0.kind"),
-    ("sources:\n  - {name: a, kind: html, url: 'https://e.org/'}\n", "needs 'select'"),
-    ("sources:\n  - {name: a, kind: rss, url: 'ftp://e.org/'}\n", "is not an http(s) URL"),
-    ("sources:\n  - {name: a, kind: rss, url: 'https://e.org/', interval: soon}\n", "'soon' is not a duration"),
-    ("sources:\n  - {kind: rss, url: 'https://e.org/'}\n", "missing required key 'name'"),
-    ("sources:\n  - {name: a, kind: rss, url: 'https://e.org/'}\n  - {name: a, kind: rss, url: 'https://e.org/2'}\n",
-     "duplicate source name 'a'"),
-    ("- just\n- a list\n", "expected a mapping"),
-    ("sources: [\n", "YAML syntax error"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("sources:\n  - {name: a, kind: atom, url: 'https://e.org/'}\n", "sources.0.kind"),
+        ("sources:\n  - {name: a, kind: html, url: 'https://e.org/'}\n", "needs 'select'"),
+        ("sources:\n  - {name: a, kind: rss, url: 'ftp://e.org/'}\n", "is not an http(s) URL"),
+        (
+            "sources:\n  - {name: a, kind: rss, url: 'https://e.org/', interval: soon}\n",
+            "'soon' is not a duration",
+        ),
+        ("sources:\n  - {kind: rss, url: 'https://e.org/'}\n", "missing required key 'name'"),
+        (
+            "sources:\n  - {name: a, kind: rss, url: 'https://e.org/'}\n  - {name: a, kind: rss, url: 'https://e.org/2'}\n",
+            "duplicate source name 'a'",
+        ),
+        ("- just\n- a list\n", "expected a mapping"),
+        ("sources: [\n", "YAML syntax error"),
+    ],
+)
 def test_each_mistake_is_one_line_with_file_and_line(tmp_path, text, expected):
     p = write(tmp_path, text)
     errs = errors_of(p)
@@ -100,7 +121,9 @@ def test_each_mistake_is_one_line_with_file_and_line(tmp_path, text, expected):
 
 
 def test_durations():
-    assert parse_duration("90s") == 90 and parse_duration("1h30m") == 5400 and parse_duration(60) == 60
+    assert (
+        parse_duration("90s") == 90 and parse_duration("1h30m") == 5400 and parse_duration(60) == 60
+    )
     assert parse_duration("1d") == 86400
     for bad in ("", "5 minutes", "0s", -1, True):
         with pytest.raises(ValueError):
@@ -108,7 +131,11 @@ def test_durations():
 
 
 def test_shipped_example_config_is_valid(tmp_path):
-    env = {"SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T1/B2/C3", "SMTP_USER": "u", "SMTP_PASSWORD": "p"}
+    env = {
+        "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T1/B2/C3",
+        "SMTP_USER": "u",
+        "SMTP_PASSWORD": "p",
+    }
     cfg = load_config(ROOT / "config.example.yaml", env=env)
     kinds = {s.kind for s in cfg.sources}
     assert kinds == {"rss", "html", "sitemap", "json"}  # an example of every kind

@@ -5,6 +5,7 @@ receiver's acceptance and the outbox recording it.
 
 The figures (kills, duplicates, the measured window) are printed; run with
 `-s` to see them. CRASH_KILLS sets the number of kills (default 50)."""
+
 from __future__ import annotations
 
 import os
@@ -34,16 +35,26 @@ STARTUP_FLOOR = 0.25
 
 
 def _feed(items: list[tuple[str, str]]) -> str:
-    body = "".join(f"<item><title>{t}</title><link>http://example.org/{g}</link><guid isPermaLink=\"false\">{g}"
-                   f"</guid><description>{'A vote is due.' if g.startswith('x-') else 'Officers scan faces.'}"
-                   "</description></item>" for g, t in items)
-    return ('<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Wire</title>'
-            f"<link>http://example.org/</link><description>news</description>{body}</channel></rss>")
+    body = "".join(
+        f'<item><title>{t}</title><link>http://example.org/{g}</link><guid isPermaLink="false">{g}'
+        f"</guid><description>{'A vote is due.' if g.startswith('x-') else 'Officers scan faces.'}"
+        "</description></item>"
+        for g, t in items
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Wire</title>'
+        f"<link>http://example.org/</link><description>news</description>{body}</channel></rss>"
+    )
 
 
 def _start(cfg: Path) -> tuple[subprocess.Popen, threading.Event]:
-    proc = subprocess.Popen([sys.executable, "-m", "monitor", "run", "--config", str(cfg)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cfg.parent)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "run", "--config", str(cfg)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=cfg.parent,
+    )
     started = threading.Event()
 
     def read():
@@ -56,7 +67,8 @@ def _start(cfg: Path) -> tuple[subprocess.Popen, threading.Event]:
 
 
 def test_sigkill_at_random_moments_loses_nothing_and_repeats_only_inside_the_send_window(
-        tmp_path, http_server, webhook):
+    tmp_path, http_server, webhook
+):
     kills_wanted = int(os.environ.get("CRASH_KILLS", "50"))
     rng = random.Random(5)
     items: list[tuple[str, str]] = [("old-0", "Police test facial recognition 0")]
@@ -65,17 +77,25 @@ def test_sigkill_at_random_moments_loses_nothing_and_repeats_only_inside_the_sen
     (tmp_path / "rules" / "r.yaml").write_text(RULES, encoding="utf-8")
     cfg = tmp_path / "config.yaml"
     urls = [webhook.url("/a"), webhook.url("/b")]
-    cfg.write_text(textwrap.dedent(f"""\
+    cfg.write_text(
+        textwrap.dedent(f"""\
         state: ./state.db
         rules: ./rules
         channels:
           desk: {{urls: ["{urls[0]}", "{urls[1]}"]}}
         sources:
-          - {{name: wire, kind: rss, url: "{http_server.url('/feed.xml')}", interval: 1s}}
+          - {{name: wire, kind: rss, url: "{http_server.url("/feed.xml")}", interval: 1s}}
         delivery: {{retry_base: 1s}}
-        """), encoding="utf-8")
-    base = subprocess.run([sys.executable, "-m", "monitor", "once", "--config", str(cfg)], capture_output=True,
-                          text=True, timeout=60, cwd=tmp_path)
+        """),
+        encoding="utf-8",
+    )
+    base = subprocess.run(
+        [sys.executable, "-m", "monitor", "once", "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert base.returncode == 0 and "baseline=true" in base.stdout, base.stdout + base.stderr
 
     webhook.delay = 0.005  # a receiver takes a moment to answer; that moment is part of the window
@@ -99,8 +119,13 @@ def test_sigkill_at_random_moments_loses_nothing_and_repeats_only_inside_the_sen
     # A last clean run delivers whatever the kills left pending.
     webhook.delay = 0.0
     starts.append(time.time())
-    final = subprocess.run([sys.executable, "-m", "monitor", "once", "--config", str(cfg)], capture_output=True,
-                           text=True, timeout=120, cwd=tmp_path)
+    final = subprocess.run(
+        [sys.executable, "-m", "monitor", "once", "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert final.returncode == 0, final.stdout + final.stderr
 
     wanted = {t for g, t in items if g.startswith("s-")}
@@ -121,8 +146,10 @@ def test_sigkill_at_random_moments_loses_nothing_and_repeats_only_inside_the_sen
 
     path_of = {destination_id(u): "/" + u.rsplit("/", 1)[1] for u in urls}
     db = sqlite3.connect(tmp_path / "state.db")
-    rows = db.execute("SELECT o.destination, s.title, o.sent_at, o.status FROM outbox o "
-                      "JOIN stories s ON s.id=o.story_id").fetchall()
+    rows = db.execute(
+        "SELECT o.destination, s.title, o.sent_at, o.status FROM outbox o "
+        "JOIN stories s ON s.id=o.story_id"
+    ).fetchall()
     db.close()
     assert len(rows) == 2 * len(wanted) and all(r[3] == "sent" for r in rows)
     windows, traced = [], []
@@ -136,13 +163,17 @@ def test_sigkill_at_random_moments_loses_nothing_and_repeats_only_inside_the_sen
         # came from a later process. How close the kill came to the copy's
         # arrival is printed, not asserted (tests assert no timings).
         for (arrived, _, run), (_, _, next_run) in zip(copies, copies[1:]):
-            assert run < len(kills), f"a repeat of a copy no kill interrupted: {title} {path_of[dest]}"
+            assert run < len(kills), (
+                f"a repeat of a copy no kill interrupted: {title} {path_of[dest]}"
+            )
             assert next_run > run, (title, run, next_run)
             traced.append(kills[run] - arrived)
     duplicates = sum(len(v) - 1 for v in received.values())
     assert len(traced) == duplicates
     windows.sort()
-    print(f"\ncrash test: kills={len(kills)} stories={len(wanted)} destinations=2 deliveries={len(rows)} "
-          f"duplicates={duplicates} kill_minus_arrival_ms={sorted(round(d * 1000, 1) for d in traced)} "
-          f"answer_to_recorded_ms median={statistics.median(windows) * 1000:.2f} "
-          f"p99={windows[max(0, int(len(windows) * 0.99) - 1)] * 1000:.2f} max={windows[-1] * 1000:.2f}")
+    print(
+        f"\ncrash test: kills={len(kills)} stories={len(wanted)} destinations=2 deliveries={len(rows)} "
+        f"duplicates={duplicates} kill_minus_arrival_ms={sorted(round(d * 1000, 1) for d in traced)} "
+        f"answer_to_recorded_ms median={statistics.median(windows) * 1000:.2f} "
+        f"p99={windows[max(0, int(len(windows) * 0.99) - 1)] * 1000:.2f} max={windows[-1] * 1000:.2f}"
+    )

@@ -1,41 +1,68 @@
 """Near-duplicates across outlets: a wire story republished with a new
 headline, a trimmed lede and an added paragraph is one alert listing the
 outlets; a different story on the same subject is not folded in."""
+
 from __future__ import annotations
 
 import json
+
+from test_hostile import rss_doc
 
 from monitor.config import Config, FetchSettings, SourceConfig
 from monitor.dedupe import shingles, signature, similarity
 from monitor.engine import load_rules
 from monitor.service import Monitor
 
-from test_hostile import rss_doc
+WIRE_P1 = (
+    "The transport authority will install facial recognition cameras at twelve metro stations from "
+    "March, officials said on Monday, in a pilot meant to find people on police watch lists."
+)
+WIRE_P2 = (
+    "The cameras will compare the faces of passengers with a database of wanted persons, and matches "
+    "will be reviewed by an officer before anyone is stopped, according to a statement from the agency."
+)
+WIRE_P3 = (
+    "Civil liberties groups said the pilot had been approved without a public consultation and asked the "
+    "city data protection office to review how long the images would be kept and who could see them."
+)
+WIRE_P4 = (
+    "The authority said footage of people who are not matched would be deleted within seventy-two hours "
+    "and that the system had been tested for accuracy on several thousand volunteers last year."
+)
 
-WIRE_P1 = ("The transport authority will install facial recognition cameras at twelve metro stations from "
-           "March, officials said on Monday, in a pilot meant to find people on police watch lists.")
-WIRE_P2 = ("The cameras will compare the faces of passengers with a database of wanted persons, and matches "
-           "will be reviewed by an officer before anyone is stopped, according to a statement from the agency.")
-WIRE_P3 = ("Civil liberties groups said the pilot had been approved without a public consultation and asked the "
-           "city data protection office to review how long the images would be kept and who could see them.")
-WIRE_P4 = ("The authority said footage of people who are not matched would be deleted within seventy-two hours "
-           "and that the system had been tested for accuracy on several thousand volunteers last year.")
-
-ORIGINAL = ("Metro to test facial recognition cameras at twelve stations", [WIRE_P1, WIRE_P2, WIRE_P3, WIRE_P4])
+ORIGINAL = (
+    "Metro to test facial recognition cameras at twelve stations",
+    [WIRE_P1, WIRE_P2, WIRE_P3, WIRE_P4],
+)
 COPIES = [
-    ("Face scanning comes to your morning commute",  # new headline, lede trimmed
-     [WIRE_P1.split(", officials said")[0] + ".", WIRE_P2, WIRE_P3, WIRE_P4]),
-    ("City metro pilots face recognition to catch wanted people",  # added paragraph of its own
-     [WIRE_P1, WIRE_P2, WIRE_P3, WIRE_P4,
-      "Readers can send their views on the pilot to the letters desk of this newspaper."]),
-    ("Twelve stations, one watch list: what the metro camera pilot means",  # last paragraph dropped, local note
-     ["In our city, " + WIRE_P1[0].lower() + WIRE_P1[1:], WIRE_P2, WIRE_P3]),
+    (
+        "Face scanning comes to your morning commute",  # new headline, lede trimmed
+        [WIRE_P1.split(", officials said")[0] + ".", WIRE_P2, WIRE_P3, WIRE_P4],
+    ),
+    (
+        "City metro pilots face recognition to catch wanted people",  # added paragraph of its own
+        [
+            WIRE_P1,
+            WIRE_P2,
+            WIRE_P3,
+            WIRE_P4,
+            "Readers can send their views on the pilot to the letters desk of this newspaper.",
+        ],
+    ),
+    (
+        "Twelve stations, one watch list: what the metro camera pilot means",  # last paragraph dropped, local note
+        ["In our city, " + WIRE_P1[0].lower() + WIRE_P1[1:], WIRE_P2, WIRE_P3],
+    ),
 ]
-SAME_SUBJECT = ("Council rejects face recognition for school entrances",
-                ["Councillors voted against a plan to use facial recognition at the gates of four primary schools, "
-                 "saying parents had not been asked and that the cameras were a poor use of the education budget.",
-                 "The supplier said it would offer the system to private schools instead, and the head of the "
-                 "parents association welcomed the vote as a sensible decision for the children of the district."])
+SAME_SUBJECT = (
+    "Council rejects face recognition for school entrances",
+    [
+        "Councillors voted against a plan to use facial recognition at the gates of four primary schools, "
+        "saying parents had not been asked and that the cameras were a poor use of the education budget.",
+        "The supplier said it would offer the system to private schools instead, and the head of the "
+        "parents association welcomed the vote as a sensible decision for the children of the district.",
+    ],
+)
 
 RULES = """\
 rules:
@@ -70,29 +97,49 @@ def test_one_alert_lists_the_outlets(tmp_path, http_server):
     outlets = ["wire", "daily", "courier", "gazette", "school-news"]
     srcs = [SourceConfig(name=n, kind="rss", url=http_server.url(f"/{n}.xml")) for n in outlets]
     for n in outlets:
-        http_server.add(f"/{n}.xml", rss_doc([(f"{n}-0", "Old story", f"https://{n}.example/0")]),
-                        content_type="application/rss+xml")
-    mon = Monitor(Config(state=tmp_path / "s.db", sources=srcs, fetch=FetchSettings(per_host_delay=0, workers=1)),
-                  ruleset)
+        http_server.add(
+            f"/{n}.xml",
+            rss_doc([(f"{n}-0", "Old story", f"https://{n}.example/0")]),
+            content_type="application/rss+xml",
+        )
+    mon = Monitor(
+        Config(
+            state=tmp_path / "s.db", sources=srcs, fetch=FetchSettings(per_host_delay=0, workers=1)
+        ),
+        ruleset,
+    )
     try:
         mon.cycle()  # baselines
         stories = dict(zip(outlets, [ORIGINAL, *COPIES, SAME_SUBJECT]))
         for n, (title, paras) in stories.items():
-            doc = rss_doc([(f"{n}-1", title, f"https://{n}.example/1"), (f"{n}-0", "Old story", f"https://{n}.example/0")])
+            doc = rss_doc(
+                [
+                    (f"{n}-1", title, f"https://{n}.example/1"),
+                    (f"{n}-0", "Old story", f"https://{n}.example/0"),
+                ]
+            )
             body = "".join(f"&lt;p&gt;{p}&lt;/p&gt;" for p in paras)
             doc = doc.replace(f"Text of {title}.".encode(), body.encode())
             http_server.add(f"/{n}.xml", doc, content_type="application/rss+xml")
         out = mon.cycle(srcs)  # workers=1: the wire is polled first
         assert sum(p.matched for p in out.polls) == 5
         rows = mon.store.db.execute(
-            "SELECT st.source, o.body, o.alert FROM outbox o JOIN stories st ON st.id=o.story_id").fetchall()
+            "SELECT st.source, o.body, o.alert FROM outbox o JOIN stories st ON st.id=o.story_id"
+        ).fetchall()
         assert sorted(r["source"] for r in rows) == ["school-news", "wire"]
         wire = next(r for r in rows if r["source"] == "wire")
         assert "Also reported by: daily, courier, gazette" in wire["body"]
         # what each channel renders when it sends: the source line names the outlets
-        assert json.loads(wire["alert"])["story"]["source"] == "wire (also: daily, courier, gazette)"
+        assert (
+            json.loads(wire["alert"])["story"]["source"] == "wire (also: daily, courier, gazette)"
+        )
         dup = mon.store.db.execute("SELECT original_id FROM duplicates").fetchall()
         assert len(dup) == 3
-        assert sorted(mon.store.outlets_of(dup[0]["original_id"])) == ["courier", "daily", "gazette", "wire"]
+        assert sorted(mon.store.outlets_of(dup[0]["original_id"])) == [
+            "courier",
+            "daily",
+            "gazette",
+            "wire",
+        ]
     finally:
         mon.close()

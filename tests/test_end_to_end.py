@@ -1,6 +1,7 @@
 """The whole monitor as a user runs it: `monitor once` in a subprocess over
 a loopback news site, alerts through Apprise to a real SMTP server and a
 JSON webhook, state in a SQLite file on disk."""
+
 from __future__ import annotations
 
 import os
@@ -40,29 +41,54 @@ rules:
 
 
 def item(guid: str, title: str, summary: str, link: str) -> str:
-    return (f"<item><title>{title}</title><link>{link}</link><guid isPermaLink=\"false\">{guid}</guid>"
-            f"<pubDate>Thu, 26 Nov 2026 10:00:00 +0000</pubDate><description>{summary}</description></item>")
+    return (
+        f'<item><title>{title}</title><link>{link}</link><guid isPermaLink="false">{guid}</guid>'
+        f"<pubDate>Thu, 26 Nov 2026 10:00:00 +0000</pubDate><description>{summary}</description></item>"
+    )
 
 
 def feed(*items: str) -> str:
-    return ('<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Wire</title>'
-            "<link>http://example.org/</link><description>news</description>"
-            + "".join(items) + "</channel></rss>")
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Wire</title>'
+        "<link>http://example.org/</link><description>news</description>"
+        + "".join(items)
+        + "</channel></rss>"
+    )
 
 
 OLD = [
-    item("w-1", "Council debates parking fees", "A vote is due next week.", "/news/parking?utm_source=rss"),
-    item("w-2", "Police trial facial recognition vans", "Officers used the vans at a football match.",
-         "/news/vans"),
+    item(
+        "w-1",
+        "Council debates parking fees",
+        "A vote is due next week.",
+        "/news/parking?utm_source=rss",
+    ),
+    item(
+        "w-2",
+        "Police trial facial recognition vans",
+        "Officers used the vans at a football match.",
+        "/news/vans",
+    ),
 ]
 NEW = [
-    item("w-3", "Police expand facial recognition to train stations",
-         "Officers will scan faces at the busiest stations from March, using live facial recognition cameras.",
-         "/news/stations?utm_source=rss&fbclid=abc"),
-    item("w-4", "Retailer leaked customer records of 40,000 shoppers",
-         "Names and addresses were exposed in an open storage bucket.", "/news/retailer"),
-    item("w-5", "Mayor faces lawsuit over parking fees", "Drivers say the fees broke a promise.",
-         "/news/lawsuit"),
+    item(
+        "w-3",
+        "Police expand facial recognition to train stations",
+        "Officers will scan faces at the busiest stations from March, using live facial recognition cameras.",
+        "/news/stations?utm_source=rss&fbclid=abc",
+    ),
+    item(
+        "w-4",
+        "Retailer leaked customer records of 40,000 shoppers",
+        "Names and addresses were exposed in an open storage bucket.",
+        "/news/retailer",
+    ),
+    item(
+        "w-5",
+        "Mayor faces lawsuit over parking fees",
+        "Drivers say the fees broke a promise.",
+        "/news/lawsuit",
+    ),
 ]
 
 
@@ -76,7 +102,8 @@ def write_config(tmp_path: Path, http_server, smtp_sink, webhook, extra_sources:
     rules.mkdir(exist_ok=True)
     (rules / "test.yaml").write_text(RULES, encoding="utf-8")
     cfg = tmp_path / "config.yaml"
-    cfg.write_text(textwrap.dedent(f"""\
+    cfg.write_text(
+        textwrap.dedent(f"""\
         state: ./state/monitor.db
         rules: ./rules
         channels:
@@ -87,31 +114,46 @@ def write_config(tmp_path: Path, http_server, smtp_sink, webhook, extra_sources:
         sources:
           - name: wire
             kind: rss
-            url: {http_server.url('/feed.xml')}
+            url: {http_server.url("/feed.xml")}
             interval: 15m
           - name: listing
             kind: html
-            url: {http_server.url('/list/')}
+            url: {http_server.url("/list/")}
             select: {{item: "li.story", title: "a", link: "a"}}
-        """) + textwrap.indent(extra_sources, "  ") + "delivery:\n  retry_base: 1s\nfetch:\n  per_host_delay: 0\n",
-                       encoding="utf-8")
+        """)
+        + textwrap.indent(extra_sources, "  ")
+        + "delivery:\n  retry_base: 1s\nfetch:\n  per_host_delay: 0\n",
+        encoding="utf-8",
+    )
     return cfg
 
 
-def run_monitor(cfg: Path, *args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
+def run_monitor(
+    cfg: Path, *args: str, env_extra: dict | None = None
+) -> subprocess.CompletedProcess:
     env = {**os.environ, **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "monitor", *args, "--config", str(cfg)],
-                          capture_output=True, text=True, timeout=120, env=env, cwd=cfg.parent)
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", *args, "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=cfg.parent,
+    )
 
 
 @pytest.fixture
 def site(http_server):
     http_server.add("/feed.xml", feed(*OLD), content_type="application/rss+xml")
-    http_server.add("/list/", listing([("/cn/a1.html", "小区门禁改为刷脸引发争议")]), content_type="text/html")
+    http_server.add(
+        "/list/", listing([("/cn/a1.html", "小区门禁改为刷脸引发争议")]), content_type="text/html"
+    )
     return http_server
 
 
-def test_first_poll_is_baseline_then_only_new_matches_are_delivered_once(tmp_path, site, smtp_sink, webhook):
+def test_first_poll_is_baseline_then_only_new_matches_are_delivered_once(
+    tmp_path, site, smtp_sink, webhook
+):
     cfg = write_config(tmp_path, site, smtp_sink, webhook)
     env = {"HOOK_URL": webhook.url()}
 
@@ -121,11 +163,20 @@ def test_first_poll_is_baseline_then_only_new_matches_are_delivered_once(tmp_pat
     assert smtp_sink.messages == [] and webhook.posts == []
 
     site.add("/feed.xml", feed(*NEW, *OLD), content_type="application/rss+xml")
-    site.add("/list/", listing([
-        ("/cn/a2.html", "快递公司员工倒卖客户个人信息 数万条泄露"),
-        ("/news/stations?utm_medium=web", "Police expand facial recognition to train stations"),  # same story
-        ("/cn/a1.html", "小区门禁改为刷脸引发争议"),
-    ]), content_type="text/html")
+    site.add(
+        "/list/",
+        listing(
+            [
+                ("/cn/a2.html", "快递公司员工倒卖客户个人信息 数万条泄露"),
+                (
+                    "/news/stations?utm_medium=web",
+                    "Police expand facial recognition to train stations",
+                ),  # same story
+                ("/cn/a1.html", "小区门禁改为刷脸引发争议"),
+            ]
+        ),
+        content_type="text/html",
+    )
     second = run_monitor(cfg, "once", env_extra=env)
     assert second.returncode == 0, second.stderr + second.stdout
 
@@ -150,7 +201,9 @@ def test_first_poll_is_baseline_then_only_new_matches_are_delivered_once(tmp_pat
     hook_titles = [p["title"] for p in webhook.posts]
     assert len(webhook.posts) == 3, hook_titles
     stations = next(p for p in webhook.posts if "train stations" in p["title"])
-    assert "face-recognition" in stations["message"] and "police-surveillance" in stations["message"]
+    assert (
+        "face-recognition" in stations["message"] and "police-surveillance" in stations["message"]
+    )
 
     # A restart on the same state file, same content: nothing again.
     third = run_monitor(cfg, "once", env_extra=env)
@@ -158,7 +211,9 @@ def test_first_poll_is_baseline_then_only_new_matches_are_delivered_once(tmp_pat
     assert len(smtp_sink.messages) == 3 and len(webhook.posts) == 3
 
 
-def test_notifier_down_keeps_the_alert_and_never_repeats_a_destination(tmp_path, site, smtp_sink, webhook):
+def test_notifier_down_keeps_the_alert_and_never_repeats_a_destination(
+    tmp_path, site, smtp_sink, webhook
+):
     cfg = write_config(tmp_path, site, smtp_sink, webhook)
     env = {"HOOK_URL": webhook.url()}
     assert run_monitor(cfg, "once", env_extra=env).returncode == 0
@@ -183,19 +238,30 @@ def test_notifier_down_keeps_the_alert_and_never_repeats_a_destination(tmp_path,
 
 
 def test_broken_sources_are_named_and_the_others_still_alert(tmp_path, site, smtp_sink, webhook):
-    site.add("/bad.xml", b'<?xml version="1.0"?><rss><channel><title>Broken', content_type="application/rss+xml")
-    site.add("/error.xml", b"<html><body>Service Unavailable</body></html>", status=503, content_type="text/html")
-    site.add("/empty/", "<html><body><p>Redesigned page</p></body></html>", content_type="text/html")
+    site.add(
+        "/bad.xml",
+        b'<?xml version="1.0"?><rss><channel><title>Broken',
+        content_type="application/rss+xml",
+    )
+    site.add(
+        "/error.xml",
+        b"<html><body>Service Unavailable</body></html>",
+        status=503,
+        content_type="text/html",
+    )
+    site.add(
+        "/empty/", "<html><body><p>Redesigned page</p></body></html>", content_type="text/html"
+    )
     extra = textwrap.dedent(f"""\
         - name: malformed
           kind: rss
-          url: {site.url('/bad.xml')}
+          url: {site.url("/bad.xml")}
         - name: down
           kind: rss
-          url: {site.url('/error.xml')}
+          url: {site.url("/error.xml")}
         - name: redesigned
           kind: html
-          url: {site.url('/empty/')}
+          url: {site.url("/empty/")}
           select: {{item: "li.story"}}
         """)
     cfg = write_config(tmp_path, site, smtp_sink, webhook, extra)
@@ -211,17 +277,26 @@ def test_broken_sources_are_named_and_the_others_still_alert(tmp_path, site, smt
         assert found, f"no failure line for {source}:\n{out.stdout}"
         return found[0]
 
-    assert "reason=not_a_feed" in failure("malformed") or "reason=parse_error" in failure("malformed")
+    assert "reason=not_a_feed" in failure("malformed") or "reason=parse_error" in failure(
+        "malformed"
+    )
     assert "reason=http" in failure("down") and "503" in failure("down")
     assert "reason=selector_empty" in failure("redesigned") and "li.story" in failure("redesigned")
-    assert len(smtp_sink.messages) == 1 and "train stations" in str(smtp_sink.messages[0]["Subject"])
+    assert len(smtp_sink.messages) == 1 and "train stations" in str(
+        smtp_sink.messages[0]["Subject"]
+    )
 
 
 def test_missing_environment_variable_is_named(tmp_path, site, smtp_sink, webhook):
     cfg = write_config(tmp_path, site, smtp_sink, webhook)
     env = {k: v for k, v in os.environ.items() if k != "HOOK_URL"}
-    out = subprocess.run([sys.executable, "-m", "monitor", "once", "--config", str(cfg)], capture_output=True,
-                         text=True, timeout=60, env=env)
+    out = subprocess.run(
+        [sys.executable, "-m", "monitor", "once", "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert out.returncode == 2
     assert f"{cfg}:7:" in out.stderr and "HOOK_URL is not set" in out.stderr
 
@@ -236,8 +311,18 @@ def test_silence_and_outbox_commands(tmp_path, site, smtp_sink, webhook):
 
     bad = run_monitor(cfg, "silence", "add", "--rule", "no-such-rule", "--for", "2h", env_extra=env)
     assert bad.returncode == 2 and "no rule 'no-such-rule'" in bad.stdout
-    added = run_monitor(cfg, "silence", "add", "--rule", "data-leak", "--for", "2h", "--reason", "known breach",
-                        env_extra=env)
+    added = run_monitor(
+        cfg,
+        "silence",
+        "add",
+        "--rule",
+        "data-leak",
+        "--for",
+        "2h",
+        "--reason",
+        "known breach",
+        env_extra=env,
+    )
     assert added.returncode == 0 and "silence 1: rule data-leak silenced until" in added.stdout
     listed = run_monitor(cfg, "silence", "list", env_extra=env)
     assert "data-leak" in listed.stdout and "known breach" in listed.stdout

@@ -1,4 +1,5 @@
 """Matching semantics of the rule engine, on real rule files."""
+
 from __future__ import annotations
 
 import textwrap
@@ -21,13 +22,16 @@ def ruleset(tmp_path: Path, text: str, name: str = "rules.yaml") -> RuleSet:
 
 def one_rule(tmp_path: Path, match: str, extra: str = "") -> RuleSet:
     """A file with one rule `r` whose match is the given YAML flow value."""
-    return ruleset(tmp_path, f"""
+    return ruleset(
+        tmp_path,
+        f"""
         rules:
           - id: r
             title: Rule r
             {extra}
             match: {match}
-        """)
+        """,
+    )
 
 
 def ids(rs: RuleSet, **fields: str) -> list[str]:
@@ -91,12 +95,16 @@ def test_nfkc_full_width_text(tmp_path):
     rs = one_rule(tmp_path, '"facial recognition"')
     assert hits(rs, "ＦＡＣＩＡＬ recognition deployed")
     # and a full-width term matches ASCII text
-    rs2 = ruleset(tmp_path, """
+    rs2 = ruleset(
+        tmp_path,
+        """
         rules:
           - id: w
             title: wide
             match: "ＣＣＴＶ"
-        """, name="wide.yaml")
+        """,
+        name="wide.yaml",
+    )
     assert hits(rs2, "New CCTV cameras")
 
 
@@ -121,7 +129,9 @@ def test_cased_term(tmp_path):
 
 
 def test_cased_and_uncased_term_of_same_text(tmp_path):
-    rs = ruleset(tmp_path, """
+    rs = ruleset(
+        tmp_path,
+        """
         rules:
           - id: cased
             title: c
@@ -129,7 +139,8 @@ def test_cased_and_uncased_term_of_same_text(tmp_path):
           - id: folded
             title: f
             match: ico
-        """)
+        """,
+    )
     assert ids(rs, title="The ICO fined the firm") == ["cased", "folded"]
     assert ids(rs, title="an ico launch") == ["folded"]
 
@@ -138,7 +149,9 @@ def test_cased_and_uncased_term_of_same_text(tmp_path):
 
 
 def test_all_any_not_nested(tmp_path):
-    rs = ruleset(tmp_path, """
+    rs = ruleset(
+        tmp_path,
+        """
         rules:
           - id: frt-police
             title: Police facial recognition
@@ -147,7 +160,8 @@ def test_all_any_not_nested(tmp_path):
                 - any: ["facial recognition", 人脸识别]
                 - any: [police, 警方]
                 - not: [sports, football]
-        """)
+        """,
+    )
     assert hits(rs, "Police expand facial recognition")
     assert hits(rs, "警方扩大人脸识别")
     assert not hits(rs, "Facial recognition at the airport")
@@ -156,7 +170,9 @@ def test_all_any_not_nested(tmp_path):
 
 
 def test_top_level_not_and_regex_rules_are_evaluated_without_term_hits(tmp_path):
-    rs = ruleset(tmp_path, """
+    rs = ruleset(
+        tmp_path,
+        """
         rules:
           - id: not-weather
             title: n
@@ -164,7 +180,8 @@ def test_top_level_not_and_regex_rules_are_evaluated_without_term_hits(tmp_path)
           - id: leak-size
             title: l
             match: {regex: "\\\\d+(\\\\.\\\\d+)? ?(million|billion|万|亿) (records|users|条)"}
-        """)
+        """,
+    )
     assert ids(rs, title="Something else") == ["not-weather"]
     assert ids(rs, title="Weather today") == []
     assert ids(rs, title="Breach exposes 2.5 million records") == ["not-weather", "leak-size"]
@@ -185,7 +202,9 @@ def test_cased_regex(tmp_path):
 
 
 def test_fields_restriction(tmp_path):
-    rs = ruleset(tmp_path, """
+    rs = ruleset(
+        tmp_path,
+        """
         rules:
           - id: title-only
             title: t
@@ -198,10 +217,13 @@ def test_fields_restriction(tmp_path):
           - id: default
             title: d
             match: biometric
-        """)
+        """,
+    )
     assert ids(rs, title="x", summary="new biometric law") == ["default"]
     assert ids(rs, title="biometric law") == ["title-only", "default"]
-    story = Story(source="s", key="k", title="x", link="https://example.org/privacy/1", body="biometric")
+    story = Story(
+        source="s", key="k", title="x", link="https://example.org/privacy/1", body="biometric"
+    )
     assert [m.rule_id for m in rs.match(story)] == ["url-only", "default"]
 
 
@@ -226,27 +248,33 @@ def test_disabled_rule_never_matches(tmp_path):
 
 
 def test_terms_in_order_of_first_position_deduplicated(tmp_path):
-    rs = one_rule(tmp_path, '[surveillance, {all: [camera, police]}, 监控, Surveillance]')
-    m = rs.match_fields({"title": "Police camera surveillance", "body": "监控 police surveillance"})[0]
+    rs = one_rule(tmp_path, "[surveillance, {all: [camera, police]}, 监控, Surveillance]")
+    m = rs.match_fields(
+        {"title": "Police camera surveillance", "body": "监控 police surveillance"}
+    )[0]
     assert m.terms == ("police", "camera", "surveillance", "监控")
-    m = rs.match_fields({"title": "surveillance", "summary": "camera police", "body": "surveillance"})[0]
+    m = rs.match_fields(
+        {"title": "surveillance", "summary": "camera police", "body": "surveillance"}
+    )[0]
     assert m.terms == ("surveillance", "camera", "police")
 
 
 def test_not_branch_terms_are_not_reported(tmp_path):
-    rs = one_rule(tmp_path, '{all: [leak, {not: {all: [sports, football]}}]}')
+    rs = one_rule(tmp_path, "{all: [leak, {not: {all: [sports, football]}}]}")
     m = rs.match_fields({"title": "Sports data leak"})[0]
     assert m.terms == ("leak",)
 
 
 def test_failing_branch_terms_are_not_reported(tmp_path):
-    rs = one_rule(tmp_path, '{any: [{all: [police, drone]}, leak]}')
+    rs = one_rule(tmp_path, "{any: [{all: [police, drone]}, leak]}")
     m = rs.match_fields({"title": "Police data leak"})[0]
     assert m.terms == ("leak",)
 
 
 def test_match_carries_rule_metadata(tmp_path):
-    rs = ruleset(tmp_path, """
+    rs = ruleset(
+        tmp_path,
+        """
         rules:
           - id: meta
             title: Meta rule
@@ -254,7 +282,8 @@ def test_match_carries_rule_metadata(tmp_path):
             tags: [facial-recognition, zh]
             channels: [team-slack, email]
             match: 人脸识别
-        """)
+        """,
+    )
     [m] = rs.match(Story(source="caixin", key="k", title="人脸识别"))
     assert (m.rule_id, m.rule_title, m.severity) == ("meta", "Meta rule", "critical")
     assert m.tags == ("facial-recognition", "zh")
@@ -263,7 +292,11 @@ def test_match_carries_rule_metadata(tmp_path):
 
 def test_snippet_is_bounded_centred_and_marks_cuts(tmp_path):
     rs = one_rule(tmp_path, '"facial recognition"')
-    body = "lorem ipsum " * 60 + "police deployed facial recognition at the station " + "dolor sit " * 60
+    body = (
+        "lorem ipsum " * 60
+        + "police deployed facial recognition at the station "
+        + "dolor sit " * 60
+    )
     m = rs.match_fields({"title": "Nothing here", "body": body}, snippet_chars=80)[0]
     assert "facial recognition" in m.snippet
     assert m.snippet.startswith(ELLIPSIS) and m.snippet.endswith(ELLIPSIS)
@@ -372,6 +405,13 @@ def test_fast_normalisation_equals_nfkc():
 
     from monitor.engine.text import _display
 
-    samples = ["警方，使用（人脸识别）！", "ＦＡＣＩＡＬ　Recognition", "Ｃａｆé\u0301 ﬁle", "a\u3000\u3000b", "①②", "ｶﾞ"]
+    samples = [
+        "警方，使用（人脸识别）！",
+        "ＦＡＣＩＡＬ　Recognition",
+        "Ｃａｆé\u0301 ﬁle",
+        "a\u3000\u3000b",
+        "①②",
+        "ｶﾞ",
+    ]
     for text in samples:
         assert _display(text) == " ".join(unicodedata.normalize("NFKC", text).split())

@@ -4,6 +4,7 @@ Random (seeded) rule trees over a small vocabulary, and random texts built
 from the same words glued and spaced in awkward ways, are matched both
 through the Aho-Corasick index and by plain search of every rule.
 """
+
 from __future__ import annotations
 
 import random
@@ -14,15 +15,51 @@ from monitor.engine import load_rules
 from monitor.engine.matcher import _Story
 
 WORDS = [
-    "face", "facial recognition", "surveillance", "leak", "data breach", "police",
-    "AI", "人脸识别", "刷脸", "个人信息", "泄露", "监控", "straße", "ＣＣＴＶ", "cctv",
+    "face",
+    "facial recognition",
+    "surveillance",
+    "leak",
+    "data breach",
+    "police",
+    "AI",
+    "人脸识别",
+    "刷脸",
+    "个人信息",
+    "泄露",
+    "监控",
+    "straße",
+    "ＣＣＴＶ",
+    "cctv",
 ]
 CASED = ["FRT", "ICO", "AI"]
 REGEXES = [r"\d+ ?(million|万)", r"leak(ed|s)?", r"face\w*", r"人脸.{0,3}识别"]
 FILLER = [
-    "surface", "faces", "the", "AIR", "mail", "FRT", "frt", "ICO", "Ico", "5 million", "300万",
-    "leaked", "Strasse", "STRASSE", "ＦＡＣＩＡＬ", "recognition", "警方", "使用", "技术", "，", ".",
-    "Facial  Recognition", "data-breach", "ai人脸识别", "泄露了", "\u200b",
+    "surface",
+    "faces",
+    "the",
+    "AIR",
+    "mail",
+    "FRT",
+    "frt",
+    "ICO",
+    "Ico",
+    "5 million",
+    "300万",
+    "leaked",
+    "Strasse",
+    "STRASSE",
+    "ＦＡＣＩＡＬ",
+    "recognition",
+    "警方",
+    "使用",
+    "技术",
+    "，",
+    ".",
+    "Facial  Recognition",
+    "data-breach",
+    "ai人脸识别",
+    "泄露了",
+    "\u200b",
 ]
 
 
@@ -84,18 +121,23 @@ def test_indexed_and_direct_matching_agree(tmp_path):
 
 def test_terms_reused_by_many_rules_and_fields(tmp_path):
     """Several rules share a term, with different field restrictions."""
-    doc = {"rules": [
-        {"id": "t", "title": "t", "fields": ["title"], "match": "leak"},
-        {"id": "s", "title": "s", "fields": ["summary"], "match": "leak"},
-        {"id": "b", "title": "b", "match": {"all": ["leak", {"not": "sports"}]}},
-        {"id": "c", "title": "c", "match": {"term": "LEAK", "cased": True}},
-    ]}
+    doc = {
+        "rules": [
+            {"id": "t", "title": "t", "fields": ["title"], "match": "leak"},
+            {"id": "s", "title": "s", "fields": ["summary"], "match": "leak"},
+            {"id": "b", "title": "b", "match": {"all": ["leak", {"not": "sports"}]}},
+            {"id": "c", "title": "c", "match": {"term": "LEAK", "cased": True}},
+        ]
+    }
     path = tmp_path / "shared.yaml"
     path.write_text(yaml.safe_dump(doc), encoding="utf-8")
     rs, problems = load_rules([path])
     assert problems == []
     for fields in [
-        {"title": "leak"}, {"summary": "LEAK"}, {"body": "sports leak"}, {"title": "leaks", "summary": "a leak"},
+        {"title": "leak"},
+        {"summary": "LEAK"},
+        {"body": "sports leak"},
+        {"title": "leaks", "summary": "a leak"},
     ]:
         assert rs.match_fields(fields) == rs.match_naive(fields)
     assert [m.rule_id for m in rs.match_fields({"summary": "LEAK"})] == ["s", "b", "c"]

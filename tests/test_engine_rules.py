@@ -1,4 +1,5 @@
 """Loading rule files: the format, and one clear line for each mistake."""
+
 from __future__ import annotations
 
 import textwrap
@@ -44,7 +45,11 @@ def test_good_file_loads_with_all_attributes(tmp_path):
     rs, problems = load(path)
     assert problems == []
     frt, zh = rs.rules
-    assert (frt.id, frt.title, frt.severity) == ("facial-recognition-en", "Facial recognition of people", "high")
+    assert (frt.id, frt.title, frt.severity) == (
+        "facial-recognition-en",
+        "Facial recognition of people",
+        "high",
+    )
     assert frt.tags == ("facial-recognition",)
     assert frt.channels == ("team-slack",)
     assert frt.fields == ("title", "summary")
@@ -59,7 +64,13 @@ def test_good_file_loads_with_all_attributes(tmp_path):
     assert (len(frt.tests.match), len(frt.tests.no_match), len(frt.tests)) == (2, 1, 3)
     assert not zh.tests
     # defaults
-    assert (zh.severity, zh.tags, zh.channels, zh.fields, zh.line) == ("medium", (), (), ("title", "summary", "body"), 15)
+    assert (zh.severity, zh.tags, zh.channels, zh.fields, zh.line) == (
+        "medium",
+        (),
+        (),
+        ("title", "summary", "body"),
+        15,
+    )
     assert rs.run_tests() == []
 
 
@@ -82,23 +93,28 @@ def test_missing_path_and_empty_directory(tmp_path):
 
 
 def test_yaml_syntax_error_has_line_and_column(tmp_path):
-    path = write(tmp_path / "bad.yaml", """
+    path = write(
+        tmp_path / "bad.yaml",
+        """
         rules:
           - id: x
             title: "unclosed
             match: x
-        """)
+        """,
+    )
     _, problems = load(path)
     assert len(problems) == 1
     assert problems[0].startswith(f"{path}:")
-    where, message = problems[0][len(str(path)) + 1:].split(": ", 1)
+    where, message = problems[0][len(str(path)) + 1 :].split(": ", 1)
     line, col = where.split(":")
     assert int(line) >= 3 and int(col) >= 1
     assert "YAML syntax error" in message
 
 
 def test_unknown_keys_suggest_the_nearest(tmp_path):
-    path = write(tmp_path / "r.yaml", """
+    path = write(
+        tmp_path / "r.yaml",
+        """
         rules:
           - id: a
             title: A
@@ -112,7 +128,8 @@ def test_unknown_keys_suggest_the_nearest(tmp_path):
             match: b
             tests:
               match: [{titel: b}]
-        """)
+        """,
+    )
     rs, problems = load(path)
     assert problems == [
         f"{path}:4:5: unknown key 'severety' (did you mean 'severity'?)",
@@ -124,7 +141,9 @@ def test_unknown_keys_suggest_the_nearest(tmp_path):
 
 
 def test_bad_regex_points_at_it(tmp_path):
-    path = write(tmp_path / "r.yaml", """
+    path = write(
+        tmp_path / "r.yaml",
+        """
         rules:
           - id: a
             title: A
@@ -135,7 +154,8 @@ def test_bad_regex_points_at_it(tmp_path):
           - id: b
             title: B
             match: {regex: "x*"}
-        """)
+        """,
+    )
     _, problems = load(path)
     assert len(problems) == 2
     assert problems[0].startswith(f"{path}:7:11: bad regex '(data|personal information': missing )")
@@ -143,7 +163,9 @@ def test_bad_regex_points_at_it(tmp_path):
 
 
 def test_missing_match_bad_severity_bad_id(tmp_path):
-    path = write(tmp_path / "r.yaml", """
+    path = write(
+        tmp_path / "r.yaml",
+        """
         rules:
           - id: no-match
             title: A
@@ -159,12 +181,18 @@ def test_missing_match_bad_severity_bad_id(tmp_path):
             match: d
           - title: no id
             match: e
-        """)
+        """,
+    )
     rs, problems = load(path)
     assert problems[0] == f"{path}:2:5: missing required key 'match'"
     assert problems[1].startswith(f"{path}:6:5:")
-    assert "'urgent' is not a severity; expected one of info, low, medium, high, critical" in problems[1]
-    assert problems[2].startswith(f"{path}:8:5:") and "'Bad_ID' is not a valid rule id" in problems[2]
+    assert (
+        "'urgent' is not a severity; expected one of info, low, medium, high, critical"
+        in problems[1]
+    )
+    assert (
+        problems[2].startswith(f"{path}:8:5:") and "'Bad_ID' is not a valid rule id" in problems[2]
+    )
     assert problems[3] == f"{path}:14:5: missing required key 'id'"
     assert len(problems) == 4
     # the good rule of the file still loads
@@ -172,7 +200,9 @@ def test_missing_match_bad_severity_bad_id(tmp_path):
 
 
 def test_condition_shape_errors(tmp_path):
-    path = write(tmp_path / "r.yaml", """
+    path = write(
+        tmp_path / "r.yaml",
+        """
         rules:
           - id: a
             title: A
@@ -195,7 +225,8 @@ def test_condition_shape_errors(tmp_path):
           - id: g
             title: G
             match: {term: x, cased: "yes"}
-        """)
+        """,
+    )
     rs, problems = load(path)
     assert rs.rules == []
     assert problems == [
@@ -223,7 +254,9 @@ def test_top_level_shape(tmp_path):
 
 def test_duplicate_id_across_files_points_at_the_second(tmp_path):
     first = write(tmp_path / "a.yaml", GOOD)
-    second = write(tmp_path / "b.yaml", """
+    second = write(
+        tmp_path / "b.yaml",
+        """
         rules:
           - id: other
             title: Other
@@ -231,7 +264,8 @@ def test_duplicate_id_across_files_points_at_the_second(tmp_path):
           - id: face-zh
             title: Again
             match: 刷脸
-        """)
+        """,
+    )
     rs, problems = load(tmp_path)
     assert problems == [f"{second}:5:5: duplicate rule id 'face-zh' (first defined at {first}:15)"]
     assert [r.id for r in rs.rules] == ["facial-recognition-en", "face-zh", "other"]
@@ -239,7 +273,10 @@ def test_duplicate_id_across_files_points_at_the_second(tmp_path):
 
 
 def test_duplicate_id_in_one_file(tmp_path):
-    path = write(tmp_path / "a.yaml", "rules:\n  - {id: a, title: A, match: a}\n  - {id: a, title: A2, match: b}\n")
+    path = write(
+        tmp_path / "a.yaml",
+        "rules:\n  - {id: a, title: A, match: a}\n  - {id: a, title: A2, match: b}\n",
+    )
     rs, problems = load(path)
     assert problems == [f"{path}:3:6: duplicate rule id 'a' (first defined at {path}:2)"]
     assert len(rs.rules) == 1
@@ -256,7 +293,7 @@ def test_one_broken_file_does_not_stop_another(tmp_path):
 
 def test_not_utf8_file(tmp_path):
     path = tmp_path / "latin1.yaml"
-    path.write_bytes("rules: [{id: a, title: \"caf\xe9\", match: a}]\n".encode("latin-1"))
+    path.write_bytes('rules: [{id: a, title: "caf\xe9", match: a}]\n'.encode("latin-1"))
     _, problems = load(path)
     assert problems == [f"{path}: not UTF-8 text (byte 27)"]
 
@@ -265,7 +302,9 @@ def test_not_utf8_file(tmp_path):
 
 
 def test_run_tests_reports_failures_with_file_line_and_rule(tmp_path):
-    path = write(tmp_path / "r.yaml", """
+    path = write(
+        tmp_path / "r.yaml",
+        """
         rules:
           - id: facial-recognition-en
             title: Facial recognition
@@ -285,7 +324,8 @@ def test_run_tests_reports_failures_with_file_line_and_rule(tmp_path):
             match: 人脸识别
             tests:
               match: [警方使用人脸识别技术]
-        """)
+        """,
+    )
     rs, problems = load(path)
     assert problems == []
     assert rs.run_tests() == [
@@ -298,14 +338,17 @@ def test_run_tests_reports_failures_with_file_line_and_rule(tmp_path):
 
 
 def test_run_tests_cuts_long_examples(tmp_path):
-    path = write(tmp_path / "r.yaml", f"""
+    path = write(
+        tmp_path / "r.yaml",
+        f"""
         rules:
           - id: a
             title: A
             match: leak
             tests:
-              match: ["{'x' * 200}"]
-        """)
+              match: ["{"x" * 200}"]
+        """,
+    )
     rs, _ = load(path)
     [line] = rs.run_tests()
     assert len(line) < len(str(path)) + 160
@@ -313,7 +356,9 @@ def test_run_tests_cuts_long_examples(tmp_path):
 
 
 def test_tests_may_be_a_single_string(tmp_path):
-    path = write(tmp_path / "r.yaml", """
+    path = write(
+        tmp_path / "r.yaml",
+        """
         rules:
           - id: a
             title: A
@@ -321,7 +366,8 @@ def test_tests_may_be_a_single_string(tmp_path):
             tests:
               match: "Bank leak"
               no_match: "Bank news"
-        """)
+        """,
+    )
     rs, problems = load(path)
     assert problems == []
     assert [t.fields for t in rs.rules[0].tests] == [{"title": "Bank leak"}, {"title": "Bank news"}]

@@ -1,5 +1,6 @@
 """The lxml fast path reads feeds as feedparser does, gives way to it when
 unsure, and leaves stored stories unread."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,8 +12,10 @@ from monitor.sources.errors import SourceError
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DEMO = Path(__file__).parent.parent / "monitor" / "demo_site"
-FEEDS = [FIXTURES / n for n in ("atom.xml", "rss1_rdf.xml", "rss_duplicate_guids.xml", "wordpress_rss2.xml")] + \
-    sorted(DEMO.glob("*/*.xml"))
+FEEDS = [
+    FIXTURES / n
+    for n in ("atom.xml", "rss1_rdf.xml", "rss_duplicate_guids.xml", "wordpress_rss2.xml")
+] + sorted(DEMO.glob("*/*.xml"))
 
 
 @pytest.mark.parametrize("path", FEEDS, ids=lambda p: f"{p.parent.name}/{p.name}")
@@ -22,7 +25,9 @@ def test_fast_path_reads_what_feedparser_reads(path, monkeypatch):
     monkeypatch.setattr(rss, "FAST_PATH", False)
     slow = rss.parse_xml_feed(body, "https://feeds.example/feed")
     assert fast == slow
-    assert fastfeed.parse(rss._widen_encoding(body, None)[0], "https://feeds.example/feed") is not None
+    assert (
+        fastfeed.parse(rss._widen_encoding(body, None)[0], "https://feeds.example/feed") is not None
+    )
 
 
 def test_broken_xml_goes_to_feedparser():
@@ -47,13 +52,17 @@ def test_known_stories_are_left_out_unread():
 
 
 def test_too_deep_is_a_parse_error_without_fallback():
-    nested = b'<?xml version="1.0"?><rss version="2.0"><channel>' + b"<x>" * 5000 + b"</channel></rss>"
+    nested = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel>' + b"<x>" * 5000 + b"</channel></rss>"
+    )
     with pytest.raises(SourceError) as ei:
         fastfeed.parse(nested, "https://feeds.example/feed")
     assert ei.value.reason == "parse_error"
 
 
 def test_slack_mentions_in_html_summaries_stay_text():
-    body = (b'<rss version="2.0"><channel><item><title>t</title><link>https://x.example/1</link>'
-            b'<description>&lt;p&gt;before &lt;!channel&gt; after&lt;/p&gt;</description></item></channel></rss>')
+    body = (
+        b'<rss version="2.0"><channel><item><title>t</title><link>https://x.example/1</link>'
+        b"<description>&lt;p&gt;before &lt;!channel&gt; after&lt;/p&gt;</description></item></channel></rss>"
+    )
     assert fastfeed.parse(body, "https://x.example/")[0].summary == "before <!channel> after"

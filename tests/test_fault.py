@@ -8,6 +8,7 @@ under its interval plus the lease.
 
 The figures are printed; run with `-s` to see them. FAULT_SECONDS sets how
 long the faults go on (default 25), FAULT_REPLICAS the replicas (default 3)."""
+
 from __future__ import annotations
 
 import os
@@ -37,11 +38,16 @@ DEADLINE = 5.0  # fetch.deadline: the lease is 4 * deadline + 30 s
 
 
 def _feed(items: list[tuple[str, str]]) -> bytes:
-    body = "".join(f"<item><title>{t}</title><link>http://example.org/{g}</link><guid isPermaLink=\"false\">{g}"
-                   f"</guid><description>{'A vote is due.' if g.startswith('x-') else 'Officers scan faces.'}"
-                   "</description></item>" for g, t in items)
-    return ('<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Wire</title>'
-            f"<link>http://example.org/</link><description>news</description>{body}</channel></rss>").encode()
+    body = "".join(
+        f'<item><title>{t}</title><link>http://example.org/{g}</link><guid isPermaLink="false">{g}'
+        f"</guid><description>{'A vote is due.' if g.startswith('x-') else 'Officers scan faces.'}"
+        "</description></item>"
+        for g, t in items
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Wire</title>'
+        f"<link>http://example.org/</link><description>news</description>{body}</channel></rss>"
+    ).encode()
 
 
 class Farm:
@@ -49,8 +55,9 @@ class Farm:
     start and end and how many were in flight at once."""
 
     def __init__(self, server):
-        self.items: dict[str, list[tuple[str, str]]] = {f"/f{i}.xml": [(f"old-{i}", "Council budget")]
-                                                       for i in range(FEEDS)}
+        self.items: dict[str, list[tuple[str, str]]] = {
+            f"/f{i}.xml": [(f"old-{i}", "Council budget")] for i in range(FEEDS)
+        }
         self.lock = threading.Lock()
         self.inflight: dict[str, int] = defaultdict(int)
         self.overlaps: dict[str, int] = defaultdict(int)
@@ -72,6 +79,7 @@ class Farm:
             finally:
                 with self.lock:
                     self.inflight[path] -= 1
+
         return handle
 
     def add(self, path: str, guid: str, title: str) -> None:
@@ -80,12 +88,18 @@ class Farm:
 
 
 def _start(cfg, env) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "monitor", "run", "--config", str(cfg)], cwd=cfg.parent,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    return subprocess.Popen(
+        [sys.executable, "-m", "monitor", "run", "--config", str(cfg)],
+        cwd=cfg.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
 
 
 def test_replicas_killed_and_cut_off_deliver_every_alert_once_and_keep_polling(
-        tmp_path, pg_server, pg_url, http_server, webhook):
+    tmp_path, pg_server, pg_url, http_server, webhook
+):
     seconds = float(os.environ.get("FAULT_SECONDS", "25"))
     n_replicas = int(os.environ.get("FAULT_REPLICAS", "3"))
     rng = random.Random(7)
@@ -93,9 +107,13 @@ def test_replicas_killed_and_cut_off_deliver_every_alert_once_and_keep_polling(
     (tmp_path / "rules.yaml").write_text(RULES, encoding="utf-8")
     cfg = tmp_path / "config.yaml"
     urls = [webhook.url("/a"), webhook.url("/b")]
-    sources = "\n".join(f"  - {{name: f{i}, kind: rss, url: \"{http_server.url(f'/f{i}.xml')}\", "
-                        f"interval: {INTERVAL:g}s}}" for i in range(FEEDS))
-    cfg.write_text(textwrap.dedent(f"""\
+    sources = "\n".join(
+        f'  - {{name: f{i}, kind: rss, url: "{http_server.url(f"/f{i}.xml")}", '
+        f"interval: {INTERVAL:g}s}}"
+        for i in range(FEEDS)
+    )
+    cfg.write_text(
+        textwrap.dedent(f"""\
         state: {pg_url}
         rules: ./rules.yaml
         channels:
@@ -103,10 +121,19 @@ def test_replicas_killed_and_cut_off_deliver_every_alert_once_and_keep_polling(
         fetch: {{per_host_delay: 0, per_host_concurrency: 8, deadline: {DEADLINE:g}s}}
         delivery: {{retry_base: 1s}}
         sources:
-        """) + sources + "\n", encoding="utf-8")
+        """)
+        + sources
+        + "\n",
+        encoding="utf-8",
+    )
     env = {**os.environ, "MONITOR_LOG_LEVEL": "warning"}
-    base = subprocess.run([sys.executable, "-m", "monitor", "once", "--config", str(cfg)], capture_output=True,
-                          text=True, timeout=120, cwd=tmp_path)
+    base = subprocess.run(
+        [sys.executable, "-m", "monitor", "once", "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert base.returncode == 0, base.stdout + base.stderr
 
     replicas = [_start(cfg, env) for _ in range(n_replicas)]
@@ -116,7 +143,11 @@ def test_replicas_killed_and_cut_off_deliver_every_alert_once_and_keep_polling(
         while time.time() - began < seconds:
             for _ in range(rng.randint(1, 3)):
                 n += 1
-                farm.add(f"/f{rng.randrange(FEEDS)}.xml", f"s-{n}", f"Police expand facial recognition story {n}")
+                farm.add(
+                    f"/f{rng.randrange(FEEDS)}.xml",
+                    f"s-{n}",
+                    f"Police expand facial recognition story {n}",
+                )
             farm.add(f"/f{rng.randrange(FEEDS)}.xml", f"x-{n}", f"Council debates parking fees {n}")
             time.sleep(rng.uniform(0.2, 1.2))
             fault = rng.random()
@@ -142,8 +173,13 @@ def test_replicas_killed_and_cut_off_deliver_every_alert_once_and_keep_polling(
                 p.wait(10)
     polling_ended = time.time()
     # Whatever a stop left pending goes out with one more run.
-    final = subprocess.run([sys.executable, "-m", "monitor", "once", "--config", str(cfg)], capture_output=True,
-                           text=True, timeout=120, cwd=tmp_path)
+    final = subprocess.run(
+        [sys.executable, "-m", "monitor", "once", "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert final.returncode == 0, final.stdout + final.stderr
 
     wanted = {f"Police expand facial recognition story {i}" for i in range(1, n + 1)}
@@ -158,10 +194,12 @@ def test_replicas_killed_and_cut_off_deliver_every_alert_once_and_keep_polling(
         statuses = conn.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status").fetchall()
     assert dict(statuses) == {"sent": 2 * len(wanted)}
 
-    assert not any(farm.overlaps.values()), f"fetched by two replicas at once: {dict(farm.overlaps)}"
+    assert not any(farm.overlaps.values()), (
+        f"fetched by two replicas at once: {dict(farm.overlaps)}"
+    )
     lease = 4 * DEADLINE + 30
     gaps = []
-    for path, times in farm.polls.items():
+    for path, times in farm.polls.items():  # noqa: B007
         times = sorted(t for t in times if began <= t <= polling_ended - 6)
         gaps += [b - a for a, b in zip(times, times[1:])]
     worst = max(gaps)
@@ -169,7 +207,9 @@ def test_replicas_killed_and_cut_off_deliver_every_alert_once_and_keep_polling(
     # A repeat can only come from a kill that landed between a receiver's
     # acceptance and the outbox recording it: never more than the kills.
     assert duplicates <= kills
-    print(f"\nfault test: replicas={n_replicas} seconds={seconds:g} kills={kills} connections_cut={cuts} "
-          f"stories={len(wanted)} destinations=2 deliveries={sum(copies.values())} duplicates={duplicates} "
-          f"overlapping_fetches=0 polls={len(gaps) + len(farm.polls)} worst_poll_gap_s={worst:.2f} "
-          f"(bound {INTERVAL * 1.1 + lease:.0f})")
+    print(
+        f"\nfault test: replicas={n_replicas} seconds={seconds:g} kills={kills} connections_cut={cuts} "
+        f"stories={len(wanted)} destinations=2 deliveries={sum(copies.values())} duplicates={duplicates} "
+        f"overlapping_fetches=0 polls={len(gaps) + len(farm.polls)} worst_poll_gap_s={worst:.2f} "
+        f"(bound {INTERVAL * 1.1 + lease:.0f})"
+    )

@@ -1,5 +1,6 @@
 """The HTTP door, against a loopback server: conditional GET, errors named,
 redirects, caps, deadlines, cancellation. No internet."""
+
 from __future__ import annotations
 
 import gzip
@@ -9,8 +10,6 @@ import tracemalloc
 import zlib
 
 import pytest
-
-import monitor
 from httpserver import (
     LocalServer,
     compressed_bomb,
@@ -22,8 +21,10 @@ from httpserver import (
     reset,
     stall,
 )
+
+import monitor
 from monitor.config import FetchSettings
-from monitor.fetch import FetchError, FetchResult, Fetcher, default_user_agent
+from monitor.fetch import Fetcher, FetchError, FetchResult, default_user_agent
 
 MB = 1024 * 1024
 
@@ -36,8 +37,12 @@ def fetcher():
 
 
 def test_200_returns_body_headers_and_validators(http_server: LocalServer, fetcher: Fetcher):
-    url = http_server.add("/feed.xml", b"<rss/>", content_type="application/rss+xml",
-                          headers={"ETag": '"abc"', "Last-Modified": "Fri, 20 Dec 2019 14:35:00 GMT"})
+    url = http_server.add(
+        "/feed.xml",
+        b"<rss/>",
+        content_type="application/rss+xml",
+        headers={"ETag": '"abc"', "Last-Modified": "Fri, 20 Dec 2019 14:35:00 GMT"},
+    )
     r = fetcher.get(url)
     assert isinstance(r, FetchResult)
     assert (r.status, r.body, r.url, r.not_modified) == (200, b"<rss/>", url, False)
@@ -49,7 +54,9 @@ def test_200_returns_body_headers_and_validators(http_server: LocalServer, fetch
 
 def test_conditional_get_round_trip(http_server: LocalServer, fetcher: Fetcher):
     lm = http_date(1576852500)
-    url = http_server.add_conditional("/c.xml", b"<rss>v1</rss>", etag='W/"v1-17"', last_modified=lm)
+    url = http_server.add_conditional(
+        "/c.xml", b"<rss>v1</rss>", etag='W/"v1-17"', last_modified=lm
+    )
     first = fetcher.get(url)
     assert first.status == 200 and first.body == b"<rss>v1</rss>"
     first_req = http_server.requests_to("/c.xml")[0]
@@ -67,11 +74,17 @@ def test_conditional_get_round_trip(http_server: LocalServer, fetcher: Fetcher):
 def test_changed_etag_gets_full_body(http_server: LocalServer, fetcher: Fetcher):
     url = http_server.add_conditional("/c.xml", b"<rss>v2</rss>", etag='"v2"')
     r = fetcher.get(url, etag='"v1"')
-    assert r.status == 200 and not r.not_modified and r.body == b"<rss>v2</rss>" and r.etag == '"v2"'
+    assert (
+        r.status == 200 and not r.not_modified and r.body == b"<rss>v2</rss>" and r.etag == '"v2"'
+    )
 
 
-@pytest.mark.parametrize("status, phrase", [(404, "Not Found"), (503, "Service Unavailable"), (410, "Gone")])
-def test_http_errors_are_named(http_server: LocalServer, fetcher: Fetcher, status: int, phrase: str):
+@pytest.mark.parametrize(
+    "status, phrase", [(404, "Not Found"), (503, "Service Unavailable"), (410, "Gone")]
+)
+def test_http_errors_are_named(
+    http_server: LocalServer, fetcher: Fetcher, status: int, phrase: str
+):
     url = http_server.add("/x", b"<html>error</html>", status=status, content_type="text/html")
     with pytest.raises(FetchError) as ei:
         fetcher.get(url)
@@ -134,13 +147,19 @@ def test_deflate_body_zlib_or_raw_is_decompressed(http_server: LocalServer, fetc
     page = b"data breach " * 1000
     raw = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
     http_server.add("/zlib", zlib.compress(page), headers={"Content-Encoding": "deflate"})
-    http_server.add("/raw", raw.compress(page) + raw.flush(), headers={"Content-Encoding": "deflate"})
+    http_server.add(
+        "/raw", raw.compress(page) + raw.flush(), headers={"Content-Encoding": "deflate"}
+    )
     assert fetcher.get(http_server.url("/zlib")).body == page
     assert fetcher.get(http_server.url("/raw")).body == page
 
 
 def test_multi_member_gzip(http_server: LocalServer, fetcher: Fetcher):
-    http_server.add("/mm", gzip.compress(b"first ") + gzip.compress(b"second"), headers={"Content-Encoding": "gzip"})
+    http_server.add(
+        "/mm",
+        gzip.compress(b"first ") + gzip.compress(b"second"),
+        headers={"Content-Encoding": "gzip"},
+    )
     assert fetcher.get(http_server.url("/mm")).body == b"first second"
 
 
@@ -203,7 +222,10 @@ def test_silent_server_is_cut_at_the_deadline(http_server: LocalServer):
 
 def test_read_timeout(http_server: LocalServer):
     http_server.route("/stall", stall(b"", seconds=30))
-    with Fetcher(FetchSettings(read_timeout=0.5, deadline=20)) as f, pytest.raises(FetchError) as ei:
+    with (
+        Fetcher(FetchSettings(read_timeout=0.5, deadline=20)) as f,
+        pytest.raises(FetchError) as ei,
+    ):
         f.get(http_server.url("/stall"))
     assert ei.value.reason == "timeout"
 
@@ -274,7 +296,9 @@ def test_tls_error(http_server: LocalServer, fetcher: Fetcher):
     assert ei.value.reason == "tls"
 
 
-@pytest.mark.parametrize("url", ["ftp://files.example/feed", "file:///etc/passwd", "not a url", "http://"])
+@pytest.mark.parametrize(
+    "url", ["ftp://files.example/feed", "file:///etc/passwd", "not a url", "http://"]
+)
 def test_invalid_urls(fetcher: Fetcher, url: str):
     with pytest.raises(FetchError) as ei:
         fetcher.get(url)
@@ -330,6 +354,7 @@ def test_server_usable_as_context_manager():
 
 # -- links found in content: public addresses only ----------------------------
 
+
 def test_content_links_to_loopback_are_refused_at_connect_time(http_server: LocalServer):
     url = http_server.add("/article", b"<p>hi</p>", content_type="text/html")
     with Fetcher(FetchSettings(deadline=5)) as f:
@@ -357,13 +382,23 @@ def test_every_redirect_hop_of_a_content_link_is_checked(http_server: LocalServe
     assert ei.value.reason == "blocked_address" and "127.0.0.2" in str(ei.value)
 
 
-@pytest.mark.parametrize("address,kind", [
-    ("127.0.0.1", "loopback"), ("10.1.2.3", "private"), ("192.168.0.9", "private"),
-    ("169.254.169.254", "link-local (cloud metadata)"), ("100.64.1.1", "shared (carrier NAT)"),
-    ("::1", "loopback"), ("fd00:ec2::254", "private"), ("::ffff:127.0.0.1", "loopback"),
-    ("fe80::1%eth0", "link-local (cloud metadata)"), ("0.0.0.0", "reserved"), ("93.184.215.14", None),
-    ("2606:4700::1111", None),
-])
+@pytest.mark.parametrize(
+    "address,kind",
+    [
+        ("127.0.0.1", "loopback"),
+        ("10.1.2.3", "private"),
+        ("192.168.0.9", "private"),
+        ("169.254.169.254", "link-local (cloud metadata)"),
+        ("100.64.1.1", "shared (carrier NAT)"),
+        ("::1", "loopback"),
+        ("fd00:ec2::254", "private"),
+        ("::ffff:127.0.0.1", "loopback"),
+        ("fe80::1%eth0", "link-local (cloud metadata)"),
+        ("0.0.0.0", "reserved"),
+        ("93.184.215.14", None),
+        ("2606:4700::1111", None),
+    ],
+)
 def test_address_kinds(address, kind):
     from monitor.fetch import address_kind
 

@@ -1,14 +1,15 @@
 """Full text: new stories' article pages are fetched (never the backlog),
 their main text extracted and matched; links into private addresses are
 refused unless allowed."""
+
 from __future__ import annotations
+
+from test_hostile import rss_doc
 
 from monitor.config import Config, FetchSettings, SourceConfig
 from monitor.engine import load_rules
 from monitor.fulltext import extract_main_text
 from monitor.service import Monitor
-
-from test_hostile import rss_doc
 
 RULES = """\
 rules:
@@ -42,18 +43,29 @@ def _setup(tmp_path, http_server, **fetch):
     assert not problems
     http_server.add("/a/old", ARTICLE, content_type="text/html")
     http_server.add("/a/new", ARTICLE, content_type="text/html")
-    feed = lambda links: rss_doc([(l, "Council approves new station budget", http_server.url(l))  # noqa: E731
-                                  for l in links])
+
+    def feed(links):
+        return rss_doc(
+            [
+                (l, "Council approves new station budget", http_server.url(l))  # noqa: E731
+                for l in links
+            ]
+        )
+
     http_server.add("/feed.xml", feed(["/a/old"]), content_type="application/rss+xml")
     src = SourceConfig(name="gazette", kind="rss", url=http_server.url("/feed.xml"), full_text=True)
-    cfg = Config(state=tmp_path / "s.db", sources=[src], fetch=FetchSettings(per_host_delay=0, **fetch))
+    cfg = Config(
+        state=tmp_path / "s.db", sources=[src], fetch=FetchSettings(per_host_delay=0, **fetch)
+    )
     mon = Monitor(cfg, ruleset)
     mon.poll(src)  # baseline
     http_server.add("/feed.xml", feed(["/a/new", "/a/old"]), content_type="application/rss+xml")
     return mon, src
 
 
-def test_new_story_is_matched_on_its_article_text_and_the_backlog_is_never_fetched(tmp_path, http_server):
+def test_new_story_is_matched_on_its_article_text_and_the_backlog_is_never_fetched(
+    tmp_path, http_server
+):
     mon, src = _setup(tmp_path, http_server, allow_networks=["127.0.0.1/32"])
     try:
         out = mon.poll(src)

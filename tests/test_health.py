@@ -1,20 +1,21 @@
 """Source health: episodes with one broken and one recovered alert, the
 network-down rule, no-new-items, backoff, the schema migration and
 `monitor sources`."""
+
 from __future__ import annotations
 
 import json
 import sqlite3
 
 from httpserver import free_port
+from test_hostile import rss_doc
+
 from monitor.cli import main
-from monitor.config import load_config, Config, FetchSettings, HealthSettings, SourceConfig
+from monitor.config import Config, FetchSettings, HealthSettings, SourceConfig, load_config
 from monitor.engine import RuleSet
 from monitor.health import looks_like_bot_wall
 from monitor.service import Monitor
 from monitor.store import NOTICE_SOURCE, SCHEMA_VERSION, Store
-
-from test_hostile import rss_doc
 
 FEED = rss_doc([("a", "Story A", "https://news.example/a")])
 
@@ -28,13 +29,22 @@ class Clock:
 
 
 def _monitor(tmp_path, sources, clock, **kw):
-    cfg = Config(state=tmp_path / "s.db", sources=sources, fetch=FetchSettings(per_host_delay=0, deadline=5), **kw)
+    cfg = Config(
+        state=tmp_path / "s.db",
+        sources=sources,
+        fetch=FetchSettings(per_host_delay=0, deadline=5),
+        **kw,
+    )
     return Monitor(cfg, RuleSet([]), clock=clock)
 
 
 def notices(mon) -> list[str]:
-    return [r["title"] for r in mon.store.db.execute(
-        "SELECT title FROM stories WHERE source=? ORDER BY id", (NOTICE_SOURCE,))]
+    return [
+        r["title"]
+        for r in mon.store.db.execute(
+            "SELECT title FROM stories WHERE source=? ORDER BY id", (NOTICE_SOURCE,)
+        )
+    ]
 
 
 def test_one_broken_and_one_recovered_alert_per_episode(tmp_path, http_server):
@@ -55,9 +65,14 @@ def test_one_broken_and_one_recovered_alert_per_episode(tmp_path, http_server):
         assert mon.poll(src).ok
         assert mon.poll(src).ok
         assert notices(mon) == ["Source broken: wire (http)", "Source recovered: wire"]
-        assert [s["title"] for s in mon.store.recent_stories()] == ["Story A"]  # notices are not stories
+        assert [s["title"] for s in mon.store.recent_stories()] == [
+            "Story A"
+        ]  # notices are not stories
         rows = mon.store.db.execute("SELECT channel, title FROM outbox ORDER BY id").fetchall()
-        assert [r["title"] for r in rows] == ["Source broken: wire (http)", "Source recovered: wire"]
+        assert [r["title"] for r in rows] == [
+            "Source broken: wire (http)",
+            "Source recovered: wire",
+        ]
         # A second episode alerts again.
         http_server.add("/f.xml", b"oops", status=500)
         for _ in range(2):
@@ -83,7 +98,10 @@ def test_a_short_failure_below_the_threshold_alerts_nothing(tmp_path, http_serve
 
 
 def test_network_down_counts_once_not_against_each_source(tmp_path, caplog):
-    dead = [SourceConfig(name=f"s{i}", kind="rss", url=f"http://127.0.0.1:{free_port()}/f.xml") for i in range(4)]
+    dead = [
+        SourceConfig(name=f"s{i}", kind="rss", url=f"http://127.0.0.1:{free_port()}/f.xml")
+        for i in range(4)
+    ]
     mon = _monitor(tmp_path, dead, Clock(), health=HealthSettings(alert_after=1))
     try:
         out = mon.cycle()
@@ -126,8 +144,11 @@ def test_no_new_items_for_too_long_is_a_named_episode(tmp_path, http_server):
         clock.t += 3600
         mon.poll(src)
         assert len(notices(mon)) == 1  # one alert per episode
-        http_server.add("/f.xml", rss_doc([("b", "Story B", "https://news.example/b")]),
-                        content_type="application/rss+xml")
+        http_server.add(
+            "/f.xml",
+            rss_doc([("b", "Story B", "https://news.example/b")]),
+            content_type="application/rss+xml",
+        )
         mon.poll(src)
         assert notices(mon)[-1] == "Source recovered: quiet"
     finally:
@@ -138,7 +159,9 @@ def test_bot_wall_markers():
     assert looks_like_bot_wall(403, {"cf-mitigated": "challenge"}, b"")
     assert looks_like_bot_wall(200, {}, b"<html><head><title>Just a moment...</title>")
     assert not looks_like_bot_wall(403, {"Server": "nginx"}, b"<h1>Forbidden</h1>")
-    assert not looks_like_bot_wall(200, {}, b"<rss><channel><title>Captcha news</title></channel></rss>")
+    assert not looks_like_bot_wall(
+        200, {}, b"<rss><channel><title>Captcha news</title></channel></rss>"
+    )
 
 
 V1_SOURCES = """CREATE TABLE sources (name TEXT PRIMARY KEY, url TEXT NOT NULL, etag TEXT, last_modified TEXT,
@@ -150,7 +173,10 @@ V1_SOURCES = """CREATE TABLE sources (name TEXT PRIMARY KEY, url TEXT NOT NULL, 
 def test_a_version_1_state_file_is_migrated_in_place(tmp_path):
     path = tmp_path / "old.db"
     db = sqlite3.connect(path)
-    db.executescript(V1_SOURCES + ";" + """
+    db.executescript(
+        V1_SOURCES
+        + ";"
+        + """
         CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
         INSERT INTO meta VALUES ('schema_version', '1');
         CREATE TABLE stories (id INTEGER PRIMARY KEY, source TEXT NOT NULL, key TEXT NOT NULL, canonical_url TEXT,
@@ -158,7 +184,8 @@ def test_a_version_1_state_file_is_migrated_in_place(tmp_path):
             first_seen REAL NOT NULL, UNIQUE (source, key));
         INSERT INTO sources (name, url, etag, baseline_done, next_check_at) VALUES ('wire', 'http://x/', '"e1"', 1, 5);
         INSERT INTO stories (source, key, title, link, summary, first_seen) VALUES ('wire', 'k', 't', '', '', 1234.5);
-    """)
+    """
+    )
     db.commit()
     db.close()
     store = Store(path)
@@ -166,7 +193,9 @@ def test_a_version_1_state_file_is_migrated_in_place(tmp_path):
         st = store.source_state("wire")
         assert (st.etag, st.baseline_done, st.next_check_at) == ('"e1"', True, 5)
         assert st.last_new_at == 1234.5 and st.body_hash is None and not st.broken_alerted
-        v = store.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()["value"]
+        v = store.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[
+            "value"
+        ]
         assert int(v) == SCHEMA_VERSION
     finally:
         store.close()
@@ -177,10 +206,13 @@ def test_sources_command_shows_every_source(tmp_path, http_server, capsys):
     url = http_server.add("/f.xml", FEED, content_type="application/rss+xml")
     bad = f"http://127.0.0.1:{free_port()}/f.xml"
     cfg = tmp_path / "config.yaml"
-    cfg.write_text(f"state: ./s.db\nfetch: {{per_host_delay: 0}}\nsources:\n"
-                   f"  - {{name: good, kind: rss, url: '{url}'}}\n"
-                   f"  - {{name: bad, kind: rss, url: '{bad}'}}\n"
-                   f"  - {{name: later, kind: rss, url: '{url}?x', enabled: false}}\n", encoding="utf-8")
+    cfg.write_text(
+        f"state: ./s.db\nfetch: {{per_host_delay: 0}}\nsources:\n"
+        f"  - {{name: good, kind: rss, url: '{url}'}}\n"
+        f"  - {{name: bad, kind: rss, url: '{bad}'}}\n"
+        f"  - {{name: later, kind: rss, url: '{url}?x', enabled: false}}\n",
+        encoding="utf-8",
+    )
     assert main(["sources", "--config", str(cfg)]) == 0
     assert "new" in capsys.readouterr().out
     mon = Monitor(load_config(cfg), RuleSet([]))
@@ -192,8 +224,13 @@ def test_sources_command_shows_every_source(tmp_path, http_server, capsys):
     assert main(["sources", "--config", str(cfg), "--json"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["good"]["state"] == "ok" and rows["good"]["stories_seen"] == 1
-    assert rows["bad"]["state"].startswith("failing") and rows["bad"]["last_error"].startswith("connect:")
+    assert rows["bad"]["state"].startswith("failing") and rows["bad"]["last_error"].startswith(
+        "connect:"
+    )
     assert rows["later"]["state"] == "disabled"
     assert main(["sources", "--config", str(cfg)]) == 0
     table = capsys.readouterr().out
-    assert table.splitlines()[0].startswith("SOURCE") and "connect: connection to 127.0.0.1 refused" in table
+    assert (
+        table.splitlines()[0].startswith("SOURCE")
+        and "connect: connection to 127.0.0.1 refused" in table
+    )

@@ -2,10 +2,11 @@
 Discord-shaped webhook endpoints and a Telegram-shaped bot API fed by
 Apprise's own plugins, and an SMTP server (aiosmtpd) fed by Apprise's e-mail
 plugin. No live mention, link, tag, script or header may survive."""
+
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 
 from monitor.alerts.outbox import deliver_due
@@ -55,11 +56,23 @@ RAW_URL = re.compile(r"(https?|mailto|javascript):/?/?evil", re.IGNORECASE)
 
 def _hostile_stories():
     for i, p in enumerate(PAYLOADS):
-        story = Story(source="wire", key=f"guid:{i}", title=f"{p} facial recognition {i}",
-                      link=f"https://news.example.org/{i}", summary=f"Officers {p} use facial recognition.",
-                      published=datetime(2026, 11, 26, 9, 0, tzinfo=timezone.utc))
-        m = Match(rule_id="fr", rule_title="Facial recognition", severity="high", tags=("fr",), channels=(),
-                  terms=("facial recognition",), snippet=f"…{p} use facial recognition…")
+        story = Story(
+            source="wire",
+            key=f"guid:{i}",
+            title=f"{p} facial recognition {i}",
+            link=f"https://news.example.org/{i}",
+            summary=f"Officers {p} use facial recognition.",
+            published=datetime(2026, 11, 26, 9, 0, tzinfo=UTC),
+        )
+        m = Match(
+            rule_id="fr",
+            rule_title="Facial recognition",
+            severity="high",
+            tags=("fr",),
+            channels=(),
+            terms=("facial recognition",),
+            snippet=f"…{p} use facial recognition…",
+        )
         yield story, m
 
 
@@ -92,8 +105,12 @@ def test_no_live_mention_link_tag_script_or_header_reaches_a_receiver(tmp_path, 
     for post in slack:
         a = post["attachments"][0]
         for text in (a["title"], a["text"]):
-            assert "<" not in text and ">" not in text.replace("&gt;", ""), text  # no <!..>, <@..>, <url|..>
-            assert not MENTION.search(text) and not RAW_URL.search(text) and not INVISIBLE.search(text), text
+            assert "<" not in text and ">" not in text.replace("&gt;", ""), (
+                text
+            )  # no <!..>, <@..>, <url|..>
+            assert (
+                not MENTION.search(text) and not RAW_URL.search(text) and not INVISIBLE.search(text)
+            ), text
             assert "evil.example" not in text  # Slack links bare domain names too
         assert "https://news.example.org/" in a["text"]  # the story's own link is still there
 
@@ -106,7 +123,9 @@ def test_no_live_mention_link_tag_script_or_header_reaches_a_receiver(tmp_path, 
         assert not re.search(r"(?<!\\)<[@#!]", text) and not MENTION.search(text), text
         assert not RAW_URL.search(text) and not INVISIBLE.search(text), text
         # the only markdown link is ours: every other bracket is escaped
-        assert re.findall(r"(?<!\\)\]\((https?://[^)]*)\)", text) == [re.search(r"\]\((https://news[^)]*)\)", text)[1]]
+        assert re.findall(r"(?<!\\)\]\((https?://[^)]*)\)", text) == [
+            re.search(r"\]\((https://news[^)]*)\)", text)[1]
+        ]
 
     telegram = chat.of("/telegram/")
     assert len(telegram) == n
@@ -116,7 +135,9 @@ def test_no_live_mention_link_tag_script_or_header_reaches_a_receiver(tmp_path, 
         parser.feed(post["text"])
         assert {t for t, _ in parser.tags} <= {"a", "b"}, parser.tags
         assert [attrs for t, attrs in parser.tags if t == "a"] == [{"href": story.link}]
-        assert not MENTION.search(post["text"]) and not INVISIBLE.search(post["text"].replace("\r", ""))
+        assert not MENTION.search(post["text"]) and not INVISIBLE.search(
+            post["text"].replace("\r", "")
+        )
 
     assert len(smtp_sink.messages) == n
     for msg, rcpt in zip(smtp_sink.messages, smtp_sink.recipients):
@@ -132,7 +153,9 @@ def test_no_live_mention_link_tag_script_or_header_reaches_a_receiver(tmp_path, 
         hrefs = [attrs.get("href") for t, attrs in parser.tags if t == "a"]
         assert len(hrefs) == 1 and hrefs[0].startswith("https://news.example.org/")
         assert all(set(attrs) <= {"href"} for _, attrs in parser.tags)  # no onerror=, onload=
-        assert not INVISIBLE.search(html) and not INVISIBLE.search(text.replace("\r", "").replace("\t", ""))
+        assert not INVISIBLE.search(html) and not INVISIBLE.search(
+            text.replace("\r", "").replace("\t", "")
+        )
     store.close()
 
 

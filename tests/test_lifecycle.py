@@ -1,6 +1,7 @@
 """The monitor as a process: SIGTERM mid-cycle, a second signal, SIGHUP,
 the container's entrypoint and health check (as PID 1 where the machine
 allows a PID namespace), `monitor status`, and progress on a terminal."""
+
 from __future__ import annotations
 
 import json
@@ -20,7 +21,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from httpserver import free_port, stall
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,9 +33,13 @@ rules:
 
 
 def rss(*titles: str) -> str:
-    items = "".join(f"<item><title>{t}</title><link>http://e.org/{i}-{len(t)}</link><guid>{t}</guid></item>"
-                    for i, t in enumerate(titles))
-    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{items}</channel></rss>'
+    items = "".join(
+        f"<item><title>{t}</title><link>http://e.org/{i}-{len(t)}</link><guid>{t}</guid></item>"
+        for i, t in enumerate(titles)
+    )
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{items}</channel></rss>'
+    )
 
 
 def project(tmp_path: Path, body: str) -> Path:
@@ -64,8 +68,14 @@ class Proc:
     (killed after the test if it is still running)."""
 
     def __init__(self, argv: list[str], env: dict | None = None, cwd: Path | None = None):
-        self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                  env={**os.environ, **(env or {})}, cwd=cwd)
+        self.p = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
+        )
         _LIVE.append(self.p)
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -99,29 +109,42 @@ class Proc:
 
 
 def run(cfg: Path, *args: str, env: dict | None = None) -> Proc:
-    return Proc([sys.executable, "-m", "monitor", *args, "--config", str(cfg)], env=env, cwd=cfg.parent)
+    return Proc(
+        [sys.executable, "-m", "monitor", *args, "--config", str(cfg)], env=env, cwd=cfg.parent
+    )
 
 
 def once(cfg: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "monitor", "once", "--config", str(cfg)], capture_output=True,
-                          text=True, timeout=120, env={**os.environ, **(env or {})}, cwd=cfg.parent)
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", "once", "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        cwd=cfg.parent,
+    )
 
 
 STORIES = [f"Police add facial recognition to camera {i}" for i in range(4)]
 
 
-def test_sigterm_mid_delivery_exits_0_quickly_and_nothing_is_delivered_twice(tmp_path, http_server, webhook):
+def test_sigterm_mid_delivery_exits_0_quickly_and_nothing_is_delivered_twice(
+    tmp_path, http_server, webhook
+):
     http_server.add("/f.xml", rss("Council meets"), content_type="application/rss+xml")
-    cfg = project(tmp_path, f"""\
+    cfg = project(
+        tmp_path,
+        f"""\
         channels:
           hook:
             urls: ["{webhook.url()}"]
         sources:
           - name: wire
             kind: rss
-            url: {http_server.url('/f.xml')}
+            url: {http_server.url("/f.xml")}
             interval: 1s
-        """)
+        """,
+    )
     assert once(cfg).returncode == 0  # the silent baseline
     time.sleep(1.1)  # the source is due again (interval 1s)
     http_server.add("/f.xml", rss(*STORIES, "Council meets"), content_type="application/rss+xml")
@@ -136,7 +159,9 @@ def test_sigterm_mid_delivery_exits_0_quickly_and_nothing_is_delivered_twice(tmp
     rc = proc.finish(timeout=30)
     assert time.monotonic() - signalled < 10, "did not stop within 10 s of SIGTERM"
     assert rc == 0, proc.out
-    assert "event=monitor.stopping signal=SIGTERM" in proc.out and "event=monitor.stopped" in proc.out
+    assert (
+        "event=monitor.stopping signal=SIGTERM" in proc.out and "event=monitor.stopped" in proc.out
+    )
     delivered_before_stop = len(webhook.posts)
     assert delivered_before_stop < len(STORIES), "the stop came too late to test anything"
 
@@ -149,12 +174,15 @@ def test_sigterm_mid_delivery_exits_0_quickly_and_nothing_is_delivered_twice(tmp
 
 def test_sigterm_during_a_stalled_fetch_exits_0_quickly(tmp_path, http_server):
     http_server.route("/stalled.xml", stall(b"<?xml", seconds=60))
-    cfg = project(tmp_path, f"""\
+    cfg = project(
+        tmp_path,
+        f"""\
         sources:
           - name: stalled
             kind: rss
-            url: {http_server.url('/stalled.xml')}
-        """)
+            url: {http_server.url("/stalled.xml")}
+        """,
+    )
     proc = run(cfg, "run")
     end = time.monotonic() + 30
     while not http_server.requests_to("/stalled.xml") and time.monotonic() < end:
@@ -171,19 +199,24 @@ def test_sigterm_during_a_stalled_fetch_exits_0_quickly(tmp_path, http_server):
 
 def test_a_second_signal_exits_at_once(tmp_path, http_server, webhook):
     http_server.add("/f.xml", rss("Council meets"), content_type="application/rss+xml")
-    cfg = project(tmp_path, f"""\
+    cfg = project(
+        tmp_path,
+        f"""\
         channels:
           hook:
             urls: ["{webhook.url()}"]
         sources:
           - name: wire
             kind: rss
-            url: {http_server.url('/f.xml')}
+            url: {http_server.url("/f.xml")}
             interval: 1s
-        """)
+        """,
+    )
     assert once(cfg).returncode == 0
     time.sleep(1.1)
-    http_server.add("/f.xml", rss(*STORIES[:1], "Council meets"), content_type="application/rss+xml")
+    http_server.add(
+        "/f.xml", rss(*STORIES[:1], "Council meets"), content_type="application/rss+xml"
+    )
     webhook.delay = 3.0  # the send outlives both signals
     proc = run(cfg, "run")
     end = time.monotonic() + 60
@@ -201,16 +234,19 @@ def test_a_second_signal_exits_at_once(tmp_path, http_server, webhook):
 def test_sighup_reloads_rules_and_a_broken_file_is_reported(tmp_path, http_server):
     http_server.add("/f.xml", rss("Council meets"), content_type="application/rss+xml")
     port = free_port()
-    cfg = project(tmp_path, f"""\
+    cfg = project(
+        tmp_path,
+        f"""\
         sources:
           - name: wire
             kind: rss
-            url: {http_server.url('/f.xml')}
+            url: {http_server.url("/f.xml")}
         http:
           listen: 127.0.0.1:{port}
         reload:
           watch: false
-        """)
+        """,
+    )
     proc = run(cfg, "run")
     try:
         proc.wait_for("event=source.polled")
@@ -220,8 +256,12 @@ def test_sighup_reloads_rules_and_a_broken_file_is_reported(tmp_path, http_serve
         proc.wait_for("event=reload.rejected")
         line = next(ln for ln in proc.lines if "event=reload.rejected" in ln)
         assert f"{bad}:5:5: unknown key 'match_any'" in line
-        health = subprocess.run([sys.executable, "-m", "monitor", "status", "--health", "--config", str(cfg)],
-                                capture_output=True, text=True, timeout=30)
+        health = subprocess.run(
+            [sys.executable, "-m", "monitor", "status", "--health", "--config", str(cfg)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert health.returncode == 0, health.stdout  # the loop runs on the last good rules
         assert '"ok": false' in health.stdout and "match_any" in health.stdout
         bad.write_text(RULE, encoding="utf-8")
@@ -239,29 +279,42 @@ def test_rule_problems_at_start_are_reported_until_fixed(tmp_path, http_server):
 
     http_server.add("/f.xml", rss("Council meets"), content_type="application/rss+xml")
     port = free_port()
-    cfg = project(tmp_path, f"""\
+    cfg = project(
+        tmp_path,
+        f"""\
         sources:
           - name: wire
             kind: rss
-            url: {http_server.url('/f.xml')}
+            url: {http_server.url("/f.xml")}
         http:
           listen: 127.0.0.1:{port}
         reload:
           interval: 1s
-        """)
+        """,
+    )
     broken = tmp_path / "rules" / "broken.yaml"
     broken.write_text("rules:\n  - id: x\n    title: X\n    match: {anyy: [a]}\n", encoding="utf-8")
     proc = run(cfg, "run")
     try:
         proc.wait_for("event=source.polled")  # the good file runs
-        body = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10).read())
-        assert len(body["start_problems"]) == 1 and body["start_problems"][0].startswith(f"{broken}:4:")
-        status = subprocess.run([sys.executable, "-m", "monitor", "status", "--config", str(cfg)],
-                                capture_output=True, text=True, timeout=30)
+        body = json.loads(
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10).read()
+        )
+        assert len(body["start_problems"]) == 1 and body["start_problems"][0].startswith(
+            f"{broken}:4:"
+        )
+        status = subprocess.run(
+            [sys.executable, "-m", "monitor", "status", "--config", str(cfg)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert "problems at start" in status.stdout and f"{broken}:4:" in status.stdout
         broken.unlink()  # fixed by removing it: the watcher reloads a set with no problem
         proc.wait_for("event=reload.done")
-        body = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10).read())
+        body = json.loads(
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10).read()
+        )
         assert body["start_problems"] == [] and body["reload"]["ok"] is True
         proc.p.send_signal(signal.SIGTERM)
         assert proc.finish(timeout=15) == 0, proc.out
@@ -278,13 +331,21 @@ def test_an_address_in_use_is_one_clear_line(tmp_path):
         taken.listen()
         port = taken.getsockname()[1]
         cfg = project(tmp_path, f"http:\n  listen: 127.0.0.1:{port}\n")
-        out = subprocess.run([sys.executable, "-m", "monitor", "run", "--config", str(cfg)], capture_output=True,
-                             text=True, timeout=60)
+        out = subprocess.run(
+            [sys.executable, "-m", "monitor", "run", "--config", str(cfg)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert out.returncode == 2
-    assert out.stderr.strip() == f"error: {cfg}: http.listen: cannot listen on 127.0.0.1:{port}: Address already in use"
+    assert (
+        out.stderr.strip()
+        == f"error: {cfg}: http.listen: cannot listen on 127.0.0.1:{port}: Address already in use"
+    )
 
 
 # -- the container, without a Docker engine ------------------------------------------
+
 
 def dockerfile() -> dict:
     """ENV, ENTRYPOINT, CMD and HEALTHCHECK of the final stage."""
@@ -305,13 +366,20 @@ def dockerfile() -> dict:
 def pid1_prefix() -> list[str]:
     """Run as PID 1 of a new PID namespace, as in a container, when allowed."""
     unshare = shutil.which("unshare")
-    if unshare and subprocess.run([unshare, "--fork", "--pid", "--mount-proc", "true"],
-                                  capture_output=True).returncode == 0:
+    if (
+        unshare
+        and subprocess.run(
+            [unshare, "--fork", "--pid", "--mount-proc", "true"], capture_output=True
+        ).returncode
+        == 0
+    ):
         return [unshare, "--fork", "--pid", "--mount-proc", "--kill-child"]
     return []
 
 
-def test_image_entrypoint_as_pid1_with_file_secrets_health_check_and_sigterm(tmp_path, http_server, webhook):
+def test_image_entrypoint_as_pid1_with_file_secrets_health_check_and_sigterm(
+    tmp_path, http_server, webhook
+):
     image = dockerfile()
     assert image["entrypoint"] == ["monitor"] and image["cmd"] == ["run"]
     assert image["user"].split(":")[0] not in ("", "0", "root")
@@ -324,7 +392,8 @@ def test_image_entrypoint_as_pid1_with_file_secrets_health_check_and_sigterm(tmp
     secret.write_text(webhook.url() + "\n")
     http_server.add("/f.xml", rss("Council meets"), content_type="application/rss+xml")
     port = free_port()
-    (tmp_path / "config" / "config.yaml").write_text(textwrap.dedent(f"""\
+    (tmp_path / "config" / "config.yaml").write_text(
+        textwrap.dedent(f"""\
         state: ${{MONITOR_STATE}}
         rules: ${{MONITOR_RULES}}
         channels:
@@ -333,26 +402,39 @@ def test_image_entrypoint_as_pid1_with_file_secrets_health_check_and_sigterm(tmp
         sources:
           - name: wire
             kind: rss
-            url: {http_server.url('/f.xml')}
+            url: {http_server.url("/f.xml")}
         http:
           listen: ${{MONITOR_HTTP_LISTEN:-}}
-        """))
-    env = {**image["env"], "MONITOR_CONFIG": str(tmp_path / "config" / "config.yaml"),
-           "MONITOR_STATE": str(tmp_path / "data" / "monitor.db"), "MONITOR_RULES": str(tmp_path / "rules"),
-           "MONITOR_HTTP_LISTEN": f"127.0.0.1:{port}", "HOOK_URL_FILE": str(secret)}
+        """)
+    )
+    env = {
+        **image["env"],
+        "MONITOR_CONFIG": str(tmp_path / "config" / "config.yaml"),
+        "MONITOR_STATE": str(tmp_path / "data" / "monitor.db"),
+        "MONITOR_RULES": str(tmp_path / "rules"),
+        "MONITOR_HTTP_LISTEN": f"127.0.0.1:{port}",
+        "HOOK_URL_FILE": str(secret),
+    }
     env.pop("HOOK_URL", None)
     bindir = str(Path(sys.executable).parent)  # where `monitor` is installed
     env["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
     prefix = pid1_prefix()
     probe = ["sh", "-c", "echo pid=$$"]
     if prefix:
-        assert subprocess.run(prefix + probe, capture_output=True, text=True).stdout.strip() == "pid=1"
+        assert (
+            subprocess.run(prefix + probe, capture_output=True, text=True).stdout.strip() == "pid=1"
+        )
     proc = Proc(prefix + image["entrypoint"] + image["cmd"], env={**env}, cwd=tmp_path / "data")
     try:
         proc.wait_for("event=http.listening")
         proc.wait_for("event=source.polled")
-        health = subprocess.run(image["healthcheck"], capture_output=True, text=True, timeout=30,
-                                env={**os.environ, **env})
+        health = subprocess.run(
+            image["healthcheck"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env={**os.environ, **env},
+        )
         assert health.returncode == 0, health.stdout + health.stderr
         assert health.stdout.startswith("healthy")
         assert (tmp_path / "data" / "monitor.db").exists()
@@ -371,8 +453,9 @@ def test_image_entrypoint_as_pid1_with_file_secrets_health_check_and_sigterm(tmp
         if proc.p.poll() is None:
             proc.p.kill()
     # Stopped: the health check fails (nothing answers).
-    health = subprocess.run(image["healthcheck"], capture_output=True, text=True, timeout=30,
-                            env={**os.environ, **env})
+    health = subprocess.run(
+        image["healthcheck"], capture_output=True, text=True, timeout=30, env={**os.environ, **env}
+    )
     assert health.returncode == 1 and health.stdout.startswith("unhealthy")
 
 
@@ -384,27 +467,40 @@ def test_compose_example_runs_the_image_with_a_data_volume():
     assert any(v.endswith(":/rules:ro") for v in svc["volumes"])
     for name, value in svc["environment"].items():
         if name.endswith("_FILE"):
-            assert value.startswith("/run/secrets/") and value.rsplit("/", 1)[1] in compose["secrets"]
+            assert (
+                value.startswith("/run/secrets/") and value.rsplit("/", 1)[1] in compose["secrets"]
+            )
     assert all(p.startswith("127.0.0.1:") for p in svc["ports"])
 
 
 # -- status and progress -----------------------------------------------------------
 
+
 def test_status_shows_loop_sources_last_stories_and_matches(tmp_path, http_server):
     http_server.add("/f.xml", rss("Council meets"), content_type="application/rss+xml")
-    cfg = project(tmp_path, f"""\
+    cfg = project(
+        tmp_path,
+        f"""\
         sources:
           - name: wire
             kind: rss
-            url: {http_server.url('/f.xml')}
+            url: {http_server.url("/f.xml")}
             interval: 1s
-        """)
+        """,
+    )
     assert once(cfg).returncode == 0
-    http_server.add("/f.xml", rss("Police test facial recognition", "Council meets"),
-                    content_type="application/rss+xml")
+    http_server.add(
+        "/f.xml",
+        rss("Police test facial recognition", "Council meets"),
+        content_type="application/rss+xml",
+    )
     assert once(cfg).returncode == 0
-    out = subprocess.run([sys.executable, "-m", "monitor", "status", "--config", str(cfg)], capture_output=True,
-                         text=True, timeout=30)
+    out = subprocess.run(
+        [sys.executable, "-m", "monitor", "status", "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert out.returncode == 0, out.stderr
     text = out.stdout
     for heading in ("MONITOR", "SOURCES", "LAST STORIES", "OUTBOX", "MATCHES"):
@@ -412,8 +508,14 @@ def test_status_shows_loop_sources_last_stories_and_matches(tmp_path, http_serve
     assert re.search(r"last cycle \d+s ago", text)
     assert re.search(r"wire\s+Police test facial recognition\s+\[face-recognition\]", text)
     assert re.search(r"face-recognition\s+1 / 1", text)
-    data = json.loads(subprocess.run([sys.executable, "-m", "monitor", "status", "--json", "--config", str(cfg)],
-                                     capture_output=True, text=True, timeout=30).stdout)
+    data = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "monitor", "status", "--json", "--config", str(cfg)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout
+    )
     assert data["recent_stories"][0]["title"] == "Police test facial recognition"
     assert data["recent_stories"][0]["rules"] == ["face-recognition"]
     assert data["loop"]["last_cycle"]["ended_at"] > 0
@@ -423,8 +525,14 @@ def test_status_shows_loop_sources_last_stories_and_matches(tmp_path, http_serve
 def _once_env(tmp_path, http_server) -> Path:
     for i in range(3):
         http_server.add(f"/f{i}.xml", rss("Council meets"), content_type="application/rss+xml")
-    return project(tmp_path, "sources:\n" + "".join(
-        f"  - {{name: s{i}, kind: rss, url: '{http_server.url(f'/f{i}.xml')}'}}\n" for i in range(3)))
+    return project(
+        tmp_path,
+        "sources:\n"
+        + "".join(
+            f"  - {{name: s{i}, kind: rss, url: '{http_server.url(f'/f{i}.xml')}'}}\n"
+            for i in range(3)
+        ),
+    )
 
 
 def test_once_is_quiet_in_a_pipe(tmp_path, http_server):
@@ -437,9 +545,14 @@ def test_once_is_quiet_in_a_pipe(tmp_path, http_server):
 def test_once_shows_progress_on_a_terminal(tmp_path, http_server):
     cfg = _once_env(tmp_path, http_server)
     master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "monitor", "once", "--config", str(cfg)], stdout=subprocess.PIPE,
-                            stderr=slave, text=True, cwd=tmp_path,
-                            env={**os.environ, "TERM": "xterm", "MONITOR_NO_PROGRESS": ""})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "once", "--config", str(cfg)],
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "TERM": "xterm", "MONITOR_NO_PROGRESS": ""},
+    )
     os.close(slave)
     seen = b""
     try:
@@ -467,19 +580,27 @@ def test_once_shows_progress_on_a_terminal(tmp_path, http_server):
 
 def test_log_format_json_from_the_config_and_text_from_the_command_line(tmp_path, http_server):
     http_server.add("/f.xml", rss("Council meets"), content_type="application/rss+xml")
-    cfg = project(tmp_path, f"""\
+    cfg = project(
+        tmp_path,
+        f"""\
         sources:
           - name: wire
             kind: rss
-            url: {http_server.url('/f.xml')}
+            url: {http_server.url("/f.xml")}
         log:
           format: json
-        """)
+        """,
+    )
     out = once(cfg)
     assert out.returncode == 0, out.stderr
     events = [json.loads(ln) for ln in out.stdout.splitlines()]
     polled = next(e for e in events if e["event"] == "source.polled")
     assert polled["source"] == "wire" and polled["new"] == 1 and polled["level"] == "info"
-    text = subprocess.run([sys.executable, "-m", "monitor", "--log-format", "text", "once", "--config", str(cfg)],
-                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    text = subprocess.run(
+        [sys.executable, "-m", "monitor", "--log-format", "text", "once", "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert text.returncode == 0 and "event=source.polled source=wire" in text.stdout

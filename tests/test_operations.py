@@ -1,5 +1,6 @@
 """Running for months, in process: the HTTP endpoint (/healthz, /readyz,
 /metrics), hot reload of rules and config, log format and masking."""
+
 from __future__ import annotations
 
 import io
@@ -25,9 +26,13 @@ rules:
 
 
 def rss(*titles: str) -> str:
-    items = "".join(f"<item><title>{t}</title><link>http://e.org/{abs(hash(t))}</link><guid>{t}</guid></item>"
-                    for t in titles)
-    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{items}</channel></rss>'
+    items = "".join(
+        f"<item><title>{t}</title><link>http://e.org/{abs(hash(t))}</link><guid>{t}</guid></item>"
+        for t in titles
+    )
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{items}</channel></rss>'
+    )
 
 
 @pytest.fixture
@@ -44,8 +49,11 @@ def project(tmp_path: Path, server, extra: str = "") -> Path:
     (tmp_path / "rules" / "face.yaml").write_text(RULE, encoding="utf-8")
     server.add("/a.xml", rss("Council meets"), content_type="application/rss+xml")
     cfg = tmp_path / "config.yaml"
-    cfg.write_text(f"state: ./state.db\nrules: ./rules\nsources:\n  - name: a\n    kind: rss\n"
-                   f"    url: {server.url('/a.xml')}\n" + extra, encoding="utf-8")
+    cfg.write_text(
+        f"state: ./state.db\nrules: ./rules\nsources:\n  - name: a\n    kind: rss\n"
+        f"    url: {server.url('/a.xml')}\n" + extra,
+        encoding="utf-8",
+    )
     return cfg
 
 
@@ -72,6 +80,7 @@ def wait_for(pred, timeout: float = 20.0) -> None:
 
 
 # -- HTTP endpoint -------------------------------------------------------------
+
 
 def test_http_endpoint_is_off_unless_configured(tmp_path, http_server, logbuf):
     mon = start(project(tmp_path, http_server))
@@ -139,15 +148,24 @@ def test_readyz_fails_when_the_store_does_not_answer(tmp_path, http_server, logb
         mon.close()
 
 
-def test_metrics_count_failures_matches_and_deliveries_per_name(tmp_path, http_server, webhook, logbuf):
+def test_metrics_count_failures_matches_and_deliveries_per_name(
+    tmp_path, http_server, webhook, logbuf
+):
     http_server.add("/down.xml", "no", status=503)
-    cfg = project(tmp_path, http_server, f"  - name: down\n    kind: rss\n    url: {http_server.url('/down.xml')}\n"
-                                         f"channels:\n  hook:\n    urls: ['{webhook.url()}']\n")
+    cfg = project(
+        tmp_path,
+        http_server,
+        f"  - name: down\n    kind: rss\n    url: {http_server.url('/down.xml')}\n"
+        f"channels:\n  hook:\n    urls: ['{webhook.url()}']\n",
+    )
     mon = start(cfg)
     try:
         mon.cycle()  # baseline
-        http_server.add("/a.xml", rss("Police use facial recognition", "Council meets"),
-                        content_type="application/rss+xml")
+        http_server.add(
+            "/a.xml",
+            rss("Police use facial recognition", "Council meets"),
+            content_type="application/rss+xml",
+        )
         mon.cycle(mon.sources)
         text = mon.metrics.exposition().decode()
     finally:
@@ -162,13 +180,16 @@ def test_metrics_count_failures_matches_and_deliveries_per_name(tmp_path, http_s
 
 # -- hot reload ----------------------------------------------------------------
 
+
 def test_a_changed_rule_file_is_picked_up(tmp_path, http_server, logbuf):
     cfg = project(tmp_path, http_server)
     mon = start(cfg)
     try:
         assert mon.reloader.check() is False  # nothing changed
         (tmp_path / "rules" / "more.yaml").write_text(
-            "rules:\n  - id: data-leak\n    title: Data leak\n    match: [leaked]\n", encoding="utf-8")
+            "rules:\n  - id: data-leak\n    title: Data leak\n    match: [leaked]\n",
+            encoding="utf-8",
+        )
         assert mon.reloader.check() is True
         assert sorted(r.id for r in mon.rules.rules) == ["data-leak", "face-recognition"]
         assert "event=reload.done" in logbuf.getvalue() and "rules=2" in logbuf.getvalue()
@@ -221,8 +242,11 @@ def test_sources_and_channels_are_reloaded_from_the_config(tmp_path, http_server
     mon = start(cfg)
     try:
         http_server.add("/b.xml", rss("Other"), content_type="application/rss+xml")
-        cfg.write_text(cfg.read_text() + f"  - name: b\n    kind: rss\n    url: {http_server.url('/b.xml')}\n"
-                       f"channels:\n  hook:\n    urls: ['{webhook.url()}']\n", encoding="utf-8")
+        cfg.write_text(
+            cfg.read_text() + f"  - name: b\n    kind: rss\n    url: {http_server.url('/b.xml')}\n"
+            f"channels:\n  hook:\n    urls: ['{webhook.url()}']\n",
+            encoding="utf-8",
+        )
         assert mon.reloader.check() is True
         assert [s.name for s in mon.sources] == ["a", "b"]
         assert list(mon.dests) == ["hook"]
@@ -236,7 +260,8 @@ def test_a_reload_asked_by_signal_rereads_even_when_watching_is_off(tmp_path, ht
     mon = start(cfg)
     try:
         (tmp_path / "rules" / "more.yaml").write_text(
-            "rules:\n  - id: leak\n    title: Leak\n    match: [leaked]\n", encoding="utf-8")
+            "rules:\n  - id: leak\n    title: Leak\n    match: [leaked]\n", encoding="utf-8"
+        )
         assert mon.reloader.check() is False  # not watching
         mon.request_reload()  # what SIGHUP does
         assert mon.reloader.check() is True and len(mon.rules.rules) == 2
@@ -246,13 +271,22 @@ def test_a_reload_asked_by_signal_rereads_even_when_watching_is_off(tmp_path, ht
 
 # -- logs ----------------------------------------------------------------------
 
+
 def test_json_log_lines_carry_names_as_fields(logbuf):
     log.set_format("json")
     log.event("rule.matched", source="wire", rule="face-recognition", story='A "quoted" title')
     log.event("alert.sent", channel="desk", outbox_id=3)
     first, second = [json.loads(ln) for ln in logbuf.getvalue().splitlines()]
-    assert first["event"] == "rule.matched" and first["source"] == "wire" and first["rule"] == "face-recognition"
-    assert first["story"] == 'A "quoted" title' and first["level"] == "info" and first["ts"].endswith("Z")
+    assert (
+        first["event"] == "rule.matched"
+        and first["source"] == "wire"
+        and first["rule"] == "face-recognition"
+    )
+    assert (
+        first["story"] == 'A "quoted" title'
+        and first["level"] == "info"
+        and first["ts"].endswith("Z")
+    )
     assert second == {**second, "channel": "desk", "outbox_id": 3}
 
 
@@ -262,16 +296,25 @@ def test_secrets_are_masked_in_every_line(tmp_path, logbuf):
     cfg = tmp_path / "c.yaml"
     token = tmp_path / "token"
     token.write_text("s3cr3t-t0ken\n")
-    cfg.write_text("channels:\n  desk:\n    urls: ['json://127.0.0.1:9/hook?token=${HOOK_TOKEN}',"
-                   " 'mailtos://user:${SMTP_PASSWORD}@smtp.example.org']\n"
-                   "sources:\n  - {name: s, kind: rss, url: 'https://e.org/f?key=${FEED_KEY}'}\n"
-                   "state: ${STATE:-./x.db}\n")
-    config = load_config(cfg, env={"HOOK_TOKEN_FILE": str(token), "SMTP_PASSWORD": "pa55word",
-                                   "FEED_KEY": "feedkey123"})
+    cfg.write_text(
+        "channels:\n  desk:\n    urls: ['json://127.0.0.1:9/hook?token=${HOOK_TOKEN}',"
+        " 'mailtos://user:${SMTP_PASSWORD}@smtp.example.org']\n"
+        "sources:\n  - {name: s, kind: rss, url: 'https://e.org/f?key=${FEED_KEY}'}\n"
+        "state: ${STATE:-./x.db}\n"
+    )
+    config = load_config(
+        cfg,
+        env={"HOOK_TOKEN_FILE": str(token), "SMTP_PASSWORD": "pa55word", "FEED_KEY": "feedkey123"},
+    )
     assert config.secrets == {"s3cr3t-t0ken", "pa55word", "feedkey123"}
     register_secrets(config)
-    log.event("x", error="refused json://127.0.0.1:9/hook?token=s3cr3t-t0ken while sending",
-              url="https://e.org/f?key=feedkey123", other="smtp pa55word", also="https://bob:hunter22@e.org/x")
+    log.event(
+        "x",
+        error="refused json://127.0.0.1:9/hook?token=s3cr3t-t0ken while sending",
+        url="https://e.org/f?key=feedkey123",
+        other="smtp pa55word",
+        also="https://bob:hunter22@e.org/x",
+    )
     line = logbuf.getvalue()
     for secret in ("s3cr3t-t0ken", "pa55word", "feedkey123", "hunter22"):
         assert secret not in line
@@ -280,10 +323,17 @@ def test_secrets_are_masked_in_every_line(tmp_path, logbuf):
 
 def test_example_config_endpoint_follows_the_image_environment():
     root = Path(__file__).resolve().parent.parent
-    env = {"SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T1/B2/C3", "SMTP_USER": "u",
-           "SMTP_PASSWORD": "pw-in-env"}
-    assert load_config(root / "config.example.yaml", env=env).http.address is None  # off unless configured
-    cfg = load_config(root / "config.example.yaml", env={**env, "MONITOR_HTTP_LISTEN": "127.0.0.1:9108"})
+    env = {
+        "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T1/B2/C3",
+        "SMTP_USER": "u",
+        "SMTP_PASSWORD": "pw-in-env",
+    }
+    assert (
+        load_config(root / "config.example.yaml", env=env).http.address is None
+    )  # off unless configured
+    cfg = load_config(
+        root / "config.example.yaml", env={**env, "MONITOR_HTTP_LISTEN": "127.0.0.1:9108"}
+    )
     assert cfg.http.address == ("127.0.0.1", 9108)
     assert cfg.log.format == "text" and cfg.reload.watch is True
     assert {"https://hooks.slack.com/services/T1/B2/C3", "pw-in-env"} <= cfg.secrets
@@ -303,8 +353,13 @@ def test_progress_line_steps_aside_for_log_lines(logbuf, monkeypatch):
         progress(1, 4, "wire")
         drawn = tty.getvalue()
         log.event("source.polled", source="wire")
-        assert tty.getvalue() == drawn + "\r\x1b[K" + "\r\x1b[K" + "once [#####---------------] 1/4 wire"
-    assert tty.getvalue().endswith("\r\x1b[K") and log.before_write is None and log.after_write is None
+        assert (
+            tty.getvalue()
+            == drawn + "\r\x1b[K" + "\r\x1b[K" + "once [#####---------------] 1/4 wire"
+        )
+    assert (
+        tty.getvalue().endswith("\r\x1b[K") and log.before_write is None and log.after_write is None
+    )
     assert "event=source.polled source=wire" in logbuf.getvalue()
     quiet = io.StringIO()  # not a terminal: nothing at all
     with Progress("once", stream=quiet) as progress:

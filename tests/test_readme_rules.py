@@ -1,5 +1,6 @@
 """Every rule example in README's Rules section loads without a problem and
 passes its own tests, like a rule file would."""
+
 from __future__ import annotations
 
 import re
@@ -12,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def rules_section() -> str:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    return text[text.index("\n## Rules\n"):text.index("\n## How it works\n")]
+    return text[text.index("\n## Rules\n") : text.index("\n## How it works\n")]
 
 
 def test_readme_rule_examples_load_and_pass_their_tests(tmp_path):

@@ -2,6 +2,7 @@
 SQLite): due sources and outbox rows are claimed with leases, a replica that
 lost its lease writes nothing, migrations run on both backends, and a bad
 database URL is one line."""
+
 from __future__ import annotations
 
 import os
@@ -13,14 +14,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from test_hostile import rss_doc
 
 from monitor.config import Config
 from monitor.engine import load_rules
+from monitor.models import Story
 from monitor.service import Monitor
 from monitor.store import SCHEMA_VERSION, Delivery, LeaseLost, Planned, Store
-from monitor.models import Story
-
-from test_hostile import rss_doc
 
 RULE = """\
 rules:
@@ -41,8 +41,13 @@ def state(request, tmp_path):
 
 
 def _story(n: int) -> Story:
-    return Story(source="wire", key=f"k{n}", title=f"Police expand facial recognition {n}",
-                 link=f"https://e.org/{n}", summary="Officers scan faces.")
+    return Story(
+        source="wire",
+        key=f"k{n}",
+        title=f"Police expand facial recognition {n}",
+        link=f"https://e.org/{n}",
+        summary="Officers scan faces.",
+    )
 
 
 def test_due_sources_are_split_between_replicas_and_never_claimed_twice(state):
@@ -55,7 +60,9 @@ def test_due_sources_are_split_between_replicas_and_never_claimed_twice(state):
         second = b.claim_sources(names, now=100.0, lease_seconds=60)
         assert len(first) == 4 and len(second) == 2 and not set(first) & set(second)
         c = Store(state)
-        assert c.claim_sources(names, now=100.0, lease_seconds=60) == {}  # all held by the other two
+        assert (
+            c.claim_sources(names, now=100.0, lease_seconds=60) == {}
+        )  # all held by the other two
         c.close()
         # A poll's write releases the lease; the source is due again at its next check.
         a.record_not_modified("s0", next_check_at=200.0, now=100.0, lease=first["s0"])
@@ -76,12 +83,30 @@ def test_a_replica_that_outlived_its_lease_writes_nothing(state):
         assert fresh != stale
         planned = [Planned(_story(1), deliveries=(Delivery("desk", "stdout", "t", "b"),))]
         with pytest.raises(LeaseLost):
-            a.record_poll("wire", planned, etag=None, last_modified=None, next_check_at=10.0, now=1.0, lease=stale)
+            a.record_poll(
+                "wire",
+                planned,
+                etag=None,
+                last_modified=None,
+                next_check_at=10.0,
+                now=1.0,
+                lease=stale,
+            )
         with pytest.raises(LeaseLost):
             a.record_failure("wire", "http", "500", next_check_at=10.0, now=1.0, lease=stale)
         assert a.known_keys("wire", ["k1"]) == set() and a.outbox_counts()["pending"] == 0
-        assert b.record_poll("wire", planned, etag=None, last_modified=None, next_check_at=10.0, now=1.0,
-                             lease=fresh) == 1
+        assert (
+            b.record_poll(
+                "wire",
+                planned,
+                etag=None,
+                last_modified=None,
+                next_check_at=10.0,
+                now=1.0,
+                lease=fresh,
+            )
+            == 1
+        )
         assert a.source_state("wire").baseline_done and a.outbox_counts()["pending"] == 1
     finally:
         a.close()
@@ -92,7 +117,9 @@ def test_outbox_rows_are_claimed_by_one_replica_until_sent_or_their_lease_ends(s
     a, b = Store(state), Store(state)
     try:
         a.ensure_source("wire", "https://e.org/feed")
-        planned = [Planned(_story(n), deliveries=(Delivery("desk", "stdout", "t", "b"),)) for n in range(3)]
+        planned = [
+            Planned(_story(n), deliveries=(Delivery("desk", "stdout", "t", "b"),)) for n in range(3)
+        ]
         a.record_poll("wire", planned, etag=None, last_modified=None, next_check_at=10.0, now=1.0)
         mine = a.claim_deliveries(now=5.0, lease_seconds=60)
         assert len(mine) == 3 and b.claim_deliveries(now=5.0, lease_seconds=60) == []
@@ -112,16 +139,23 @@ def test_skip_locked_a_row_locked_by_another_transaction_is_passed_over_not_wait
     try:
         for name in ("a", "b"):
             store.ensure_source(name, f"https://e.org/{name}")
-        with psycopg.connect(pg_url) as other:  # holds the row lock of source 'a' in an open transaction
+        with psycopg.connect(
+            pg_url
+        ) as other:  # holds the row lock of source 'a' in an open transaction
             other.execute("SELECT 1 FROM sources WHERE name='a' FOR UPDATE")
             assert set(store.claim_sources(["a", "b"], now=0.0, lease_seconds=60)) == {"b"}
             other.rollback()
-        assert set(store.claim_sources(["a", "b"], now=0.0, lease_seconds=60)) == {"a", "b"}  # own leases
+        assert set(store.claim_sources(["a", "b"], now=0.0, lease_seconds=60)) == {
+            "a",
+            "b",
+        }  # own leases
     finally:
         store.close()
 
 
-def test_a_cut_connection_is_reopened_and_an_interrupted_transaction_leaves_nothing(pg_server, pg_url):
+def test_a_cut_connection_is_reopened_and_an_interrupted_transaction_leaves_nothing(
+    pg_server, pg_url
+):
     from monitor.store import StoreUnavailable
 
     store = Store(pg_url)
@@ -144,8 +178,13 @@ def test_a_cut_connection_is_reopened_and_an_interrupted_transaction_leaves_noth
 
 def _downgrade_to_schema_3(store: Store) -> None:
     """The tables as the previous release (schema 3) left them."""
-    for table, column in (("sources", "lease_owner"), ("sources", "lease_until"), ("sources", "lease_token"),
-                          ("outbox", "lease_owner"), ("outbox", "lease_until")):
+    for table, column in (
+        ("sources", "lease_owner"),
+        ("sources", "lease_until"),
+        ("sources", "lease_token"),
+        ("outbox", "lease_owner"),
+        ("outbox", "lease_until"),
+    ):
         store.db.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     store.db.execute("UPDATE meta SET value='3' WHERE key='schema_version'")
 
@@ -153,8 +192,14 @@ def _downgrade_to_schema_3(store: Store) -> None:
 def test_a_store_of_the_previous_release_is_upgraded_in_place(state):
     old = Store(state)
     old.ensure_source("wire", "https://e.org/feed")
-    old.record_poll("wire", [Planned(_story(1), deliveries=(Delivery("desk", "stdout", "t", "b"),))],
-                    etag="e1", last_modified=None, next_check_at=10.0, now=1.0)
+    old.record_poll(
+        "wire",
+        [Planned(_story(1), deliveries=(Delivery("desk", "stdout", "t", "b"),))],
+        etag="e1",
+        last_modified=None,
+        next_check_at=10.0,
+        now=1.0,
+    )
     _downgrade_to_schema_3(old)
     old.close()
     store = Store(state)
@@ -182,24 +227,36 @@ def test_replicas_starting_together_migrate_once(pg_url):
         t.start()
     for t in threads:
         t.join()
-    assert not errors and len(stores) == 4 and all(s.schema_version == SCHEMA_VERSION for s in stores)
+    assert (
+        not errors and len(stores) == 4 and all(s.schema_version == SCHEMA_VERSION for s in stores)
+    )
     for s in stores:
         s.close()
 
 
 def _config(tmp_path: Path, state, sources: list[dict], hook: str) -> Config:
     (tmp_path / "rules.yaml").write_text(RULE, encoding="utf-8")
-    return Config.model_validate({
-        "state": state, "rules": tmp_path / "rules.yaml", "channels": {"desk": {"urls": [hook]}},
-        "sources": sources, "fetch": {"per_host_delay": 0, "deadline": 5},
-    })
+    return Config.model_validate(
+        {
+            "state": state,
+            "rules": tmp_path / "rules.yaml",
+            "channels": {"desk": {"urls": [hook]}},
+            "sources": sources,
+            "fetch": {"per_host_delay": 0, "deadline": 5},
+        }
+    )
 
 
-def test_two_monitors_on_one_database_poll_each_source_once_and_alert_once(tmp_path, pg_url, http_server, webhook):
+def test_two_monitors_on_one_database_poll_each_source_once_and_alert_once(
+    tmp_path, pg_url, http_server, webhook
+):
     feeds = {f"f{i}": [(f"{i}-0", "Council budget", f"https://e.org/{i}/0")] for i in range(6)}
     for name, items in feeds.items():
         http_server.add(f"/{name}.xml", rss_doc(items), content_type="application/rss+xml")
-    sources = [{"name": n, "kind": "rss", "url": http_server.url(f"/{n}.xml"), "interval": "1h"} for n in feeds]
+    sources = [
+        {"name": n, "kind": "rss", "url": http_server.url(f"/{n}.xml"), "interval": "1h"}
+        for n in feeds
+    ]
     config = _config(tmp_path, pg_url, sources, webhook.url())
     ruleset, problems = load_rules(config.rule_paths)
     assert not problems
@@ -209,7 +266,9 @@ def test_two_monitors_on_one_database_poll_each_source_once_and_alert_once(tmp_p
         assert len(first.polls) == 6 and b.cycle().polls == []
         http_server.clear_log()
         for name, items in feeds.items():  # a matching story on every feed
-            items.append((f"{name}-1", f"Police expand facial recognition {name}", f"https://e.org/{name}/1"))
+            items.append(
+                (f"{name}-1", f"Police expand facial recognition {name}", f"https://e.org/{name}/1")
+            )
             http_server.add(f"/{name}.xml", rss_doc(items), content_type="application/rss+xml")
         for mon in (a, b):
             mon.store.db.execute("UPDATE sources SET next_check_at=0")
@@ -231,17 +290,26 @@ def test_two_monitors_on_one_database_poll_each_source_once_and_alert_once(tmp_p
 
 
 def _monitor_cli(*args: str, cwd: Path, env: dict | None = None):
-    return subprocess.run([sys.executable, "-m", "monitor", *args], capture_output=True, text=True, timeout=120,
-                          cwd=cwd, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def _project(tmp_path: Path, state: str) -> Path:
     (tmp_path / "rules.yaml").write_text(RULE, encoding="utf-8")
     cfg = tmp_path / "config.yaml"
-    cfg.write_text(textwrap.dedent(f"""\
+    cfg.write_text(
+        textwrap.dedent(f"""\
         state: {state}
         rules: ./rules.yaml
-        """), encoding="utf-8")
+        """),
+        encoding="utf-8",
+    )
     return cfg
 
 
@@ -260,37 +328,66 @@ def test_a_state_url_of_another_kind_is_one_line_with_the_line_number(tmp_path):
     out = _monitor_cli("check", "--config", str(cfg), cwd=tmp_path)
     assert out.returncode == 1
     assert out.stdout.strip().splitlines() == [
-        f"{cfg}:1:1: state: expected a file path or a postgresql:// URL, not a 'mysql://' URL"], out.stdout
+        f"{cfg}:1:1: state: expected a file path or a postgresql:// URL, not a 'mysql://' URL"
+    ], out.stdout
 
 
 def test_a_database_password_missing_from_the_environment_is_named(tmp_path):
     cfg = _project(tmp_path, "postgresql://monitor:${MONITOR_DB_PASSWORD}@db:5432/monitor")
     env = {k: v for k, v in os.environ.items() if k != "MONITOR_DB_PASSWORD"}
-    out = subprocess.run([sys.executable, "-m", "monitor", "check", "--config", str(cfg)], capture_output=True,
-                         text=True, timeout=120, cwd=tmp_path, env=env)
-    assert out.returncode == 1 and "MONITOR_DB_PASSWORD" in out.stdout and "Traceback" not in out.stderr
+    out = subprocess.run(
+        [sys.executable, "-m", "monitor", "check", "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert (
+        out.returncode == 1
+        and "MONITOR_DB_PASSWORD" in out.stdout
+        and "Traceback" not in out.stderr
+    )
 
 
 def test_the_password_of_a_database_url_never_reaches_the_log(tmp_path, pg_server):
     # trust authentication ignores the password, so the monitor starts with it
     state = pg_server.new_database().replace("postgres@", "postgres:${MONITOR_DB_PASSWORD}@")
     cfg = _project(tmp_path, state)
-    out = _monitor_cli("once", "--config", str(cfg), cwd=tmp_path, env={"MONITOR_DB_PASSWORD": "s3cret-pw"})
+    out = _monitor_cli(
+        "once", "--config", str(cfg), cwd=tmp_path, env={"MONITOR_DB_PASSWORD": "s3cret-pw"}
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "s3cret-pw" not in out.stdout + out.stderr
 
 
 def test_several_processes_on_one_sqlite_file_do_not_corrupt_it(tmp_path, http_server):
     for i in range(6):
-        http_server.add(f"/f{i}.xml", rss_doc([(f"{i}-{n}", f"Story {n}", f"https://e.org/{i}/{n}")
-                                               for n in range(20)]), content_type="application/rss+xml")
+        http_server.add(
+            f"/f{i}.xml",
+            rss_doc([(f"{i}-{n}", f"Story {n}", f"https://e.org/{i}/{n}") for n in range(20)]),
+            content_type="application/rss+xml",
+        )
     (tmp_path / "rules.yaml").write_text(RULE, encoding="utf-8")
     cfg = tmp_path / "config.yaml"
-    cfg.write_text("state: ./state.db\nrules: ./rules.yaml\nfetch: {per_host_delay: 0}\nsources:\n" + "".join(
-        f"  - {{name: f{i}, kind: rss, url: \"{http_server.url(f'/f{i}.xml')}\"}}\n" for i in range(6)),
-        encoding="utf-8")
-    procs = [subprocess.Popen([sys.executable, "-m", "monitor", "once", "--config", str(cfg)], cwd=tmp_path,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(3)]
+    cfg.write_text(
+        "state: ./state.db\nrules: ./rules.yaml\nfetch: {per_host_delay: 0}\nsources:\n"
+        + "".join(
+            f'  - {{name: f{i}, kind: rss, url: "{http_server.url(f"/f{i}.xml")}"}}\n'
+            for i in range(6)
+        ),
+        encoding="utf-8",
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "monitor", "once", "--config", str(cfg)],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(3)
+    ]
     outs = [p.communicate(timeout=120)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
     import sqlite3
@@ -298,6 +395,8 @@ def test_several_processes_on_one_sqlite_file_do_not_corrupt_it(tmp_path, http_s
     db = sqlite3.connect(tmp_path / "state.db")
     try:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        assert db.execute("SELECT COUNT(*), COUNT(DISTINCT source || key) FROM stories").fetchone() == (120, 120)
+        assert db.execute(
+            "SELECT COUNT(*), COUNT(DISTINCT source || key) FROM stories"
+        ).fetchone() == (120, 120)
     finally:
         db.close()

@@ -1,16 +1,18 @@
 """Scheduling and politeness: stable jitter, server hints within bounds,
 backoff, per-host limits, body-hash skip, remembered permanent redirects,
 persisted next checks, robots.txt and per-source proxies."""
+
 from __future__ import annotations
 
 import threading
 
 import pytest
-
 from httpserver import redirect
+from test_hostile import rss_doc
+
 from monitor.config import Config, FetchSettings, Select, SourceConfig
 from monitor.engine import RuleSet
-from monitor.fetch import FetchError, FetchResult, Fetcher
+from monitor.fetch import Fetcher, FetchError, FetchResult
 from monitor.scheduler import (
     HostGate,
     Job,
@@ -22,8 +24,6 @@ from monitor.scheduler import (
     stable_jitter,
 )
 from monitor.service import Monitor
-
-from test_hostile import rss_doc
 
 FS = FetchSettings(jitter=0.1, max_interval="6h")
 
@@ -39,9 +39,13 @@ def test_jitter_is_stable_per_name_and_bounded():
 
 def test_server_hints_lengthen_the_interval_within_bounds():
     now = 1_000_000.0
-    res = FetchResult(url="u", status=200, headers={"Cache-Control": "public, max-age=3600"}, body=b"")
+    res = FetchResult(
+        url="u", status=200, headers={"Cache-Control": "public, max-age=3600"}, body=b""
+    )
     assert server_hint(res, now) == 3600
-    ttl = FetchResult(url="u", status=200, headers={}, body=b"<rss><channel><ttl>120</ttl></channel></rss>")
+    ttl = FetchResult(
+        url="u", status=200, headers={}, body=b"<rss><channel><ttl>120</ttl></channel></rss>"
+    )
     assert server_hint(ttl, now) == 7200
     j = stable_jitter("s", FS.jitter)
     assert next_interval("s", 900, FS, 3600) == pytest.approx(3600 * j)
@@ -49,7 +53,9 @@ def test_server_hints_lengthen_the_interval_within_bounds():
     assert next_interval("s", 900, FS, 30 * 86400) == pytest.approx(6 * 3600 * j)  # capped
     err = FetchError("http", "http 429", status=429, headers={"Retry-After": "120"})
     assert server_hint(err, now) == 120
-    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", 1445412480.0 - 60) == pytest.approx(60)
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", 1445412480.0 - 60) == pytest.approx(
+        60
+    )
     assert parse_retry_after("soon", now) is None
 
 
@@ -95,29 +101,42 @@ def test_fetch_all_keeps_per_host_concurrency_and_hands_results_back_on_the_call
     seen = []
     with Fetcher(settings) as f:
         jobs = [Job(f"j{i}", http_server.url(f"/slow?i={i}")) for i in range(6)]
-        fetch_all(f, jobs, lambda job, out: seen.append((job.key, out, threading.get_ident())), settings=settings)
+        fetch_all(
+            f,
+            jobs,
+            lambda job, out: seen.append((job.key, out, threading.get_ident())),
+            settings=settings,
+        )
     assert sorted(k for k, _, _ in seen) == [f"j{i}" for i in range(6)]
     assert all(isinstance(o, FetchResult) and tid == caller for _, o, tid in seen)
     assert inflight["max"] <= 2
 
 
 def _monitor(tmp_path, sources, **kw):
-    cfg = Config(state=tmp_path / "s.db", sources=sources, fetch=FetchSettings(per_host_delay=0), **kw)
+    cfg = Config(
+        state=tmp_path / "s.db", sources=sources, fetch=FetchSettings(per_host_delay=0), **kw
+    )
     return Monitor(cfg, RuleSet([]))
 
 
-FEED = rss_doc([("a", "Story A", "https://news.example/a"), ("b", "Story B", "https://news.example/b")])
+FEED = rss_doc(
+    [("a", "Story A", "https://news.example/a"), ("b", "Story B", "https://news.example/b")]
+)
 
 
 def test_unchanged_body_is_not_parsed_again(tmp_path, http_server, monkeypatch):
-    url = http_server.add("/nov.xml", FEED, content_type="application/rss+xml")  # no validators at all
+    url = http_server.add(
+        "/nov.xml", FEED, content_type="application/rss+xml"
+    )  # no validators at all
     src = SourceConfig(name="nov", kind="rss", url=url)
     mon = _monitor(tmp_path, [src])
     calls = []
     import monitor.service as service
 
     real = service.parse
-    monkeypatch.setattr(service, "parse", lambda s, r, known=None: calls.append(1) or real(s, r, known))
+    monkeypatch.setattr(
+        service, "parse", lambda s, r, known=None: calls.append(1) or real(s, r, known)
+    )
     try:
         assert mon.poll(src).new == 2
         second = mon.poll(src)
@@ -145,7 +164,9 @@ def test_permanent_redirect_is_remembered_and_a_temporary_one_is_not(tmp_path, h
     finally:
         mon.close()
     # A changed URL in the config forgets the old move.
-    mon = _monitor(tmp_path, [SourceConfig(name="moved", kind="rss", url=http_server.url("/other.xml"))])
+    mon = _monitor(
+        tmp_path, [SourceConfig(name="moved", kind="rss", url=http_server.url("/other.xml"))]
+    )
     try:
         assert mon.store.source_state("moved").permanent_url is None
     finally:
@@ -154,7 +175,9 @@ def test_permanent_redirect_is_remembered_and_a_temporary_one_is_not(tmp_path, h
 
 def test_next_check_is_persisted_so_a_restart_fires_nothing(tmp_path, http_server):
     url = http_server.add("/f.xml", FEED, content_type="application/rss+xml")
-    srcs = [SourceConfig(name=f"s{i}", kind="rss", url=url + f"?{i}", interval="1h") for i in range(3)]
+    srcs = [
+        SourceConfig(name=f"s{i}", kind="rss", url=url + f"?{i}", interval="1h") for i in range(3)
+    ]
     mon = _monitor(tmp_path, srcs)
     try:
         assert len(mon.cycle().polls) == 3
@@ -175,8 +198,12 @@ def test_robots_txt_is_honoured_for_pages_only_and_fetched_once_per_host(tmp_pat
     http_server.add("/a.html", page, content_type="text/html")
     http_server.add("/b.html", page, content_type="text/html")
     feed = http_server.add("/f.xml", FEED, content_type="application/rss+xml")
-    srcs = [SourceConfig(name=n, kind="html", url=http_server.url(f"/{n}.html"), select=Select(item="li.s"))
-            for n in ("a", "b")] + [SourceConfig(name="feed", kind="rss", url=feed)]
+    srcs = [
+        SourceConfig(
+            name=n, kind="html", url=http_server.url(f"/{n}.html"), select=Select(item="li.s")
+        )
+        for n in ("a", "b")
+    ] + [SourceConfig(name="feed", kind="rss", url=feed)]
     mon = _monitor(tmp_path, srcs)
     try:
         out = {p.source: p for p in mon.cycle().polls}
@@ -190,9 +217,16 @@ def test_robots_txt_is_honoured_for_pages_only_and_fetched_once_per_host(tmp_pat
 
 def test_per_source_proxy_is_used(tmp_path, http_server):
     # The loopback server plays the proxy: it receives the absolute URL.
-    http_server.route("http://feeds.example.test/rss", lambda h: h.send(200, {"Content-Type": "application/rss+xml"},
-                                                                     FEED))
-    src = SourceConfig(name="via-proxy", kind="rss", url="http://feeds.example.test/rss", proxy=http_server.url("/"))
+    http_server.route(
+        "http://feeds.example.test/rss",
+        lambda h: h.send(200, {"Content-Type": "application/rss+xml"}, FEED),
+    )
+    src = SourceConfig(
+        name="via-proxy",
+        kind="rss",
+        url="http://feeds.example.test/rss",
+        proxy=http_server.url("/"),
+    )
     mon = _monitor(tmp_path, [src])
     try:
         assert mon.poll(src).new == 2

@@ -1,25 +1,28 @@
 """Watchers: fixture feeds and pages, served on loopback and fetched for
 real, turned into Stories."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import requests
-
 from httpserver import LocalServer
+
 from monitor.config import FetchSettings, Select, SourceConfig
-from monitor.fetch import FetchResult, Fetcher
+from monitor.fetch import Fetcher, FetchResult
 from monitor.sources import SourceError, parse
 from monitor.sources.dates import parse_date
 from monitor.sources.text import html_to_text, primary_lang
 from monitor.textdecode import choose_encoding, decode_html
 
 FIXTURES = Path(__file__).parent / "fixtures"
-UTC = timezone.utc
+UTC = UTC
 
-LISTING_SELECT = Select(item="ul.news-list > li", title="h4 a", link="h4 a", summary="p.summary", published=".date")
+LISTING_SELECT = Select(
+    item="ul.news-list > li", title="h4 a", link="h4 a", summary="p.summary", published=".date"
+)
 GBK_SELECT = Select(item="ul.list_news li", summary="p.zy", published="span.time")
 
 
@@ -30,17 +33,36 @@ def fetcher():
     f.close()
 
 
-def serve_and_parse(server: LocalServer, fetcher: Fetcher, path: str, fixture: str, content_type: str,
-                    kind: str = "rss", select: Select | None = None, lang: str | None = None):
+def serve_and_parse(
+    server: LocalServer,
+    fetcher: Fetcher,
+    path: str,
+    fixture: str,
+    content_type: str,
+    kind: str = "rss",
+    select: Select | None = None,
+    lang: str | None = None,
+):
     url = server.add_fixture(path, fixture, content_type)
     source = SourceConfig(name="test-source", kind=kind, url=url, select=select, lang=lang)
     return parse(source, fetcher.get(url)), url
 
 
-def result(body: bytes, url: str = "https://news.example/feed", content_type: str | None = None) -> FetchResult:
-    headers = requests.structures.CaseInsensitiveDict({"Content-Type": content_type} if content_type else {})
-    return FetchResult(url=url, status=200, headers=headers, body=body, not_modified=False, etag=None,
-                       last_modified=None)
+def result(
+    body: bytes, url: str = "https://news.example/feed", content_type: str | None = None
+) -> FetchResult:
+    headers = requests.structures.CaseInsensitiveDict(
+        {"Content-Type": content_type} if content_type else {}
+    )
+    return FetchResult(
+        url=url,
+        status=200,
+        headers=headers,
+        body=body,
+        not_modified=False,
+        etag=None,
+        last_modified=None,
+    )
 
 
 def rss_source(**kw) -> SourceConfig:
@@ -49,9 +71,11 @@ def rss_source(**kw) -> SourceConfig:
 
 # -- RSS 2.0 (WordPress) --------------------------------------------------------
 
+
 def test_wordpress_rss(http_server, fetcher):
-    stories, _ = serve_and_parse(http_server, fetcher, "/feed/", "wordpress_rss2.xml",
-                                 "application/rss+xml; charset=UTF-8")
+    stories, _ = serve_and_parse(
+        http_server, fetcher, "/feed/", "wordpress_rss2.xml", "application/rss+xml; charset=UTF-8"
+    )
     assert [s.title for s in stories] == [
         "Police Trial of Live Facial Recognition Expands to Shopping Centres",
         "Retailer Confirms Data Breach Exposing 2.3 Million Loyalty Card Records",
@@ -62,7 +86,9 @@ def test_wordpress_rss(http_server, fetcher):
     first = stories[0]
     assert first.source == "test-source"
     assert first.key == "guid:https://www.privacywire.example/?p=4101"
-    assert first.link.startswith("https://www.privacywire.example/2019/12/20/police-live-facial-recognition")
+    assert first.link.startswith(
+        "https://www.privacywire.example/2019/12/20/police-live-facial-recognition"
+    )
     assert first.published == datetime(2019, 12, 20, 14, 35, tzinfo=UTC)
     assert first.summary.startswith("Cameras that match shoppers\u2019 faces")
     assert "<p>" not in first.summary and "appeared first on" not in first.summary
@@ -72,7 +98,9 @@ def test_wordpress_rss(http_server, fetcher):
 
 
 def test_rss_published_dates_are_aware_utc(http_server, fetcher):
-    stories, _ = serve_and_parse(http_server, fetcher, "/feed/", "wordpress_rss2.xml", "application/rss+xml")
+    stories, _ = serve_and_parse(
+        http_server, fetcher, "/feed/", "wordpress_rss2.xml", "application/rss+xml"
+    )
     for s in stories:
         assert s.published is not None and s.published.utcoffset().total_seconds() == 0
 
@@ -82,16 +110,23 @@ def test_utm_parameters_are_not_part_of_url_keys():
     # Remove the GUIDs so identity falls back to the URL.
     body = body.replace(b"<guid", b"<!--guid").replace(b"</guid>", b"</guid-->")
     stories = parse(rss_source(), result(body, content_type="application/rss+xml"))
-    assert stories[0].key == "url:https://www.privacywire.example/2019/12/20/police-live-facial-recognition-shopping-centres/"
+    assert (
+        stories[0].key
+        == "url:https://www.privacywire.example/2019/12/20/police-live-facial-recognition-shopping-centres/"
+    )
     for s in stories:
         assert s.key.startswith("url:") and "utm_" not in s.key
         assert "utm_source=rss" in s.link  # the link itself is left as published
 
 
 def test_duplicate_guids_fall_back_to_url_keys(http_server, fetcher):
-    stories, _ = serve_and_parse(http_server, fetcher, "/dup.xml", "rss_duplicate_guids.xml", "text/xml")
+    stories, _ = serve_and_parse(
+        http_server, fetcher, "/dup.xml", "rss_duplicate_guids.xml", "text/xml"
+    )
     keys = [s.key for s in stories]
-    assert keys[0] == "url:https://metrotech.example.com/news/face-payments-stations"  # utm and fbclid gone
+    assert (
+        keys[0] == "url:https://metrotech.example.com/news/face-payments-stations"
+    )  # utm and fbclid gone
     # The unique GUID still wins for the third item, although its URL is the second's.
     assert keys == [
         "url:https://metrotech.example.com/news/face-payments-stations",
@@ -102,8 +137,11 @@ def test_duplicate_guids_fall_back_to_url_keys(http_server, fetcher):
 
 # -- Atom, RSS 1.0, JSON Feed -----------------------------------------------------
 
+
 def test_atom(http_server, fetcher):
-    stories, url = serve_and_parse(http_server, fetcher, "/updates.atom", "atom.xml", "application/atom+xml")
+    stories, url = serve_and_parse(
+        http_server, fetcher, "/updates.atom", "atom.xml", "application/atom+xml"
+    )
     assert [s.title for s in stories] == [
         "Schools Told to Stop Using Face Scanning for Lunch Payments",
         "Health App Shared Symptom Data With Advertisers, Researchers Find",
@@ -131,11 +169,16 @@ def test_rss_091():
     <item><title>Fingerprint Database Audit Published</title><link>https://old.example/a1</link>
     <description>An audit of the national fingerprint database.</description></item></channel></rss>"""
     [story] = parse(rss_source(), result(body))
-    assert story.title == "Fingerprint Database Audit Published" and story.key == "url:https://old.example/a1"
+    assert (
+        story.title == "Fingerprint Database Audit Published"
+        and story.key == "url:https://old.example/a1"
+    )
 
 
 def test_json_feed(http_server, fetcher):
-    stories, _ = serve_and_parse(http_server, fetcher, "/feed.json", "jsonfeed.json", "application/feed+json")
+    stories, _ = serve_and_parse(
+        http_server, fetcher, "/feed.json", "jsonfeed.json", "application/feed+json"
+    )
     assert [s.title for s in stories] == [
         "Parcel Label Data Offered for Sale on Forum",
         "Gym Chain Drops Fingerprint Scanners After Complaints",
@@ -150,7 +193,9 @@ def test_json_feed(http_server, fetcher):
 
 
 def test_json_feed_detected_without_content_type():
-    stories = parse(rss_source(), result((FIXTURES / "jsonfeed.json").read_bytes(), content_type="text/plain"))
+    stories = parse(
+        rss_source(), result((FIXTURES / "jsonfeed.json").read_bytes(), content_type="text/plain")
+    )
     assert len(stories) == 3
 
 
@@ -179,7 +224,9 @@ def test_gb2312_labelled_feed_with_gbk_characters():
     xml = """<?xml version="1.0" encoding="gb2312"?><rss version="2.0"><channel><title>新闻</title>
     <link>https://cn.example/</link><description>d</description>
     <item><title>埇桥区小区强制刷脸门禁引发争议</title><link>https://cn.example/1</link>
-    <description>&lt;p&gt;镕信科技回应&lt;/p&gt;</description></item></channel></rss>""".encode("gbk")
+    <description>&lt;p&gt;镕信科技回应&lt;/p&gt;</description></item></channel></rss>""".encode(
+        "gbk"
+    )
     [story] = parse(rss_source(), result(xml, content_type="text/xml; charset=gb2312"))
     assert story.title == "埇桥区小区强制刷脸门禁引发争议"
     assert story.summary == "镕信科技回应"
@@ -194,25 +241,35 @@ def test_guid_is_kept_verbatim_not_resolved():
 
 # -- broken documents -----------------------------------------------------------
 
+
 def test_truncated_feed_yields_what_it_could_read(http_server, fetcher):
     try:
-        stories, _ = serve_and_parse(http_server, fetcher, "/t.xml", "rss_truncated.xml", "application/rss+xml")
+        stories, _ = serve_and_parse(
+            http_server, fetcher, "/t.xml", "rss_truncated.xml", "application/rss+xml"
+        )
     except SourceError as e:  # also acceptable: nothing trustworthy
         assert e.reason == "not_a_feed"
         return
     titles = [s.title for s in stories]
-    assert titles[:2] == ["City Council Publishes List of Its CCTV Cameras", "Airport Expands Biometric Boarding Gates"]
+    assert titles[:2] == [
+        "City Council Publishes List of Its CCTV Cameras",
+        "Airport Expands Biometric Boarding Gates",
+    ]
     assert all(s.title or s.link for s in stories)
 
 
 def test_html_error_page_is_not_a_feed(http_server, fetcher):
     with pytest.raises(SourceError) as ei:
-        serve_and_parse(http_server, fetcher, "/feed", "error_page.html", "text/html; charset=utf-8")
+        serve_and_parse(
+            http_server, fetcher, "/feed", "error_page.html", "text/html; charset=utf-8"
+        )
     assert ei.value.reason == "not_a_feed"
     assert "\n" not in str(ei.value)
 
 
-@pytest.mark.parametrize("body", [b"", b"   \n", b"\xef\xbb\xbf", b"just some text", b"<?xml version='1.0'?>"])
+@pytest.mark.parametrize(
+    "body", [b"", b"   \n", b"\xef\xbb\xbf", b"just some text", b"<?xml version='1.0'?>"]
+)
 def test_empty_or_garbage_is_not_a_feed(body):
     with pytest.raises(SourceError) as ei:
         parse(rss_source(), result(body, content_type="application/rss+xml"))
@@ -226,14 +283,23 @@ def test_empty_but_valid_feed_has_no_stories():
 
 
 def test_not_modified_has_no_stories():
-    r = FetchResult(url="https://news.example/feed", status=304, headers={}, body=b"", not_modified=True,
-                    etag='"x"', last_modified=None)
+    r = FetchResult(
+        url="https://news.example/feed",
+        status=304,
+        headers={},
+        body=b"",
+        not_modified=True,
+        etag='"x"',
+        last_modified=None,
+    )
     assert parse(rss_source(), r) == []
 
 
 def test_feedparser_is_never_handed_a_path_or_url(tmp_path):
     secret = tmp_path / "local.xml"
-    secret.write_bytes(b"<rss version='2.0'><channel><item><title>LOCAL FILE</title></item></channel></rss>")
+    secret.write_bytes(
+        b"<rss version='2.0'><channel><item><title>LOCAL FILE</title></item></channel></rss>"
+    )
     with pytest.raises(SourceError) as ei:
         parse(rss_source(), result(str(secret).encode()))
     assert ei.value.reason == "not_a_feed"
@@ -241,9 +307,17 @@ def test_feedparser_is_never_handed_a_path_or_url(tmp_path):
 
 # -- HTML listing pages ------------------------------------------------------------
 
+
 def test_business_listing(http_server, fetcher):
-    stories, url = serve_and_parse(http_server, fetcher, "/tech/", "business_tech_listing.html",
-                                   "text/html; charset=utf-8", kind="html", select=LISTING_SELECT)
+    stories, url = serve_and_parse(
+        http_server,
+        fetcher,
+        "/tech/",
+        "business_tech_listing.html",
+        "text/html; charset=utf-8",
+        kind="html",
+        select=LISTING_SELECT,
+    )
     assert [s.title for s in stories] == [
         "Chipmaker Lifts Spending Forecast as Orders Recover",
         "Opposition to Facial Recognition Technology Grows",
@@ -253,22 +327,36 @@ def test_business_listing(http_server, fetcher):
     ]
     fr = stories[1]
     # Relative links resolve against the page's final URL.
-    assert fr.link == http_server.url("/2019-12-20/opposition-to-facial-recognition-technology-grows-101496322.html")
+    assert fr.link == http_server.url(
+        "/2019-12-20/opposition-to-facial-recognition-technology-grows-101496322.html"
+    )
     assert fr.key == "url:" + fr.link
     assert fr.published == datetime(2019, 12, 20, 14, 35, tzinfo=UTC)  # "Dec 20, 2019 02:35 PM"
     assert fr.summary.startswith("Residents, parents and shoppers")
     assert fr.lang == "en"  # from <html lang>
     assert stories[0].published == datetime(2019, 12, 20, 17, 10, tzinfo=UTC)
-    assert stories[4].link == "https://www.harbourbusiness.example/2019-12-18/app-store-removes-lending-apps-101495502.html"
+    assert (
+        stories[4].link
+        == "https://www.harbourbusiness.example/2019-12-18/app-store-removes-lending-apps-101495502.html"
+    )
     assert stories[4].summary.endswith("borrowers\u2019 friends and relatives.")
 
 
 def test_listing_defaults_title_and_link_from_the_text_link(http_server, fetcher):
-    stories, _ = serve_and_parse(http_server, fetcher, "/tech/", "business_tech_listing.html", "text/html",
-                                 kind="html", select=Select(item="ul.news-list > li"))
+    stories, _ = serve_and_parse(
+        http_server,
+        fetcher,
+        "/tech/",
+        "business_tech_listing.html",
+        "text/html",
+        kind="html",
+        select=Select(item="ul.news-list > li"),
+    )
     fr = stories[1]
     assert fr.title == "Opposition to Facial Recognition Technology Grows"
-    assert fr.link.endswith("/2019-12-20/opposition-to-facial-recognition-technology-grows-101496322.html")
+    assert fr.link.endswith(
+        "/2019-12-20/opposition-to-facial-recognition-technology-grows-101496322.html"
+    )
     assert fr.published is None and fr.summary == ""
 
 
@@ -281,12 +369,21 @@ def test_listing_after_redirect_resolves_against_final_url(http_server, fetcher)
     source = SourceConfig(name="s", kind="html", url=url, select=LISTING_SELECT)
     stories = parse(source, fetcher.get(url))
     assert stories[1].link == http_server.url(
-        "/2019-12-20/opposition-to-facial-recognition-technology-grows-101496322.html")
+        "/2019-12-20/opposition-to-facial-recognition-technology-grows-101496322.html"
+    )
 
 
 def test_gbk_page_labelled_gb2312(http_server, fetcher):
-    stories, url = serve_and_parse(http_server, fetcher, "/shehui/", "gbk_labelled_gb2312_listing.html",
-                                   "text/html; charset=gb2312", kind="html", select=GBK_SELECT, lang="zh")
+    stories, url = serve_and_parse(
+        http_server,
+        fetcher,
+        "/shehui/",
+        "gbk_labelled_gb2312_listing.html",
+        "text/html; charset=gb2312",
+        kind="html",
+        select=GBK_SELECT,
+        lang="zh",
+    )
     titles = [s.title for s in stories]
     assert titles == [
         "埇桥区某小区强制刷脸门禁引发争议",
@@ -297,9 +394,13 @@ def test_gbk_page_labelled_gb2312(http_server, fetcher):
     ]
     assert all("\ufffd" not in s.title + s.summary for s in stories)
     # <base href> wins over the page URL for relative links.
-    assert stories[0].link == "http://news.jianghuai-daily.example/shehui/201912/t20191220_5521.html"
+    assert (
+        stories[0].link == "http://news.jianghuai-daily.example/shehui/201912/t20191220_5521.html"
+    )
     assert stories[2].link == "http://news.jianghuai-daily.example/keji/201912/t20191219_5507.html"
-    assert stories[0].published == datetime(2019, 12, 20, 14, 35, tzinfo=UTC)  # 2019年12月20日 14:35
+    assert stories[0].published == datetime(
+        2019, 12, 20, 14, 35, tzinfo=UTC
+    )  # 2019年12月20日 14:35
     assert stories[4].published == datetime(2019, 12, 18, 21, 40, tzinfo=UTC)
     assert stories[0].summary == "业主称未被告知人脸信息如何保存，物业表示系统由第三方公司维护。"
     assert stories[0].lang == "zh"
@@ -308,7 +409,9 @@ def test_gbk_page_labelled_gb2312(http_server, fetcher):
 def test_plain_requests_decoding_loses_gbk_only_characters(http_server):
     """Why textdecode exists: taking the gb2312 label at its word (as
     requests' Response.text does) turns 埇 into a replacement character."""
-    url = http_server.add_fixture("/shehui/", "gbk_labelled_gb2312_listing.html", "text/html; charset=gb2312")
+    url = http_server.add_fixture(
+        "/shehui/", "gbk_labelled_gb2312_listing.html", "text/html; charset=gb2312"
+    )
     naive = requests.get(url, timeout=5)
     assert naive.encoding.lower() == "gb2312"
     assert "埇桥区" not in naive.text and "\ufffd" in naive.text
@@ -317,14 +420,23 @@ def test_plain_requests_decoding_loses_gbk_only_characters(http_server):
 
 def test_selector_that_finds_nothing(http_server, fetcher):
     with pytest.raises(SourceError) as ei:
-        serve_and_parse(http_server, fetcher, "/tech/", "business_tech_listing.html", "text/html",
-                        kind="html", select=Select(item="div.article-list .headline"))
+        serve_and_parse(
+            http_server,
+            fetcher,
+            "/tech/",
+            "business_tech_listing.html",
+            "text/html",
+            kind="html",
+            select=Select(item="div.article-list .headline"),
+        )
     assert ei.value.reason == "selector_empty"
     assert str(ei.value) == "selector 'div.article-list .headline' found nothing"
 
 
 def test_invalid_css_is_a_parse_error():
-    source = SourceConfig(name="s", kind="html", url="https://n.example/", select=Select(item="li[["))
+    source = SourceConfig(
+        name="s", kind="html", url="https://n.example/", select=Select(item="li[[")
+    )
     with pytest.raises(SourceError) as ei:
         parse(source, result(b"<ul><li>x</li></ul>", url="https://n.example/"))
     assert ei.value.reason == "parse_error" and "li[[" in str(ei.value)
@@ -336,7 +448,9 @@ def test_item_that_is_itself_a_link():
     <a class="hl" href="javascript:void(0)">Broken link</a>
     <a class="hl" href="#top">Anchor only</a>
     </div></body></html>"""
-    source = SourceConfig(name="s", kind="html", url="https://n.example/sport/", select=Select(item="a.hl"))
+    source = SourceConfig(
+        name="s", kind="html", url="https://n.example/sport/", select=Select(item="a.hl")
+    )
     stories = parse(source, result(page, url="https://n.example/sport/", content_type="text/html"))
     assert stories[0].title == "Face Scanning at Stadium Gates Criticised"
     assert stories[0].link == "https://n.example/a/1?utm_campaign=x"
@@ -349,8 +463,12 @@ def test_published_from_datetime_attribute():
     page = b"""<html><body><article><h2><a href="/x">Leak of Patient Records</a></h2>
     <time datetime="2019-12-20T06:35:00Z">yesterday</time></article>
     <article><h2><a href="/y">Undated</a></h2><time>sometime soon</time></article></body></html>"""
-    source = SourceConfig(name="s", kind="html", url="https://n.example/",
-                          select=Select(item="article", published="time"))
+    source = SourceConfig(
+        name="s",
+        kind="html",
+        url="https://n.example/",
+        select=Select(item="article", published="time"),
+    )
     stories = parse(source, result(page, url="https://n.example/"))
     assert stories[0].published == datetime(2019, 12, 20, 6, 35, tzinfo=UTC)
     assert stories[1].published is None  # unparsable is None, never an error
@@ -358,46 +476,74 @@ def test_published_from_datetime_attribute():
 
 def test_listing_times_without_a_zone_are_read_in_the_source_timezone():
     page = """<html><body><ul><li><a href="/a">政策出台</a><span>2019年12月20日 14:35</span></li>
-    <li><a href="/b">Other</a><span>2019-12-20T14:35:00Z</span></li></ul></body></html>""".encode("utf-8")
-    source = SourceConfig(name="s", kind="html", url="https://n.example/", timezone="Asia/Shanghai",
-                          select=Select(item="li", published="span"))
-    stories = parse(source, result(page, url="https://n.example/", content_type="text/html; charset=utf-8"))
+    <li><a href="/b">Other</a><span>2019-12-20T14:35:00Z</span></li></ul></body></html>""".encode()
+    source = SourceConfig(
+        name="s",
+        kind="html",
+        url="https://n.example/",
+        timezone="Asia/Shanghai",
+        select=Select(item="li", published="span"),
+    )
+    stories = parse(
+        source, result(page, url="https://n.example/", content_type="text/html; charset=utf-8")
+    )
     assert stories[0].published == datetime(2019, 12, 20, 6, 35, tzinfo=UTC)  # Beijing time
     assert stories[1].published == datetime(2019, 12, 20, 14, 35, tzinfo=UTC)  # it names its zone
     with pytest.raises(ValueError, match="unknown time zone 'Mars/Olympus'"):
-        SourceConfig(name="s", kind="html", url="https://n.example/", timezone="Mars/Olympus",
-                     select=Select(item="li"))
+        SourceConfig(
+            name="s",
+            kind="html",
+            url="https://n.example/",
+            timezone="Mars/Olympus",
+            select=Select(item="li"),
+        )
 
 
 # -- helpers ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text, expected", [
-    ("Dec 20, 2019 02:35 PM", datetime(2019, 12, 20, 14, 35, tzinfo=UTC)),
-    ("Dec 20, 2019 12:05 AM", datetime(2019, 12, 20, 0, 5, tzinfo=UTC)),
-    ("2019-12-20", datetime(2019, 12, 20, tzinfo=UTC)),
-    ("2019-12-20T14:35:00+08:00", datetime(2019, 12, 20, 6, 35, tzinfo=UTC)),
-    ("2019-12-20T14:35:00Z", datetime(2019, 12, 20, 14, 35, tzinfo=UTC)),
-    ("Fri, 20 Dec 2019 14:35:00 +0800", datetime(2019, 12, 20, 6, 35, tzinfo=UTC)),
-    ("Fri, 20 Dec 2019 14:35:00 GMT", datetime(2019, 12, 20, 14, 35, tzinfo=UTC)),
-    ("2019年12月20日", datetime(2019, 12, 20, tzinfo=UTC)),
-    ("2019年12月20日 14:35", datetime(2019, 12, 20, 14, 35, tzinfo=UTC)),
-    ("2019/12/20 14:35", datetime(2019, 12, 20, 14, 35, tzinfo=UTC)),
-    ("20 December 2019", datetime(2019, 12, 20, tzinfo=UTC)),
-    ("By A. Writer / Dec 20, 2019 02:35 PM / Society & Culture", datetime(2019, 12, 20, 14, 35, tzinfo=UTC)),
-    ("", None), ("yesterday", None), ("2019-13-45", None), ("Feb 30, 2019", None),
-])
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Dec 20, 2019 02:35 PM", datetime(2019, 12, 20, 14, 35, tzinfo=UTC)),
+        ("Dec 20, 2019 12:05 AM", datetime(2019, 12, 20, 0, 5, tzinfo=UTC)),
+        ("2019-12-20", datetime(2019, 12, 20, tzinfo=UTC)),
+        ("2019-12-20T14:35:00+08:00", datetime(2019, 12, 20, 6, 35, tzinfo=UTC)),
+        ("2019-12-20T14:35:00Z", datetime(2019, 12, 20, 14, 35, tzinfo=UTC)),
+        ("Fri, 20 Dec 2019 14:35:00 +0800", datetime(2019, 12, 20, 6, 35, tzinfo=UTC)),
+        ("Fri, 20 Dec 2019 14:35:00 GMT", datetime(2019, 12, 20, 14, 35, tzinfo=UTC)),
+        ("2019年12月20日", datetime(2019, 12, 20, tzinfo=UTC)),
+        ("2019年12月20日 14:35", datetime(2019, 12, 20, 14, 35, tzinfo=UTC)),
+        ("2019/12/20 14:35", datetime(2019, 12, 20, 14, 35, tzinfo=UTC)),
+        ("20 December 2019", datetime(2019, 12, 20, tzinfo=UTC)),
+        (
+            "By A. Writer / Dec 20, 2019 02:35 PM / Society & Culture",
+            datetime(2019, 12, 20, 14, 35, tzinfo=UTC),
+        ),
+        ("", None),
+        ("yesterday", None),
+        ("2019-13-45", None),
+        ("Feb 30, 2019", None),
+    ],
+)
 def test_parse_date(text, expected):
     assert parse_date(text) == expected
 
 
 def test_html_to_text_and_lang():
-    assert html_to_text("<p>One</p><p>Two &amp; <b>three</b></p><script>x()</script>") == "One Two & three"
+    assert (
+        html_to_text("<p>One</p><p>Two &amp; <b>three</b></p><script>x()</script>")
+        == "One Two & three"
+    )
     assert html_to_text("Face<b>book</b>") == "Facebook"
     assert html_to_text("A &lt; B") == "A < B"
-    assert primary_lang("zh-CN") == "zh" and primary_lang("en_US") == "en" and primary_lang("") is None
+    assert (
+        primary_lang("zh-CN") == "zh" and primary_lang("en_US") == "en" and primary_lang("") is None
+    )
 
 
 # -- textdecode --------------------------------------------------------------------
+
 
 def test_decode_bom_beats_everything():
     body = "\ufeff刷脸门禁".encode("utf-8")
@@ -409,32 +555,42 @@ def test_decode_header_charset():
     body = "<p>Caf\u00e9 cam\u00e9ras</p>".encode("cp1252")
     assert decode_html(body, "text/html; charset=windows-1252") == "<p>Caf\u00e9 cam\u00e9ras</p>"
     # latin-1 is read as windows-1252, as browsers do.
-    assert decode_html("\u201csmart\u201d".encode("cp1252"), "text/html; charset=ISO-8859-1") == "\u201csmart\u201d"
+    assert (
+        decode_html("\u201csmart\u201d".encode("cp1252"), "text/html; charset=ISO-8859-1")
+        == "\u201csmart\u201d"
+    )
 
 
 def test_decode_meta_when_header_is_silent():
     body = '<html><head><meta charset="gb2312"></head><body>瑠璃 埇桥</body></html>'.encode("gbk")
     assert "瑠璃 埇桥" in decode_html(body, "text/html")
-    body = ('<meta http-equiv="Content-Type" content="text/html; charset=big5">'
-            '<p>監控</p>').encode("big5")
+    body = ('<meta http-equiv="Content-Type" content="text/html; charset=big5"><p>監控</p>').encode(
+        "big5"
+    )
     assert choose_encoding(body, None) == "big5hkscs"
     assert "監控" in decode_html(body, None)
 
 
 def test_decode_no_header_charset_is_not_latin1():
     """No charset in the header: requests would say ISO-8859-1; we look further."""
-    body = "<html><body>人脸识别技术遭到反对</body></html>".encode("utf-8")
+    body = "<html><body>人脸识别技术遭到反对</body></html>".encode()
     assert "人脸识别" in decode_html(body, "text/html")
     assert "人脸识别" in decode_html(body, None)
 
 
 def test_decode_detects_undeclared_gb18030():
-    body = ("<html><body>" + "某地小区强制刷脸门禁引发争议，业主质疑人脸信息的保存方式。" * 5 + "</body></html>").encode("gb18030")
+    body = (
+        "<html><body>"
+        + "某地小区强制刷脸门禁引发争议，业主质疑人脸信息的保存方式。" * 5
+        + "</body></html>"
+    ).encode("gb18030")
     assert "强制刷脸门禁" in decode_html(body, None)
 
 
 def test_decode_wrong_utf8_label_falls_back():
-    body = ("<html><body>" + "快递面单信息遭倒卖，警方已经立案调查。" * 5 + "</body></html>").encode("gbk")
+    body = (
+        "<html><body>" + "快递面单信息遭倒卖，警方已经立案调查。" * 5 + "</body></html>"
+    ).encode("gbk")
     assert "快递面单信息遭倒卖" in decode_html(body, "text/html; charset=utf-8")
 
 

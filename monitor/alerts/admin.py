@@ -1,6 +1,7 @@
 """What `monitor outbox` and `monitor silence` show and do, from the state
 file: outbox counts, the last error of each failing destination, dead
 letters queued again; silences added, listed and removed."""
+
 from __future__ import annotations
 
 import json
@@ -24,37 +25,72 @@ def _when(t: float | None, now: float) -> str:
     if abs(d) < 1:
         return "now"
     span = abs(d)
-    text = f"{span:.0f}s" if span < 120 else f"{span / 60:.0f}m" if span < 7200 else f"{span / 3600:.1f}h"
+    text = (
+        f"{span:.0f}s"
+        if span < 120
+        else f"{span / 60:.0f}m"
+        if span < 7200
+        else f"{span / 3600:.1f}h"
+    )
     return f"in {text}" if d > 0 else f"{text} ago"
 
 
-def outbox_report(config: Config, store: Store, out: TextIO, *, as_json: bool = False,
-                  retry_dead: bool = False, config_arg: str = "config.yaml", now: float | None = None) -> int:
+def outbox_report(
+    config: Config,
+    store: Store,
+    out: TextIO,
+    *,
+    as_json: bool = False,
+    retry_dead: bool = False,
+    config_arg: str = "config.yaml",
+    now: float | None = None,
+) -> int:
     now = time.time() if now is None else now
     if retry_dead:
         print(f"{store.retry_dead(now)} dead deliveries queued again", file=out)
     names = _names(config)
     counts = store.outbox_counts()
     held = store.held_counts()
-    failing = [dict(r) | {"to": names.get(r["destination"], r["destination"])} for r in store.failing_deliveries(100)]
+    failing = [
+        dict(r) | {"to": names.get(r["destination"], r["destination"])}
+        for r in store.failing_deliveries(100)
+    ]
     if as_json:
-        print(json.dumps({"counts": counts, "held": held, "failing": failing},
-                         ensure_ascii=False, indent=2), file=out)
+        print(
+            json.dumps(
+                {"counts": counts, "held": held, "failing": failing}, ensure_ascii=False, indent=2
+            ),
+            file=out,
+        )
         return 0
     extra = "".join(f"  (held for {fold}: {n})" for fold, n in held.items())
-    print(f"OUTBOX  pending {counts['pending']}  sent {counts['sent']}  dead {counts['dead']}{extra}", file=out)
+    print(
+        f"OUTBOX  pending {counts['pending']}  sent {counts['sent']}  dead {counts['dead']}{extra}",
+        file=out,
+    )
     for f in failing:
         when = "" if f["status"] == "dead" else f"  next try {_when(f['next_attempt_at'], now)}"
-        print(f"  {f['status']:<8} {f['channel']:<16} {f['to']}  rows {f['rows']}  attempts {f['attempts']}{when}",
-              file=out)
+        print(
+            f"  {f['status']:<8} {f['channel']:<16} {f['to']}  rows {f['rows']}  attempts {f['attempts']}{when}",
+            file=out,
+        )
         print(f"           last error: {f['last_error']}", file=out)
     if counts["dead"]:
-        print(f"  retry the dead letters: monitor outbox --config {config_arg} --retry-dead", file=out)
+        print(
+            f"  retry the dead letters: monitor outbox --config {config_arg} --retry-dead", file=out
+        )
     return 0
 
 
-def silence_add(store: Store, rule: str, duration: str, reason: str, known_rules: set[str] | None,
-                out: TextIO, now: float | None = None) -> int:
+def silence_add(
+    store: Store,
+    rule: str,
+    duration: str,
+    reason: str,
+    known_rules: set[str] | None,
+    out: TextIO,
+    now: float | None = None,
+) -> int:
     now = time.time() if now is None else now
     try:
         seconds = parse_duration(duration)
@@ -78,5 +114,8 @@ def silence_list(store: Store, out: TextIO, now: float | None = None) -> int:
     for r in rows:
         until = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(r["expires_at"]))
         reason = f"  {r['reason']}" if r["reason"] else ""
-        print(f"{r['id']:>4}  {r['rule_id']:<32} until {until} ({_when(r['expires_at'], now)}){reason}", file=out)
+        print(
+            f"{r['id']:>4}  {r['rule_id']:<32} until {until} ({_when(r['expires_at'], now)}){reason}",
+            file=out,
+        )
     return 0

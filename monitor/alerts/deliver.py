@@ -1,4 +1,5 @@
 """Sending one rendered message to one destination through Apprise."""
+
 from __future__ import annotations
 
 import re
@@ -69,11 +70,16 @@ def kind_of_url(url: str) -> str:
     return kind_of_plugin(plugin) if plugin is not None else "text"
 
 
-_FORMATS = {TEXT: apprise.NotifyFormat.TEXT, MARKDOWN: apprise.NotifyFormat.MARKDOWN,
-            HTML: apprise.NotifyFormat.HTML}
+_FORMATS = {
+    TEXT: apprise.NotifyFormat.TEXT,
+    MARKDOWN: apprise.NotifyFormat.MARKDOWN,
+    HTML: apprise.NotifyFormat.HTML,
+}
 
 
-def send(url: str, title: str, body: str, out: TextIO | None = None, body_format: str = TEXT) -> SendResult:
+def send(
+    url: str, title: str, body: str, out: TextIO | None = None, body_format: str = TEXT
+) -> SendResult:
     """Send to one destination: an Apprise URL, or "stdout".
 
     The outcome is Apprise's result for that one service: success, a
@@ -93,7 +99,9 @@ def send(url: str, title: str, body: str, out: TextIO | None = None, body_format
     ap.add(plugin)
     with apprise.LogCapture(level=apprise.logging.DEBUG, fmt="%(levelname)s %(message)s") as logs:
         try:
-            result = ap.notify(body=body, title=title, body_format=_FORMATS.get(body_format, _FORMATS[TEXT]))
+            result = ap.notify(
+                body=body, title=title, body_format=_FORMATS.get(body_format, _FORMATS[TEXT])
+            )
         except Exception as e:  # a plugin bug must not stop the service
             return SendResult(False, f"{type(e).__name__}: {e}")
         captured = logs.getvalue() if hasattr(logs, "getvalue") else ""
@@ -108,7 +116,9 @@ def send(url: str, title: str, body: str, out: TextIO | None = None, body_format
     elif result:
         return SendResult(True)
     lines = [line.strip().split(" ", 1) for line in captured.splitlines() if line.strip()]
-    warnings = [text for level, *rest in lines if level in ("WARNING", "ERROR", "CRITICAL") for text in rest]
+    warnings = [
+        text for level, *rest in lines if level in ("WARNING", "ERROR", "CRITICAL") for text in rest
+    ]
     message = " ".join(warnings)[-300:] or "delivery failed"
     code = next((int(m.group(1)) for m in _HTTP_CODE.finditer(message)), None)
     if code is not None and 400 <= code < 500 and code not in (408, 425, 429):

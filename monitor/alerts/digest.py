@@ -7,10 +7,11 @@ message, grouped by rule and split under the service's size limit
 (formats.render_group). A burst window holds each alert `burst` seconds, and
 everything that arrived for the destination by then goes out together.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 from croniter import croniter
 
@@ -22,11 +23,13 @@ def schedule_of(spec: str) -> Callable[[float], float]:
     Raises ValueError for a spec that is neither a name nor valid cron."""
     expr = NAMED.get(spec.strip().lower(), spec.strip())
     if len(expr.split()) != 5 or not croniter.is_valid(expr):
-        raise ValueError(f"digest '{spec}' is not hourly, daily or a five-field cron expression "
-                         "such as \"0 8,17 * * 1-5\"")
+        raise ValueError(
+            f"digest '{spec}' is not hourly, daily or a five-field cron expression "
+            'such as "0 8,17 * * 1-5"'
+        )
 
     def next_after(now: float) -> float:
-        start = datetime.fromtimestamp(now, timezone.utc)
+        start = datetime.fromtimestamp(now, UTC)
         return float(croniter(expr, start).get_next(float))
 
     return next_after

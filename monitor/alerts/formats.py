@@ -12,15 +12,16 @@ the story's own, and only when it is http or https.
 The operator's template is not escaped: it is theirs. Only the values put
 into its `{fields}` are.
 """
+
 from __future__ import annotations
 
 import html
 import json
 import re
 import string
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable
 from urllib.parse import quote, urlsplit
 
 from ..identity import canonical_url
@@ -31,8 +32,15 @@ from .render import clean
 TEXT, MARKDOWN, HTML = "text", "markdown", "html"
 
 KINDS = ("slack", "discord", "telegram", "teams", "email", "json", "text")
-FORMAT = {"slack": TEXT, "discord": MARKDOWN, "telegram": HTML, "teams": MARKDOWN, "email": HTML,
-          "json": TEXT, "text": TEXT}
+FORMAT = {
+    "slack": TEXT,
+    "discord": MARKDOWN,
+    "telegram": HTML,
+    "teams": MARKDOWN,
+    "email": HTML,
+    "json": TEXT,
+    "text": TEXT,
+}
 
 # Apprise plugin class -> kind. Anything else is sent as plain text.
 _PLUGIN_KIND = {
@@ -78,25 +86,60 @@ def kind_of_plugin(plugin: object) -> str:
 # -- alerts as data, for the outbox ----------------------------------------
 def alert_to_json(alert: Alert) -> str:
     s = alert.story
-    return json.dumps({
-        "channel": alert.channel,
-        "story": {"source": s.source, "key": s.key, "title": s.title, "link": s.link, "summary": s.summary,
-                  "published": s.published.isoformat() if s.published else None, "lang": s.lang},
-        "matches": [{"rule_id": m.rule_id, "rule_title": m.rule_title, "severity": m.severity,
-                     "tags": list(m.tags), "channels": list(m.channels), "terms": list(m.terms),
-                     "snippet": m.snippet} for m in alert.matches],
-    }, ensure_ascii=False)
+    return json.dumps(
+        {
+            "channel": alert.channel,
+            "story": {
+                "source": s.source,
+                "key": s.key,
+                "title": s.title,
+                "link": s.link,
+                "summary": s.summary,
+                "published": s.published.isoformat() if s.published else None,
+                "lang": s.lang,
+            },
+            "matches": [
+                {
+                    "rule_id": m.rule_id,
+                    "rule_title": m.rule_title,
+                    "severity": m.severity,
+                    "tags": list(m.tags),
+                    "channels": list(m.channels),
+                    "terms": list(m.terms),
+                    "snippet": m.snippet,
+                }
+                for m in alert.matches
+            ],
+        },
+        ensure_ascii=False,
+    )
 
 
 def alert_from_json(text: str) -> Alert:
     d = json.loads(text)
     s = d["story"]
     published = datetime.fromisoformat(s["published"]) if s.get("published") else None
-    story = Story(source=s["source"], key=s["key"], title=s["title"], link=s.get("link") or "",
-                  summary=s.get("summary") or "", published=published, lang=s.get("lang"))
-    matches = tuple(Match(rule_id=m["rule_id"], rule_title=m["rule_title"], severity=m["severity"],
-                          tags=tuple(m["tags"]), channels=tuple(m["channels"]), terms=tuple(m["terms"]),
-                          snippet=m["snippet"]) for m in d["matches"])
+    story = Story(
+        source=s["source"],
+        key=s["key"],
+        title=s["title"],
+        link=s.get("link") or "",
+        summary=s.get("summary") or "",
+        published=published,
+        lang=s.get("lang"),
+    )
+    matches = tuple(
+        Match(
+            rule_id=m["rule_id"],
+            rule_title=m["rule_title"],
+            severity=m["severity"],
+            tags=tuple(m["tags"]),
+            channels=tuple(m["channels"]),
+            terms=tuple(m["terms"]),
+            snippet=m["snippet"],
+        )
+        for m in d["matches"]
+    )
     return Alert(d["channel"], story, matches)
 
 
@@ -163,9 +206,11 @@ def mark_terms(snippet: str, terms: Iterable[str], kind: str, limit: int = 600) 
     out, pos = [], 0
     fmt = FORMAT[kind]
     for m in pattern.finditer(text):
-        out.append(escape(text[pos:m.start()], kind))
+        out.append(escape(text[pos : m.start()], kind))
         hit = escape(m.group(0), kind)
-        out.append(f"<b>{hit}</b>" if fmt == HTML else f"**{hit}**" if fmt == MARKDOWN else f"*{hit}*")
+        out.append(
+            f"<b>{hit}</b>" if fmt == HTML else f"**{hit}**" if fmt == MARKDOWN else f"*{hit}*"
+        )
         pos = m.end()
     out.append(escape(text[pos:], kind))
     return "".join(out)
@@ -212,8 +257,11 @@ def fit_subject(subject: str, max_encoded: int = 900) -> str:
     line. Apprise writes a non-ASCII subject as a single unfolded
     quoted-printable word, and SMTP refuses lines over 998 bytes (RFC 5321),
     so a long Chinese title would make the message undeliverable."""
+
     def encoded(text: str) -> int:
-        return sum(1 if c.isascii() and c.isalnum() else 3 * len(c.encode("utf-8")) for c in text) + 30
+        return (
+            sum(1 if c.isascii() and c.isalnum() else 3 * len(c.encode("utf-8")) for c in text) + 30
+        )
 
     if encoded(subject) <= max_encoded:
         return subject
@@ -232,12 +280,16 @@ def check_template(template: str) -> None:
     try:
         parsed = list(string.Formatter().parse(template))
     except ValueError as e:
-        raise TemplateError(f"broken template: {e} (write {{{{ and }}}} for literal braces)") from None
+        raise TemplateError(
+            f"broken template: {e} (write {{{{ and }}}} for literal braces)"
+        ) from None
     for _, name, spec, conversion in parsed:
         if name is None:
             continue
         if name not in TEMPLATE_FIELDS:
-            raise TemplateError(f"unknown template field '{{{name}}}' (known: {', '.join(TEMPLATE_FIELDS)})")
+            raise TemplateError(
+                f"unknown template field '{{{name}}}' (known: {', '.join(TEMPLATE_FIELDS)})"
+            )
         if spec or conversion:
             raise TemplateError(f"template field '{{{name}}}' takes no format spec or conversion")
 
@@ -253,12 +305,16 @@ def fill(template: str, values: dict[str, str]) -> str:
 
 
 # -- one alert ---------------------------------------------------------------
-def render(alert: Alert, kind: str, template: dict[str, str] | None = None, limit: int | None = None) -> Message:
+def render(
+    alert: Alert, kind: str, template: dict[str, str] | None = None, limit: int | None = None
+) -> Message:
     """The message one destination of `kind` receives about one alert; with
     `limit`, the snippet and summary are shortened until the body fits."""
     fmt = FORMAT[kind]
     plain = fields_for(alert, "text")
-    subject = clean(f"[{plain['rules']}] {plain['title']}" if plain["rules"] else plain["title"], 250)
+    subject = clean(
+        f"[{plain['rules']}] {plain['title']}" if plain["rules"] else plain["title"], 250
+    )
     if template and template.get("title"):
         # The operator's own text is kept; a subject is still one line.
         subject = " ".join(fill(template["title"], plain).split())[:250]
@@ -271,7 +327,11 @@ def render(alert: Alert, kind: str, template: dict[str, str] | None = None, limi
     body = ""
     for text_limit in (600, 300, 120, 0):
         v = fields_for(alert, kind, text_limit)
-        body = fill(template["body"], v) if template and template.get("body") else _default_body(alert, kind, v)
+        body = (
+            fill(template["body"], v)
+            if template and template.get("body")
+            else _default_body(alert, kind, v)
+        )
         if limit is None or len(body) <= limit:
             break
     return Message(subject, body, fmt)
@@ -280,8 +340,14 @@ def render(alert: Alert, kind: str, template: dict[str, str] | None = None, limi
 def _rule_lines(alert: Alert, kind: str) -> list[tuple[str, str, str, str]]:
     out = []
     for m in alert.matches:
-        out.append((story_text(m.rule_id, kind, 80), story_text(m.severity, kind, 20),
-                    story_text(m.rule_title, kind, 120), story_text(", ".join(m.terms), kind, 200)))
+        out.append(
+            (
+                story_text(m.rule_id, kind, 80),
+                story_text(m.severity, kind, 20),
+                story_text(m.rule_title, kind, 120),
+                story_text(", ".join(m.terms), kind, 200),
+            )
+        )
     return out
 
 
@@ -289,10 +355,19 @@ def _default_body(alert: Alert, kind: str, v: dict[str, str]) -> str:
     fmt = FORMAT[kind]
     rules = _rule_lines(alert, kind)
     if fmt == HTML and kind == "email":
-        link = f'<a href="{html.escape(v["link"])}">{html.escape(v["link"])}</a>' if v["link"] else "(none)"
-        rows = "".join(f"<p>Rule: <b>{t}</b> [{sev}] {rid}<br>Terms: {terms}</p>" for rid, sev, t, terms in rules)
-        return (f"<h3>{v['title']}</h3><p>Source: {v['source']}<br>Link: {link}<br>"
-                f"Published: {v['published']}</p>{rows}<p>{v['snippet']}</p>")
+        link = (
+            f'<a href="{html.escape(v["link"])}">{html.escape(v["link"])}</a>'
+            if v["link"]
+            else "(none)"
+        )
+        rows = "".join(
+            f"<p>Rule: <b>{t}</b> [{sev}] {rid}<br>Terms: {terms}</p>"
+            for rid, sev, t, terms in rules
+        )
+        return (
+            f"<h3>{v['title']}</h3><p>Source: {v['source']}<br>Link: {link}<br>"
+            f"Published: {v['published']}</p>{rows}<p>{v['snippet']}</p>"
+        )
     if fmt == HTML:  # Telegram: its small subset of HTML, no lists or headings
         link = f'<a href="{html.escape(v["link"])}">{v["title"]}</a>' if v["link"] else v["title"]
         lines = [f"<b>{link}</b>", f"Source: {v['source']} · {v['published']}"]
@@ -301,10 +376,17 @@ def _default_body(alert: Alert, kind: str, v: dict[str, str]) -> str:
     if fmt == MARKDOWN:
         head = f"**[{v['title']}]({v['link']})**" if v["link"] else f"**{v['title']}**"
         lines = [head, f"Source: {v['source']} · {v['published']}"]
-        lines += [f"Rule: **{t}** \\[{sev}\\] `{rid}` — terms: {terms}" for rid, sev, t, terms in rules]
+        lines += [
+            f"Rule: **{t}** \\[{sev}\\] `{rid}` — terms: {terms}" for rid, sev, t, terms in rules
+        ]
         return "\n".join(lines + ["", v["snippet"]])
-    lines = [v["title"], "", f"Source:    {v['source']}", f"Link:      {v['link'] or '(none)'}",
-             f"Published: {v['published']}"]
+    lines = [
+        v["title"],
+        "",
+        f"Source:    {v['source']}",
+        f"Link:      {v['link'] or '(none)'}",
+        f"Published: {v['published']}",
+    ]
     for rid, sev, t, terms in rules:
         lines += [f"Rule:      {rid} [{sev}] {t}", f"Terms:     {terms}"]
     if v["snippet"]:
@@ -317,19 +399,33 @@ def _group_line(alert: Alert, kind: str) -> str:
     v = fields_for(alert, kind)
     fmt = FORMAT[kind]
     if fmt == HTML and kind == "email":
-        link = f' — <a href="{html.escape(v["link"])}">{html.escape(v["link"])}</a>' if v["link"] else ""
+        link = (
+            f' — <a href="{html.escape(v["link"])}">{html.escape(v["link"])}</a>'
+            if v["link"]
+            else ""
+        )
         return f"<li>{v['title']} ({v['source']}){link}<br><small>{v['snippet']}</small></li>"
     if fmt == HTML:
-        return f'• <a href="{html.escape(v["link"])}">{v["title"]}</a> ({v["source"]})' if v["link"] \
+        return (
+            f'• <a href="{html.escape(v["link"])}">{v["title"]}</a> ({v["source"]})'
+            if v["link"]
             else f"• {v['title']} ({v['source']})"
+        )
     if fmt == MARKDOWN:
-        return f"- [{v['title']}]({v['link']}) ({v['source']})" if v["link"] else f"- {v['title']} ({v['source']})"
+        return (
+            f"- [{v['title']}]({v['link']}) ({v['source']})"
+            if v["link"]
+            else f"- {v['title']} ({v['source']})"
+        )
     return f"- {v['title']} ({v['source']})\n  {v['link'] or '(no link)'}"
 
 
 def _group_heading(match: Match, count: int, kind: str) -> str:
-    t, sev, rid = (story_text(match.rule_title, kind, 120), story_text(match.severity, kind, 20),
-                   story_text(match.rule_id, kind, 80))
+    t, sev, rid = (
+        story_text(match.rule_title, kind, 120),
+        story_text(match.severity, kind, 20),
+        story_text(match.rule_id, kind, 80),
+    )
     fmt = FORMAT[kind]
     if fmt == HTML and kind == "email":
         return f"<h3>{t} [{sev}] — {count}</h3>"
@@ -340,7 +436,9 @@ def _group_heading(match: Match, count: int, kind: str) -> str:
     return f"== {t} [{sev}] ({rid}) — {count}"
 
 
-def render_group(alerts: list[tuple[int, Alert]], kind: str, label: str, limit: int) -> list[tuple[list[int], Message]]:
+def render_group(
+    alerts: list[tuple[int, Alert]], kind: str, label: str, limit: int
+) -> list[tuple[list[int], Message]]:
     """Alerts folded into messages grouped by rule (each story under the
     first rule it matched), split into parts whose body stays under
     `limit` characters. Returns (outbox ids, message) per part; a part

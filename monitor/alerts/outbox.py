@@ -9,12 +9,14 @@ under the service's size limit); each part's rows are marked together.
 Rows are claimed before they are sent (a lease in the store), so replicas
 sharing one database never send the same row at once.
 """
+
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from .. import log
 from ..config import DeliverySettings
@@ -48,19 +50,24 @@ def backoff(attempts: int, settings: DeliverySettings) -> float:
     return min(settings.retry_base * (2 ** max(0, attempts - 1)), settings.retry_max)
 
 
-def _template(configs: "dict[str, ChannelConfig]", channel: str) -> dict[str, str] | None:
+def _template(configs: dict[str, ChannelConfig], channel: str) -> dict[str, str] | None:
     cfg = configs.get(channel)
     if cfg is None or cfg.template is None:
         return None
     return {k: v for k, v in (("title", cfg.template.title), ("body", cfg.template.body)) if v}
 
 
-def message_for(row: OutboxRow, url: str, configs: "dict[str, ChannelConfig]") -> Message:
+def message_for(row: OutboxRow, url: str, configs: dict[str, ChannelConfig]) -> Message:
     """A row rendered for its destination's kind of service. A row written
     before alerts were stored as data is sent as it was rendered then."""
     if row.alert is None:
         return Message(row.title, row.body, TEXT)
-    return render(alert_from_json(row.alert), kind_of_url(url), _template(configs, row.channel), size_limit(url))
+    return render(
+        alert_from_json(row.alert),
+        kind_of_url(url),
+        _template(configs, row.channel),
+        size_limit(url),
+    )
 
 
 def deliver_due(
@@ -68,7 +75,7 @@ def deliver_due(
     dests: dict[str, list[str]],
     settings: DeliverySettings,
     *,
-    configs: "dict[str, ChannelConfig] | None" = None,
+    configs: dict[str, ChannelConfig] | None = None,
     stop: threading.Event | None = None,
     sender: Sender = send,
     now: Callable[[], float] = time.time,
@@ -92,10 +99,17 @@ def deliver_due(
         url = by_id.get(row.destination)
         if url is None:
             # The channel or URL left the config; keep the row visible as dead.
-            store.mark_failed(row.id, f"destination of channel '{row.channel}' is no longer configured", None)
+            store.mark_failed(
+                row.id, f"destination of channel '{row.channel}' is no longer configured", None
+            )
             stats.dead += 1
-            log.event("alert.dead", level="warning", channel=row.channel, reason="destination removed",
-                      outbox_id=row.id)
+            log.event(
+                "alert.dead",
+                level="warning",
+                channel=row.channel,
+                reason="destination removed",
+                outbox_id=row.id,
+            )
             continue
         if row.destination in down:
             retry_at, error = down[row.destination]
@@ -106,7 +120,9 @@ def deliver_due(
         if row.fold:
             # A burst takes everything waiting for the destination; a digest
             # the rows whose release time has come.
-            group = store.claim_fold(row.destination, row.fold, t if row.fold == "digest" else None, DELIVERY_LEASE)
+            group = store.claim_fold(
+                row.destination, row.fold, t if row.fold == "digest" else None, DELIVERY_LEASE
+            )
         done.update(r.id for r in group)
         live = [r for r in group if not _expired(store, r, t, settings, stats)]
         if not live:
@@ -121,32 +137,50 @@ def deliver_due(
             parts += [([r.id], message_for(r, url, configs)) for r in live if r.alert is None]
         rows = {r.id: r for r in live}
         for i, (ids, msg) in enumerate(parts):
-            outcome = _send_part(store, url, row.channel, [rows[x] for x in ids], msg, settings, sender, now, stats)
+            outcome = _send_part(
+                store, url, row.channel, [rows[x] for x in ids], msg, settings, sender, now, stats
+            )
             if outcome is not None:
                 failure, retry_at = outcome
                 if not failure.permanent:  # a 4xx may be about this message; others may still go
                     down[row.destination] = (retry_at, failure.error or "failed")
                 # Later parts were not tried: they wait with the failed one.
-                later = [x for rest, _ in parts[i + 1:] for x in rest]
+                later = [x for rest, _ in parts[i + 1 :] for x in rest]
                 if later:
-                    store.defer(later, retry_at, f"waiting: an earlier part failed ({failure.error})")
+                    store.defer(
+                        later, retry_at, f"waiting: an earlier part failed ({failure.error})"
+                    )
                     stats.deferred += len(later)
                 break
     return stats
 
 
-def _expired(store: Store, row: OutboxRow, t: float, settings: DeliverySettings, stats: DeliveryStats) -> bool:
+def _expired(
+    store: Store, row: OutboxRow, t: float, settings: DeliverySettings, stats: DeliveryStats
+) -> bool:
     if row.due_at >= t - settings.max_age:
         return False
-    store.mark_failed(row.id, f"dead: older than max_age ({settings.max_age:.0f}s) without delivery", None)
+    store.mark_failed(
+        row.id, f"dead: older than max_age ({settings.max_age:.0f}s) without delivery", None
+    )
     stats.dead += 1
-    log.event("alert.dead", level="warning", channel=row.channel, reason="max_age", outbox_id=row.id)
+    log.event(
+        "alert.dead", level="warning", channel=row.channel, reason="max_age", outbox_id=row.id
+    )
     return True
 
 
-def _send_part(store: Store, url: str, channel: str, rows: list[OutboxRow], msg: Message,
-               settings: DeliverySettings, sender: Sender, now: Callable[[], float],
-               stats: DeliveryStats) -> tuple[SendResult, float] | None:
+def _send_part(
+    store: Store,
+    url: str,
+    channel: str,
+    rows: list[OutboxRow],
+    msg: Message,
+    settings: DeliverySettings,
+    sender: Sender,
+    now: Callable[[], float],
+    stats: DeliveryStats,
+) -> tuple[SendResult, float] | None:
     """Send one message for these rows and record the outcome. On failure,
     the result and when the destination may be tried again (the backoff of
     these rows, also when they are now dead)."""
@@ -156,7 +190,13 @@ def _send_part(store: Store, url: str, channel: str, rows: list[OutboxRow], msg:
         store.mark_sent(ids, now())  # first thing after the send: keeps the repeat window small
         stats.sent += len(ids)
         stats.messages += 1
-        log.event("alert.sent", channel=channel, to=mask_url(url), alerts=len(ids), outbox_id=",".join(map(str, ids)))
+        log.event(
+            "alert.sent",
+            channel=channel,
+            to=mask_url(url),
+            alerts=len(ids),
+            outbox_id=",".join(map(str, ids)),
+        )
         return None
     attempts = max(r.attempts for r in rows) + 1
     dead = result.permanent or attempts >= settings.max_attempts
@@ -165,7 +205,15 @@ def _send_part(store: Store, url: str, channel: str, rows: list[OutboxRow], msg:
     store.mark_failed(ids, result.error or "failed", retry_at)
     stats.failed += len(ids)
     stats.dead += len(ids) if dead else 0
-    log.event("alert.failed", level="warning", channel=channel, to=mask_url(url),
-              outbox_id=",".join(map(str, ids)), attempt=attempts, dead=str(dead).lower(),
-              retry_in=None if retry_at is None else f"{retry_at - now():.0f}s", error=result.error)
+    log.event(
+        "alert.failed",
+        level="warning",
+        channel=channel,
+        to=mask_url(url),
+        outbox_id=",".join(map(str, ids)),
+        attempt=attempts,
+        dead=str(dead).lower(),
+        retry_in=None if retry_at is None else f"{retry_at - now():.0f}s",
+        error=result.error,
+    )
     return result, next_try

@@ -4,6 +4,7 @@ Story text is hostile (DESIGN.md): a title can carry `<!channel>`, a
 `<url|text>` link spoof, `@everyone`, control or bidi characters. Only
 story fields are cleaned; the message's own layout is ours.
 """
+
 from __future__ import annotations
 
 import re
@@ -24,7 +25,9 @@ def clean(text: str, limit: int | None = None, single_line: bool = True) -> str:
     """Story text made safe to paste into any chat or e-mail message."""
     text = _INVISIBLE.sub("", text or "")
     text = "".join(
-        " " if unicodedata.category(c) in ("Cc", "Zl", "Zp") and (single_line or c not in "\n") else c
+        " "
+        if unicodedata.category(c) in ("Cc", "Zl", "Zp") and (single_line or c not in "\n")
+        else c
         for c in text
     )
     if single_line:
@@ -57,7 +60,9 @@ def render_text(alert: Alert) -> tuple[str, str]:
     ]
     for m in alert.matches:
         terms = ", ".join(clean(t, 60) for t in m.terms)
-        lines.append(f"Rule:      {clean(m.rule_id, 80)} [{clean(m.severity, 20)}] {clean(m.rule_title, 120)}")
+        lines.append(
+            f"Rule:      {clean(m.rule_id, 80)} [{clean(m.severity, 20)}] {clean(m.rule_title, 120)}"
+        )
         lines.append(f"Terms:     {terms}")
     snippet = next((m.snippet for m in alert.matches if m.snippet), "")
     if clean(snippet) == clean(story.title) and story.summary:

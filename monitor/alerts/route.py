@@ -9,6 +9,7 @@ Noise: silenced rules and rules in their quiet period for a story give no
 delivery (the match is still stored); a channel with `burst` or `digest`
 holds its rows until their release time (digest.py).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -40,7 +41,7 @@ def destinations(channels: dict[str, list[str]]) -> dict[str, list[str]]:
     return {name: (urls or ["stdout"]) for name, urls in channels.items()}
 
 
-def _takes(cfg: "ChannelConfig | None", m: Match) -> bool:
+def _takes(cfg: ChannelConfig | None, m: Match) -> bool:
     if cfg is None:
         return True
     if cfg.severities is not None and m.severity not in cfg.severities:
@@ -50,15 +51,20 @@ def _takes(cfg: "ChannelConfig | None", m: Match) -> bool:
     return True
 
 
-def route(matches: list[Match], channel_names: list[str],
-          configs: "dict[str, ChannelConfig] | None" = None) -> "OrderedDict[str, list[Match]]":
+def route(
+    matches: list[Match],
+    channel_names: list[str],
+    configs: dict[str, ChannelConfig] | None = None,
+) -> OrderedDict[str, list[Match]]:
     """Channel -> the matches routed to it; one story gives one alert per
     channel naming every rule routed there."""
     configs = configs or {}
-    defaults = [c for c in channel_names if configs.get(c) is not None and configs[c].default] or channel_names
+    defaults = [
+        c for c in channel_names if configs.get(c) is not None and configs[c].default
+    ] or channel_names
     routed: OrderedDict[str, list[Match]] = OrderedDict((c, []) for c in channel_names)
     for m in matches:
-        for channel in (m.channels or defaults):
+        for channel in m.channels or defaults:
             if channel in routed and _takes(configs.get(channel), m):
                 routed[channel].append(m)
     return OrderedDict((c, ms) for c, ms in routed.items() if ms)
@@ -72,8 +78,13 @@ def fingerprint(story: Story) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
 
 
-def plan_deliveries(story: Story, matches: list[Match], dests: dict[str, list[str]],
-                    configs: "dict[str, ChannelConfig] | None" = None, now: float = 0.0) -> list[Delivery]:
+def plan_deliveries(
+    story: Story,
+    matches: list[Match],
+    dests: dict[str, list[str]],
+    configs: dict[str, ChannelConfig] | None = None,
+    now: float = 0.0,
+) -> list[Delivery]:
     out: list[Delivery] = []
     configs = configs or {}
     for channel, ms in route(matches, list(dests), configs).items():
@@ -82,8 +93,9 @@ def plan_deliveries(story: Story, matches: list[Match], dests: dict[str, list[st
         fold, release = "", None
         cfg = configs.get(channel)
         if cfg is not None and cfg.digest is not None:
-            bypass = cfg.digest_bypass is not None and \
-                SEVERITY_ORDER.index(highest_severity(ms)) >= SEVERITY_ORDER.index(cfg.digest_bypass)
+            bypass = cfg.digest_bypass is not None and SEVERITY_ORDER.index(
+                highest_severity(ms)
+            ) >= SEVERITY_ORDER.index(cfg.digest_bypass)
             if not bypass:
                 fold, release = "digest", schedule_of(cfg.digest)(now)
         elif cfg is not None and cfg.burst is not None:
@@ -100,9 +112,9 @@ class Router:
     quiet periods. One per service loop."""
 
     dests: dict[str, list[str]]
-    configs: "dict[str, ChannelConfig]"
-    settings: "DeliverySettings"
-    store: "Store"
+    configs: dict[str, ChannelConfig]
+    settings: DeliverySettings
+    store: Store
     _recent: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def plan(self, story: Story, matches: list[Match], now: float) -> tuple[str, list[Delivery]]:
@@ -117,7 +129,9 @@ class Router:
             if self.settings.quiet:
                 since = now - self.settings.quiet
                 seen = self._recent.get((m.rule_id, fp))
-                if (seen is not None and seen >= since) or self.store.recently_alerted(m.rule_id, fp, since):
+                if (seen is not None and seen >= since) or self.store.recently_alerted(
+                    m.rule_id, fp, since
+                ):
                     log.event("alert.quiet", rule=m.rule_id, story=story.title[:120])
                     continue
             kept.append(m)

@@ -18,10 +18,11 @@ rule with a ``threshold``, a ``weight``. Text and terms are NFKC-normalised,
 case-folded, and whitespace-collapsed; a term matches whole words in spaced
 scripts and anywhere in Chinese, Japanese, Korean or Thai text. See README.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Iterable, Mapping
 
 from monitor.engine.matcher import Context, Matcher
 from monitor.engine.rules import SEVERITIES, Rule, RuleTest, RuleTests, read_rules
@@ -39,7 +40,7 @@ class RuleSet:
         self.rules: list[Rule] = self._matcher.rules
 
     @classmethod
-    def empty(cls) -> "RuleSet":
+    def empty(cls) -> RuleSet:
         return cls([])
 
     def __len__(self) -> int:
@@ -48,17 +49,23 @@ class RuleSet:
     def get(self, rule_id: str) -> Rule | None:
         return next((r for r in self.rules if r.id == rule_id), None)
 
-    def match(self, story: Story, snippet_chars: int = 240, source_tags: Iterable[str] = ()) -> list[Match]:
+    def match(
+        self, story: Story, snippet_chars: int = 240, source_tags: Iterable[str] = ()
+    ) -> list[Match]:
         """Matches of every enabled rule, in rule order."""
-        return self.match_fields(_story_fields(story), snippet_chars, story_context(story, source_tags))
+        return self.match_fields(
+            _story_fields(story), snippet_chars, story_context(story, source_tags)
+        )
 
-    def match_fields(self, fields: Mapping[str, str], snippet_chars: int = 240,
-                     context: Context | None = None) -> list[Match]:
+    def match_fields(
+        self, fields: Mapping[str, str], snippet_chars: int = 240, context: Context | None = None
+    ) -> list[Match]:
         """Like match(), for plain {"title", "summary", "body", ...} mappings."""
         return self._matcher.match(fields, snippet_chars, context=context)
 
-    def match_naive(self, fields: Mapping[str, str], snippet_chars: int = 240,
-                    context: Context | None = None) -> list[Match]:
+    def match_naive(
+        self, fields: Mapping[str, str], snippet_chars: int = 240, context: Context | None = None
+    ) -> list[Match]:
         """Every rule evaluated directly, without the automaton: the reference for tests."""
         return self._matcher.match_direct(fields, snippet_chars, context=context)
 
@@ -81,11 +88,18 @@ class RuleSet:
                 where = f"{rule.path}:{case.line}" if case.line else str(rule.path)
                 what = _describe(case.fields)
                 if case.expect_match and not found:
-                    failures.append(f"{where}: rule {rule.id}: expected a match for {what} but got none")
+                    failures.append(
+                        f"{where}: rule {rule.id}: expected a match for {what} but got none"
+                    )
                 elif not case.expect_match and found:
-                    terms = ", ".join(repr(t) for t in found[0].terms) or "no terms (matched by absence)"
-                    failures.append(f"{where}: rule {rule.id}: expected no match for {what} "
-                                    f"but it matched on {terms}")
+                    terms = (
+                        ", ".join(repr(t) for t in found[0].terms)
+                        or "no terms (matched by absence)"
+                    )
+                    failures.append(
+                        f"{where}: rule {rule.id}: expected no match for {what} "
+                        f"but it matched on {terms}"
+                    )
                 else:
                     continue
                 reason = self.explain(rule.id, case.fields).reason(terms=case.expect_match)

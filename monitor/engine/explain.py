@@ -2,10 +2,11 @@
 found with their positions, the weights against the threshold, and the
 snippet with the terms marked. Used by `monitor rules explain` and by the
 reasons `monitor rules test` gives for a failure."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from monitor.engine.matcher import Context, Evidence, Matcher, Step, _context, _Story
 from monitor.engine.rules import Rule
@@ -31,7 +32,11 @@ class Explanation:
         r = self.rule
         if r.sources and (source or "") not in r.sources:
             out.append(f"source {source or '(none)'!r} is not one of {', '.join(r.sources)}")
-        if r.languages and lang and not any(lang.lower() == w or lang.lower().startswith(w + "-") for w in r.languages):
+        if (
+            r.languages
+            and lang
+            and not any(lang.lower() == w or lang.lower().startswith(w + "-") for w in r.languages)
+        ):
             out.append(f"language {lang!r} is not one of {', '.join(r.languages)}")
         if r.source_tags and not set(r.source_tags) & set(tags):
             out.append(f"the source has none of the tags {', '.join(r.source_tags)}")
@@ -57,7 +62,9 @@ class Explanation:
         if self.steps:
             root = self.steps[0]
             if not root.held:
-                failed = [self.steps[j] for j in self._children(0) if not self.steps[j].held] or [root]
+                failed = [self.steps[j] for j in self._children(0) if not self.steps[j].held] or [
+                    root
+                ]
                 for step in failed[:3]:
                     parts.append(f"{step.label}: failed")
             elif terms:
@@ -65,10 +72,16 @@ class Explanation:
                 parts.append(f"held on {found}" if found else "held with no term found")
             for k, step in enumerate(self.steps):
                 if step.label == "not" and not step.held and not step.scoring:
-                    terms = [t for j in range(k + 1, len(self.steps)) if self.steps[j].depth > step.depth
-                             for _, t, _ in self.steps[j].hits]
+                    terms = [
+                        t
+                        for j in range(k + 1, len(self.steps))
+                        if self.steps[j].depth > step.depth
+                        for _, t, _ in self.steps[j].hits
+                    ]
                     if terms:
-                        parts.append("excluded by " + ", ".join(dict.fromkeys(repr(t) for t in terms)))
+                        parts.append(
+                            "excluded by " + ", ".join(dict.fromkeys(repr(t) for t in terms))
+                        )
                     break
         if self.rule.threshold is not None and self.score is not None:
             parts.append(f"weights {self.score:g} of threshold {self.rule.threshold:g}")
@@ -76,9 +89,11 @@ class Explanation:
 
     def render(self, snippet_chars: int = 240) -> str:
         r = self.rule
-        lines = [f"rule {r.id}: {'MATCH' if self.matched else 'NO MATCH'}  ({r.title})",
-                 f"  file {r.path}:{r.line}" if r.line else f"  file {r.path}",
-                 f"  reads {', '.join(r.fields)}" + ("" if r.enabled else "  (disabled: never alerts)")]
+        lines = [
+            f"rule {r.id}: {'MATCH' if self.matched else 'NO MATCH'}  ({r.title})",
+            f"  file {r.path}:{r.line}" if r.line else f"  file {r.path}",
+            f"  reads {', '.join(r.fields)}" + ("" if r.enabled else "  (disabled: never alerts)"),
+        ]
         problems = self.filter_problems()
         lines.append("  filters: " + ("; ".join(problems) if problems else "pass"))
         lines.append("  conditions:")
@@ -105,15 +120,21 @@ class Explanation:
         def flush() -> None:
             if len(run) >= 4:
                 names = ", ".join(s.label.split(" ", 1)[1] for s in run[:3])
-                out.append(" " * (4 + 2 * run[0].depth) + f"[-] {len(run)} terms not found: {names}, …")
+                out.append(
+                    " " * (4 + 2 * run[0].depth) + f"[-] {len(run)} terms not found: {names}, …"
+                )
             else:
                 out.extend(self._step_line(s, 4) for s in run)
             run.clear()
 
         for k, step in enumerate(steps):
             leaf = k + 1 >= len(steps) or steps[k + 1].depth <= step.depth
-            if leaf and not step.held and step.label.startswith(("term ", "prefix ")) and (
-                    not run or run[0].depth == step.depth):
+            if (
+                leaf
+                and not step.held
+                and step.label.startswith(("term ", "prefix "))
+                and (not run or run[0].depth == step.depth)
+            ):
                 run.append(step)
                 continue
             flush()
@@ -129,7 +150,9 @@ class Explanation:
         mark = "+" if step.held else "-"
         where = ""
         if step.hits:
-            where = "  " + ", ".join(f"{h.field}:{h.start}-{h.end} {t!r}" for h, t, _ in step.hits[:3])
+            where = "  " + ", ".join(
+                f"{h.field}:{h.start}-{h.end} {t!r}" for h, t, _ in step.hits[:3]
+            )
         return " " * (indent + 2 * step.depth) + f"[{mark}] {prefix}{step.label}{where}"
 
     def marked_snippet(self, width: int) -> str:
@@ -153,7 +176,17 @@ class Explanation:
         return f"{first.field}: " + snippet("".join(out), new_first[0], new_first[1], width)
 
 
-def explain(matcher: Matcher, index: int, fields: Mapping[str, str], context: Context | None = None) -> Explanation:
+def explain(
+    matcher: Matcher, index: int, fields: Mapping[str, str], context: Context | None = None
+) -> Explanation:
     matched, applies, steps, evidence, score, story = matcher.explain(index, fields, context)
-    return Explanation(matcher.rules[index], matched, applies, steps, evidence, score, story,
-                       _context(context, fields))
+    return Explanation(
+        matcher.rules[index],
+        matched,
+        applies,
+        steps,
+        evidence,
+        score,
+        story,
+        _context(context, fields),
+    )

@@ -15,10 +15,12 @@ A direct evaluator that searches every term of every rule by plain string
 search is kept as the reference: tests check the index gives the same
 verdicts.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Protocol
+from typing import Protocol
 
 import ahocorasick
 
@@ -112,7 +114,9 @@ class _Story:
 
 
 def _start_ok(hay: str, start: int) -> bool:
-    return not (start > 0 and is_spaced_word_char(hay[start - 1]) and is_spaced_word_char(hay[start]))
+    return not (
+        start > 0 and is_spaced_word_char(hay[start - 1]) and is_spaced_word_char(hay[start])
+    )
 
 
 class _Finder(Protocol):
@@ -129,11 +133,15 @@ def _search_regex(story: _Story, regex: Regex, fields: tuple[str, ...]) -> Hit |
             hit = story.regex_hits[key]
         else:
             text = story.text(name)
-            hay = text.display if regex.cased else story.hay(name, "z") if regex.fold else text.folded
+            hay = (
+                text.display if regex.cased else story.hay(name, "z") if regex.fold else text.folded
+            )
             m = regex.compiled.search(hay)
             hit = None
             if m is not None:
-                start, end = (m.start(), m.end()) if regex.cased else text.display_span(m.start(), m.end())
+                start, end = (
+                    (m.start(), m.end()) if regex.cased else text.display_span(m.start(), m.end())
+                )
                 hit = Hit(name, start, end)
             story.regex_hits[key] = hit
         if hit is not None and (best is None or hit.order < best.order):
@@ -232,7 +240,9 @@ class _Eval:
         self.story = story
         self.trace = trace
 
-    def __call__(self, cond: Condition, fields: tuple[str, ...], depth: int = 0) -> tuple[bool, list[Evidence]]:
+    def __call__(
+        self, cond: Condition, fields: tuple[str, ...], depth: int = 0
+    ) -> tuple[bool, list[Evidence]]:
         """Whether `cond` holds, and the positive hits that made it hold.
 
         Hits under `not` are never evidence; an `any` reports every branch
@@ -250,7 +260,9 @@ class _Eval:
             step.hits = evidence if isinstance(cond, (Term, Regex, Near)) else []
         return held, evidence
 
-    def _eval(self, cond: Condition, fields: tuple[str, ...], depth: int) -> tuple[bool, list[Evidence]]:
+    def _eval(
+        self, cond: Condition, fields: tuple[str, ...], depth: int
+    ) -> tuple[bool, list[Evidence]]:
         if isinstance(cond, Term):
             hit = self.finder.term(cond, fields)
             return (True, [(hit, cond.text, cond.key.casefold())]) if hit else (False, [])
@@ -258,7 +270,7 @@ class _Eval:
             hit = _search_regex(self.story, cond, fields)
             if hit is None:
                 return False, []
-            found = self.story.text(hit.field).display[hit.start:hit.end]
+            found = self.story.text(hit.field).display[hit.start : hit.end]
             return True, [(hit, found, found.casefold())]
         if isinstance(cond, NotOf):
             held, _ = self(cond.item, fields, depth + 1)
@@ -317,7 +329,10 @@ class _Eval:
                 for a, ta in sorted(first, key=lambda x: x[0].start):
                     chosen = [(a, ta)]
                     for others in rest:
-                        gaps = [(self.story.distance(name, a, b, cond.within), b.start, b, tb) for b, tb in others]
+                        gaps = [
+                            (self.story.distance(name, a, b, cond.within), b.start, b, tb)
+                            for b, tb in others
+                        ]
                         close = [g for g in gaps if g[0] <= cond.within]
                         if not close:
                             break
@@ -416,7 +431,9 @@ class Matcher:
         self._positional = frozenset(positional)
         self._fields = tuple(f for f in FIELDS if f in fields)
         # per mode: normalised key -> (index key as exact term or None, as prefix or None)
-        self._targets: dict[str, dict[str, tuple[TermKey | None, TermKey | None]]] = {m: {} for m in self.MODES}
+        self._targets: dict[str, dict[str, tuple[TermKey | None, TermKey | None]]] = {
+            m: {} for m in self.MODES
+        }
         for key in keys:
             mode, text, prefix = key
             exact_key, prefix_key = self._targets[mode].get(text, (None, None))
@@ -484,36 +501,66 @@ class Matcher:
                 chosen.update(users)
         return sorted(chosen)
 
-    def match(self, fields: Mapping[str, str], snippet_chars: int = 240,
-              only: Iterable[int] | None = None, include_disabled: bool = False,
-              context: Context | None = None) -> list[Match]:
+    def match(
+        self,
+        fields: Mapping[str, str],
+        snippet_chars: int = 240,
+        only: Iterable[int] | None = None,
+        include_disabled: bool = False,
+        context: Context | None = None,
+    ) -> list[Match]:
         story = _Story(fields)
         hits = self._scan(story)
         indexes = self.candidates(hits)
         if only is not None:
             wanted = set(only)
             indexes = [i for i in indexes if i in wanted]
-        return self._evaluate(indexes, _IndexFinder(hits, story), story, snippet_chars, include_disabled, context, fields)
+        return self._evaluate(
+            indexes,
+            _IndexFinder(hits, story),
+            story,
+            snippet_chars,
+            include_disabled,
+            context,
+            fields,
+        )
 
-    def match_direct(self, fields: Mapping[str, str], snippet_chars: int = 240,
-                     only: Iterable[int] | None = None, include_disabled: bool = False,
-                     context: Context | None = None) -> list[Match]:
+    def match_direct(
+        self,
+        fields: Mapping[str, str],
+        snippet_chars: int = 240,
+        only: Iterable[int] | None = None,
+        include_disabled: bool = False,
+        context: Context | None = None,
+    ) -> list[Match]:
         """Every rule evaluated by plain search, without the automaton or index."""
         story = _Story(fields)
         indexes = range(len(self.rules)) if only is None else sorted(set(only))
-        return self._evaluate(indexes, _DirectFinder(story), story, snippet_chars, include_disabled, context, fields)
+        return self._evaluate(
+            indexes, _DirectFinder(story), story, snippet_chars, include_disabled, context, fields
+        )
 
     def explain(self, index: int, fields: Mapping[str, str], context: Context | None = None):
         """Every condition of one rule with its outcome, through the index."""
         story = _Story(fields)
         trace: list[Step] = []
-        held, evidence, score = _Eval(_IndexFinder(self._scan(story), story), story, trace).rule(self.rules[index])
+        held, evidence, score = _Eval(_IndexFinder(self._scan(story), story), story, trace).rule(
+            self.rules[index]
+        )
         rule = self.rules[index]
         applies = rule.applies_to(*_context(context, fields))
         return held and applies, applies, trace, evidence, score, story
 
-    def _evaluate(self, indexes: Iterable[int], finder: _Finder, story: _Story, snippet_chars: int,
-                  include_disabled: bool, context: Context | None, fields: Mapping[str, str]) -> list[Match]:
+    def _evaluate(
+        self,
+        indexes: Iterable[int],
+        finder: _Finder,
+        story: _Story,
+        snippet_chars: int,
+        include_disabled: bool,
+        context: Context | None,
+        fields: Mapping[str, str],
+    ) -> list[Match]:
         out = []
         ev = _Eval(finder, story)
         ctx = _context(context, fields)
@@ -532,7 +579,11 @@ class Matcher:
 def _context(context: Context | None, fields: Mapping[str, str]) -> tuple:
     if context is None:
         return fields.get("source") or None, None, frozenset()
-    return context.source if context.source is not None else fields.get("source"), context.lang, context.source_tags
+    return (
+        context.source if context.source is not None else fields.get("source"),
+        context.lang,
+        context.source_tags,
+    )
 
 
 def _iter_near(cond: Condition):

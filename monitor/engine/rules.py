@@ -10,6 +10,7 @@ list files it includes), collect the named term lists of all of them, then
 parse the rules, resolving `extend` against the parsed base rule. A problem
 in one file or rule never stops the others.
 """
+
 from __future__ import annotations
 
 import os
@@ -72,17 +73,17 @@ class Regex:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class AnyOf:
-    items: tuple["Condition", ...]
+    items: tuple[Condition, ...]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class AllOf:
-    items: tuple["Condition", ...]
+    items: tuple[Condition, ...]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class NotOf:
-    item: "Condition"
+    item: Condition
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -90,7 +91,7 @@ class AtLeast:
     """At least `n` of the items hold."""
 
     n: int
-    items: tuple["Condition", ...]
+    items: tuple[Condition, ...]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -107,10 +108,10 @@ class Scope:
     """`item` read in these fields instead of the rule's."""
 
     fields: tuple[str, ...]
-    item: "Condition"
+    item: Condition
 
 
-Condition = Union[Term, Regex, AnyOf, AllOf, NotOf, AtLeast, Near, Scope]
+Condition = Union[Term, Regex, AnyOf, AllOf, NotOf, AtLeast, Near, Scope]  # noqa: UP007
 
 
 def children(cond: Condition) -> tuple[Condition, ...]:
@@ -204,7 +205,9 @@ def describe(cond: Condition) -> str:
     if isinstance(cond, AtLeast):
         return f"at least {cond.n} of {len(cond.items)}"
     if isinstance(cond, Near):
-        groups = " / ".join("|".join(t.text for t in g[:4]) + ("|…" if len(g) > 4 else "") for g in cond.groups)
+        groups = " / ".join(
+            "|".join(t.text for t in g[:4]) + ("|…" if len(g) > 4 else "") for g in cond.groups
+        )
         return f"near, within {cond.within}: {groups}"
     if isinstance(cond, Scope):
         return f"in {', '.join(cond.fields)}"
@@ -266,7 +269,9 @@ class Rule:
     fold_chinese: bool = False
     extends: str | None = None
 
-    def applies_to(self, source: str | None, lang: str | None, source_tags: frozenset[str] | tuple = ()) -> bool:
+    def applies_to(
+        self, source: str | None, lang: str | None, source_tags: frozenset[str] | tuple = ()
+    ) -> bool:
         """The rule's filters on the story's source, language and source tags.
 
         A story whose language is unknown passes a language filter: a missed
@@ -382,8 +387,8 @@ class RuleModel(_RuleFields):
     source_tags: list[str] = []
     fold_chinese: bool = False
     extend: str | None = None
-    add: "_Add | None" = None
-    replace: "_Replace | None" = None
+    add: _Add | None = None
+    replace: _Replace | None = None
     tests: _Tests | None = None
 
     @field_validator("id")
@@ -395,6 +400,7 @@ class RuleModel(_RuleFields):
 class _Add(_RuleFields):
     """What an extending rule appends to its base: list items, or a condition
     that must hold as well."""
+
     tags: list[str] | None = None
     channels: list[str] | None = None
     references: list[str] | None = None
@@ -407,6 +413,7 @@ class _Add(_RuleFields):
 
 class _Replace(_RuleFields):
     """What an extending rule sets instead of its base's value."""
+
     title: str | None = None
     severity: str | None = None
     tags: list[str] | None = None
@@ -421,7 +428,6 @@ class _Replace(_RuleFields):
     languages: list[str] | None = None
     source_tags: list[str] | None = None
     fold_chinese: bool | None = None
-
 
 
 RuleModel.model_rebuild()
@@ -477,8 +483,14 @@ class Lists:
 
 
 class _ConditionParser:
-    def __init__(self, doc: YamlDoc, errors: list[FileError], lists: Lists | None = None,
-                 fold: bool = False, in_list: bool = False):
+    def __init__(
+        self,
+        doc: YamlDoc,
+        errors: list[FileError],
+        lists: Lists | None = None,
+        fold: bool = False,
+        in_list: bool = False,
+    ):
         self.doc = doc
         self.errors = errors
         self.lists = lists
@@ -498,8 +510,11 @@ class _ConditionParser:
             return self.group(value, loc, AnyOf)
         if isinstance(value, dict):
             return self.mapping(value, loc)
-        self.fail(loc, f"expected a condition (a term, a list, or a mapping with one of "
-                       f"{', '.join(_OPERATORS)}), got {_kind(value)}{_quote_hint(value)}")
+        self.fail(
+            loc,
+            f"expected a condition (a term, a list, or a mapping with one of "
+            f"{', '.join(_OPERATORS)}), got {_kind(value)}{_quote_hint(value)}",
+        )
         return None
 
     def term(self, value: Any, cased: bool, loc: tuple) -> Term | None:
@@ -513,8 +528,11 @@ class _ConditionParser:
             prefix = True
             text = stripped[:-1]
         if "*" in text:
-            self.fail(loc, f"'*' is allowed only at the end of a term (a prefix such as 'surveil*'), "
-                           f"got {value!r}; use a regex for other patterns")
+            self.fail(
+                loc,
+                f"'*' is allowed only at the end of a term (a prefix such as 'surveil*'), "
+                f"got {value!r}; use a regex for other patterns",
+            )
             return None
         key = normalise_term(text, cased)
         if not key:
@@ -540,8 +558,11 @@ class _ConditionParser:
             reason = e.args[0] if e.args else e
             if isinstance(reason, bytes):
                 reason = reason.decode("utf-8", "replace")
-            self.fail(loc, f"bad regex {value!r}: {reason} (regexes use RE2 syntax: no backreferences "
-                           "or lookaround)")
+            self.fail(
+                loc,
+                f"bad regex {value!r}: {reason} (regexes use RE2 syntax: no backreferences "
+                "or lookaround)",
+            )
             return None
         if compiled.search("") is not None:
             self.fail(loc, f"regex {value!r} matches empty text, so it would match every story")
@@ -566,7 +587,9 @@ class _ConditionParser:
         ok = True
         for key in value:
             if key not in _CONDITION_KEYS:
-                self.fail(loc + (key,), f"unknown key '{key}'{did_you_mean(str(key), _CONDITION_KEYS)}")
+                self.fail(
+                    loc + (key,), f"unknown key '{key}'{did_you_mean(str(key), _CONDITION_KEYS)}"
+                )
                 ok = False
         ops = [k for k in value if k in _OPERATORS]
         if not ops:
@@ -577,13 +600,19 @@ class _ConditionParser:
                     self.fail(loc, f"a condition mapping needs one of {', '.join(_OPERATORS)}")
             return None
         if len(ops) > 1:
-            self.fail(loc + (ops[1],), f"one operator per mapping, found '{ops[0]}' and '{ops[1]}'; "
-                                       "nest them in a list under 'all' or 'any'")
+            self.fail(
+                loc + (ops[1],),
+                f"one operator per mapping, found '{ops[0]}' and '{ops[1]}'; "
+                "nest them in a list under 'all' or 'any'",
+            )
             return None
         op = ops[0]
         for mod, allowed in _MODIFIER_OPS.items():
             if mod in value and op not in allowed:
-                self.fail(loc + (mod,), f"'{mod}' goes with {' or '.join(repr(a) for a in allowed)}, not '{op}'")
+                self.fail(
+                    loc + (mod,),
+                    f"'{mod}' goes with {' or '.join(repr(a) for a in allowed)}, not '{op}'",
+                )
                 ok = False
         cased = value.get("cased", False)
         if "cased" in value and not isinstance(cased, bool):
@@ -621,7 +650,9 @@ class _ConditionParser:
             self.weighted.append((cond, weight, self._scope[-1] if self._scope else None))
         return cond
 
-    def _operator(self, op: str, value: dict, inner: Any, cased: bool, here: tuple, loc: tuple) -> Condition | None:
+    def _operator(
+        self, op: str, value: dict, inner: Any, cased: bool, here: tuple, loc: tuple
+    ) -> Condition | None:
         if op == "term":
             return self.term(inner, cased, here)
         if op == "regex":
@@ -649,8 +680,15 @@ class _ConditionParser:
         if key not in value:
             return None
         n = value[key]
-        if isinstance(n, bool) or not isinstance(n, (int, float)) or (integer and not isinstance(n, int)):
-            self.fail(loc + (key,), f"'{key}' must be a {'whole ' if integer else ''}number, got {_kind(n)}")
+        if (
+            isinstance(n, bool)
+            or not isinstance(n, (int, float))
+            or (integer and not isinstance(n, int))
+        ):
+            self.fail(
+                loc + (key,),
+                f"'{key}' must be a {'whole ' if integer else ''}number, got {_kind(n)}",
+            )
             return False
         if key == "within" and n < 0:
             self.fail(loc + (key,), f"'within' must be 0 (next to each other) or more, got {n}")
@@ -668,8 +706,11 @@ class _ConditionParser:
             return None
         for i, name in enumerate(value):
             if name not in FIELDS:
-                self.fail(loc + (i,), f"unknown field '{name}'{did_you_mean(str(name), FIELDS)}; "
-                                      f"expected some of {', '.join(FIELDS)}")
+                self.fail(
+                    loc + (i,),
+                    f"unknown field '{name}'{did_you_mean(str(name), FIELDS)}; "
+                    f"expected some of {', '.join(FIELDS)}",
+                )
                 return None
         return tuple(dict.fromkeys(value))
 
@@ -679,8 +720,9 @@ class _ConditionParser:
             return None
         if self.lists is None or name not in self.lists.defs:
             known = list(self.lists.defs) if self.lists else []
-            hint = did_you_mean(name, known) or (f"; known lists: {', '.join(sorted(known))}" if known else
-                                                 "; no lists are defined")
+            hint = did_you_mean(name, known) or (
+                f"; known lists: {', '.join(sorted(known))}" if known else "; no lists are defined"
+            )
             self.fail(loc, f"unknown list '{name}'{hint}")
             return None
         if self.lists.in_cycle(name):
@@ -707,7 +749,9 @@ class _ConditionParser:
         if any(item is None for item in items):
             return None
         if n > len(items):
-            self.fail(loc + ("at_least",), f"at_least {n} of {len(items)} conditions can never hold")
+            self.fail(
+                loc + ("at_least",), f"at_least {n} of {len(items)} conditions can never hold"
+            )
             return None
         return AtLeast(n, tuple(items))
 
@@ -728,8 +772,10 @@ class _ConditionParser:
                 return None
             terms = _flat_terms(cond)
             if terms is None:
-                self.fail(here + (i,), "a 'near' group holds terms, or lists of terms (no regex, not, "
-                                       "all or fields)")
+                self.fail(
+                    here + (i,),
+                    "a 'near' group holds terms, or lists of terms (no regex, not, all or fields)",
+                )
                 return None
             groups.append(terms)
         return Near(tuple(groups), within)
@@ -752,8 +798,14 @@ def _flat_terms(cond: Condition) -> tuple[Term, ...] | None:
 def _kind(value: Any) -> str:
     if value is None:
         return "nothing (null)"
-    return {bool: "a boolean", int: "a number", float: "a number", dict: "a mapping", str: "a string",
-            list: "a list"}.get(type(value), type(value).__name__)
+    return {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        dict: "a mapping",
+        str: "a string",
+        list: "a list",
+    }.get(type(value), type(value).__name__)
 
 
 def _quote_hint(value: Any) -> str:
@@ -777,21 +829,37 @@ def _tests(doc: YamlDoc, loc: tuple, model: _Tests | None) -> RuleTests:
     return RuleTests(tuple(tests["match"]), tuple(tests["no_match"]))
 
 
-def _check_weights(doc: YamlDoc, loc: tuple, threshold: float | None, weighted: tuple[Weighted, ...],
-                   errors: list[FileError]) -> bool:
+def _check_weights(
+    doc: YamlDoc,
+    loc: tuple,
+    threshold: float | None,
+    weighted: tuple[Weighted, ...],
+    errors: list[FileError],
+) -> bool:
     if threshold is None:
         if weighted:
-            errors.append(doc.error(loc, "conditions carry a weight but the rule has no 'threshold'; "
-                                         "add one, or drop the weights"))
+            errors.append(
+                doc.error(
+                    loc,
+                    "conditions carry a weight but the rule has no 'threshold'; "
+                    "add one, or drop the weights",
+                )
+            )
             return False
         return True
     total = sum(w for _, w, _ in weighted)
     if not weighted:
-        errors.append(doc.error(loc + ("threshold",), "'threshold' needs conditions with a 'weight'"))
+        errors.append(
+            doc.error(loc + ("threshold",), "'threshold' needs conditions with a 'weight'")
+        )
         return False
     if total < threshold:
-        errors.append(doc.error(loc + ("threshold",), f"threshold {threshold:g} can never be reached: "
-                                                      f"the weights add up to {total:g}"))
+        errors.append(
+            doc.error(
+                loc + ("threshold",),
+                f"threshold {threshold:g} can never be reached: the weights add up to {total:g}",
+            )
+        )
         return False
     return True
 
@@ -808,11 +876,14 @@ class _Pending:
     model: RuleModel
 
 
-def _parse_rule(doc: YamlDoc, path: Path, loc: tuple, raw: Any, lists: Lists,
-                errors: list[FileError]) -> Rule | RuleModel | None:
+def _parse_rule(
+    doc: YamlDoc, path: Path, loc: tuple, raw: Any, lists: Lists, errors: list[FileError]
+) -> Rule | RuleModel | None:
     """A Rule, or the validated model of a rule that extends another, or None."""
     if not isinstance(raw, dict):
-        errors.append(doc.error(loc, f"a rule must be a mapping with id, title and match, got {_kind(raw)}"))
+        errors.append(
+            doc.error(loc, f"a rule must be a mapping with id, title and match, got {_kind(raw)}")
+        )
         return None
     before = len(errors)
     model = None
@@ -823,12 +894,19 @@ def _parse_rule(doc: YamlDoc, path: Path, loc: tuple, raw: Any, lists: Lists,
     if "extend" in raw:
         for key in raw:
             if key not in _EXTEND_KEYS and key in RuleModel.model_fields:
-                errors.append(doc.error(loc + (key,), f"'{key}' in a rule that extends another: put it under "
-                                                      f"'replace' (or 'add' for lists and conditions)"))
+                errors.append(
+                    doc.error(
+                        loc + (key,),
+                        f"'{key}' in a rule that extends another: put it under "
+                        f"'replace' (or 'add' for lists and conditions)",
+                    )
+                )
         return model if model is not None and len(errors) == before else None
     for key in ("add", "replace"):
         if key in raw:
-            errors.append(doc.error(loc + (key,), f"'{key}' goes with 'extend' (a rule built on another)"))
+            errors.append(
+                doc.error(loc + (key,), f"'{key}' goes with 'extend' (a rule built on another)")
+            )
     for key in ("title", "match"):
         if key not in raw:
             errors.append(doc.error(loc, f"missing required key '{key}'"))
@@ -837,7 +915,9 @@ def _parse_rule(doc: YamlDoc, path: Path, loc: tuple, raw: Any, lists: Lists,
         if raw["match"] is None:
             errors.append(doc.error(loc + ("match",), "'match' is empty: expected a condition"))
         else:
-            parser = _ConditionParser(doc, errors, lists, fold=bool(raw.get("fold_chinese") is True))
+            parser = _ConditionParser(
+                doc, errors, lists, fold=bool(raw.get("fold_chinese") is True)
+            )
             condition = parser.parse(raw["match"], loc + ("match",))
     if model is None or condition is None or len(errors) > before:
         return None
@@ -910,9 +990,15 @@ def _apply_extend(p: _Pending, base: Rule, lists: Lists, errors: list[FileError]
         return None
     node = doc.node_at(loc)
     return replace(
-        base, **changes, id=model.id, condition=condition, weighted=weighted, path=p.path,
+        base,
+        **changes,
+        id=model.id,
+        condition=condition,
+        weighted=weighted,
+        path=p.path,
         line=node.start_mark.line + 1 if node is not None else None,
-        tests=_tests(doc, loc, model.tests), extends=base.id,
+        tests=_tests(doc, loc, model.tests),
+        extends=base.id,
     )
 
 
@@ -925,23 +1011,31 @@ def _rule_entries(doc: YamlDoc, errors: list[FileError]) -> list[tuple[int, Any]
         errors.append(doc.error((), "empty file: expected a top-level 'rules:' list"))
         return []
     if not isinstance(data, dict):
-        errors.append(doc.error((), f"expected a mapping with a 'rules:' list at the top, got {_kind(data)}"))
+        errors.append(
+            doc.error((), f"expected a mapping with a 'rules:' list at the top, got {_kind(data)}")
+        )
         return []
     for key in data:
         if key not in _FILE_KEYS:
-            errors.append(doc.error((key,), f"unknown key '{key}'{did_you_mean(str(key), _FILE_KEYS)}"))
+            errors.append(
+                doc.error((key,), f"unknown key '{key}'{did_you_mean(str(key), _FILE_KEYS)}")
+            )
     if "rules" not in data:
         if "lists" not in data and "include" not in data and not errors:
             errors.append(doc.error((), "missing required key 'rules'"))
         return []
     raw_rules = data["rules"]
     if not isinstance(raw_rules, list):
-        errors.append(doc.error(("rules",), f"'rules' must be a list of rules, got {_kind(raw_rules)}"))
+        errors.append(
+            doc.error(("rules",), f"'rules' must be a list of rules, got {_kind(raw_rules)}")
+        )
         return []
     return list(enumerate(raw_rules))
 
 
-def _list_defs(doc: YamlDoc, only_lists: bool = False) -> tuple[dict[str, ListDef], list[FileError]]:
+def _list_defs(
+    doc: YamlDoc, only_lists: bool = False
+) -> tuple[dict[str, ListDef], list[FileError]]:
     errors: list[FileError] = []
     data = doc.data
     defs: dict[str, ListDef] = {}
@@ -951,17 +1045,25 @@ def _list_defs(doc: YamlDoc, only_lists: bool = False) -> tuple[dict[str, ListDe
             return defs, errors
         for key in data:
             if key != "lists":
-                errors.append(doc.error((key,), f"an included file holds only 'lists', not '{key}'"))
+                errors.append(
+                    doc.error((key,), f"an included file holds only 'lists', not '{key}'")
+                )
     if not isinstance(data, dict) or "lists" not in data:
         return defs, errors
     raw = data["lists"]
     if not isinstance(raw, dict):
-        errors.append(doc.error(("lists",), f"'lists' must map names to lists of terms, got {_kind(raw)}"))
+        errors.append(
+            doc.error(("lists",), f"'lists' must map names to lists of terms, got {_kind(raw)}")
+        )
         return defs, errors
     for name, body in raw.items():
         if not isinstance(name, str) or not LIST_NAME.fullmatch(name):
-            errors.append(doc.error(("lists", name), f"'{name}' is not a valid list name: use letters, digits, "
-                                                     "'.', '_' and '-'"))
+            errors.append(
+                doc.error(
+                    ("lists", name),
+                    f"'{name}' is not a valid list name: use letters, digits, '.', '_' and '-'",
+                )
+            )
             continue
         if body is None or body == []:
             errors.append(doc.error(("lists", name), f"list '{name}' is empty"))
@@ -970,8 +1072,9 @@ def _list_defs(doc: YamlDoc, only_lists: bool = False) -> tuple[dict[str, ListDe
     return defs, errors
 
 
-def _resolve(pending: list[_Pending], by_id: dict[str, Rule], lists: Lists,
-             errors: list[FileError]) -> list[tuple[tuple[int, int], Rule]]:
+def _resolve(
+    pending: list[_Pending], by_id: dict[str, Rule], lists: Lists, errors: list[FileError]
+) -> list[tuple[tuple[int, int], Rule]]:
     """Rules that extend others, in an order where each base comes first."""
     out = []
     waiting = list(pending)
@@ -1024,10 +1127,16 @@ def rule_files(paths: list[Path]) -> tuple[list[tuple[Path, Path]], list[FileErr
         if p.is_dir():
             found = sorted(f for f in p.iterdir() if f.suffix in (".yaml", ".yml") and f.is_file())
             if not found:
-                errors.append(FileError(p, None, None, "no rule files (*.yaml, *.yml) in this directory"))
+                errors.append(
+                    FileError(p, None, None, "no rule files (*.yaml, *.yml) in this directory")
+                )
             for f in found:
                 if not _inside(f, p):
-                    errors.append(FileError(f, None, None, "refused: a link to a file outside the rules folder"))
+                    errors.append(
+                        FileError(
+                            f, None, None, "refused: a link to a file outside the rules folder"
+                        )
+                    )
                 else:
                     files.append((f, p))
         elif p.exists():
@@ -1045,7 +1154,9 @@ def _includes(doc: YamlDoc, path: Path, root: Path, errors: list[FileError]) -> 
     if isinstance(raw, str):
         raw = [raw]
     if not isinstance(raw, list):
-        errors.append(doc.error(("include",), f"'include' takes a list of list files, got {_kind(raw)}"))
+        errors.append(
+            doc.error(("include",), f"'include' takes a list of list files, got {_kind(raw)}")
+        )
         return []
     out = []
     for i, name in enumerate(raw):
@@ -1054,12 +1165,19 @@ def _includes(doc: YamlDoc, path: Path, root: Path, errors: list[FileError]) -> 
             errors.append(doc.error(loc, f"an include is a file name, got {_kind(name)}"))
             continue
         if os.path.isabs(name) or name.startswith("~"):
-            errors.append(doc.error(loc, f"refused include '{name}': an absolute path; name a file inside "
-                                         "the rules folder, relative to this file"))
+            errors.append(
+                doc.error(
+                    loc,
+                    f"refused include '{name}': an absolute path; name a file inside "
+                    "the rules folder, relative to this file",
+                )
+            )
             continue
         target = path.parent / name
         if not _inside(target, root):
-            errors.append(doc.error(loc, f"refused include '{name}': it leads outside the rules folder"))
+            errors.append(
+                doc.error(loc, f"refused include '{name}': it leads outside the rules folder")
+            )
             continue
         if not target.is_file():
             errors.append(doc.error(loc, f"include '{name}': no such file"))
@@ -1084,8 +1202,14 @@ def read_rules(paths: list[Path]) -> tuple[list[Rule], list[FileError]]:
             first = defs.get(name)
             if first is not None:
                 node = first.doc.node_at(first.loc)
-                where = f"{first.doc.path}:{node.start_mark.line + 1}" if node is not None else first.doc.path
-                per_file[doc.path].append(doc.error(d.loc, f"duplicate list name '{name}' (first defined at {where})"))
+                where = (
+                    f"{first.doc.path}:{node.start_mark.line + 1}"
+                    if node is not None
+                    else first.doc.path
+                )
+                per_file[doc.path].append(
+                    doc.error(d.loc, f"duplicate list name '{name}' (first defined at {where})")
+                )
                 continue
             defs[name] = d
 
@@ -1121,8 +1245,11 @@ def read_rules(paths: list[Path]) -> tuple[list[Rule], list[FileError]]:
         first = seen.get(rule_id)
         if first is not None:
             where = f"{first[0]}:{first[1]}" if first[1] else str(first[0])
-            per_file[doc.path].append(doc.error(loc + ("id",), f"duplicate rule id '{rule_id}' "
-                                                               f"(first defined at {where})"))
+            per_file[doc.path].append(
+                doc.error(
+                    loc + ("id",), f"duplicate rule id '{rule_id}' (first defined at {where})"
+                )
+            )
             return False
         seen[rule_id] = (path, line)
         return True
@@ -1138,7 +1265,9 @@ def read_rules(paths: list[Path]) -> tuple[list[Rule], list[FileError]]:
                     rules.append(((n, i), got))
             elif isinstance(got, RuleModel):
                 node = doc.node_at(loc)
-                if claim(doc, loc, got.id, path, node.start_mark.line + 1 if node is not None else None):
+                if claim(
+                    doc, loc, got.id, path, node.start_mark.line + 1 if node is not None else None
+                ):
                     pending.append(_Pending(doc, path, (n, i), loc, raw, got))
     resolve_errors: list[FileError] = []
     rules.extend(_resolve(pending, by_id, lists, resolve_errors))

@@ -8,13 +8,14 @@ length (German sharp s becomes "ss"), so the folded text keeps a map from
 each of its characters back to the display text, which is what snippets
 and reported regex hits are cut from.
 """
+
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Sequence
 
 ELLIPSIS = "…"
 
@@ -233,9 +234,7 @@ def fold_chinese(text: str) -> str:
 
 # --- words, for proximity -----------------------------------------------------
 
-_UNSPACED_CLASS = "".join(
-    f"{chr(lo)}-{chr(hi)}" for lo, hi in _UNSPACED_RANGES
-)
+_UNSPACED_CLASS = "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in _UNSPACED_RANGES)
 # A token is one character of an unspaced script, or a run of letters and
 # digits of a spaced one: `near` counts words in English and characters in Chinese.
 _TOKEN = re.compile(f"[{_UNSPACED_CLASS}]|[^\\W{_UNSPACED_CLASS}]+")
@@ -244,7 +243,12 @@ _TOKEN = re.compile(f"[{_UNSPACED_CLASS}]|[^\\W{_UNSPACED_CLASS}]+")
 def tokens_between(text: str, start: int, end: int, limit: int) -> int:
     """Words (characters in unspaced scripts) in text[start:end], counting
     no further than limit + 1. A word cut by `start` is not counted."""
-    while start < end and start > 0 and is_spaced_word_char(text[start - 1]) and is_spaced_word_char(text[start]):
+    while (
+        start < end
+        and start > 0
+        and is_spaced_word_char(text[start - 1])
+        and is_spaced_word_char(text[start])
+    ):
         start += 1
     if end - start <= limit:
         # every token holds at least one character

@@ -6,9 +6,11 @@ Stories with no I/O of its own.
 raises SourceError(reason, message) with reason "not_a_feed", "parse_error"
 or "selector_empty" and a one-line message.
 """
+
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ..identity import make_stories
 from ..models import Story
@@ -23,8 +25,11 @@ __all__ = ["SourceError", "parse", "KINDS"]
 KINDS = ("rss", "html", "sitemap", "json")
 
 
-def parse(source: "SourceConfig", result: "FetchResult",
-          known: "Callable[[list[str]], set[str]] | None" = None) -> list[Story]:
+def parse(
+    source: SourceConfig,
+    result: FetchResult,
+    known: Callable[[list[str]], set[str]] | None = None,
+) -> list[Story]:
     """Stories of one fetched document of `source` (empty for a 304).
 
     `known` (optional) returns which of the given story keys are stored
@@ -47,7 +52,9 @@ def parse(source: "SourceConfig", result: "FetchResult",
 
             if source.select is None:
                 raise SourceError("parse_error", f"html source '{source.name}' has no 'select'")
-            items = parse_listing(result.body, result.url, source.select, content_type, source.tzinfo)
+            items = parse_listing(
+                result.body, result.url, source.select, content_type, source.tzinfo
+            )
         elif source.kind == "sitemap":
             from .sitemap import parse_sitemap
 

@@ -1,4 +1,5 @@
 """The one error a watcher raises for a document it cannot read."""
+
 from __future__ import annotations
 
 REASONS = frozenset({"not_a_feed", "parse_error", "selector_empty"})

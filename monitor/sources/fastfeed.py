@@ -9,15 +9,15 @@ bytes. rss.py then hands the same bytes to feedparser, the forgiving
 fallback. Nothing here resolves entities, loads a DTD or opens a network
 connection.
 """
+
 from __future__ import annotations
 
+import html as _html
 import re
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from urllib.parse import urljoin
-
-import html as _html
 
 from lxml import etree
 from lxml import html as lhtml
@@ -27,8 +27,15 @@ from .dates import parse_date
 from .errors import SourceError
 from .text import _BLOCK, _DROP, _MARKUP, collapse, html_to_text, primary_lang
 
-_PARSER_KW = dict(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
-                  remove_comments=True, remove_pis=True, recover=False)
+_PARSER_KW = dict(
+    resolve_entities=False,
+    no_network=True,
+    load_dtd=False,
+    huge_tree=False,
+    remove_comments=True,
+    remove_pis=True,
+    recover=False,
+)
 
 NS_ATOM = "http://www.w3.org/2005/Atom"
 NS_RSS1 = "http://purl.org/rss/1.0/"
@@ -126,7 +133,9 @@ def parse(body: bytes, url: str, known: Known | None = None) -> list[RawItem]:
     except etree.XMLSyntaxError as e:
         if "depth" in str(e).lower() or "huge" in str(e).lower():
             # libxml2's own limits: nothing a forgiving parser should try harder on
-            raise SourceError("parse_error", f"document is nested too deeply or too large to parse ({e})") from None
+            raise SourceError(
+                "parse_error", f"document is nested too deeply or too large to parse ({e})"
+            ) from None
         raise NotFast(f"not well-formed: {e}") from None
     except ValueError as e:
         raise NotFast(f"not well-formed: {e}") from None
@@ -169,6 +178,7 @@ def _has_entity_refs(el) -> bool:
 
 # -- RSS 2.0 / 0.9x ---------------------------------------------------------------
 
+
 def _rss2(root, url: str) -> list[Entry]:
     channel = root.find("channel")
     if channel is None:
@@ -176,7 +186,9 @@ def _rss2(root, url: str) -> list[Entry]:
     if _has_entity_refs(root):
         raise NotFast("unresolved entity references")
     feed_lang = primary_lang(_text(channel.find("language")) or _text(channel.find(_DC_LANG)))
-    items = list(channel.iterfind("item")) or list(root.iterfind("item"))  # RSS 0.91 puts some beside the channel
+    items = list(channel.iterfind("item")) or list(
+        root.iterfind("item")
+    )  # RSS 0.91 puts some beside the channel
     return [_rss_entry(item, url, feed_lang) for item in items]
 
 
@@ -206,13 +218,21 @@ def _rss_entry(item, base: str, feed_lang: str | None, ns: str = "") -> Entry:
             body = ""
         published = _date(_text(get(ns + "pubDate")), _text(get(_DC_DATE)))
         lang = primary_lang(_text(get(_DC_LANG))) or feed_lang
-        return RawItem(title=title, link=link, summary=summary, published=published, guid=guid or None,
-                       body=body, lang=lang)
+        return RawItem(
+            title=title,
+            link=link,
+            summary=summary,
+            published=published,
+            guid=guid or None,
+            body=body,
+            lang=lang,
+        )
 
     return guid, link, build
 
 
 # -- RSS 1.0 (RDF) and 0.90 ----------------------------------------------------------
+
 
 def _rdf(root, url: str) -> list[Entry]:
     if _has_entity_refs(root):
@@ -229,6 +249,7 @@ def _rdf(root, url: str) -> list[Entry]:
 
 
 # -- Atom -----------------------------------------------------------------------------
+
 
 def _atom_kind(el) -> str:
     kind = (el.get("type") or "text").lower()
@@ -288,10 +309,20 @@ def _atom_entry(entry, url: str, feed_lang: str | None) -> Entry:
         content = _atom_text(content_el) if content_el is not None else ""
         summary = _atom_text(summary_el) if summary_el is not None else content
         body = content if content != summary else ""
-        published = _date(_text(entry.find(_A + "published")), _text(entry.find(_A + "updated")),
-                          _text(entry.find(_DC_DATE)))
+        published = _date(
+            _text(entry.find(_A + "published")),
+            _text(entry.find(_A + "updated")),
+            _text(entry.find(_DC_DATE)),
+        )
         lang = primary_lang(entry.get(_XML_LANG)) or feed_lang
-        return RawItem(title=title, link=link, summary=summary, published=published,
-                       guid=guid or None, body=body, lang=lang)
+        return RawItem(
+            title=title,
+            link=link,
+            summary=summary,
+            published=published,
+            guid=guid or None,
+            body=body,
+            lang=lang,
+        )
 
     return guid, link, build

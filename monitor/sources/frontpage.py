@@ -8,6 +8,7 @@ address shaped like an article's (a date, a number or a hyphenated slug in
 its path; not a tag, category, author, search or account page). Each
 article address counts once, titled by its longest link text.
 """
+
 from __future__ import annotations
 
 import re
@@ -23,21 +24,32 @@ from .text import collapse, primary_lang
 
 _SKIP_ANCESTORS = {"nav", "header", "footer", "aside", "form", "menu"}
 _SKIP_ROLES = {"navigation", "banner", "contentinfo", "complementary", "search"}
-_SKIP_CLASS = re.compile(r"(?:^|[\s_-])(?:nav|menu|footer|header|breadcrumb|sidebar|social|share|login|signup)"
-                         r"(?:$|[\s_-])", re.I)
+_SKIP_CLASS = re.compile(
+    r"(?:^|[\s_-])(?:nav|menu|footer|header|breadcrumb|sidebar|social|share|login|signup)"
+    r"(?:$|[\s_-])",
+    re.I,
+)
 _NOT_ARTICLE = re.compile(
     r"/(?:tags?|topics?|category|categories|section|author|authors|people|search|login|signin|signup|register|"
     r"subscribe|subscription|account|about|contact|privacy|terms|newsletter|podcasts?|video|videos|page|feed|rss)"
-    r"(?:/|$)", re.I)
-_ARTICLE_PATH = re.compile(r"(?:/\d{4}[/-]\d{1,2}[/-]\d{1,2}/|/\d{4}/\d{2}/|\d{5,}|/[^/]*[a-z0-9]+-[a-z0-9]+-[a-z0-9]+[^/]*"
-                           r"|\.s?html?$|/a/|/article)", re.I)
+    r"(?:/|$)",
+    re.I,
+)
+_ARTICLE_PATH = re.compile(
+    r"(?:/\d{4}[/-]\d{1,2}[/-]\d{1,2}/|/\d{4}/\d{2}/|\d{5,}|/[^/]*[a-z0-9]+-[a-z0-9]+-[a-z0-9]+[^/]*"
+    r"|\.s?html?$|/a/|/article)",
+    re.I,
+)
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
 
 
 def _site(host: str) -> str:
     parts = host.lower().split(".")
-    return ".".join(parts[-3:]) if len(parts) > 2 and len(parts[-1]) == 2 and len(parts[-2]) <= 3 \
+    return (
+        ".".join(parts[-3:])
+        if len(parts) > 2 and len(parts[-1]) == 2 and len(parts[-2]) <= 3
         else ".".join(parts[-2:])
+    )
 
 
 def _skipped(a) -> bool:

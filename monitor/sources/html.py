@@ -2,9 +2,10 @@
 
 `select.item` finds each story's element; the other selectors are searched
 inside it (see config.Select)."""
+
 from __future__ import annotations
 
-from datetime import timezone, tzinfo
+from datetime import UTC, tzinfo
 from urllib.parse import urljoin, urlsplit
 
 from bs4 import BeautifulSoup
@@ -13,7 +14,6 @@ from soupsieve import SelectorSyntaxError
 from ..config import Select
 from ..identity import RawItem
 from ..textdecode import decode_html
-
 from .dates import parse_date
 from .errors import SourceError
 from .text import HTML_PARSER, collapse, element_text, primary_lang
@@ -25,8 +25,10 @@ def _select_one(el, selector: str, what: str):
     try:
         return el.select_one(selector)
     except (SelectorSyntaxError, ValueError, NotImplementedError) as e:
-        raise SourceError("parse_error", f"{what} selector '{selector}' is not valid CSS: "
-                                         f"{' '.join(str(e).split())[:120]}") from None
+        raise SourceError(
+            "parse_error",
+            f"{what} selector '{selector}' is not valid CSS: {' '.join(str(e).split())[:120]}",
+        ) from None
 
 
 def _text(el) -> str:
@@ -65,15 +67,22 @@ def _published(el) -> str:
     return collapse(el.get_text(" "))
 
 
-def parse_listing(body: bytes, url: str, select: Select, content_type: str | None = None,
-                  tz: tzinfo = timezone.utc) -> list[RawItem]:
+def parse_listing(
+    body: bytes,
+    url: str,
+    select: Select,
+    content_type: str | None = None,
+    tz: tzinfo = UTC,
+) -> list[RawItem]:
     """Items of a listing page. Raises SourceError("selector_empty") when
     select.item finds nothing."""
     text = decode_html(body, content_type)
     try:
         soup = BeautifulSoup(text, HTML_PARSER)
     except Exception as e:  # pragma: no cover - parsers are very forgiving
-        raise SourceError("parse_error", f"page could not be parsed: {type(e).__name__}: {e}") from None
+        raise SourceError(
+            "parse_error", f"page could not be parsed: {type(e).__name__}: {e}"
+        ) from None
     base = url
     base_tag = soup.find("base", href=True)
     if base_tag is not None:
@@ -84,8 +93,10 @@ def parse_listing(body: bytes, url: str, select: Select, content_type: str | Non
     try:
         elements = soup.select(select.item)
     except (SelectorSyntaxError, ValueError, NotImplementedError) as e:
-        raise SourceError("parse_error", f"item selector '{select.item}' is not valid CSS: "
-                                         f"{' '.join(str(e).split())[:120]}") from None
+        raise SourceError(
+            "parse_error",
+            f"item selector '{select.item}' is not valid CSS: {' '.join(str(e).split())[:120]}",
+        ) from None
     if not elements:
         raise SourceError("selector_empty", f"selector '{select.item}' found nothing")
 
@@ -99,7 +110,9 @@ def parse_listing(body: bytes, url: str, select: Select, content_type: str | Non
             # The first link with visible text (a thumbnail link usually
             # comes first and has none), else the first link.
             anchors = el.find_all("a", href=True)
-            link_el = next((a for a in anchors if a.get_text(strip=True)), anchors[0] if anchors else None)
+            link_el = next(
+                (a for a in anchors if a.get_text(strip=True)), anchors[0] if anchors else None
+            )
         link = _absolute(base, _href(link_el))
 
         if select.title:
@@ -113,5 +126,7 @@ def parse_listing(body: bytes, url: str, select: Select, content_type: str | Non
         published = None
         if select.published:
             published = parse_date(_published(_select_one(el, select.published, "published")), tz)
-        items.append(RawItem(title=title, link=link, summary=summary, published=published, lang=page_lang))
+        items.append(
+            RawItem(title=title, link=link, summary=summary, published=published, lang=page_lang)
+        )
     return items

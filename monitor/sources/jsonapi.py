@@ -12,9 +12,11 @@ A path is keys joined by dots; a number picks from a list (``media.0.url``).
 A path that leads nowhere gives an empty field, not an error; an ``items``
 path that does not lead to a list is "not_a_feed".
 """
+
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from typing import Any
 from urllib.parse import urljoin
 
@@ -34,7 +36,11 @@ def lookup(doc: Any, path: str) -> Any:
     for part in path.split("."):
         if isinstance(cur, dict) and part in cur:
             cur = cur[part]
-        elif isinstance(cur, list) and part.lstrip("-").isdigit() and -len(cur) <= int(part) < len(cur):
+        elif (
+            isinstance(cur, list)
+            and part.lstrip("-").isdigit()
+            and -len(cur) <= int(part) < len(cur)
+        ):
             cur = cur[int(part)]
         else:
             return _MISSING
@@ -51,7 +57,9 @@ def parse_json_api(body: bytes, url: str, paths) -> list[RawItem]:
     try:
         doc = json.loads(body.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError) as e:
-        raise SourceError("not_a_feed", f"document is not JSON: {' '.join(str(e).split())[:160]}") from None
+        raise SourceError(
+            "not_a_feed", f"document is not JSON: {' '.join(str(e).split())[:160]}"
+        ) from None
     items = lookup(doc, paths.items)
     if not isinstance(items, list):
         where = f"'{paths.items}'" if paths.items else "the top level"
@@ -60,24 +68,26 @@ def parse_json_api(body: bytes, url: str, paths) -> list[RawItem]:
     for raw in items:
         if not isinstance(raw, dict):
             continue
-        field = lambda p: _str(lookup(raw, p)) if p else ""  # noqa: E731
+        field = lambda p: _str(lookup(raw, p)) if p else ""  # noqa: B023, E731
         link = field(paths.link).strip()
         published = lookup(raw, paths.published) if paths.published else _MISSING
         if isinstance(published, (int, float)) and not isinstance(published, bool):
-            from datetime import datetime, timezone
+            from datetime import datetime
 
             stamp = published / 1000 if published > 1e11 else published  # milliseconds or seconds
             try:
-                when = datetime.fromtimestamp(stamp, tz=timezone.utc)
+                when = datetime.fromtimestamp(stamp, tz=UTC)
             except (OverflowError, OSError, ValueError):
                 when = None
         else:
             when = parse_date(_str(published))
-        out.append(RawItem(
-            title=html_to_text(field(paths.title)),
-            link=urljoin(url, link) if link else "",
-            summary=html_to_text(field(paths.summary)),
-            published=when,
-            guid=field(paths.guid).strip() or None,
-        ))
+        out.append(
+            RawItem(
+                title=html_to_text(field(paths.title)),
+                link=urljoin(url, link) if link else "",
+                summary=html_to_text(field(paths.summary)),
+                published=when,
+                guid=field(paths.guid).strip() or None,
+            )
+        )
     return out

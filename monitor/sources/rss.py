@@ -5,13 +5,14 @@ BytesIO of the fetched body, never a URL or a string: given a string or bytes
 it may fetch a URL or open a local file of that name. feedparser 6.0 does not
 read JSON Feed, so JSON Feed is parsed here with json.
 """
+
 from __future__ import annotations
 
 import calendar
 import io
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
 
@@ -23,7 +24,9 @@ from .dates import parse_date
 from .errors import SourceError
 from .text import collapse, html_to_text, primary_lang
 
-_XML_DECL = re.compile(rb"""^(\s*<\?xml[^>]*?\bencoding\s*=\s*["'])([A-Za-z0-9_.:+-]+)(["'])""", re.I)
+_XML_DECL = re.compile(
+    rb"""^(\s*<\?xml[^>]*?\bencoding\s*=\s*["'])([A-Za-z0-9_.:+-]+)(["'])""", re.I
+)
 _JSON_TYPES = ("application/feed+json", "application/json", "text/json")
 # Charsets whose labels understate what real feeds contain (see textdecode).
 _WIDENED = {"gb18030", "big5hkscs"}
@@ -36,7 +39,9 @@ def _drop_wp_footer(text: str, title: str) -> str:
     """WordPress ends summaries with "The post <title> appeared first on <site>."."""
     if not title or "appeared first on" not in text:
         return text
-    return re.sub(r"\s*The post " + re.escape(title) + r" appeared first on [^.]{1,200}\.?\s*$", "", text)
+    return re.sub(
+        r"\s*The post " + re.escape(title) + r" appeared first on [^.]{1,200}\.?\s*$", "", text
+    )
 
 
 def parse_feed(body: bytes, url: str, content_type: str | None = None, known=None) -> list[RawItem]:
@@ -52,6 +57,7 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None, known=Non
 
 
 # -- XML feeds ---------------------------------------------------------------
+
 
 def _widen_encoding(body: bytes, content_type: str | None) -> tuple[bytes, str | None]:
     """Re-encode a gb2312/gbk/big5-labelled feed as UTF-8 through the wider
@@ -70,7 +76,7 @@ def _widen_encoding(body: bytes, content_type: str | None) -> tuple[bytes, str |
 
 def _struct_to_dt(value: Any) -> datetime | None:
     try:
-        return datetime.fromtimestamp(calendar.timegm(value), tz=timezone.utc)
+        return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
     except (TypeError, ValueError, OverflowError):
         return None
 
@@ -125,8 +131,11 @@ def refuse_entities(body: bytes) -> None:
     how XML bombs (billion laughs) and external entities (local files,
     internal URLs) arrive: refuse the document before any parser sees it."""
     if _ENTITY_DECL.search(body[:_PROLOG]):
-        raise SourceError("parse_error", "document declares XML entities (refused: entity expansion and "
-                                         "external entities are not read)")
+        raise SourceError(
+            "parse_error",
+            "document declares XML entities (refused: entity expansion and "
+            "external entities are not read)",
+        )
 
 
 def _declared_encoding(data: bytes) -> str | None:
@@ -144,7 +153,9 @@ def _fast_path_fits(data: bytes, ctype: str | None) -> bool:
     return header == declared
 
 
-def parse_xml_feed(body: bytes, url: str, content_type: str | None = None, known=None) -> list[RawItem]:
+def parse_xml_feed(
+    body: bytes, url: str, content_type: str | None = None, known=None
+) -> list[RawItem]:
     """Items of an RSS or Atom feed. `known` (see sources.parse) lets the
     fast path skip stories already stored; feedparser reads them all."""
     refuse_entities(body)
@@ -167,7 +178,9 @@ def parse_xml_feed(body: bytes, url: str, content_type: str | None = None, known
     try:
         parsed = feedparser.parse(io.BytesIO(data), response_headers=headers)
     except Exception as e:  # feedparser rarely raises; keep it one line if it does
-        raise SourceError("parse_error", f"feed could not be parsed: {type(e).__name__}: {e}") from None
+        raise SourceError(
+            "parse_error", f"feed could not be parsed: {type(e).__name__}: {e}"
+        ) from None
     entries = parsed.get("entries") or []
     if not entries:
         exc = parsed.get("bozo_exception") if parsed.get("bozo") else None
@@ -189,21 +202,27 @@ def parse_xml_feed(body: bytes, url: str, content_type: str | None = None, known
         summary_html = entry.get("summary") or ""
         content = entry.get("content") or []
         body_html = " ".join(c.get("value", "") for c in content if c.get("value"))
-        summary = _detail_text(summary_html, entry.get("summary_detail")) if summary_html else html_to_text(body_html)
+        summary = (
+            _detail_text(summary_html, entry.get("summary_detail"))
+            if summary_html
+            else html_to_text(body_html)
+        )
         body_text = html_to_text(body_html) if body_html else ""
         summary = _drop_wp_footer(summary, title)
         body_text = _drop_wp_footer(body_text, title)
         if body_text == summary:
             body_text = ""
-        items.append(RawItem(
-            title=title,
-            link=_entry_link(entry, url),
-            summary=summary,
-            published=_entry_date(entry),
-            guid=(entry.get("id") or "").strip() or None,
-            body=body_text,
-            lang=primary_lang(entry.get("language")) or feed_lang,
-        ))
+        items.append(
+            RawItem(
+                title=title,
+                link=_entry_link(entry, url),
+                summary=summary,
+                published=_entry_date(entry),
+                guid=(entry.get("id") or "").strip() or None,
+                body=body_text,
+                lang=primary_lang(entry.get("language")) or feed_lang,
+            )
+        )
     return items
 
 
@@ -214,42 +233,60 @@ def _tidy(item: RawItem) -> RawItem:
         body = ""
     if summary == item.summary and body == item.body:
         return item
-    return RawItem(title=item.title, link=item.link, summary=summary, published=item.published,
-                   guid=item.guid, body=body, lang=item.lang)
+    return RawItem(
+        title=item.title,
+        link=item.link,
+        summary=summary,
+        published=item.published,
+        guid=item.guid,
+        body=body,
+        lang=item.lang,
+    )
 
 
 # -- JSON Feed (https://www.jsonfeed.org/version/1.1/) ------------------------
+
 
 def parse_json_feed(body: bytes, url: str) -> list[RawItem]:
     try:
         doc = json.loads(body.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError) as e:
-        raise SourceError("not_a_feed", f"document is not JSON: {' '.join(str(e).split())[:160]}") from None
+        raise SourceError(
+            "not_a_feed", f"document is not JSON: {' '.join(str(e).split())[:160]}"
+        ) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("items"), list):
         raise SourceError("not_a_feed", "JSON document is not a JSON Feed (no 'items' list)")
     version = str(doc.get("version") or "")
     if version and "jsonfeed.org" not in version:
-        raise SourceError("not_a_feed", f"JSON document has an unknown feed version '{version[:80]}'")
+        raise SourceError(
+            "not_a_feed", f"JSON document has an unknown feed version '{version[:80]}'"
+        )
     feed_lang = primary_lang(doc.get("language") if isinstance(doc.get("language"), str) else None)
     items: list[RawItem] = []
     for raw in doc["items"]:
         if not isinstance(raw, dict):
             continue
-        text = lambda k: raw.get(k) if isinstance(raw.get(k), str) else ""  # noqa: E731
+        text = lambda k: raw.get(k) if isinstance(raw.get(k), str) else ""  # noqa: B023, E731
         content = html_to_text(text("content_html")) or collapse(text("content_text"))
         summary = html_to_text(text("summary")) or content
         title = html_to_text(text("title"))
         if not title and summary:  # title is optional in JSON Feed (micro-posts)
-            title = summary if len(summary) <= _TITLE_FROM_TEXT else summary[:_TITLE_FROM_TEXT].rsplit(" ", 1)[0] + "…"
+            title = (
+                summary
+                if len(summary) <= _TITLE_FROM_TEXT
+                else summary[:_TITLE_FROM_TEXT].rsplit(" ", 1)[0] + "…"
+            )
         link = (text("url") or text("external_url")).strip()
         guid = raw.get("id")
-        items.append(RawItem(
-            title=title,
-            link=urljoin(url, link) if link else "",
-            summary=summary,
-            published=parse_date(text("date_published")) or parse_date(text("date_modified")),
-            guid=str(guid).strip() if guid not in (None, "") else None,
-            body=content if content != summary else "",
-            lang=primary_lang(text("language")) or feed_lang,
-        ))
+        items.append(
+            RawItem(
+                title=title,
+                link=urljoin(url, link) if link else "",
+                summary=summary,
+                published=parse_date(text("date_published")) or parse_date(text("date_modified")),
+                guid=str(guid).strip() if guid not in (None, "") else None,
+                body=content if content != summary else "",
+                lang=primary_lang(text("language")) or feed_lang,
+            )
+        )
     return items

@@ -6,6 +6,7 @@ sitemaps give the address and ``<lastmod>``, and a title made from the
 address's last path segment. Keywords are added to the summary, where rules
 read them. Read with lxml, entities refused, no DTD, no network.
 """
+
 from __future__ import annotations
 
 from urllib.parse import unquote, urljoin, urlsplit
@@ -19,7 +20,9 @@ from .text import collapse, primary_lang
 
 NS_SM = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
 NS_NEWS = "{http://www.google.com/schemas/sitemap-news/0.9}"
-_PARSER_KW = dict(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, recover=False)
+_PARSER_KW = dict(
+    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, recover=False
+)
 
 
 def _text(el, path: str) -> str:
@@ -43,15 +46,22 @@ def parse_sitemap(body: bytes, url: str) -> list[RawItem]:
     try:
         root = etree.fromstring(body, etree.XMLParser(**_PARSER_KW))
     except etree.XMLSyntaxError as e:
-        raise SourceError("not_a_feed", f"sitemap is not well-formed XML ({' '.join(str(e).split())[:160]})") from None
+        raise SourceError(
+            "not_a_feed", f"sitemap is not well-formed XML ({' '.join(str(e).split())[:160]})"
+        ) from None
     if root is None:
         raise SourceError("not_a_feed", "empty document")
     if root.tag == NS_SM + "sitemapindex":
         n = len(root.findall(NS_SM + "sitemap"))
-        raise SourceError("not_a_feed", f"document is a sitemap index of {n} sitemaps: configure the news sitemap "
-                                        "itself")
+        raise SourceError(
+            "not_a_feed",
+            f"document is a sitemap index of {n} sitemaps: configure the news sitemap itself",
+        )
     if root.tag != NS_SM + "urlset":
-        raise SourceError("not_a_feed", f"document is not a sitemap (root element <{etree.QName(root).localname}>)")
+        raise SourceError(
+            "not_a_feed",
+            f"document is not a sitemap (root element <{etree.QName(root).localname}>)",
+        )
     items: list[RawItem] = []
     for entry in root.iterfind(NS_SM + "url"):
         loc = _text(entry, NS_SM + "loc")
@@ -61,13 +71,21 @@ def parse_sitemap(body: bytes, url: str) -> list[RawItem]:
         news = entry.find(NS_NEWS + "news")
         title = _text(news, NS_NEWS + "title") if news is not None else ""
         keywords = _text(news, NS_NEWS + "keywords") if news is not None else ""
-        published = parse_date(_text(news, NS_NEWS + "publication_date")) if news is not None else None
-        lang = primary_lang(_text(news, f"{NS_NEWS}publication/{NS_NEWS}language")) if news is not None else None
-        items.append(RawItem(
-            title=title or _title_from_url(link),
-            link=link,
-            summary=f"Keywords: {keywords}" if keywords else "",
-            published=published or parse_date(_text(entry, NS_SM + "lastmod")),
-            lang=lang,
-        ))
+        published = (
+            parse_date(_text(news, NS_NEWS + "publication_date")) if news is not None else None
+        )
+        lang = (
+            primary_lang(_text(news, f"{NS_NEWS}publication/{NS_NEWS}language"))
+            if news is not None
+            else None
+        )
+        items.append(
+            RawItem(
+                title=title or _title_from_url(link),
+                link=link,
+                summary=f"Keywords: {keywords}" if keywords else "",
+                published=published or parse_date(_text(entry, NS_SM + "lastmod")),
+                lang=lang,
+            )
+        )
     return items

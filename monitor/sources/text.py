@@ -1,5 +1,6 @@
 """Small text helpers shared by the watchers: HTML fragments to plain text,
 whitespace, language tags."""
+
 from __future__ import annotations
 
 import html as _html
@@ -15,9 +16,38 @@ except ImportError:  # pragma: no cover
     HTML_PARSER = "html.parser"
 
 _BLOCK = (
-    "address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "figcaption",
-    "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav",
-    "ol", "p", "pre", "section", "table", "td", "th", "tr", "ul",
+    "address",
+    "article",
+    "aside",
+    "blockquote",
+    "br",
+    "dd",
+    "div",
+    "dl",
+    "dt",
+    "figcaption",
+    "figure",
+    "footer",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "header",
+    "hr",
+    "li",
+    "main",
+    "nav",
+    "ol",
+    "p",
+    "pre",
+    "section",
+    "table",
+    "td",
+    "th",
+    "tr",
+    "ul",
 )
 _DROP = ("script", "style", "noscript", "template", "iframe", "object")
 _WS = re.compile(r"\s+")
