@@ -420,19 +420,48 @@ def test_an_alias_bomb_is_refused_and_other_files_load(tmp_path):
     assert [r.id for r in rs.rules] == ["g"]
 
 
+# CPU seconds the matching process may use. A linear-time engine needs a
+# fraction of one; a backtracking engine needs about 2**50000 steps for the
+# first pattern, so it is stopped by the limit whatever the machine's load.
+REGEX_CPU_LIMIT = 30
+
+
 def test_catastrophic_backtracking_regex_runs_in_linear_time(tmp_path):
-    # With a backtracking engine this pattern on this text would not finish.
-    rs, problems, _ = rules_from(
-        tmp_path,
+    import json
+    import resource
+    import subprocess
+    import sys
+
+    write(
+        tmp_path / "rules" / "evil.yaml",
         """
         rules:
           - {id: evil, title: E, match: {regex: "(a+)+$"}}
           - {id: evil2, title: E2, match: {regex: "(x+x+)+y"}}
+          - {id: control, title: C, match: {regex: "a!"}}
         """,
     )
-    assert problems == []
     text = "a" * 50_000 + "!" + " " + "x" * 50_000
-    assert ids(rs, text) == []
+    items = tmp_path / "items.jsonl"
+    items.write_text(json.dumps({"id": "long", "title": text}) + "\n", encoding="utf-8")
+
+    def cpu_limit() -> None:  # in the child: SIGXCPU once the limit is spent
+        resource.setrlimit(resource.RLIMIT_CPU, (REGEX_CPU_LIMIT, REGEX_CPU_LIMIT))
+
+    out = subprocess.run(
+        [sys.executable, "-m", "monitor", "rules", "match", "--rules", str(tmp_path / "rules")]
+        + ["--input", str(items)],
+        capture_output=True,
+        text=True,
+        preexec_fn=cpu_limit,
+        timeout=600,  # only a guard against a stopped machine; the CPU limit is the bound
+    )
+    assert out.returncode == 0, (
+        f"matching did not finish within {REGEX_CPU_LIMIT} CPU seconds "
+        f"(exit {out.returncode}): a backtracking regex engine? {out.stderr[-500:]}"
+    )
+    [row] = [json.loads(ln) for ln in out.stdout.splitlines()]
+    assert [m["rule"] for m in row["matches"]] == ["control"]  # the text was really searched
 
 
 def test_check_lists_every_problem_of_every_file(tmp_path):
