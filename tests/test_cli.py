@@ -172,7 +172,9 @@ def test_demo_runs_offline_and_alerts_only_on_relevant_new_stories(tmp_path):
     assert out.returncode == 0, out.stdout + out.stderr
     alerts = [ln for ln in out.stdout.splitlines() if ln.startswith("=== ALERT")]
     text = "\n".join(alerts)
-    # The first poll is a baseline: alerts only come after step 2.
+    # Alerts are printed by the second poll only. (The demo's first edition
+    # has no matching story, so this cannot show the baseline: the test
+    # below does.)
     assert out.stdout.index("=== ALERT") > out.stdout.index("2) The sites publish")
     for expected in (
         "ban police use of facial recognition",
@@ -191,6 +193,50 @@ def test_demo_runs_offline_and_alerts_only_on_relevant_new_stories(tmp_path):
         assert unexpected not in text, (unexpected, text)
     # Story text cannot ping a Slack channel.
     assert "<!channel>" not in out.stdout
+
+
+def feed(*items: tuple[str, str]) -> str:
+    body = "".join(
+        f"<item><title>{title}</title><link>http://news.example.org/{guid}</link>"
+        f'<guid isPermaLink="false">{guid}</guid></item>'
+        for guid, title in items
+    )
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{body}</channel></rss>'
+    )
+
+
+BACKLOG = [
+    ("a-1", "Police roll out facial recognition at stations"),
+    ("a-2", "商场人脸识别摄像头引发争议"),
+    ("a-3", "Council meets on Tuesday"),
+]
+
+
+def test_the_first_poll_of_a_new_source_is_a_silent_baseline(tmp_path, http_server, webhook):
+    # The backlog matches the rule: only the baseline keeps it from the channel.
+    http_server.add("/f.xml", feed(*BACKLOG), content_type="application/rss+xml")
+    cfg = make_project(
+        tmp_path,
+        f"channels:\n  desk:\n    urls: ['{webhook.url()}']\n"
+        f"sources:\n  - name: wire\n    kind: rss\n    url: {http_server.url('/f.xml')}\n",
+    )
+    first = monitor("once", "--config", str(cfg), cwd=tmp_path)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert webhook.posts == []
+    assert "baseline=true" in first.stdout
+    status = monitor("status", "--json", "--config", str(cfg), cwd=tmp_path)
+    data = json.loads(status.stdout)
+    assert [s["stories_seen"] for s in data["sources"]] == [3]  # every story stored
+    assert {s["title"] for s in data["recent_stories"]} == {t for _, t in BACKLOG}
+    assert data["outbox"] == {"pending": 0, "sent": 0, "dead": 0}
+
+    # The next poll alerts on the new story only: the backlog was stored, not skipped.
+    fresh = ("b-1", "Airport adds facial recognition gates")
+    http_server.add("/f.xml", feed(fresh, *BACKLOG), content_type="application/rss+xml")
+    second = monitor("once", "--config", str(cfg), cwd=tmp_path)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert [p["title"] for p in webhook.posts] == [f"[Facial recognition] {fresh[1]}"]
 
 
 def test_run_stops_cleanly_on_sigterm(tmp_path, http_server):
