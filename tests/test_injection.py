@@ -9,6 +9,9 @@ import re
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 
+import apprise
+
+from monitor.alerts.formats import kind_of_plugin
 from monitor.alerts.outbox import deliver_due
 from monitor.alerts.route import Router
 from monitor.config import DeliverySettings
@@ -85,7 +88,27 @@ class Tags(HTMLParser):
         self.tags.append((tag, dict(attrs)))
 
 
-def test_no_live_mention_link_tag_script_or_header_reaches_a_receiver(tmp_path, chat, smtp_sink):
+def handed_to_apprise(monkeypatch) -> list[tuple[str, str, str]]:
+    """(kind of service, title, body) of every message the project gives
+    Apprise, recorded on the way in; the real send then goes ahead. Apprise
+    escapes Slack's `<` and `>` itself, so only this layer shows whether the
+    project's own defusing ran."""
+    handed: list[tuple[str, str, str]] = []
+    notify = apprise.Apprise.notify
+
+    def recording(self, body, title="", *args, **kw):
+        kinds = {kind_of_plugin(plugin) for plugin in self}
+        handed.append((",".join(sorted(kinds)), str(title), str(body)))
+        return notify(self, body, title, *args, **kw)
+
+    monkeypatch.setattr(apprise.Apprise, "notify", recording)
+    return handed
+
+
+def test_no_live_mention_link_tag_script_or_header_reaches_a_receiver(
+    tmp_path, chat, smtp_sink, monkeypatch
+):
+    handed = handed_to_apprise(monkeypatch)
     mail = smtp_sink.url()
     dests = {"slack": [SLACK], "discord": [DISCORD], "telegram": [TELEGRAM], "mail": [mail]}
     store = Store(tmp_path / "s.db")
@@ -99,6 +122,18 @@ def test_no_live_mention_link_tag_script_or_header_reaches_a_receiver(tmp_path, 
     stats = deliver_due(store, dests, DeliverySettings(), now=lambda: 1000.0)
     n = len(PAYLOADS)
     assert stats.sent == 4 * n and stats.failed == 0
+
+    # What the project gives Apprise for Slack is inert already: no `<` or
+    # `>` at all (Apprise's escaping is not relied on), no mention, no link.
+    to_slack = [(title, body) for kind, title, body in handed if kind == "slack"]
+    assert len(to_slack) == n
+    for title, body in to_slack:
+        for text in (title, body):
+            assert "<" not in text and ">" not in text, text
+            assert not MENTION.search(text) and not RAW_URL.search(text), text
+            assert not INVISIBLE.search(text.replace("\n", "")), text
+            assert "evil.example" not in text, text
+        assert "https://news.example.org/" in body
 
     slack = chat.of("/slack/")
     assert len(slack) == n
@@ -173,6 +208,10 @@ def test_the_same_payloads_are_inert_in_telegram_teams_and_json_messages():
         teams = render(a, "teams").body
         assert re.findall(r"(?<!\\)\]\(", teams) == ["]("]  # our link only
         assert not MENTION.search(teams) and not RAW_URL.search(teams)
-        for msg in (render(a, "json"), render(a, "telegram"), render(a, "teams")):
+        slack = render(a, "slack")
+        for text in (slack.title, slack.body):  # Apprise's own escaping comes later
+            assert "<" not in text and ">" not in text and not MENTION.search(text), text
+            assert not RAW_URL.search(text) and "evil.example" not in text, text
+        for msg in (render(a, "json"), render(a, "telegram"), render(a, "teams"), slack):
             assert not INVISIBLE.search(msg.title + msg.body.replace("\n", ""))
             assert "<!" not in msg.body and "<@" not in msg.body and "<script" not in msg.body
