@@ -98,8 +98,12 @@ class Proc:
             time.sleep(0.05)
 
     def finish(self, timeout: float) -> int:
+        """The exit code; a process still running after `timeout` seconds
+        fails the test (a limit on a hang, not a measurement)."""
         try:
             rc = self.p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"still running {timeout:g} s later:\n{self.out}") from None
         finally:
             if self.p.poll() is None:
                 self.p.kill()
@@ -155,13 +159,12 @@ def test_sigterm_mid_delivery_exits_0_quickly_and_nothing_is_delivered_twice(
         time.sleep(0.02)
     assert webhook.posts, proc.out
     proc.p.send_signal(signal.SIGTERM)
-    signalled = time.monotonic()
     rc = proc.finish(timeout=30)
-    assert time.monotonic() - signalled < 10, "did not stop within 10 s of SIGTERM"
     assert rc == 0, proc.out
     assert (
         "event=monitor.stopping signal=SIGTERM" in proc.out and "event=monitor.stopped" in proc.out
     )
+    assert "event=monitor.stop_deadline" not in proc.out, proc.out  # the send in flight ended
     delivered_before_stop = len(webhook.posts)
     assert delivered_before_stop < len(STORIES), "the stop came too late to test anything"
 
@@ -190,11 +193,12 @@ def test_sigterm_during_a_stalled_fetch_exits_0_quickly(tmp_path, http_server):
     assert http_server.requests_to("/stalled.xml"), proc.out
     time.sleep(0.2)  # the body read is now blocked on a silent server
     proc.p.send_signal(signal.SIGTERM)
-    signalled = time.monotonic()
     rc = proc.finish(timeout=30)
-    assert time.monotonic() - signalled < 10
     assert rc == 0, proc.out
+    # The stop cancelled the read at once: it did not wait out the silent
+    # server, nor need the grace period's abandoning of in-flight work.
     assert "reason=cancelled" in proc.out and "event=monitor.stopped" in proc.out
+    assert "event=monitor.stop_deadline" not in proc.out, proc.out
 
 
 def test_a_second_signal_exits_at_once(tmp_path, http_server, webhook):
@@ -312,9 +316,15 @@ def test_rule_problems_at_start_are_reported_until_fixed(tmp_path, http_server):
         assert "problems at start" in status.stdout and f"{broken}:4:" in status.stdout
         broken.unlink()  # fixed by removing it: the watcher reloads a set with no problem
         proc.wait_for("event=reload.done")
-        body = json.loads(
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10).read()
-        )
+        # reload.done is logged just before the reload is recorded: ask
+        # again until the record lands (a bounded number of times).
+        for _ in range(100):
+            body = json.loads(
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10).read()
+            )
+            if body["start_problems"] == []:
+                break
+            time.sleep(0.1)
         assert body["start_problems"] == [] and body["reload"]["ok"] is True
         proc.p.send_signal(signal.SIGTERM)
         assert proc.finish(timeout=15) == 0, proc.out
@@ -444,9 +454,7 @@ def test_image_entrypoint_as_pid1_with_file_secrets_health_check_and_sigterm(
             children = Path(f"/proc/{proc.p.pid}/task/{proc.p.pid}/children").read_text().split()
             target = int(children[0])
         os.kill(target, signal.SIGTERM)
-        signalled = time.monotonic()
         rc = proc.finish(timeout=30)
-        assert time.monotonic() - signalled < 10
         assert rc == 0, proc.out
         assert "event=monitor.stopped" in proc.out
     finally:
