@@ -22,17 +22,10 @@ How the limits hold:
 
 from __future__ import annotations
 
-import errno
 import ipaddress
-import socket
-import ssl
 import threading
-import time
 import zlib
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from http.client import responses as _REASONS
-from typing import Any
+from collections.abc import Iterator
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -40,74 +33,14 @@ import requests.adapters
 from requests.structures import CaseInsensitiveDict
 
 import monitor
+from monitor.config import FetchSettings
+from monitor.fetch.errors import MAX_REDIRECTS, FetchError, FetchResult, classify, reason_phrase
+from monitor.fetch.guard import BlockedAddress, guarded_pools
+from monitor.fetch.limits import CHUNK, Deadline, Decoder, Watchdog
 
-from .config import FetchSettings
-
-MAX_REDIRECTS = 5
-_CHUNK = 64 * 1024
 _REDIRECT_CODES = {301, 302, 303, 307, 308}
-_WATCHDOG_TICK = 0.1
 # Headers that must not follow a redirect to another host.
 _PRIVATE_HEADERS = ("authorization", "cookie", "proxy-authorization")
-
-REASONS = frozenset(
-    {
-        "dns",
-        "connect",
-        "tls",
-        "timeout",
-        "http",
-        "too_large",
-        "redirects",
-        "cancelled",
-        "invalid_url",
-        "robots",
-        "blocked_address",
-    }
-)
-
-
-@dataclass(frozen=True)
-class FetchResult:
-    url: str  # final URL, after redirects
-    status: int
-    headers: Mapping[str, str] = field(repr=False)  # case-insensitive
-    body: bytes = field(repr=False)
-    not_modified: bool = False
-    etag: str | None = None
-    last_modified: str | None = None
-    # Where 301/308 redirects from the requested URL led, when they all were
-    # permanent: the address to ask next time.
-    permanent_url: str | None = None
-
-    @property
-    def content_type(self) -> str | None:
-        return self.headers.get("content-type")
-
-
-class FetchError(Exception):
-    """A fetch that did not produce a usable response.
-
-    ``reason`` is one of REASONS; ``status`` is the HTTP status when there was
-    one. ``str(e)`` is a single line."""
-
-    def __init__(
-        self,
-        reason: str,
-        message: str,
-        status: int | None = None,
-        url: str | None = None,
-        headers: Mapping[str, str] | None = None,
-        body_head: bytes = b"",
-    ):
-        assert reason in REASONS, reason
-        message = " ".join(str(message).split())
-        super().__init__(message)
-        self.reason = reason
-        self.status = status
-        self.url = url
-        self.headers = headers or {}  # of an HTTP error response (Retry-After, bot-wall marks)
-        self.body_head = body_head  # the first few KB of an error response's body
 
 
 def default_user_agent(settings: FetchSettings) -> str:
@@ -117,285 +50,6 @@ def default_user_agent(settings: FetchSettings) -> str:
     if settings.contact:
         ua += f" (+{settings.contact})"
     return ua
-
-
-class _Deadline:
-    """Why a fetch must end now, if it must."""
-
-    def __init__(self, seconds: float, stop: threading.Event | None):
-        self.seconds = seconds
-        self.at = time.monotonic() + seconds
-        self.stop = stop
-        self.killed: str | None = None  # set by the watchdog: "timeout" or "cancelled"
-
-    def remaining(self) -> float:
-        return self.at - time.monotonic()
-
-    def expired_reason(self) -> str | None:
-        if self.stop is not None and self.stop.is_set():
-            return "cancelled"
-        if time.monotonic() >= self.at:
-            return "timeout"
-        return None
-
-    def error(self, reason: str, url: str) -> FetchError:
-        if reason == "cancelled":
-            return FetchError("cancelled", "fetch cancelled: the service is stopping", url=url)
-        return FetchError("timeout", f"deadline of {self.seconds:g} s exceeded", url=url)
-
-    def check(self, url: str) -> None:
-        reason = self.expired_reason()
-        if reason:
-            raise self.error(reason, url)
-
-
-class _Watchdog:
-    """One daemon thread per Fetcher that shuts down the socket of a body
-    read that has outlived its deadline or whose stop event is set. Reads that
-    make progress are stopped between pieces anyway; this is for a server
-    that has gone silent."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._active: dict[int, tuple[_Deadline, requests.Response]] = {}
-        self._thread: threading.Thread | None = None
-        self._closed = threading.Event()
-
-    def watch(self, deadline: _Deadline, resp: requests.Response) -> int:
-        with self._lock:
-            token = id(resp)
-            self._active[token] = (deadline, resp)
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="fetch-watchdog", daemon=True
-                )
-                self._thread.start()
-            return token
-
-    def unwatch(self, token: int) -> None:
-        with self._lock:
-            self._active.pop(token, None)
-
-    def close(self) -> None:
-        self._closed.set()
-
-    def _run(self) -> None:
-        while not self._closed.wait(_WATCHDOG_TICK):
-            with self._lock:
-                if not self._active:  # idle: end; the next watch() starts a new thread
-                    self._thread = None
-                    return
-                due = [(t, d, r) for t, (d, r) in self._active.items() if d.expired_reason()]
-                for token, _, _ in due:
-                    self._active.pop(token, None)
-            for _, deadline, resp in due:
-                deadline.killed = deadline.expired_reason()
-                _shutdown_socket(resp)
-
-
-def _response_socket(resp: requests.Response) -> socket.socket | None:
-    raw = resp.raw
-    for path in (("connection", "sock"), ("_connection", "sock"), ("_fp", "fp", "raw", "_sock")):
-        obj: Any = raw
-        try:
-            for attr in path:
-                obj = getattr(obj, attr)
-        except AttributeError:
-            continue
-        if isinstance(obj, socket.socket):
-            return obj
-    return None
-
-
-def _shutdown_socket(resp: requests.Response) -> None:
-    sock = _response_socket(resp)
-    try:
-        if sock is not None:
-            sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-
-
-class _Decoder:
-    """Incremental Content-Encoding decoder with bounded output per call."""
-
-    def __init__(self, coding: str):
-        self.coding = coding
-        self._first = True
-        if coding in ("gzip", "x-gzip"):
-            self._obj = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        else:
-            self._obj = zlib.decompressobj()
-
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        if self._first and data:
-            self._first = False
-            # deflate is zlib-wrapped per the RFC but raw from some servers.
-            if self.coding == "deflate" and not (
-                len(data) >= 2 and data[0] & 0x0F == 8 and (data[0] << 8 | data[1]) % 31 == 0
-            ):
-                self._obj = zlib.decompressobj(-zlib.MAX_WBITS)
-        while data:
-            if self._obj.eof:
-                if self.coding == "deflate" or not data.startswith(b"\x1f\x8b"):
-                    return  # padding or trailing bytes after the stream
-                self._obj = zlib.decompressobj(16 + zlib.MAX_WBITS)  # the next gzip member
-            before = len(data)
-            out = self._obj.decompress(data, _CHUNK)
-            data = self._obj.unused_data if self._obj.eof else self._obj.unconsumed_tail
-            if out:
-                yield out
-            elif len(data) >= before:
-                return
-
-    def flush(self) -> bytes:
-        try:
-            return self._obj.flush()
-        except zlib.error:
-            return b""
-
-
-def _reason_phrase(resp: requests.Response) -> str:
-    return (resp.reason or _REASONS.get(resp.status_code, "")).strip()
-
-
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    stack = [exc]
-    while stack:
-        e = stack.pop()
-        if e is None or id(e) in seen:
-            continue
-        seen.add(id(e))
-        yield e
-        stack.extend([e.__cause__, e.__context__])  # type: ignore[list-item]
-        for arg in getattr(e, "args", ()):
-            if isinstance(arg, BaseException):
-                stack.append(arg)
-        reason = getattr(e, "reason", None)
-        if isinstance(reason, BaseException):
-            stack.append(reason)
-
-
-def _classify(exc: BaseException, url: str) -> FetchError:
-    """Map a requests/urllib3/socket exception to a FetchError."""
-    chain = list(_chain(exc))
-    names = {type(e).__name__ for e in chain}
-    host = urlsplit(url).hostname or url
-    if isinstance(exc, requests.exceptions.TooManyRedirects):
-        return FetchError("redirects", f"more than {MAX_REDIRECTS} redirects", url=url)
-    if isinstance(
-        exc,
-        (
-            requests.exceptions.InvalidURL,
-            requests.exceptions.MissingSchema,
-            requests.exceptions.InvalidSchema,
-            requests.exceptions.URLRequired,
-        ),
-    ):
-        return FetchError("invalid_url", f"invalid URL: {url}", url=url)
-    if any(isinstance(e, socket.gaierror) for e in chain) or "NameResolutionError" in names:
-        return FetchError("dns", f"cannot resolve host {host}", url=url)
-    if isinstance(exc, requests.exceptions.SSLError) or any(
-        isinstance(e, ssl.SSLError) for e in chain
-    ):
-        detail = next((str(e) for e in chain if isinstance(e, ssl.SSLError)), "handshake failed")
-        return FetchError("tls", f"TLS error with {host}: {detail}", url=url)
-    if isinstance(exc, requests.exceptions.ConnectTimeout) or "ConnectTimeoutError" in names:
-        return FetchError("timeout", f"connect to {host} timed out", url=url)
-    if (
-        isinstance(exc, requests.exceptions.Timeout)
-        or any(isinstance(e, (socket.timeout, TimeoutError)) for e in chain)
-        or "ReadTimeoutError" in names
-    ):
-        return FetchError("timeout", f"read from {host} timed out", url=url)
-    if any(isinstance(e, ConnectionRefusedError) for e in chain):
-        return FetchError("connect", f"connection to {host} refused", url=url)
-    if any(isinstance(e, ConnectionResetError) for e in chain):
-        return FetchError("connect", f"connection to {host} reset", url=url)
-    for e in chain:
-        if isinstance(e, OSError) and e.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
-            return FetchError("connect", f"{host} unreachable", url=url)
-    detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return FetchError("connect", f"connection to {host} failed: {detail[:200]}", url=url)
-
-
-# -- links found in content: public addresses only ------------------------------
-
-_SHARED = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT
-
-
-def address_kind(address: str) -> str | None:
-    """Why an IP address is not a public one (loopback, private, link-local,
-    which holds cloud metadata services, ...), or None when it is public."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if ip.version == 6 and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if ip.is_loopback:
-        return "loopback"
-    if ip.is_link_local:
-        return "link-local (cloud metadata)"
-    if ip.version == 4 and ip in _SHARED:
-        return "shared (carrier NAT)"
-    if ip.is_multicast or ip.is_reserved or ip.is_unspecified:
-        return "reserved"
-    if ip.is_private:
-        return "private"
-    return None
-
-
-class BlockedAddress(Exception):
-    """A link found in content resolved to an address it may not reach."""
-
-
-def _guarded_pools(allow: tuple) -> dict:
-    """urllib3 pool classes whose connections resolve the host, refuse it
-    when any of its addresses is not public (unless in `allow`), and connect
-    to the address they checked, so a second DNS answer cannot slip in
-    between the check and the connection. Every redirect hop opens its
-    connection through here."""
-    from urllib3.connection import HTTPConnection, HTTPSConnection
-    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-    from urllib3.exceptions import NameResolutionError
-
-    def vetted(conn) -> str:
-        try:
-            infos = socket.getaddrinfo(conn._dns_host, conn.port, 0, socket.SOCK_STREAM)
-        except socket.gaierror as e:
-            raise NameResolutionError(conn.host, conn, e) from e
-        first = None
-        for info in infos:
-            addr = info[4][0]
-            kind = address_kind(addr)
-            if kind and not any(
-                ipaddress.ip_address(addr.split("%", 1)[0]) in net for net in allow
-            ):
-                raise BlockedAddress(f"{conn.host} resolves to {addr}, a {kind} address")
-            first = first or addr
-        return first or conn._dns_host
-
-    class _Guard:
-        def _new_conn(self):  # type: ignore[override]
-            host = self._dns_host
-            self._dns_host = vetted(self)
-            try:
-                return super()._new_conn()
-            finally:
-                self._dns_host = host
-
-    class GuardedHTTP(_Guard, HTTPConnection):
-        pass
-
-    class GuardedHTTPS(_Guard, HTTPSConnection):
-        pass
-
-    class HTTPPool(HTTPConnectionPool):
-        ConnectionCls = GuardedHTTP
-
-    class HTTPSPool(HTTPSConnectionPool):
-        ConnectionCls = GuardedHTTPS
-
-    return {"http": HTTPPool, "https": HTTPSPool}
 
 
 class Fetcher:
@@ -416,13 +70,13 @@ class Fetcher:
                 "application/xml;q=0.9, text/xml;q=0.9, text/html;q=0.8, */*;q=0.5",
             }
         )
-        self._watchdog = _Watchdog()
+        self._watchdog = Watchdog()
         self._guarded: requests.Session | None = None
         self._guard_lock = threading.Lock()
 
     def _guarded_session(self) -> requests.Session:
         """The session for links found in content: public addresses only
-        (see _guarded_pools), no proxies from the environment (a proxy's
+        (see guarded_pools), no proxies from the environment (a proxy's
         own address would be what the guard checks)."""
         with self._guard_lock:
             if self._guarded is None:
@@ -432,7 +86,7 @@ class Fetcher:
                 allow = tuple(
                     ipaddress.ip_network(n, strict=False) for n in self.settings.allow_networks
                 )
-                pools = _guarded_pools(allow)
+                pools = guarded_pools(allow)
                 for prefix in ("http://", "https://"):
                     adapter = requests.adapters.HTTPAdapter()
                     adapter.poolmanager.pool_classes_by_scheme = pools
@@ -471,7 +125,7 @@ class Fetcher:
         link), not configured by the user. Unless fetch.allow_private_links
         is set, every hop must then connect to a public address; a loopback,
         private, link-local or metadata address fails as "blocked_address"."""
-        deadline = _Deadline(self.settings.deadline, self.stop)
+        deadline = Deadline(self.settings.deadline, self.stop)
         self._check_url(url)
         req_headers: dict[str, str] = dict(headers or {})
         if etag:
@@ -530,7 +184,7 @@ class Fetcher:
         self,
         url: str,
         headers: dict[str, str],
-        deadline: _Deadline,
+        deadline: Deadline,
         proxy: str | None = None,
         guarded: bool = False,
     ) -> requests.Response:
@@ -556,7 +210,7 @@ class Fetcher:
             reason = deadline.expired_reason()
             if reason and isinstance(e, requests.exceptions.Timeout):
                 raise deadline.error(reason, url) from None
-            raise _classify(e, url) from None
+            raise classify(e, url, self.settings.read_timeout) from None
         except (ValueError, UnicodeError) as e:  # e.g. a malformed host name
             raise FetchError("invalid_url", f"invalid URL: {url!r} ({e})", url=url) from None
 
@@ -564,7 +218,7 @@ class Fetcher:
         self,
         resp: requests.Response,
         url: str,
-        deadline: _Deadline,
+        deadline: Deadline,
         sent_etag: str | None,
         sent_last_modified: str | None,
     ) -> FetchResult:
@@ -583,7 +237,7 @@ class Fetcher:
         if status >= 400:
             raise FetchError(
                 "http",
-                f"http {status} {_reason_phrase(resp)}".strip(),
+                f"http {status} {reason_phrase(resp)}".strip(),
                 status=status,
                 url=url,
                 headers=hdrs,
@@ -592,7 +246,7 @@ class Fetcher:
         if 300 <= status < 400:
             raise FetchError(
                 "http",
-                f"http {status} {_reason_phrase(resp)} without a usable Location".strip(),
+                f"http {status} {reason_phrase(resp)} without a usable Location".strip(),
                 status=status,
                 url=url,
             )
@@ -607,16 +261,16 @@ class Fetcher:
             last_modified=hdrs.get("Last-Modified"),
         )
 
-    def _read_body(self, resp: requests.Response, url: str, deadline: _Deadline) -> bytes:
+    def _read_body(self, resp: requests.Response, url: str, deadline: Deadline) -> bytes:
         cap = self.settings.max_bytes
         coding = resp.headers.get("Content-Encoding", "").strip().lower()
         if coding in ("", "identity"):
-            decoder: _Decoder | None = None
+            decoder: Decoder | None = None
             declared = resp.headers.get("Content-Length", "")
             if declared.isdigit() and int(declared) > cap:
                 raise self._too_large(url)
         elif coding in ("gzip", "x-gzip", "deflate"):
-            decoder = _Decoder(coding)
+            decoder = Decoder(coding)
         else:
             decoder = None  # not one we asked for; let urllib3 decode (bounded in urllib3 >= 2.6)
         let_urllib3_decode = decoder is None and coding not in ("", "identity")
@@ -652,14 +306,14 @@ class Fetcher:
         return b"".join(parts)
 
     def _peek_body(
-        self, resp: requests.Response, url: str, deadline: _Deadline, limit: int = 8192
+        self, resp: requests.Response, url: str, deadline: Deadline, limit: int = 8192
     ) -> bytes:
         """The first `limit` bytes of an error response (to tell a bot wall
         from a plain error); empty when they cannot be read quickly."""
         coding = resp.headers.get("Content-Encoding", "").strip().lower()
-        decoder = _Decoder(coding) if coding in ("gzip", "x-gzip", "deflate") else None
+        decoder = Decoder(coding) if coding in ("gzip", "x-gzip", "deflate") else None
         out = b""
-        deadline = _Deadline(max(0.05, min(2.0, deadline.remaining())), deadline.stop)
+        deadline = Deadline(max(0.05, min(2.0, deadline.remaining())), deadline.stop)
         token = self._watchdog.watch(deadline, resp)
         try:
             for raw in self._raw_pieces(resp, url, deadline, False):
@@ -674,21 +328,21 @@ class Fetcher:
         return out
 
     def _raw_pieces(
-        self, resp: requests.Response, url: str, deadline: _Deadline, decode: bool
+        self, resp: requests.Response, url: str, deadline: Deadline, decode: bool
     ) -> Iterator[bytes]:
         raw = resp.raw
         read = getattr(raw, "read1", None) or raw.read
         while True:
             deadline.check(url)
             try:
-                data = read(_CHUNK, decode_content=decode)
+                data = read(CHUNK, decode_content=decode)
             except Exception as e:  # urllib3 and socket errors mid-body
                 if deadline.killed:
                     raise deadline.error(deadline.killed, url) from None
                 reason = deadline.expired_reason()
                 if reason:
                     raise deadline.error(reason, url) from None
-                raise _classify(e, url) from None
+                raise classify(e, url, self.settings.read_timeout) from None
             if deadline.killed:
                 raise deadline.error(deadline.killed, url)
             if not data:
