@@ -13,7 +13,7 @@ import io
 import json
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 import feedparser
@@ -22,7 +22,12 @@ from ..identity import RawItem
 from ..textdecode import charset_from_content_type, normalize_charset
 from .dates import parse_date
 from .errors import SourceError
+from .kind import Kind, Known, content_type
 from .text import collapse, html_to_text, primary_lang
+
+if TYPE_CHECKING:
+    from ..config import SourceConfig
+    from ..fetch import FetchResult
 
 _XML_DECL = re.compile(
     rb"""^(\s*<\?xml[^>]*?\bencoding\s*=\s*["'])([A-Za-z0-9_.:+-]+)(["'])""", re.I
@@ -290,3 +295,10 @@ def parse_json_feed(body: bytes, url: str) -> list[RawItem]:
             )
         )
     return items
+
+
+def _parse(source: SourceConfig, result: FetchResult, known: Known) -> list[RawItem]:
+    return parse_feed(result.body, result.url, content_type(result), known)
+
+
+KIND = Kind("rss", _parse)
