@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -288,14 +289,14 @@ def interpolate(
     a literal `$`. NAME_FILE, when NAME is unset, names a file holding the
     value (Docker and Kubernetes secrets). Values put into channels, headers
     and source URLs are added to `secrets`."""
-    env = os.environ if env is None else env
+    environ: Mapping[str, str] = os.environ if env is None else env
     errors: list[FileError] = []
     secrets = set() if secrets is None else secrets
 
     def value_of(name: str, default: str | None, loc: tuple) -> str:
-        if name in env:
-            return env[name]
-        file_var = env.get(f"{name}_FILE")
+        if name in environ:
+            return environ[name]
+        file_var = environ.get(f"{name}_FILE")
         if file_var:
             try:
                 return Path(file_var).read_text(encoding="utf-8").strip()

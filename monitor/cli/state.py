@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from typing import Any
 
 from monitor import log
 from monitor.cli.common import _state
@@ -30,7 +31,7 @@ def cmd_status(args) -> int:
         if args.retry_dead:
             print(f"{store.retry_dead()} dead deliveries queued again")
         now = time.time()
-        data = {
+        data: dict[str, Any] = {
             "loop": {
                 "last_cycle": store.get_meta("last_cycle"),
                 "last_reload": store.get_meta("last_reload"),

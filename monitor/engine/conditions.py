@@ -339,8 +339,9 @@ class ConditionParser:
             return None
         if not isinstance(inner, list):
             inner = [inner]
-        items = [self.parse(v, here + (i,)) for i, v in enumerate(inner)]
-        if any(item is None for item in items):
+        parsed = [self.parse(v, here + (i,)) for i, v in enumerate(inner)]
+        items = [item for item in parsed if item is not None]
+        if len(items) < len(parsed):
             return None
         if n > len(items):
             self.fail(

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 FIELDS = ("title", "summary", "body", "url", "source")  # also the order snippets prefer
-DEFAULT_FIELDS = ("title", "summary", "body")
+DEFAULT_FIELDS: tuple[FieldName, ...] = ("title", "summary", "body")
 ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]*")
 LIST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 # RE2 runs in time linear in the text; its memory for one pattern is capped.
@@ -151,20 +151,19 @@ def anchors(cond: Condition) -> frozenset[TermKey] | None:
         return None
     if isinstance(cond, AtLeast):
         # n of the items hold, so one of any len - n + 1 of them does: the most specific ones
-        found = [anchors(item) for item in cond.items]
-        if any(a is None for a in found):
-            found = [a for a in found if a is not None]
-            if len(found) < len(cond.items) - cond.n + 1:
-                return None
+        each = [anchors(item) for item in cond.items]
+        found = [a for a in each if a is not None]
+        if len(found) < len(each) and len(found) < len(cond.items) - cond.n + 1:
+            return None
         found.sort(key=_specificity, reverse=True)
-        return frozenset().union(*found[: len(cond.items) - cond.n + 1])
+        return frozenset[TermKey]().union(*found[: len(cond.items) - cond.n + 1])
     if isinstance(cond, AnyOf):
         out: set[TermKey] = set()
         for item in cond.items:
-            found = anchors(item)
-            if found is None:
+            keys = anchors(item)
+            if keys is None:
                 return None
-            out |= found
+            out |= keys
         return frozenset(out)
     options = [a for a in (anchors(item) for item in cond.items) if a is not None]
     return max(options, key=_specificity) if options else None

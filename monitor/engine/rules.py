@@ -24,6 +24,7 @@ from monitor.engine.model import (
     LIST_NAME,
     AddModel,
     AllOf,
+    Condition,
     ReplaceModel,
     Rule,
     RuleModel,
@@ -152,7 +153,8 @@ def _apply_extend(p: _Pending, base: Rule, lists: Lists, errors: list[FileError]
         changes[name] = tuple(dict.fromkeys(value))
     if rep.fold_chinese is not None:
         changes["fold_chinese"] = rep.fold_chinese
-    condition, weighted = base.condition, base.weighted
+    condition: Condition | None = base.condition
+    weighted = base.weighted
     raw_rep = p.raw.get("replace") or {}
     raw_add = p.raw.get("add") or {}
     if isinstance(raw_rep, dict) and "match" in raw_rep:
@@ -277,6 +279,7 @@ def _resolve(
         for p in ready:
             waiting.remove(p)
             waiting_ids.discard(p.model.id)
+            assert p.model.extend is not None  # only extending rules wait
             rule = _apply_extend(p, by_id[p.model.extend], lists, errors)
             if rule is not None and rule.id not in by_id:
                 by_id[rule.id] = rule
@@ -455,8 +458,8 @@ def read_rules(paths: list[Path]) -> tuple[list[Rule], list[FileError]]:
                     pending.append(_Pending(doc, path, (n, i), loc, raw, got))
     resolve_errors: list[FileError] = []
     rules.extend(_resolve(pending, by_id, lists, resolve_errors))
-    for e in resolve_errors + list_errors:
-        per_file.setdefault(e.path, []).append(e)
+    for err in resolve_errors + list_errors:
+        per_file.setdefault(err.path, []).append(err)
     for errs in per_file.values():
         problems.extend(sorted(errs, key=lambda e: (e.line or 0, e.col or 0)))
     rules.sort(key=lambda x: x[0])

@@ -47,9 +47,9 @@ def guarded_pools(allow: tuple) -> dict:
             infos = socket.getaddrinfo(conn._dns_host, conn.port, 0, socket.SOCK_STREAM)
         except socket.gaierror as e:
             raise NameResolutionError(conn.host, conn, e) from e
-        first = None
+        first: str | None = None
         for info in infos:
-            addr = info[4][0]
+            addr = str(info[4][0])
             kind = address_kind(addr)
             if kind and not any(
                 ipaddress.ip_address(addr.split("%", 1)[0]) in net for net in allow
@@ -59,11 +59,13 @@ def guarded_pools(allow: tuple) -> dict:
         return first or conn._dns_host
 
     class _Guard:
-        def _new_conn(self):  # type: ignore[override]
+        _dns_host: str
+
+        def _new_conn(self):
             host = self._dns_host
             self._dns_host = vetted(self)
             try:
-                return super()._new_conn()
+                return super()._new_conn()  # type: ignore[misc]
             finally:
                 self._dns_host = host
 

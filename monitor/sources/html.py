@@ -105,9 +105,10 @@ def parse_listing(
     base = url
     base_tag = soup.find("base", href=True)
     if base_tag is not None:
-        base = urljoin(url, base_tag["href"].strip())
+        base = urljoin(url, str(base_tag["href"]).strip())
     html_tag = soup.find("html")
-    page_lang = primary_lang(html_tag.get("lang")) if html_tag is not None else None
+    lang = html_tag.get("lang") if html_tag is not None else None
+    page_lang = primary_lang(lang if isinstance(lang, str) else None)
 
     try:
         elements = soup.select(select.item)

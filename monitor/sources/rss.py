@@ -169,11 +169,11 @@ def parse_xml_feed(
         from . import fastfeed
 
         try:
-            items = fastfeed.parse(data, url, known)
+            fast = fastfeed.parse(data, url, known)
         except fastfeed.NotFast:
             pass
         else:
-            return [_tidy(i) for i in items]
+            return [_tidy(i) for i in fast]
     # No content-location: feedparser would resolve relative GUIDs against
     # it, changing a story's identity whenever the feed moves. Links are
     # resolved against the final feed URL here instead.
@@ -281,7 +281,7 @@ def parse_json_feed(body: bytes, url: str) -> list[RawItem]:
                 if len(summary) <= _TITLE_FROM_TEXT
                 else summary[:_TITLE_FROM_TEXT].rsplit(" ", 1)[0] + "…"
             )
-        link = (text("url") or text("external_url")).strip()
+        link = str(text("url") or text("external_url")).strip()
         guid = raw.get("id")
         items.append(
             RawItem(
