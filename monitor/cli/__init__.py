@@ -1,5 +1,5 @@
 """The `monitor` command: the parser in parser.py, one module per family of
-commands (run.py, rules.py, state.py; replay and explain in monitor.ruletools)."""
+commands: run.py, rules.py, state.py and replay.py."""
 
 from __future__ import annotations
 

@@ -6,8 +6,8 @@ import argparse
 import os
 
 from monitor import __version__, log
-from monitor.cli.common import _rules_arg
-from monitor.cli.rules import cmd_rules_match, cmd_rules_test
+from monitor.cli.replay import cmd_replay
+from monitor.cli.rules import cmd_rules_explain, cmd_rules_match, cmd_rules_test
 from monitor.cli.run import cmd_check, cmd_demo, cmd_once, cmd_run
 from monitor.cli.state import (
     cmd_outbox,
@@ -111,7 +111,36 @@ def build_parser() -> argparse.ArgumentParser:
     t = rules.add_parser("test", help="run the tests written inside the rule files")
     t.add_argument("--rules", action="append", help="rules directory or file (repeatable)")
     t.set_defaults(func=cmd_rules_test)
-    from monitor.ruletools import add_parsers
+    e = rules.add_parser("explain", help="show how one rule decides on one story")
+    e.add_argument("rule_id")
+    src = e.add_mutually_exclusive_group(required=True)
+    src.add_argument("--url", help="fetch a page and read it as a story")
+    src.add_argument(
+        "--file",
+        help="a JSON object {title, summary, body, ...} or a text file (first line = title); - for stdin",
+    )
+    src.add_argument("--text", help="a headline")
+    e.add_argument("--rules", action="append", help="rules directory or file (repeatable)")
+    e.add_argument("--lang", help="the story's language, for rules with a languages filter")
+    e.add_argument("--source", help="the source name, for rules with a sources filter")
+    e.add_argument("--source-tag", action="append", help="a tag of the source (repeatable)")
+    e.add_argument("--snippet-chars", type=int, default=240)
+    e.set_defaults(func=cmd_rules_explain)
 
-    add_parsers(sub, rules, with_config, _rules_arg)
+    r = with_config(
+        sub.add_parser(
+            "replay", help="run the rules over stored stories; sends nothing unless --send"
+        )
+    )
+    r.add_argument("--since", default="30d", help="how far back: 30d, 12h, 90m (default 30d)")
+    r.add_argument(
+        "--rules", action="append", help="rules directory or file (default: the config's rules)"
+    )
+    r.add_argument("--json", action="store_true", help="one JSON object per matched story")
+    r.add_argument(
+        "--send",
+        action="store_true",
+        help="also alert the matches through the channels (never twice to a destination)",
+    )
+    r.set_defaults(func=cmd_replay)
     return p
