@@ -4,7 +4,7 @@
 FROM python:3.12-slim AS build
 WORKDIR /src
 RUN pip install --no-cache-dir --upgrade pip==25.3
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY monitor ./monitor
 COPY rules ./rules
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .

@@ -5,140 +5,21 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
+from .configbase import Strict as _Strict
+from .configbase import parse_duration as parse_duration
+
+# re-exported: these moved beside the source kinds
+from .sources.config import SourceConfig as SourceConfig
+from .sources.html import Select as Select
+from .sources.jsonapi import JsonPaths as JsonPaths
 from .yamlfile import FileError, YamlDoc, load_yaml, validation_errors
-
-_DURATION = re.compile(r"^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?\s*$")
-
-
-def parse_duration(value: Any) -> float:
-    """Seconds from 90, "90s", "15m", "1h30m" or "2d"."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration such as 15m, 1h or 90s")
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    else:
-        m = _DURATION.match(str(value))
-        if not m or not any(m.groups()):
-            raise ValueError(f"'{value}' is not a duration (expected e.g. 90s, 15m, 1h30m, 1d)")
-        d, h, mi, s = (int(g or 0) for g in m.groups())
-        seconds = float(((d * 24 + h) * 60 + mi) * 60 + s)
-    if seconds <= 0:
-        raise ValueError("a duration must be positive")
-    return seconds
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class Select(_Strict):
-    """CSS selectors for an html source: `item` finds each story's element;
-    the others are searched inside it."""
-
-    item: str
-    title: str | None = None  # default: the text of the link element, else of the item
-    link: str | None = None  # the href of what it finds; default: first a[href]
-    summary: str | None = None
-    published: str | None = None  # text (or a datetime attribute) of what it finds
-
-
-class JsonPaths(_Strict):
-    """Dot paths into a JSON API's answer: `items` leads to the list of
-    stories, the others are read inside each story."""
-
-    items: str = ""  # "" when the document itself is the list
-    title: str
-    link: str | None = None
-    summary: str | None = None
-    published: str | None = None  # an ISO/RFC date string or a Unix time
-    guid: str | None = None
-
-
-class SourceConfig(_Strict):
-    name: str = Field(min_length=1)
-    kind: Literal["rss", "html", "sitemap", "json"]
-    url: str
-    interval: float = 900.0
-    select: Select | None = None
-    auto: bool = False  # html only: find article links on a front page without selectors
-    json_paths: JsonPaths | None = Field(default=None, alias="json")
-    lang: str | None = None  # a hint for stories that do not say their language
-    timezone: str = "UTC"  # IANA zone for listing-page times that name none (Asia/Shanghai)
-    enabled: bool = True
-    headers: dict[str, str] = Field(default_factory=dict)
-    tags: list[str] = Field(default_factory=list)  # read by rules with a source_tags filter
-    proxy: str | None = (
-        None  # http://host:port for this source; default: HTTP(S)_PROXY from the environment
-    )
-    # Fetch each new story's article page and match the rules on its main text too.
-    full_text: bool = False
-    # Raise "no new items" when the source has had no new story for this long.
-    expect_new_within: float | None = None
-
-    @field_validator("interval", mode="before")
-    @classmethod
-    def _interval(cls, v: Any) -> float:
-        return parse_duration(v)
-
-    @field_validator("expect_new_within", mode="before")
-    @classmethod
-    def _expect(cls, v: Any) -> float | None:
-        return None if v is None else parse_duration(v)
-
-    @field_validator("proxy")
-    @classmethod
-    def _proxy(cls, v: str | None) -> str | None:
-        if v is not None and not re.match(r"^(https?|socks5h?)://[^/\s]+", v):
-            raise ValueError(f"'{v}' is not a proxy URL (expected e.g. http://proxy.internal:3128)")
-        return v
-
-    @field_validator("timezone")
-    @classmethod
-    def _timezone(cls, v: str) -> str:
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown time zone '{v}' (expected an IANA name such as Asia/Shanghai)"
-            ) from None
-        return v
-
-    @property
-    def tzinfo(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, v: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", v):
-            raise ValueError(f"'{v}' is not an http(s) URL")
-        return v
-
-    @model_validator(mode="after")
-    def _select_matches_kind(self) -> SourceConfig:
-        if self.kind == "html" and self.select is None and not self.auto:
-            raise ValueError("an html source needs 'select' with at least 'item', or 'auto: true'")
-        if self.kind == "html" and self.select is not None and self.auto:
-            raise ValueError("an html source has either 'select' or 'auto: true', not both")
-        if self.kind != "html" and self.auto:
-            raise ValueError(f"'auto' is only for html sources, not {self.kind}")
-        if self.kind != "html" and self.select is not None:
-            raise ValueError(f"'select' is only for html sources, not {self.kind}")
-        if self.kind == "json" and self.json_paths is None:
-            raise ValueError(
-                "a json source needs 'json' with at least 'title' (and 'items' unless the answer is a list)"
-            )
-        if self.kind != "json" and self.json_paths is not None:
-            raise ValueError(f"'json' is only for json sources, not {self.kind}")
-        return self
-
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 
@@ -408,14 +289,14 @@ def interpolate(
     a literal `$`. NAME_FILE, when NAME is unset, names a file holding the
     value (Docker and Kubernetes secrets). Values put into channels, headers
     and source URLs are added to `secrets`."""
-    env = os.environ if env is None else env
+    environ: Mapping[str, str] = os.environ if env is None else env
     errors: list[FileError] = []
     secrets = set() if secrets is None else secrets
 
     def value_of(name: str, default: str | None, loc: tuple) -> str:
-        if name in env:
-            return env[name]
-        file_var = env.get(f"{name}_FILE")
+        if name in environ:
+            return environ[name]
+        file_var = environ.get(f"{name}_FILE")
         if file_var:
             try:
                 return Path(file_var).read_text(encoding="utf-8").strip()

@@ -25,7 +25,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from monitor.engine.matcher import Context, Matcher
-from monitor.engine.rules import SEVERITIES, Rule, RuleTest, RuleTests, read_rules
+from monitor.engine.model import SEVERITIES, Rule, RuleTest, RuleTests
+from monitor.engine.rules import read_rules
 from monitor.models import Match, Story
 from monitor.yamlfile import FileError
 

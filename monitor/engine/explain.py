@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from monitor.engine.matcher import Context, Evidence, Matcher, Step, _context, _Story
-from monitor.engine.rules import Rule
+from monitor.engine.model import Rule
 from monitor.engine.text import snippet
 
 MARK_OPEN, MARK_CLOSE = "[[", "]]"

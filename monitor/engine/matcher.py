@@ -24,7 +24,7 @@ from typing import Protocol
 
 import ahocorasick
 
-from monitor.engine.rules import (
+from monitor.engine.model import (
     FIELDS,
     AllOf,
     AnyOf,

@@ -1,5 +1,5 @@
 """Watchers: one module per source kind, each turning fetched bytes into
-Stories with no I/O of its own.
+Stories with no I/O of its own. The kinds are listed in registry.py.
 
     parse(source, result) -> list[Story]
 
@@ -15,14 +15,13 @@ from typing import TYPE_CHECKING
 from ..identity import make_stories
 from ..models import Story
 from .errors import SourceError
+from .registry import KINDS
 
 if TYPE_CHECKING:
     from ..config import SourceConfig
     from ..fetch import FetchResult
 
 __all__ = ["SourceError", "parse", "KINDS"]
-
-KINDS = ("rss", "html", "sitemap", "json")
 
 
 def parse(
@@ -37,36 +36,11 @@ def parse(
     them. Callers must still treat every returned story as possibly known."""
     if result.not_modified:
         return []
-    content_type = result.headers.get("content-type") if result.headers else None
+    kind = KINDS.get(source.kind)
     try:
-        if source.kind == "rss":
-            from .rss import parse_feed
-
-            items = parse_feed(result.body, result.url, content_type, known)
-        elif source.kind == "html" and source.auto:
-            from .frontpage import find_articles
-
-            items = find_articles(result.body, result.url, content_type)
-        elif source.kind == "html":
-            from .html import parse_listing
-
-            if source.select is None:
-                raise SourceError("parse_error", f"html source '{source.name}' has no 'select'")
-            items = parse_listing(
-                result.body, result.url, source.select, content_type, source.tzinfo
-            )
-        elif source.kind == "sitemap":
-            from .sitemap import parse_sitemap
-
-            items = parse_sitemap(result.body, result.url)
-        elif source.kind == "json":
-            from .jsonapi import parse_json_api
-
-            if source.json_paths is None:
-                raise SourceError("parse_error", f"json source '{source.name}' has no 'json' paths")
-            items = parse_json_api(result.body, result.url, source.json_paths)
-        else:
+        if kind is None:
             raise SourceError("parse_error", f"unknown source kind '{source.kind}'")
+        items = kind.parse(source, result, known)
     except SourceError:
         raise
     except RecursionError:

@@ -58,7 +58,7 @@ def _tz(label: str | None, default: tzinfo = UTC) -> tzinfo:
 
 
 def _build(
-    y, mo, d, h=None, mi=None, s=None, ampm=None, tz=None, default: tzinfo = UTC
+    y, mo, d, h=None, mi=None, s=None, ampm=None, tz=None, *, default: tzinfo = UTC
 ) -> datetime | None:
     try:
         hour = int(h or 0)
@@ -110,11 +110,15 @@ def parse_date(text: str | None, default_tz: tzinfo = UTC) -> datetime | None:
         return _build(*m.groups(), default=default_tz)
     if m := _ISO_LIKE.search(text):
         y, mo, d, h, mi, s, ampm, tz = m.groups()
-        return _build(y, mo, d, h, mi, s, ampm, tz, default_tz)
+        return _build(y, mo, d, h, mi, s, ampm, tz, default=default_tz)
     if m := _MDY.search(text):
         mon, d, y, h, mi, s, ampm, tz = m.groups()
-        return _build(y, _MONTHS[mon.lower().rstrip(".")], d, h, mi, s, ampm, tz, default_tz)
+        return _build(
+            y, _MONTHS[mon.lower().rstrip(".")], d, h, mi, s, ampm, tz, default=default_tz
+        )
     if m := _DMY.search(text):
         d, mon, y, h, mi, s, ampm, tz = m.groups()
-        return _build(y, _MONTHS[mon.lower().rstrip(".")], d, h, mi, s, ampm, tz, default_tz)
+        return _build(
+            y, _MONTHS[mon.lower().rstrip(".")], d, h, mi, s, ampm, tz, default=default_tz
+        )
     return None

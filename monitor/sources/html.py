@@ -1,22 +1,41 @@
 """A listing page read with CSS selectors: fetched bytes -> RawItems.
 
 `select.item` finds each story's element; the other selectors are searched
-inside it (see config.Select)."""
+inside it (see Select). With `auto: true` instead, front-page links are
+found without selectors (frontpage.py)."""
 
 from __future__ import annotations
 
 from datetime import UTC, tzinfo
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
 from bs4 import BeautifulSoup
 from soupsieve import SelectorSyntaxError
 
-from ..config import Select
+from ..configbase import Strict
 from ..identity import RawItem
 from ..textdecode import decode_html
 from .dates import parse_date
 from .errors import SourceError
+from .kind import Kind, Known, content_type
 from .text import HTML_PARSER, collapse, element_text, primary_lang
+
+if TYPE_CHECKING:
+    from ..config import SourceConfig
+    from ..fetch import FetchResult
+
+
+class Select(Strict):
+    """CSS selectors for an html source: `item` finds each story's element;
+    the others are searched inside it."""
+
+    item: str
+    title: str | None = None  # default: the text of the link element, else of the item
+    link: str | None = None  # the href of what it finds; default: first a[href]
+    summary: str | None = None
+    published: str | None = None  # text (or a datetime attribute) of what it finds
+
 
 _DATE_ATTRS = ("datetime", "content", "data-time", "data-date", "title")
 
@@ -86,9 +105,10 @@ def parse_listing(
     base = url
     base_tag = soup.find("base", href=True)
     if base_tag is not None:
-        base = urljoin(url, base_tag["href"].strip())
+        base = urljoin(url, str(base_tag["href"]).strip())
     html_tag = soup.find("html")
-    page_lang = primary_lang(html_tag.get("lang")) if html_tag is not None else None
+    lang = html_tag.get("lang") if html_tag is not None else None
+    page_lang = primary_lang(lang if isinstance(lang, str) else None)
 
     try:
         elements = soup.select(select.item)
@@ -130,3 +150,25 @@ def parse_listing(
             RawItem(title=title, link=link, summary=summary, published=published, lang=page_lang)
         )
     return items
+
+
+def _parse(source: SourceConfig, result: FetchResult, known: Known) -> list[RawItem]:
+    if source.auto:
+        from .frontpage import find_articles
+
+        return find_articles(result.body, result.url, content_type(result))
+    if source.select is None:
+        raise SourceError("parse_error", f"html source '{source.name}' has no 'select'")
+    return parse_listing(
+        result.body, result.url, source.select, content_type(result), source.tzinfo
+    )
+
+
+def _check(source: SourceConfig) -> None:
+    if source.select is None and not source.auto:
+        raise ValueError("an html source needs 'select' with at least 'item', or 'auto: true'")
+    if source.select is not None and source.auto:
+        raise ValueError("an html source has either 'select' or 'auto: true', not both")
+
+
+KIND = Kind("html", _parse, options=("auto", "select"), check=_check)

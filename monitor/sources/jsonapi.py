@@ -17,13 +17,32 @@ from __future__ import annotations
 
 import json
 from datetime import UTC
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
+from ..configbase import Strict
 from ..identity import RawItem
 from .dates import parse_date
 from .errors import SourceError
+from .kind import Kind, Known
 from .text import html_to_text
+
+if TYPE_CHECKING:
+    from ..config import SourceConfig
+    from ..fetch import FetchResult
+
+
+class JsonPaths(Strict):
+    """Dot paths into a JSON API's answer: `items` leads to the list of
+    stories, the others are read inside each story."""
+
+    items: str = ""  # "" when the document itself is the list
+    title: str
+    link: str | None = None
+    summary: str | None = None
+    published: str | None = None  # an ISO/RFC date string or a Unix time
+    guid: str | None = None
+
 
 _MISSING = object()
 
@@ -91,3 +110,19 @@ def parse_json_api(body: bytes, url: str, paths) -> list[RawItem]:
             )
         )
     return out
+
+
+def _parse(source: SourceConfig, result: FetchResult, known: Known) -> list[RawItem]:
+    if source.json_paths is None:
+        raise SourceError("parse_error", f"json source '{source.name}' has no 'json' paths")
+    return parse_json_api(result.body, result.url, source.json_paths)
+
+
+def _check(source: SourceConfig) -> None:
+    if source.json_paths is None:
+        raise ValueError(
+            "a json source needs 'json' with at least 'title' (and 'items' unless the answer is a list)"
+        )
+
+
+KIND = Kind("json", _parse, options=("json_paths",), check=_check)

@@ -13,7 +13,7 @@ import io
 import json
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 import feedparser
@@ -22,7 +22,12 @@ from ..identity import RawItem
 from ..textdecode import charset_from_content_type, normalize_charset
 from .dates import parse_date
 from .errors import SourceError
+from .kind import Kind, Known, content_type
 from .text import collapse, html_to_text, primary_lang
+
+if TYPE_CHECKING:
+    from ..config import SourceConfig
+    from ..fetch import FetchResult
 
 _XML_DECL = re.compile(
     rb"""^(\s*<\?xml[^>]*?\bencoding\s*=\s*["'])([A-Za-z0-9_.:+-]+)(["'])""", re.I
@@ -164,11 +169,11 @@ def parse_xml_feed(
         from . import fastfeed
 
         try:
-            items = fastfeed.parse(data, url, known)
+            fast = fastfeed.parse(data, url, known)
         except fastfeed.NotFast:
             pass
         else:
-            return [_tidy(i) for i in items]
+            return [_tidy(i) for i in fast]
     # No content-location: feedparser would resolve relative GUIDs against
     # it, changing a story's identity whenever the feed moves. Links are
     # resolved against the final feed URL here instead.
@@ -276,7 +281,7 @@ def parse_json_feed(body: bytes, url: str) -> list[RawItem]:
                 if len(summary) <= _TITLE_FROM_TEXT
                 else summary[:_TITLE_FROM_TEXT].rsplit(" ", 1)[0] + "…"
             )
-        link = (text("url") or text("external_url")).strip()
+        link = str(text("url") or text("external_url")).strip()
         guid = raw.get("id")
         items.append(
             RawItem(
@@ -290,3 +295,10 @@ def parse_json_feed(body: bytes, url: str) -> list[RawItem]:
             )
         )
     return items
+
+
+def _parse(source: SourceConfig, result: FetchResult, known: Known) -> list[RawItem]:
+    return parse_feed(result.body, result.url, content_type(result), known)
+
+
+KIND = Kind("rss", _parse)

@@ -9,6 +9,7 @@ read them. Read with lxml, entities refused, no DTD, no network.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urljoin, urlsplit
 
 from lxml import etree
@@ -16,7 +17,12 @@ from lxml import etree
 from ..identity import RawItem
 from .dates import parse_date
 from .errors import SourceError
+from .kind import Kind, Known
 from .text import collapse, primary_lang
+
+if TYPE_CHECKING:
+    from ..config import SourceConfig
+    from ..fetch import FetchResult
 
 NS_SM = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
 NS_NEWS = "{http://www.google.com/schemas/sitemap-news/0.9}"
@@ -89,3 +95,10 @@ def parse_sitemap(body: bytes, url: str) -> list[RawItem]:
             )
         )
     return items
+
+
+def _parse(source: SourceConfig, result: FetchResult, known: Known) -> list[RawItem]:
+    return parse_sitemap(result.body, result.url)
+
+
+KIND = Kind("sitemap", _parse)

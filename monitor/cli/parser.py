@@ -1,0 +1,146 @@
+"""The argument parser: every command and its options, each bound to its family's function."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from monitor import __version__, log
+from monitor.cli.replay import cmd_replay
+from monitor.cli.rules import cmd_rules_explain, cmd_rules_match, cmd_rules_test
+from monitor.cli.run import cmd_check, cmd_demo, cmd_once, cmd_run
+from monitor.cli.state import (
+    cmd_outbox,
+    cmd_silence,
+    cmd_sources,
+    cmd_status,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="monitor", description="Privacy and surveillance news monitor."
+    )
+    p.add_argument("--version", action="version", version=f"monitor {__version__}")
+    p.add_argument(
+        "--log-level",
+        default=os.environ.get("MONITOR_LOG_LEVEL") or None,
+        choices=["debug", "info", "warning", "error"],
+        help="default: $MONITOR_LOG_LEVEL, else the config's log.level, else info",
+    )
+    p.add_argument(
+        "--log-format",
+        default=os.environ.get("MONITOR_LOG_FORMAT") or None,
+        choices=list(log.FORMATS),
+        help="one line per event as key=value text or JSON "
+        "(default: $MONITOR_LOG_FORMAT, else the config's log.format, else text)",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def with_config(sp):
+        sp.add_argument(
+            "--config",
+            "-c",
+            default=os.environ.get("MONITOR_CONFIG", "config.yaml"),
+            help="config file (default: $MONITOR_CONFIG or config.yaml)",
+        )
+        return sp
+
+    with_config(
+        sub.add_parser("run", help="poll sources forever, alerting on new matches")
+    ).set_defaults(func=cmd_run)
+    with_config(sub.add_parser("once", help="poll every source once, deliver, exit")).set_defaults(
+        func=cmd_once
+    )
+    with_config(
+        sub.add_parser("check", help="validate the config and every rule file")
+    ).set_defaults(func=cmd_check)
+    st = with_config(
+        sub.add_parser("status", help="sources, outbox and matches from the state file")
+    )
+    st.add_argument("--json", action="store_true")
+    st.add_argument("--retry-dead", action="store_true", help="queue dead deliveries again")
+    st.add_argument(
+        "--health",
+        action="store_true",
+        help="exit 0 if the loop is alive (asks /healthz when http.listen is set), else 1",
+    )
+    st.add_argument(
+        "--stories", type=int, default=10, metavar="N", help="how many of the last stories to show"
+    )
+    st.set_defaults(func=cmd_status)
+    ob = with_config(
+        sub.add_parser(
+            "outbox", help="deliveries: pending, sent, dead, last errors; retry dead letters"
+        )
+    )
+    ob.add_argument("--json", action="store_true")
+    ob.add_argument("--retry-dead", action="store_true", help="queue the dead letters again")
+    ob.set_defaults(func=cmd_outbox)
+    si = sub.add_parser("silence", help="silence a rule for a while").add_subparsers(
+        dest="silence_command", required=True
+    )
+    sa = with_config(
+        si.add_parser("add", help="silence a rule: its matches are stored but not alerted")
+    )
+    sa.add_argument("--rule", required=True, help="rule id")
+    sa.add_argument("--for", dest="duration", required=True, help="how long: 30m, 2h, 1d")
+    sa.add_argument("--reason", help="a note shown by `silence list`")
+    with_config(si.add_parser("list", help="active silences"))
+    sr = with_config(si.add_parser("remove", help="end a silence now"))
+    sr.add_argument("id", type=int)
+    for name in ("add", "list", "remove"):
+        si.choices[name].set_defaults(func=cmd_silence)
+    so = with_config(
+        sub.add_parser("sources", help="every source: state, last success, last error, next check")
+    )
+    so.add_argument("--json", action="store_true")
+    so.set_defaults(func=cmd_sources)
+    demo = sub.add_parser("demo", help="run the whole pipeline offline on bundled pages and feeds")
+    demo.add_argument("--rules", help="rules directory (default: ./rules or the shipped rules)")
+    demo.add_argument("--verbose", action="store_true", help="show the log lines too")
+    demo.set_defaults(func=cmd_demo)
+
+    rules = sub.add_parser("rules", help="work with rule files").add_subparsers(
+        dest="rules_command", required=True
+    )
+    m = rules.add_parser("match", help="match JSON lines {id,title,summary,body} against the rules")
+    m.add_argument("--rules", action="append", help="rules directory or file (repeatable)")
+    m.add_argument("--input", required=True, help="JSON Lines file, or - for standard input")
+    m.set_defaults(func=cmd_rules_match)
+    t = rules.add_parser("test", help="run the tests written inside the rule files")
+    t.add_argument("--rules", action="append", help="rules directory or file (repeatable)")
+    t.set_defaults(func=cmd_rules_test)
+    e = rules.add_parser("explain", help="show how one rule decides on one story")
+    e.add_argument("rule_id")
+    src = e.add_mutually_exclusive_group(required=True)
+    src.add_argument("--url", help="fetch a page and read it as a story")
+    src.add_argument(
+        "--file",
+        help="a JSON object {title, summary, body, ...} or a text file (first line = title); - for stdin",
+    )
+    src.add_argument("--text", help="a headline")
+    e.add_argument("--rules", action="append", help="rules directory or file (repeatable)")
+    e.add_argument("--lang", help="the story's language, for rules with a languages filter")
+    e.add_argument("--source", help="the source name, for rules with a sources filter")
+    e.add_argument("--source-tag", action="append", help="a tag of the source (repeatable)")
+    e.add_argument("--snippet-chars", type=int, default=240)
+    e.set_defaults(func=cmd_rules_explain)
+
+    r = with_config(
+        sub.add_parser(
+            "replay", help="run the rules over stored stories; sends nothing unless --send"
+        )
+    )
+    r.add_argument("--since", default="30d", help="how far back: 30d, 12h, 90m (default 30d)")
+    r.add_argument(
+        "--rules", action="append", help="rules directory or file (default: the config's rules)"
+    )
+    r.add_argument("--json", action="store_true", help="one JSON object per matched story")
+    r.add_argument(
+        "--send",
+        action="store_true",
+        help="also alert the matches through the channels (never twice to a destination)",
+    )
+    r.set_defaults(func=cmd_replay)
+    return p

@@ -1,0 +1,120 @@
+"""`monitor run`, `once`, `check` and `demo`: the pipeline itself."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from monitor import log
+from monitor.cli.common import _load, bundled_rules_dir
+from monitor.config import ConfigError, load_config
+
+
+def _install_signals(stop: threading.Event, grace: float | None = None) -> None:
+    """SIGTERM and SIGINT stop the monitor: in-flight work ends or is
+    abandoned, state is closed, exit 0. Works as PID 1 in a container (the
+    handler is installed, so the kernel delivers the signal). A second signal,
+    or `grace` seconds without the loop ending, leave at once."""
+
+    def handler(signum, frame):
+        if stop.is_set():
+            os._exit(128 + signum)  # a second signal: leave at once
+        log.event("monitor.stopping", signal=signal.Signals(signum).name)
+        stop.set()
+        if grace is not None:
+            timer = threading.Timer(grace, _stop_deadline, args=(grace,))
+            timer.daemon = True
+            timer.start()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def _stop_deadline(grace: float) -> None:
+    # Committed state is safe in SQLite's WAL; an alert whose send was still
+    # in flight is sent again at the next start (never lost).
+    log.event(
+        "monitor.stop_deadline",
+        level="warning",
+        grace=f"{grace:g}s",
+        note="in-flight work abandoned",
+    )
+    os._exit(0)
+
+
+def _start(args):
+    """A Monitor for run/once, stopped by SIGTERM or SIGINT (leaving at the
+    latest STOP_GRACE seconds later)."""
+    from monitor.service import STOP_GRACE, Monitor
+
+    config, ruleset, problems = _load(args)
+    stop = threading.Event()
+    _install_signals(stop, grace=STOP_GRACE)
+    return Monitor(config, ruleset, stop=stop, problems=[str(p) for p in problems])
+
+
+def cmd_run(args) -> int:
+    from monitor.httpapi import ListenError
+
+    mon = _start(args)
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, lambda signum, frame: mon.request_reload())
+    try:
+        mon.run_forever()
+    except ListenError as e:
+        print(f"error: {mon.config.path}: {e}", file=sys.stderr)
+        return 2
+    finally:
+        mon.close()
+    return 0
+
+
+def cmd_once(args) -> int:
+    from monitor.progress import Progress
+
+    mon = _start(args)
+    try:
+        with Progress("once") as progress:
+            outcome = mon.cycle(mon.sources, progress=progress)
+    finally:
+        mon.close()
+    failed = [p for p in outcome.polls if not p.ok]
+    log.event(
+        "once.done",
+        sources=len(outcome.polls),
+        failed=len(failed),
+        sent=outcome.delivery.sent,
+        delivery_failed=outcome.delivery.failed,
+    )
+    return 0
+
+
+def cmd_check(args) -> int:
+    from monitor.service import load_checked_rules
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as e:
+        for err in e.errors:
+            print(err)
+        return 1
+    ruleset, problems = load_checked_rules(config)
+    for p in problems:
+        print(p)
+    if problems:
+        return 1
+    print(
+        f"ok: {len(config.sources)} sources, {len(config.channels)} channels, {len(ruleset.rules)} rules"
+    )
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from monitor.demo import run_demo
+
+    return run_demo(
+        rules=Path(args.rules) if args.rules else bundled_rules_dir(), verbose=args.verbose
+    )

@@ -1,0 +1,269 @@
+"""`monitor status`, `sources`, `outbox` and `silence`: reads and small writes of the state."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+from monitor import log
+from monitor.cli.common import _state
+from monitor.config import load_config_or_exit
+from monitor.store import state_exists
+
+
+def cmd_status(args) -> int:
+    from monitor.service import register_secrets
+    from monitor.store import Store
+
+    config = load_config_or_exit(args.config)
+    register_secrets(config)
+    if args.health and config.http.address is not None:
+        return _health_http(config)
+    if not state_exists(config.state):
+        print(f"no state yet at {config.state}")
+        return 1 if args.health else 0
+    store = Store(config.state)
+    try:
+        if args.health:
+            return _health(config, store)
+        if args.retry_dead:
+            print(f"{store.retry_dead()} dead deliveries queued again")
+        now = time.time()
+        data: dict[str, Any] = {
+            "loop": {
+                "last_cycle": store.get_meta("last_cycle"),
+                "last_reload": store.get_meta("last_reload"),
+                "start_problems": store.get_meta("start_problems") or [],
+            },
+            "sources": [dict(r) for r in store.sources()],
+            "recent_stories": store.recent_stories(args.stories),
+            "outbox": store.outbox_counts(),
+            "failing_deliveries": [dict(r) for r in store.failing_deliveries()],
+            "matches_last_day": store.matches_since(now - 86400),
+            "matches_last_week": store.matches_since(now - 7 * 86400),
+        }
+    finally:
+        store.close()
+    for s in data["sources"]:
+        s["url"] = log.mask(s["url"] or "")
+        if s["last_error"]:
+            s["last_error"] = log.mask(s["last_error"])
+    for d in data["failing_deliveries"]:
+        if d["last_error"]:
+            d["last_error"] = log.mask(d["last_error"])
+    if args.json:
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+        return 0
+    _print_status(data, args, now)
+    return 0
+
+
+def _print_status(data: dict, args, now: float) -> None:
+    fmt = lambda t: time.strftime("%Y-%m-%d %H:%M", time.gmtime(t)) if t else "-"  # noqa: E731
+
+    def ago(t: float | None) -> str:
+        if not t:
+            return "never"
+        s = max(0, int(now - t))
+        return f"{s}s ago" if s < 120 else f"{s // 60}m ago" if s < 7200 else f"{s // 3600}h ago"
+
+    loop = data["loop"]
+    cycle, reload = loop["last_cycle"], loop["last_reload"]
+    print("MONITOR")
+    print(
+        f"  last cycle {ago(cycle['ended_at']) if cycle else 'never'}"
+        + (f" (took {cycle['seconds']:.1f}s)" if cycle else "")
+    )
+    if reload and not reload["ok"]:
+        print(
+            f"  last reload FAILED {ago(reload['at'])}; the rules and sources loaded before it still run:"
+        )
+        for err in reload["errors"]:
+            print(f"    {log.mask(err)}")
+    elif reload:
+        print(f"  last reload ok {ago(reload['at'])}")
+    if loop["start_problems"] and not (reload and reload["ok"]):
+        print("  problems at start (those files or rules were skipped):")
+        for err in loop["start_problems"]:
+            print(f"    {log.mask(err)}")
+    print("SOURCES")
+    for s in data["sources"]:
+        health = (
+            "ok"
+            if not s["last_error"]
+            else f"FAILING x{s['failures']} ({s['last_error_reason']}: {s['last_error']})"
+        )
+        print(f"  {s['name']:<24} {health}")
+        print(
+            f"  {'':<24} last success {fmt(s['last_success_at'])}  next check {fmt(s['next_check_at'])}  "
+            f"stories {s['stories_seen']}"
+        )
+    print("LAST STORIES")
+    for st in data["recent_stories"]:
+        matched = f"  [{', '.join(st['rules'])}]" if st["rules"] else ""
+        print(f"  {fmt(st['first_seen'])}  {st['source']:<20} {st['title'][:80]}{matched}")
+    o = data["outbox"]
+    print(f"OUTBOX  pending {o['pending']}  sent {o['sent']}  dead {o['dead']}")
+    for d in data["failing_deliveries"]:
+        print(f"  {d['status']:<8} {d['channel']:<16} attempts {d['attempts']}  {d['last_error']}")
+    if o["dead"]:
+        print(f"  retry dead letters: monitor status --config {args.config} --retry-dead")
+    print("MATCHES (last day / last week)")
+    for rule, n in data["matches_last_week"].items():
+        print(f"  {rule:<32} {data['matches_last_day'].get(rule, 0):>5} / {n}")
+
+
+def health_url(host: str, port: int) -> str:
+    """Where a local client reaches /healthz of an endpoint bound to
+    host:port (an any-address bind is reached on loopback)."""
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    return f"http://[{host}]:{port}/healthz" if ":" in host else f"http://{host}:{port}/healthz"
+
+
+def _health_http(config) -> int:
+    """Ask the running monitor's own /healthz (the container's HEALTHCHECK:
+    slim images have no curl)."""
+    import urllib.error
+    import urllib.request
+
+    url = health_url(*config.http.address)
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            body = r.read().decode("utf-8", "replace").strip()
+            print(f"healthy: {body}")
+            return 0
+    except urllib.error.HTTPError as e:
+        print(f"unhealthy: {e.code} {e.read().decode('utf-8', 'replace').strip()}")
+    except OSError as e:
+        print(f"unhealthy: no answer from {url}: {getattr(e, 'reason', e)}")
+    return 1
+
+
+def cmd_outbox(args) -> int:
+    from monitor.alerts.admin import outbox_report
+
+    config, store = _state(args)
+    if store is None:
+        return 0
+    try:
+        return outbox_report(
+            config,
+            store,
+            sys.stdout,
+            as_json=args.json,
+            retry_dead=args.retry_dead,
+            config_arg=args.config,
+        )
+    finally:
+        store.close()
+
+
+def cmd_silence(args) -> int:
+    from monitor.alerts.admin import silence_add, silence_list
+
+    config, store = _state(args, create=args.silence_command == "add")
+    if store is None:
+        return 0
+    try:
+        if args.silence_command == "add":
+            from monitor.engine import load_rules
+
+            ruleset, _ = load_rules(config.rule_paths)
+            known = {r.id for r in ruleset.rules} or None
+            return silence_add(
+                store, args.rule, args.duration, args.reason or "", known, sys.stdout
+            )
+        if args.silence_command == "remove":
+            found = store.remove_silence(args.id)
+            print(f"silence {args.id} removed" if found else f"no silence {args.id}")
+            return 0 if found else 1
+        return silence_list(store, sys.stdout)
+    finally:
+        store.close()
+
+
+def source_rows(config, store) -> list[dict]:
+    """One row per configured source, as `monitor sources` shows them."""
+    rows = {r["name"]: dict(r) for r in store.sources()} if store is not None else {}
+    out = []
+    for src in config.sources:
+        r = rows.get(src.name, {})
+        if not src.enabled:
+            state = "disabled"
+        elif not r or r.get("last_polled_at") is None:
+            state = "new"
+        elif r.get("last_error_reason") == "no_new_items":
+            state = "stale"
+        elif r.get("last_error"):
+            state = (
+                "broken" if r.get("broken_alerted") else "failing"
+            ) + f" x{r.get('failures', 0)}"
+        else:
+            state = "ok"
+        reason = r.get("last_error_reason")
+        out.append(
+            {
+                "name": src.name,
+                "kind": src.kind,
+                "state": state,
+                "last_success_at": r.get("last_success_at"),
+                "next_check_at": r.get("next_check_at"),
+                "last_error": f"{reason}: {r.get('last_error')}" if reason else None,
+                "stories_seen": r.get("stories_seen", 0),
+                "url": r.get("permanent_url") or src.url,
+            }
+        )
+    return out
+
+
+def cmd_sources(args) -> int:
+    from monitor.store import Store
+
+    config = load_config_or_exit(args.config)
+    store = Store(config.state) if state_exists(config.state) else None
+    try:
+        rows = source_rows(config, store)
+    finally:
+        if store is not None:
+            store.close()
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return 0
+    fmt = lambda t: time.strftime("%Y-%m-%d %H:%M", time.gmtime(t)) if t else "-"  # noqa: E731
+    width = max([len("SOURCE")] + [len(r["name"]) for r in rows])
+    print(
+        f"{'SOURCE':<{width}}  {'KIND':<5} {'STATE':<12} {'LAST SUCCESS':<16}  {'NEXT CHECK':<16}  "
+        f"{'STORIES':>7}  LAST ERROR"
+    )
+    for r in rows:
+        error = (r["last_error"] or "-")[:100]
+        print(
+            f"{r['name']:<{width}}  {r['kind']:<5} {r['state']:<12} {fmt(r['last_success_at']):<16}  "
+            f"{fmt(r['next_check_at']):<16}  {r['stories_seen']:>7}  {error}"
+        )
+    return 0
+
+
+def _health(config, store) -> int:
+    """Without the HTTP endpoint: healthy while no enabled source is overdue
+    and a cycle ended within http.stale_after. Never asks the network, so an
+    outage elsewhere cannot get the container restarted."""
+    grace = 300.0 + config.fetch.deadline
+    now = time.time()
+    enabled = {s.name for s in config.sources if s.enabled}
+    overdue = [
+        r["name"]
+        for r in store.sources()
+        if r["name"] in enabled and (r["next_check_at"] is None or r["next_check_at"] < now - grace)
+    ]
+    if overdue:
+        print(f"unhealthy: overdue sources: {', '.join(overdue)}")
+        return 1
+    cycle = store.get_meta("last_cycle")
+    if cycle and cycle["ended_at"] < now - config.http.stale_after:
+        print(f"unhealthy: no cycle ended for {now - cycle['ended_at']:.0f}s")
+        return 1
+    print("healthy")
+    return 0

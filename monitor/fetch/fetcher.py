@@ -1,0 +1,353 @@
+"""The one HTTP door (DESIGN.md): conditional GET, size cap, total deadline,
+bounded redirects, cancellation and an honest User-Agent.
+
+Everything else in the monitor takes the bytes this module returns; no other
+module opens a socket.
+
+How the limits hold:
+
+* The body is read with ``stream=True`` in small pieces (``read1``, which
+  returns as soon as *any* bytes arrive, so a server dripping one byte a
+  second is seen byte by byte) and the deadline and the stop event are checked
+  between pieces.
+* The body is decompressed here, not by urllib3, with ``max_length`` on every
+  zlib call, so a gzip bomb grows memory by one piece at a time and the
+  download stops as soon as the decompressed count passes ``max_bytes``.
+* A watchdog thread shuts the socket down when the deadline passes or the
+  stop event is set while a read is blocked on a silent server, so a stalled
+  fetch ends within a fraction of a second of either.
+* Redirects are followed by hand (at most five), and the body of a 3xx
+  response is never read.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+import zlib
+from collections.abc import Iterator
+from urllib.parse import urljoin, urlsplit
+
+import requests
+import requests.adapters
+from requests.structures import CaseInsensitiveDict
+
+import monitor
+from monitor.config import FetchSettings
+from monitor.fetch.errors import MAX_REDIRECTS, FetchError, FetchResult, classify, reason_phrase
+from monitor.fetch.guard import BlockedAddress, guarded_pools
+from monitor.fetch.limits import CHUNK, Deadline, Decoder, Watchdog
+
+_REDIRECT_CODES = {301, 302, 303, 307, 308}
+# Headers that must not follow a redirect to another host.
+_PRIVATE_HEADERS = ("authorization", "cookie", "proxy-authorization")
+
+
+def default_user_agent(settings: FetchSettings) -> str:
+    if settings.user_agent:
+        return settings.user_agent
+    ua = f"privacy-monitor/{monitor.__version__}"
+    if settings.contact:
+        ua += f" (+{settings.contact})"
+    return ua
+
+
+class Fetcher:
+    """HTTP GET with the monitor's limits. Safe to share between threads
+    (one requests.Session; its connection pool is thread-safe)."""
+
+    def __init__(self, settings: FetchSettings, stop: threading.Event | None = None):
+        self.settings = settings
+        self.stop = stop
+        self.user_agent = default_user_agent(settings)
+        self.session = requests.Session()
+        self.session.max_redirects = MAX_REDIRECTS
+        self.session.headers.update(
+            {
+                "User-Agent": self.user_agent,
+                "Accept-Encoding": "gzip, deflate",
+                "Accept": "application/rss+xml, application/atom+xml, application/feed+json, "
+                "application/xml;q=0.9, text/xml;q=0.9, text/html;q=0.8, */*;q=0.5",
+            }
+        )
+        self._watchdog = Watchdog()
+        self._guarded: requests.Session | None = None
+        self._guard_lock = threading.Lock()
+
+    def _guarded_session(self) -> requests.Session:
+        """The session for links found in content: public addresses only
+        (see guarded_pools), no proxies from the environment (a proxy's
+        own address would be what the guard checks)."""
+        with self._guard_lock:
+            if self._guarded is None:
+                sess = requests.Session()
+                sess.headers.update(self.session.headers)
+                sess.trust_env = False
+                allow = tuple(
+                    ipaddress.ip_network(n, strict=False) for n in self.settings.allow_networks
+                )
+                pools = guarded_pools(allow)
+                for prefix in ("http://", "https://"):
+                    adapter = requests.adapters.HTTPAdapter()
+                    adapter.poolmanager.pool_classes_by_scheme = pools
+                    sess.mount(prefix, adapter)
+                self._guarded = sess
+            return self._guarded
+
+    def __enter__(self) -> Fetcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._watchdog.close()
+        self.session.close()
+        if self._guarded is not None:
+            self._guarded.close()
+
+    # -- public ---------------------------------------------------------
+
+    def get(
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        headers: dict | None = None,
+        proxy: str | None = None,
+        content_link: bool = False,
+    ) -> FetchResult:
+        """GET `url`. `proxy` (http://host:port) overrides the standard
+        HTTP(S)_PROXY / NO_PROXY environment variables for this fetch.
+
+        `content_link`: the URL was found inside fetched content (an article
+        link), not configured by the user. Unless fetch.allow_private_links
+        is set, every hop must then connect to a public address; a loopback,
+        private, link-local or metadata address fails as "blocked_address"."""
+        deadline = Deadline(self.settings.deadline, self.stop)
+        self._check_url(url)
+        req_headers: dict[str, str] = dict(headers or {})
+        if etag:
+            req_headers["If-None-Match"] = etag
+        if last_modified:
+            req_headers["If-Modified-Since"] = last_modified
+
+        current = url
+        permanent: str | None = None
+        all_permanent = True
+        for _hop in range(MAX_REDIRECTS + 1):
+            deadline.check(current)
+            resp = self._send(
+                current,
+                req_headers,
+                deadline,
+                proxy,
+                guarded=content_link and not self.settings.allow_private_links,
+            )
+            if resp.status_code in _REDIRECT_CODES and resp.headers.get("Location"):
+                resp.close()
+                target = urljoin(current, resp.headers["Location"].strip())
+                self._check_url(target)
+                if (urlsplit(target).hostname or "") != (urlsplit(current).hostname or ""):
+                    req_headers = {
+                        k: v for k, v in req_headers.items() if k.lower() not in _PRIVATE_HEADERS
+                    }
+                all_permanent = all_permanent and resp.status_code in (301, 308)
+                if all_permanent:
+                    permanent = target
+                current = target
+                continue
+            try:
+                result = self._finish(resp, current, deadline, etag, last_modified)
+            finally:
+                resp.close()
+            if permanent and permanent != url:
+                from dataclasses import replace
+
+                result = replace(result, permanent_url=permanent)
+            return result
+        raise FetchError("redirects", f"more than {MAX_REDIRECTS} redirects", url=url)
+
+    # -- internals --------------------------------------------------------
+
+    @staticmethod
+    def _check_url(url: str) -> None:
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            raise FetchError("invalid_url", f"invalid URL: {url!r}", url=url) from None
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise FetchError("invalid_url", f"not an http(s) URL: {url!r}", url=url)
+
+    def _send(
+        self,
+        url: str,
+        headers: dict[str, str],
+        deadline: Deadline,
+        proxy: str | None = None,
+        guarded: bool = False,
+    ) -> requests.Response:
+        remaining = max(deadline.remaining(), 0.05)
+        timeout = (
+            min(self.settings.connect_timeout, remaining),
+            min(self.settings.read_timeout, remaining),
+        )
+        proxies = {"http": proxy, "https": proxy} if proxy and not guarded else None
+        session = self._guarded_session() if guarded else self.session
+        try:
+            return session.get(
+                url,
+                headers=headers,
+                stream=True,
+                allow_redirects=False,
+                timeout=timeout,
+                proxies=proxies,
+            )
+        except BlockedAddress as e:
+            raise FetchError("blocked_address", f"refused: {e}", url=url) from None
+        except requests.exceptions.RequestException as e:
+            reason = deadline.expired_reason()
+            if reason and isinstance(e, requests.exceptions.Timeout):
+                raise deadline.error(reason, url) from None
+            raise classify(e, url, self.settings.read_timeout) from None
+        except (ValueError, UnicodeError) as e:  # e.g. a malformed host name
+            raise FetchError("invalid_url", f"invalid URL: {url!r} ({e})", url=url) from None
+
+    def _finish(
+        self,
+        resp: requests.Response,
+        url: str,
+        deadline: Deadline,
+        sent_etag: str | None,
+        sent_last_modified: str | None,
+    ) -> FetchResult:
+        status = resp.status_code
+        hdrs = CaseInsensitiveDict(resp.headers)
+        if status == 304:
+            return FetchResult(
+                url=url,
+                status=304,
+                headers=hdrs,
+                body=b"",
+                not_modified=True,
+                etag=hdrs.get("ETag") or sent_etag,
+                last_modified=hdrs.get("Last-Modified") or sent_last_modified,
+            )
+        if status >= 400:
+            raise FetchError(
+                "http",
+                f"http {status} {reason_phrase(resp)}".strip(),
+                status=status,
+                url=url,
+                headers=hdrs,
+                body_head=self._peek_body(resp, url, deadline),
+            )
+        if 300 <= status < 400:
+            raise FetchError(
+                "http",
+                f"http {status} {reason_phrase(resp)} without a usable Location".strip(),
+                status=status,
+                url=url,
+            )
+        body = self._read_body(resp, url, deadline)
+        return FetchResult(
+            url=url,
+            status=status,
+            headers=hdrs,
+            body=body,
+            not_modified=False,
+            etag=hdrs.get("ETag"),
+            last_modified=hdrs.get("Last-Modified"),
+        )
+
+    def _read_body(self, resp: requests.Response, url: str, deadline: Deadline) -> bytes:
+        cap = self.settings.max_bytes
+        coding = resp.headers.get("Content-Encoding", "").strip().lower()
+        if coding in ("", "identity"):
+            decoder: Decoder | None = None
+            declared = resp.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > cap:
+                raise self._too_large(url)
+        elif coding in ("gzip", "x-gzip", "deflate"):
+            decoder = Decoder(coding)
+        else:
+            decoder = None  # not one we asked for; let urllib3 decode (bounded in urllib3 >= 2.6)
+        let_urllib3_decode = decoder is None and coding not in ("", "identity")
+
+        parts: list[bytes] = []
+        total = 0
+        token = self._watchdog.watch(deadline, resp)
+        try:
+            for raw in self._raw_pieces(resp, url, deadline, let_urllib3_decode):
+                pieces = decoder.feed(raw) if decoder else (raw,)
+                for piece in pieces:
+                    total += len(piece)
+                    if total > cap:
+                        raise self._too_large(url)
+                    parts.append(piece)
+                    deadline.check(url)
+                deadline.check(url)
+            if decoder:
+                tail = decoder.flush()
+                total += len(tail)
+                if total > cap:
+                    raise self._too_large(url)
+                parts.append(tail)
+        except zlib.error as e:
+            raise FetchError(
+                "http",
+                f"http {resp.status_code} body is not valid {coding}: {e}",
+                status=resp.status_code,
+                url=url,
+            ) from None
+        finally:
+            self._watchdog.unwatch(token)
+        return b"".join(parts)
+
+    def _peek_body(
+        self, resp: requests.Response, url: str, deadline: Deadline, limit: int = 8192
+    ) -> bytes:
+        """The first `limit` bytes of an error response (to tell a bot wall
+        from a plain error); empty when they cannot be read quickly."""
+        coding = resp.headers.get("Content-Encoding", "").strip().lower()
+        decoder = Decoder(coding) if coding in ("gzip", "x-gzip", "deflate") else None
+        out = b""
+        deadline = Deadline(max(0.05, min(2.0, deadline.remaining())), deadline.stop)
+        token = self._watchdog.watch(deadline, resp)
+        try:
+            for raw in self._raw_pieces(resp, url, deadline, False):
+                for piece in decoder.feed(raw) if decoder else (raw,):
+                    out += piece[: limit - len(out)]
+                    if len(out) >= limit:
+                        return out
+        except (FetchError, zlib.error):
+            pass
+        finally:
+            self._watchdog.unwatch(token)
+        return out
+
+    def _raw_pieces(
+        self, resp: requests.Response, url: str, deadline: Deadline, decode: bool
+    ) -> Iterator[bytes]:
+        raw = resp.raw
+        read = getattr(raw, "read1", None) or raw.read
+        while True:
+            deadline.check(url)
+            try:
+                data = read(CHUNK, decode_content=decode)
+            except Exception as e:  # urllib3 and socket errors mid-body
+                if deadline.killed:
+                    raise deadline.error(deadline.killed, url) from None
+                reason = deadline.expired_reason()
+                if reason:
+                    raise deadline.error(reason, url) from None
+                raise classify(e, url, self.settings.read_timeout) from None
+            if deadline.killed:
+                raise deadline.error(deadline.killed, url)
+            if not data:
+                return
+            yield data
+
+    def _too_large(self, url: str) -> FetchError:
+        return FetchError("too_large", f"body larger than {self.settings.max_bytes} bytes", url=url)

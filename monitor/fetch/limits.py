@@ -1,0 +1,156 @@
+"""The limits that hold while a body is read: the total deadline (and the
+stop event), a watchdog that shuts the socket of a read blocked past it,
+and a Content-Encoding decoder with bounded output per call."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from typing import Any
+
+import requests
+import requests.adapters
+
+from monitor.fetch.errors import FetchError
+
+CHUNK = 64 * 1024
+_WATCHDOG_TICK = 0.1
+
+
+class Deadline:
+    """Why a fetch must end now, if it must."""
+
+    def __init__(self, seconds: float, stop: threading.Event | None):
+        self.seconds = seconds
+        self.at = time.monotonic() + seconds
+        self.stop = stop
+        self.killed: str | None = None  # set by the watchdog: "timeout" or "cancelled"
+
+    def remaining(self) -> float:
+        return self.at - time.monotonic()
+
+    def expired_reason(self) -> str | None:
+        if self.stop is not None and self.stop.is_set():
+            return "cancelled"
+        if time.monotonic() >= self.at:
+            return "timeout"
+        return None
+
+    def error(self, reason: str, url: str) -> FetchError:
+        if reason == "cancelled":
+            return FetchError("cancelled", "fetch cancelled: the service is stopping", url=url)
+        return FetchError("timeout", f"deadline of {self.seconds:g} s exceeded", url=url)
+
+    def check(self, url: str) -> None:
+        reason = self.expired_reason()
+        if reason:
+            raise self.error(reason, url)
+
+
+class Watchdog:
+    """One daemon thread per Fetcher that shuts down the socket of a body
+    read that has outlived its deadline or whose stop event is set. Reads that
+    make progress are stopped between pieces anyway; this is for a server
+    that has gone silent."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._active: dict[int, tuple[Deadline, requests.Response]] = {}
+        self._thread: threading.Thread | None = None
+        self._closed = threading.Event()
+
+    def watch(self, deadline: Deadline, resp: requests.Response) -> int:
+        with self._lock:
+            token = id(resp)
+            self._active[token] = (deadline, resp)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="fetch-watchdog", daemon=True
+                )
+                self._thread.start()
+            return token
+
+    def unwatch(self, token: int) -> None:
+        with self._lock:
+            self._active.pop(token, None)
+
+    def close(self) -> None:
+        self._closed.set()
+
+    def _run(self) -> None:
+        while not self._closed.wait(_WATCHDOG_TICK):
+            with self._lock:
+                if not self._active:  # idle: end; the next watch() starts a new thread
+                    self._thread = None
+                    return
+                due = [(t, d, r) for t, (d, r) in self._active.items() if d.expired_reason()]
+                for token, _, _ in due:
+                    self._active.pop(token, None)
+            for _, deadline, resp in due:
+                deadline.killed = deadline.expired_reason()
+                _shutdown_socket(resp)
+
+
+def _response_socket(resp: requests.Response) -> socket.socket | None:
+    raw = resp.raw
+    for path in (("connection", "sock"), ("_connection", "sock"), ("_fp", "fp", "raw", "_sock")):
+        obj: Any = raw
+        try:
+            for attr in path:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            continue
+        if isinstance(obj, socket.socket):
+            return obj
+    return None
+
+
+def _shutdown_socket(resp: requests.Response) -> None:
+    sock = _response_socket(resp)
+    try:
+        if sock is not None:
+            sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+class Decoder:
+    """Incremental Content-Encoding decoder with bounded output per call."""
+
+    def __init__(self, coding: str):
+        self.coding = coding
+        self._first = True
+        if coding in ("gzip", "x-gzip"):
+            self._obj = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        else:
+            self._obj = zlib.decompressobj()
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        if self._first and data:
+            self._first = False
+            # deflate is zlib-wrapped per the RFC but raw from some servers.
+            if self.coding == "deflate" and not (
+                len(data) >= 2 and data[0] & 0x0F == 8 and (data[0] << 8 | data[1]) % 31 == 0
+            ):
+                self._obj = zlib.decompressobj(-zlib.MAX_WBITS)
+        while data:
+            if self._obj.eof:
+                if self.coding == "deflate" or not data.startswith(b"\x1f\x8b"):
+                    return  # padding or trailing bytes after the stream
+                self._obj = zlib.decompressobj(16 + zlib.MAX_WBITS)  # the next gzip member
+            before = len(data)
+            out = self._obj.decompress(data, CHUNK)
+            data = self._obj.unused_data if self._obj.eof else self._obj.unconsumed_tail
+            if out:
+                yield out
+            elif len(data) >= before:
+                return
+
+    def flush(self) -> bytes:
+        try:
+            return self._obj.flush()
+        except zlib.error:
+            return b""
