@@ -8,15 +8,18 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from . import log
-from .alerts.deliver import is_valid_url, mask_url
 from .alerts.outbox import DeliveryStats, deliver_due
 from .alerts.route import Router, destinations, fingerprint
+
+# load_checked_rules is imported from here by the commands and tests too
+from .checks import load_checked_rules, register_secrets  # noqa: F401
 from .config import Config, SourceConfig
 from .dedupe import WINDOW as DEDUPE_WINDOW
 from .dedupe import signature, story_text
-from .engine import RuleSet, load_rules
+from .engine import RuleSet
 from .fetch import Fetcher, FetchError, FetchResult
 from .fulltext import Pacer, with_full_text
 from .health import (
@@ -33,7 +36,9 @@ from .robots import Robots
 from .scheduler import Job, backoff_interval, fetch_all, next_interval, server_hint
 from .sources import SourceError, parse
 from .store import LeaseLost, Planned, SourceState, Store, StoreUnavailable, display_state, probe
-from .yamlfile import FileError
+
+if TYPE_CHECKING:
+    from .httpapi import HttpApi
 
 # After SIGTERM, how long in-flight work (a fetch, an Apprise send) may take
 # before the process leaves anyway; Docker's default grace is 10 s.
@@ -62,60 +67,6 @@ class CycleOutcome:
     delivery: DeliveryStats = field(default_factory=DeliveryStats)
 
 
-def load_checked_rules(config: Config) -> tuple[RuleSet, list[FileError]]:
-    """The rules named by the config, plus every problem found in them or in
-    how they refer to the config (unknown channels, invalid Apprise URLs)."""
-    ruleset, problems = load_rules(config.rule_paths)
-    problems = list(problems)
-    known = set(config.channels)
-    for rule in ruleset.rules:
-        for ch in rule.channels:
-            if ch not in known:
-                hint = (
-                    f"; configured channels: {', '.join(sorted(known))}"
-                    if known
-                    else "; no channels are configured"
-                )
-                problems.append(
-                    FileError(
-                        rule.path, rule.line, None, f"rule {rule.id}: unknown channel '{ch}'{hint}"
-                    )
-                )
-    for i, ch in enumerate(config.health.channels):
-        if ch not in known:
-            problems.append(
-                FileError(
-                    config.path or "config",
-                    None,
-                    None,
-                    f"health.channels.{i}: unknown channel '{ch}'",
-                )
-            )
-    for name, channel in config.channels.items():
-        for i, url in enumerate(channel.urls):
-            if not is_valid_url(url):
-                scheme = url.split("://", 1)[0] if "://" in url else url[:12]
-                problems.append(
-                    FileError(
-                        config.path or "config",
-                        None,
-                        None,
-                        f"channels.{name}.urls.{i}: not a valid Apprise URL (scheme '{scheme}')",
-                    )
-                )
-    return ruleset, problems
-
-
-def register_secrets(config: Config) -> None:
-    """Make the log mask this config's secrets: values it took from the
-    environment, and every Apprise URL (printed in its masked form)."""
-    for value in config.secrets:
-        log.add_secret(value)
-    for channel in config.channels.values():
-        for url in channel.urls:
-            log.add_secret(url, mask_url(url))
-
-
 class Monitor:
     def __init__(
         self,
@@ -142,7 +93,9 @@ class Monitor:
         log.subscribe(self.metrics.on_event)
         self._use_config()
         self.reloader = Reloader(self)
-        self.api = None  # the HTTP endpoint, while run_forever runs with http.listen set
+        self.api: HttpApi | None = (
+            None  # the HTTP endpoint, while run_forever runs with http.listen set
+        )
         self.loop_alive = False
         self.started_at = time.monotonic()
         self.cycle_started_at: float | None = None  # monotonic
