@@ -65,6 +65,30 @@ class Stories(Sources):
             found.update(r["canonical_url"] for r in rows)
         return found
 
+    def known_stories(
+        self, source: str, keys: Iterable[str], urls: Iterable[str]
+    ) -> tuple[set[str], set[str]]:
+        """In one query (per 400 of each): which of these keys this source
+        has stored, and which of these canonical URLs any source has."""
+        keys, urls = list(keys), [u for u in urls if u]
+        found_keys: set[str] = set()
+        found_urls: set[str] = set()
+        for i in range(0, max(len(keys), len(urls)), 400):
+            kc, uc = keys[i : i + 400], urls[i : i + 400]
+            rows = self.db.execute(
+                "SELECT source, key, canonical_url FROM stories "
+                f"WHERE (source=? AND key IN ({','.join('?' * len(kc)) or 'NULL'})) "
+                f"OR canonical_url IN ({','.join('?' * len(uc)) or 'NULL'})",
+                [source, *kc, *uc],
+            )
+            kset, uset = set(kc), set(uc)
+            for r in rows:
+                if r["source"] == source and r["key"] in kset:
+                    found_keys.add(r["key"])
+                if r["canonical_url"] in uset:
+                    found_urls.add(r["canonical_url"])
+        return found_keys, found_urls
+
     def record_poll(
         self,
         source: str,
