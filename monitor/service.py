@@ -311,7 +311,12 @@ class Monitor:
         ]
         routing = plan.Routing(self.dests, dict(self.config.channels), self.config.delivery.quiet)
         poll = plan.plan_poll(
-            src.name, sorted_, checked, self.router.noise(pairs, now), routing, now
+            src.name,
+            sorted_,
+            checked,
+            self.router.noise(pairs, now) if pairs else plan.Noise(),
+            routing,
+            now,
         )
         for note in poll.notes:
             log.event(note.event, **dict(note.fields))

@@ -270,18 +270,21 @@ class Stories(Sources):
         caller's transaction); a destination already holding the story gets
         no second row. Returns the rows created."""
         created = 0
-        for m in planned.matches:
-            db.execute(
+        if planned.matches:
+            db.executemany(
                 "INSERT INTO matches (story_id, rule_id, terms, snippet, created_at, fingerprint) "
                 "VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING",
-                (
-                    story_id,
-                    m.rule_id,
-                    json.dumps(list(m.terms), ensure_ascii=False),
-                    m.snippet,
-                    now,
-                    planned.fingerprint,
-                ),
+                [
+                    (
+                        story_id,
+                        m.rule_id,
+                        json.dumps(list(m.terms), ensure_ascii=False),
+                        m.snippet,
+                        now,
+                        planned.fingerprint,
+                    )
+                    for m in planned.matches
+                ],
             )
         for d in planned.deliveries:
             due = now if d.release_at is None else d.release_at
