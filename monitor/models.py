@@ -1,7 +1,7 @@
 """The nouns that flow through the monitor: Story, Match, Alert.
 
 Plain frozen values: parsing and deciding code takes and returns these, and
-only fetch.py, store.py and the alerts package touch the outside world.
+only fetch/, store/ and the alerts package touch the outside world.
 """
 
 from __future__ import annotations

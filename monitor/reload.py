@@ -20,14 +20,11 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from . import log
+from .checks import Reloadable, load_checked_rules
 from .config import Config, ConfigError, load_config
 from .yamlfile import FileError
-
-if TYPE_CHECKING:
-    from .service import Monitor
 
 RESTART_KEYS = ("state", "http", "log")
 
@@ -49,7 +46,7 @@ def watched_files(config: Config) -> list[Path]:
 
 
 def signature(files: list[Path]) -> tuple:
-    out = []
+    out: list[tuple[str, int | None, int | None]] = []
     for f in files:
         try:
             st = f.stat()
@@ -60,7 +57,7 @@ def signature(files: list[Path]) -> tuple:
 
 
 class Reloader:
-    def __init__(self, monitor: Monitor):
+    def __init__(self, monitor: Reloadable):
         self.monitor = monitor
         self.requested = threading.Event()
         self._signature = signature(watched_files(monitor.config))
@@ -93,8 +90,6 @@ class Reloader:
         return self.reload(why="signal" if asked else "files changed")
 
     def reload(self, why: str = "request") -> bool:
-        from .service import load_checked_rules  # service imports this module
-
         mon = self.monitor
         old = mon.config
         # Remember what is read now, so a change written while we read is seen next time.

@@ -8,15 +8,18 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from . import log
-from .alerts.deliver import is_valid_url, mask_url
+from . import log, plan
 from .alerts.outbox import DeliveryStats, deliver_due
 from .alerts.route import Router, destinations, fingerprint
+
+# load_checked_rules is imported from here by the commands and tests too
+from .checks import load_checked_rules, register_secrets  # noqa: F401
 from .config import Config, SourceConfig
 from .dedupe import WINDOW as DEDUPE_WINDOW
 from .dedupe import signature, story_text
-from .engine import RuleSet, load_rules
+from .engine import RuleSet
 from .fetch import Fetcher, FetchError, FetchResult
 from .fulltext import Pacer, with_full_text
 from .health import (
@@ -28,12 +31,15 @@ from .health import (
 )
 from .identity import canonical_url
 from .metrics import Metrics
+from .models import Story
 from .reload import Reloader
 from .robots import Robots
 from .scheduler import Job, backoff_interval, fetch_all, next_interval, server_hint
 from .sources import SourceError, parse
-from .store import LeaseLost, Planned, SourceState, Store, StoreUnavailable, display_state, probe
-from .yamlfile import FileError
+from .store import LeaseLost, SourceState, Store, StoreUnavailable, display_state, probe
+
+if TYPE_CHECKING:
+    from .httpapi import HttpApi
 
 # After SIGTERM, how long in-flight work (a fetch, an Apprise send) may take
 # before the process leaves anyway; Docker's default grace is 10 s.
@@ -62,60 +68,6 @@ class CycleOutcome:
     delivery: DeliveryStats = field(default_factory=DeliveryStats)
 
 
-def load_checked_rules(config: Config) -> tuple[RuleSet, list[FileError]]:
-    """The rules named by the config, plus every problem found in them or in
-    how they refer to the config (unknown channels, invalid Apprise URLs)."""
-    ruleset, problems = load_rules(config.rule_paths)
-    problems = list(problems)
-    known = set(config.channels)
-    for rule in ruleset.rules:
-        for ch in rule.channels:
-            if ch not in known:
-                hint = (
-                    f"; configured channels: {', '.join(sorted(known))}"
-                    if known
-                    else "; no channels are configured"
-                )
-                problems.append(
-                    FileError(
-                        rule.path, rule.line, None, f"rule {rule.id}: unknown channel '{ch}'{hint}"
-                    )
-                )
-    for i, ch in enumerate(config.health.channels):
-        if ch not in known:
-            problems.append(
-                FileError(
-                    config.path or "config",
-                    None,
-                    None,
-                    f"health.channels.{i}: unknown channel '{ch}'",
-                )
-            )
-    for name, channel in config.channels.items():
-        for i, url in enumerate(channel.urls):
-            if not is_valid_url(url):
-                scheme = url.split("://", 1)[0] if "://" in url else url[:12]
-                problems.append(
-                    FileError(
-                        config.path or "config",
-                        None,
-                        None,
-                        f"channels.{name}.urls.{i}: not a valid Apprise URL (scheme '{scheme}')",
-                    )
-                )
-    return ruleset, problems
-
-
-def register_secrets(config: Config) -> None:
-    """Make the log mask this config's secrets: values it took from the
-    environment, and every Apprise URL (printed in its masked form)."""
-    for value in config.secrets:
-        log.add_secret(value)
-    for channel in config.channels.values():
-        for url in channel.urls:
-            log.add_secret(url, mask_url(url))
-
-
 class Monitor:
     def __init__(
         self,
@@ -142,7 +94,9 @@ class Monitor:
         log.subscribe(self.metrics.on_event)
         self._use_config()
         self.reloader = Reloader(self)
-        self.api = None  # the HTTP endpoint, while run_forever runs with http.listen set
+        self.api: HttpApi | None = (
+            None  # the HTTP endpoint, while run_forever runs with http.listen set
+        )
         self.loop_alive = False
         self.started_at = time.monotonic()
         self.cycle_started_at: float | None = None  # monotonic
@@ -344,62 +298,33 @@ class Monitor:
         except Exception as e:  # a parser bug must not take the loop down
             return self._failed(src, state, "parse_error", f"{type(e).__name__}: {e}")
 
-        baseline = state is None or not state.baseline_done
-        known = self.store.known_keys(src.name, [s.key for s in stories])
-        new = [s for s in stories if s.key not in known]
-        seen_urls = self.store.known_urls(canonical_url(s.link) for s in new)
-        planned: list[Planned] = []
-        matched = 0
-        for story in new:
-            canon = canonical_url(story.link)
-            duplicate = bool(canon) and canon in seen_urls
-            if canon:
-                seen_urls.add(canon)  # a second copy in this same document is a duplicate too
-            if baseline or duplicate:
-                planned.append(Planned(story))
-                continue
-            if src.full_text:  # new stories only, never the backlog
-                story = with_full_text(story, self.fetcher, self.robots, self.pacer)
-            matches = self.rules.match(
-                story, self.config.delivery.snippet_chars, source_tags=src.tags
-            )
-            if not matches:
-                planned.append(Planned(story))
-                continue
-            matched += 1
-            for m in matches:
-                log.event(
-                    "rule.matched",
-                    source=src.name,
-                    rule=m.rule_id,
-                    story=story.title[:120],
-                    terms="|".join(m.terms),
-                )
-            sig = signature(story_text(story))
-            original = self.store.find_near_duplicate(sig, now - DEDUPE_WINDOW) if sig else None
-            if original is not None:  # another outlet's copy of a story already alerted: one alert
-                log.event(
-                    "story.duplicate",
-                    source=src.name,
-                    story=story.title[:120],
-                    of_source=original[1],
-                    similarity=f"{original[2]:.2f}",
-                )
-                planned.append(
-                    Planned(
-                        story,
-                        tuple(matches),
-                        (),
-                        fingerprint(story),
-                        duplicate_of=(original[0], original[2]),
-                    )
-                )
-                continue
-            fp, deliveries = self.router.plan(story, matches, now)
-            planned.append(Planned(story, tuple(matches), tuple(deliveries), fp, signature=sig))
+        keys, urls = self.store.known_stories(
+            src.name, [s.key for s in stories], [canonical_url(s.link) for s in stories]
+        )
+        sorted_ = plan.triage(state, stories, plan.Known(frozenset(keys), frozenset(urls)))
+        checked = [self._check(src, story, now) for story in sorted_.to_match]
+        pairs = [
+            (m.rule_id, fingerprint(c.story))
+            for c in checked
+            if c.original is None
+            for m in c.matches
+        ]
+        routing = plan.Routing(self.dests, dict(self.config.channels), self.config.delivery.quiet)
+        poll = plan.plan_poll(
+            src.name,
+            sorted_,
+            checked,
+            self.router.noise(pairs, now) if pairs else plan.Noise(),
+            routing,
+            now,
+        )
+        for note in poll.notes:
+            log.event(note.event, **dict(note.fields))
+        self.router.remember(poll.routed, now)
+        baseline, new, matched = poll.baseline, sorted_.new, poll.matched
         queued = self.store.record_poll(
             src.name,
-            planned,
+            list(poll.stories),
             etag=result.etag,
             last_modified=result.last_modified,
             next_check_at=next_at,
@@ -420,6 +345,19 @@ class Monitor:
         )
         self.source_health.success(src, state, now, new=len(new))
         return PollOutcome(src.name, True, len(new), baseline, matched, queued)
+
+    def _check(self, src: SourceConfig, story: Story, now: float) -> plan.Checked:
+        """The I/O a story to match needs before the plan decides: its full
+        text (when the source asks), its matches, and for a matched story
+        its signature and the stored story it nearly duplicates."""
+        if src.full_text:  # new stories only, never the backlog
+            story = with_full_text(story, self.fetcher, self.robots, self.pacer)
+        matches = self.rules.match(story, self.config.delivery.snippet_chars, source_tags=src.tags)
+        if not matches:
+            return plan.Checked(story)
+        sig = signature(story_text(story))
+        original = self.store.find_near_duplicate(sig, now - DEDUPE_WINDOW) if sig else None
+        return plan.Checked(story, tuple(matches), sig, original)
 
     def failed_fetch(
         self, src: SourceConfig, state: SourceState | None, e: FetchError, *, count: bool = True

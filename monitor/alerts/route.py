@@ -16,6 +16,7 @@ import hashlib
 import re
 import unicodedata
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,7 @@ from .render import render_text
 
 if TYPE_CHECKING:
     from ..config import ChannelConfig, DeliverySettings
+    from ..plan import Noise
     from ..store import Store
 
 STDOUT_CHANNEL = "stdout"
@@ -117,28 +119,47 @@ class Router:
     store: Store
     _recent: dict[tuple[str, str], float] = field(default_factory=dict)
 
+    def noise(self, pairs: Iterable[tuple[str, str]], now: float) -> Noise:
+        """The silences in force, and which of these (rule, fingerprint)
+        pairs are in their quiet period: alerted since `now - quiet`, as the
+        store or this router remembers it."""
+        from ..plan import Noise  # plan builds on this module
+
+        silenced = frozenset(self.store.silenced_rules(now))
+        quiet: set[tuple[str, str]] = set()
+        if self.settings.quiet:
+            since = now - self.settings.quiet
+            for rule_id, fp in set(pairs):
+                if rule_id in silenced:
+                    continue
+                seen = self._recent.get((rule_id, fp))
+                if (seen is not None and seen >= since) or self.store.recently_alerted(
+                    rule_id, fp, since
+                ):
+                    quiet.add((rule_id, fp))
+        return Noise(silenced, frozenset(quiet))
+
+    def remember(self, pairs: Iterable[tuple[str, str]], now: float) -> None:
+        """Pairs that alerted: remembered here too, for the next poll that
+        comes before the store has them."""
+        for pair in pairs:
+            self._recent[pair] = now
+
     def plan(self, story: Story, matches: list[Match], now: float) -> tuple[str, list[Delivery]]:
         """(fingerprint, deliveries) for a new story's matches."""
+        from ..plan import routed_pairs, screen
+
         fp = fingerprint(story)
-        silenced = self.store.silenced_rules(now)
-        kept: list[Match] = []
-        for m in matches:
-            if m.rule_id in silenced:
-                log.event("alert.silenced", rule=m.rule_id, story=story.title[:120])
-                continue
-            if self.settings.quiet:
-                since = now - self.settings.quiet
-                seen = self._recent.get((m.rule_id, fp))
-                if (seen is not None and seen >= since) or self.store.recently_alerted(
-                    m.rule_id, fp, since
-                ):
-                    log.event("alert.quiet", rule=m.rule_id, story=story.title[:120])
-                    continue
-            kept.append(m)
+        kept, notes = screen(
+            story,
+            fp,
+            matches,
+            self.noise(((m.rule_id, fp) for m in matches), now),
+            bool(self.settings.quiet),
+        )
+        for note in notes:
+            log.event(note.event, **dict(note.fields))
         deliveries = plan_deliveries(story, kept, self.dests, self.configs, now)
         if self.settings.quiet:
-            # Remembered here too: a second copy in the same poll is not yet in the store.
-            for ms in route(kept, list(self.dests), self.configs).values():
-                for m in ms:
-                    self._recent[(m.rule_id, fp)] = now
+            self.remember(routed_pairs(kept, fp, self.dests, self.configs), now)
         return fp, deliveries
