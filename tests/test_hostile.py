@@ -467,3 +467,165 @@ def test_hostile_servers_are_named_and_never_stop_the_others(tmp_path, parser_pa
             assert "reason=blocked_address" in caplog.text and "127.0.0.2" in caplog.text
         finally:
             mon.close()
+
+
+# -- One story, one source, one connection never ends the loop -------------
+# Each case below is one hostile item beside well-behaved sources in the
+# same cycle; the well-behaved ones must be stored and alerted.
+
+CAMERA_RULE = """\
+rules:
+  - id: cameras
+    title: Cameras
+    severity: high
+    match:
+      any: ["camera"]
+"""
+
+
+def camera_rules(tmp_path):
+    from monitor.engine import load_rules
+
+    path = tmp_path / "rules.yaml"
+    path.write_text(CAMERA_RULE)
+    ruleset, problems = load_rules([path])
+    assert not problems
+    return ruleset
+
+
+def hostile_config(tmp_path, state, sources, **kw):
+    from monitor.config import ChannelConfig
+
+    return Config(
+        state=state,
+        sources=sources,
+        fetch=FetchSettings(
+            connect_timeout=2,
+            read_timeout=2,
+            deadline=3,
+            per_host_delay=0,
+            workers=4,
+            allow_networks=kw.pop("allow_networks", ["127.0.0.1/32"]),
+            **kw.pop("fetch", {}),
+        ),
+        channels=kw.pop("channels", {"desk": ChannelConfig(urls=["json://127.0.0.1:9/hook"])}),
+        **kw,
+    )
+
+
+def second_poll_sources(srv, tmp_path, state, sources, mutate, rules=None, **kw):
+    """Baseline every source, let `mutate` add new items, poll again; the
+    monitor and the second cycle's outcome."""
+    config = hostile_config(tmp_path, state, sources, **kw)
+    mon = Monitor(config, rules or camera_rules(tmp_path))
+    mon.cycle(sources)
+    mutate()
+    return mon, mon.cycle(sources)
+
+
+def queued_titles(mon, source):
+    rows = mon.store.db.execute(
+        "SELECT s.title FROM outbox o JOIN stories s ON s.id = o.story_id WHERE s.source=?",
+        (source,),
+    ).fetchall()
+    return [r["title"] for r in rows]
+
+
+def good_feed(n: int) -> bytes:
+    return rss_doc(
+        [(f"good-{i}", f"Council adds camera number {i}", f"https://good.example/{i}") for i in n]
+    )
+
+
+def json_feed(items: list[tuple[str, str]]) -> bytes:
+    import json
+
+    return json.dumps(
+        {
+            "version": "https://jsonfeed.org/version/1.1",
+            "title": "J",
+            "items": [
+                {"id": i, "title": t, "url": f"https://j.example/{i}", "content_text": t}
+                for i, t in items
+            ],
+        }
+    ).encode()
+
+
+def reason_phrase_route(phrase: bytes):
+    def handle(h):
+        h.wfile.write(b"HTTP/1.1 " + phrase + b"\r\nContent-Length: 0\r\n\r\n")
+        h.close_connection = True
+
+    return handle
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_of(request, tmp_path):
+    if request.param == "sqlite":
+        return tmp_path / "state.db"
+    return request.getfixturevalue("pg_url")
+
+
+def test_nul_and_surrogates_in_stories_and_reason_phrases_are_stored(
+    tmp_path, state_of, parser_path
+):
+    """A NUL or a lone surrogate in a story field (JSON allows both as
+    escapes), or a NUL in an HTTP reason phrase, is made storable at the
+    store's edge: the poll is stored and every other source too."""
+    with LocalServer() as srv:
+        jct = {"Content-Type": "application/feed+json"}
+        srv.route("/j.json", (200, jct, json_feed([("j0", "Old camera")])))
+        srv.route("/good.xml", (200, {"Content-Type": "application/rss+xml"}, good_feed(range(1))))
+        srv.route("/503", reason_phrase_route(b"503 Slow\x00Down"))
+        sources = [
+            SourceConfig(name="jsonfeed", kind="rss", url=srv.url("/j.json")),
+            SourceConfig(name="good", kind="rss", url=srv.url("/good.xml")),
+            SourceConfig(name="nul_reason", kind="rss", url=srv.url("/503")),
+        ]
+
+        def mutate():
+            body = json_feed([("j1", "Camera \u0000 with NUL"), ("j2", "Camera \ud800 lone")])
+            srv.route("/j.json", (200, jct, body))
+            srv.route(
+                "/good.xml", (200, {"Content-Type": "application/rss+xml"}, good_feed(range(2)))
+            )
+
+        mon, out = second_poll_sources(srv, tmp_path, state_of, sources, mutate)
+        try:
+            by = {p.source: p for p in out.polls}
+            assert by["good"].ok and by["good"].new == 1
+            assert by["jsonfeed"].ok and by["jsonfeed"].new == 2, by["jsonfeed"]
+            assert by["nul_reason"].reason == "http"
+            titles = queued_titles(mon, "jsonfeed")
+            assert len(titles) == 2 and not any("\x00" in t for t in titles)
+            assert queued_titles(mon, "good") == ["Council adds camera number 1"]
+            row = {r["name"]: r for r in mon.store.sources()}["nul_reason"]
+            assert "Slow" in row["last_error"] and "\x00" not in row["last_error"]
+        finally:
+            mon.close()
+
+
+def test_store_write_edge_cleans_every_text_value(tmp_path, state_of):
+    from monitor.models import Story
+    from monitor.store import Planned, Store
+
+    store = Store(state_of)
+    try:
+        store.ensure_source("s", "http://x.example/")
+        story = Story(
+            source="s",
+            key="k\x00\ud83d",
+            title="t\x00itle \udfff",
+            link="https://x.example/\x00",
+            summary="s\x00",
+        )
+        store.record_poll("s", [Planned(story)], etag="e\x00", last_modified=None, next_check_at=0)
+        store.record_failure("s", "http", "http 503 Slow\x00Down \ud800", 0)
+        row = store.db.execute("SELECT key, title, summary FROM stories").fetchone()
+        assert row["title"] == "title \ufffd" and row["key"] == "k\ufffd"
+        assert {r["name"]: r for r in store.sources()}["s"]["last_error"] == (
+            "http 503 SlowDown \ufffd"
+        )
+    finally:
+        store.close()

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from . import schema
 from .db import (
+    SqliteDb,
     StoreError,
     StoreUnavailable,
     _PgDb,
@@ -84,7 +85,11 @@ class Store(Stories, Outbox, Reads):
             self.path = path
             # One connection, used by one thread at a time (the service loop).
             self.db = sqlite3.connect(
-                str(path), timeout=30, isolation_level=None, check_same_thread=False
+                str(path),
+                timeout=30,
+                isolation_level=None,
+                check_same_thread=False,
+                factory=SqliteDb,
             )
             self.db.row_factory = sqlite3.Row
             self.db.execute("PRAGMA journal_mode=WAL")

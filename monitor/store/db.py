@@ -40,6 +40,46 @@ def display_state(state: str | Path) -> str:
     return urlunsplit((parts.scheme, f"{user}{host}{port}", parts.path, "", ""))
 
 
+# Text the database cannot hold, or holds only to hand back as a poison:
+# NUL (PostgreSQL refuses it in text) and lone UTF-16 surrogates (neither
+# driver can encode them). Sources clean their text at the edge; this is the
+# last line, for every value any part of the monitor writes.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(value: str) -> str:
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            value = _SURROGATE.sub("\ufffd", value)
+    return value
+
+
+def clean_params(params: Any) -> Any:
+    """`params` with every string made storable (the same object when
+    nothing needed it, which is nearly always)."""
+    if isinstance(params, dict):
+        if any(type(v) is str for v in params.values()):
+            return {k: clean_text(v) if type(v) is str else v for k, v in params.items()}
+        return params
+    if any(type(v) is str and clean_text(v) is not v for v in params):
+        return tuple(clean_text(v) if type(v) is str else v for v in params)
+    return params
+
+
+class SqliteDb(sqlite3.Connection):
+    """sqlite3's connection, with every written value made storable."""
+
+    def execute(self, sql: str, params: Any = (), /) -> sqlite3.Cursor:  # type: ignore[override]
+        return super().execute(sql, clean_params(params))
+
+    def executemany(self, sql: str, seq: Any, /) -> sqlite3.Cursor:  # type: ignore[override]
+        return super().executemany(sql, (clean_params(p) for p in seq))
+
+
 def _pg_sql(sql: str) -> str:
     return _PG_SQL.get(sql) or _PG_SQL.setdefault(sql, sql.replace("%", "%%").replace("?", "%s"))
 
@@ -97,20 +137,20 @@ class _PgDb:
         if not self.in_tx:
             self._usable()
         try:
-            return self.conn.execute(_pg_sql(sql), params)
+            return self.conn.execute(_pg_sql(sql), clean_params(params))
         except self._psycopg.OperationalError as e:
             if self.in_tx:
                 raise StoreUnavailable(_first_line(e)) from None
             self._usable()  # one retry on a fresh connection: a statement outside a transaction
             try:
-                return self.conn.execute(_pg_sql(sql), params)
+                return self.conn.execute(_pg_sql(sql), clean_params(params))
             except self._psycopg.OperationalError as e2:
                 raise StoreUnavailable(_first_line(e2)) from None
 
     def executemany(self, sql: str, seq):
         cur = self.conn.cursor()
         try:
-            cur.executemany(_pg_sql(sql), list(seq))
+            cur.executemany(_pg_sql(sql), [clean_params(p) for p in seq])
         except self._psycopg.OperationalError as e:
             raise StoreUnavailable(_first_line(e)) from None
         return cur
