@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 import time
@@ -105,6 +106,8 @@ class Monitor:
         # Rule problems found at start (those files or rules were skipped); a
         # successful reload, which needs a set with no problem, clears them.
         self.start_problems: list[str] = list(problems or [])
+        # Why the last cycle could not run (the store locked or away, a bug), until one does
+        self.store_problem: dict | None = None
 
     @property
     def sources(self) -> list[SourceConfig]:
@@ -179,6 +182,8 @@ class Monitor:
             "reload": self.last_reload or {"ok": True, "at": None, "errors": []},
             "start_problems": self.start_problems,
         }
+        if self.store_problem is not None:
+            body["store"] = self.store_problem
         return ok, body
 
     def ready(self) -> tuple[bool, dict]:
@@ -302,7 +307,7 @@ class Monitor:
             src.name, [s.key for s in stories], [canonical_url(s.link) for s in stories]
         )
         sorted_ = plan.triage(state, stories, plan.Known(frozenset(keys), frozenset(urls)))
-        checked = [self._check(src, story, now) for story in sorted_.to_match]
+        checked = [self._check_one(src, story, now) for story in sorted_.to_match]
         pairs = [
             (m.rule_id, fingerprint(c.story))
             for c in checked
@@ -322,7 +327,7 @@ class Monitor:
             log.event(note.event, **dict(note.fields))
         self.router.remember(poll.routed, now)
         baseline, new, matched = poll.baseline, sorted_.new, poll.matched
-        queued = self.store.record_poll(
+        queued = self._record_poll(
             src.name,
             list(poll.stories),
             etag=result.etag,
@@ -345,6 +350,53 @@ class Monitor:
         )
         self.source_health.success(src, state, now, new=len(new))
         return PollOutcome(src.name, True, len(new), baseline, matched, queued)
+
+    def _check_one(self, src: SourceConfig, story: Story, now: float) -> plan.Checked:
+        """_check, for one story whose handling may meet a bug: such a story
+        is stored unmatched and named in the log; its neighbours go on."""
+        try:
+            return self._check(src, story, now)
+        except (LeaseLost, StoreUnavailable):
+            raise
+        except Exception as e:
+            log.event(
+                "story.failed",
+                level="error",
+                source=src.name,
+                story=story.title[:120],
+                error=_one_line(e),
+                note="stored without matching",
+            )
+            return plan.Checked(story)
+
+    def _record_poll(self, source: str, planned: list, **kw) -> int:
+        """Store.record_poll; when the whole poll cannot be written (a value
+        the database refuses), each story is written on its own so one
+        story cannot keep the others, or the source, from the store."""
+        try:
+            return self.store.record_poll(source, planned, **kw)
+        except (LeaseLost, StoreUnavailable):
+            raise
+        except Exception as e:
+            log.event("poll.write_failed", level="error", source=source, error=_one_line(e))
+        queued, wrote = 0, False
+        for p in planned:
+            try:
+                queued += self.store.record_poll(source, [p], **kw)
+                wrote = True
+            except (LeaseLost, StoreUnavailable):
+                raise
+            except Exception as e:
+                log.event(
+                    "story.dropped",
+                    level="error",
+                    source=source,
+                    story=p.story.title[:120],
+                    error=_one_line(e),
+                )
+        if not wrote:  # the source's own state is written all the same
+            self.store.record_poll(source, [], **kw)
+        return queued
 
     def _check(self, src: SourceConfig, story: Story, now: float) -> plan.Checked:
         """The I/O a story to match needs before the plan decides: its full
@@ -464,9 +516,15 @@ class Monitor:
                     self._fenced(src, lambda: self.handle(src, states.get(src.name), out))
                 )
 
+        jobs = []
+        for s in todo:
+            try:
+                jobs.append(self.job(s, states.get(s.name)))
+            except Exception as bad:  # e.g. a remembered address that no longer parses
+                outcome.polls.append(self._fenced(s, functools.partial(_raise, bad)))
         fetch_all(
             self.fetcher,
-            [self.job(s, states.get(s.name)) for s in todo],
+            jobs,
             on_result,
             settings=self.config.fetch,
             stop=self.stop,
@@ -514,6 +572,17 @@ class Monitor:
                 note="another replica claimed it; this poll's result was not written",
             )
             return PollOutcome(src.name, False, reason="lease_lost", error="lease lost")
+        except StoreUnavailable:
+            raise
+        except Exception as e:  # a bug met by this source's data: the others go on
+            error = _one_line(e)
+            log.event("source.crashed", level="error", source=src.name, error=error)
+            try:
+                return self._failed(src, self.store.source_state(src.name), "internal_error", error)
+            except (LeaseLost, StoreUnavailable):
+                raise
+            except Exception:
+                return PollOutcome(src.name, False, reason="internal_error", error=error)
 
     def _cycle_ended(self, seconds: float) -> None:
         self.cycle_ended_at = time.monotonic()
@@ -550,8 +619,11 @@ class Monitor:
 
     def run_forever(self) -> None:
         self.loop_alive = True
-        self.store.set_meta("last_reload", None)  # a failed reload of an earlier run is history
-        self.store.set_meta("start_problems", self.start_problems)
+        try:
+            self.store.set_meta("last_reload", None)  # a failed reload of an earlier run is history
+            self.store.set_meta("start_problems", self.start_problems)
+        except StoreUnavailable as e:  # locked or away: the loop waits for it below
+            self._store_trouble("store.unavailable", str(e), "2s")
         self.start_http()
         log.event(
             "monitor.started",
@@ -567,17 +639,33 @@ class Monitor:
                     # Wake for the next due source or retry; never sleep past a minute
                     # so a changed clock or a new due row is noticed.
                     wait = min(max(self.seconds_until_due(), 0.2), 60.0)
+                    self.store_problem = None
                 except StoreUnavailable as e:
-                    # A cut connection or a failover: what was not committed is
-                    # redone (claimed sources come back to this replica, or to
-                    # another when their lease ends); try again shortly.
+                    # A cut connection, a failover or a lock another process
+                    # holds: what was not committed is redone (claimed sources
+                    # come back to this replica, or to another when their lease
+                    # ends); try again shortly.
                     self.leases = {}
-                    log.event("store.unavailable", level="warning", error=str(e), retry_in="2s")
+                    self._store_trouble("store.unavailable", str(e), "2s")
                     wait = 2.0
+                except Exception as e:  # a bug outside any one source: log it, go on
+                    self.leases = {}
+                    self._store_trouble("cycle.failed", _one_line(e), "5s", level="error")
+                    wait = 5.0
                 self._idle(wait)
         finally:
             self.loop_alive = False
-        log.event("monitor.stopped", outbox_pending=self.store.outbox_counts()["pending"])
+        try:
+            pending: int | None = self.store.outbox_counts()["pending"]
+        except StoreUnavailable:
+            pending = None
+        log.event("monitor.stopped", outbox_pending=pending)
+
+    def _store_trouble(self, event: str, error: str, retry: str, level: str = "warning") -> None:
+        """A cycle that could not run: logged, and kept for /healthz."""
+        since = (self.store_problem or {}).get("since") or time.time()
+        self.store_problem = {"status": event, "error": error, "since": since}
+        log.event(event, level=level, error=error, retry_in=retry)
 
     def _idle(self, seconds: float) -> None:
         """Sleep until `seconds` pass or the monitor stops; look for a reload
@@ -590,3 +678,13 @@ class Monitor:
             self.stop.wait(min(left, self.reloader.tick))
             if not self.stop.is_set() and self.reloader.check():
                 return
+
+
+def _one_line(e: BaseException, limit: int = 300) -> str:
+    """An exception as one line of a log or of the state: its type and message."""
+    text = " ".join(str(e).split())
+    return f"{type(e).__name__}: {text}"[:limit] if text else type(e).__name__
+
+
+def _raise(e: BaseException) -> PollOutcome:
+    raise e

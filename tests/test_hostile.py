@@ -629,3 +629,237 @@ def test_store_write_edge_cleans_every_text_value(tmp_path, state_of):
         )
     finally:
         store.close()
+
+
+def test_a_story_or_source_that_raises_loses_nothing_else(tmp_path, parser_path, monkeypatch):
+    """A bug met by one story (matching it raises, or the database refuses
+    its row) or by one source (its health bookkeeping raises) is named in
+    the log; the other stories of that source and every other source are
+    stored and alerted."""
+    with LocalServer() as srv:
+        rssct = {"Content-Type": "application/rss+xml"}
+        for name in ("a", "b", "c"):
+            srv.route(f"/{name}.xml", (200, rssct, good_feed(range(1))))
+        sources = [
+            SourceConfig(name=n, kind="rss", url=srv.url(f"/{n}.xml")) for n in ("a", "b", "c")
+        ]
+
+        def mutate():
+            srv.route(
+                "/a.xml",
+                (
+                    200,
+                    rssct,
+                    rss_doc(
+                        [
+                            ("p1", "Poison camera story", "https://a.example/p1"),
+                            ("p2", "Camera story after the poison", "https://a.example/p2"),
+                        ]
+                    ),
+                ),
+            )
+            srv.route(
+                "/b.xml",
+                (
+                    200,
+                    rssct,
+                    rss_doc(
+                        [
+                            ("q1", "Refused camera row", "https://b.example/q1"),
+                            ("q2", "Camera row kept", "https://b.example/q2"),
+                        ]
+                    ),
+                ),
+            )
+            srv.route("/c.xml", (200, rssct, good_feed(range(2))))
+
+        rules = camera_rules(tmp_path)
+        real_match = rules.match
+
+        def match(story, *a, **kw):
+            if story.title.startswith("Poison"):
+                raise RuntimeError("a matcher bug")
+            return real_match(story, *a, **kw)
+
+        monkeypatch.setattr(rules, "match", match)
+        config = hostile_config(tmp_path, tmp_path / "state.db", sources)
+        mon = Monitor(config, rules)
+        try:
+            mon.cycle(sources)
+            mutate()
+            real_record = mon.store.record_poll
+
+            def record(source, planned, **kw):
+                if any(p.story.title.startswith("Refused") for p in planned):
+                    raise ValueError("the database refused a value")
+                return real_record(source, planned, **kw)
+
+            monkeypatch.setattr(mon.store, "record_poll", record)
+            real_success = mon.source_health.success
+
+            def success(src, *a, **kw):
+                if src.name == "c":
+                    raise KeyError("a health bug")
+                return real_success(src, *a, **kw)
+
+            monkeypatch.setattr(mon.source_health, "success", success)
+            out = mon.cycle(sources)
+            by = {p.source: p for p in out.polls}
+            assert by["a"].ok and by["b"].ok
+            assert by["c"].reason == "internal_error" and "health bug" in by["c"].error
+            assert queued_titles(mon, "a") == ["Camera story after the poison"]
+            titles = [r["title"] for r in mon.store.db.execute("SELECT title FROM stories")]
+            assert "Poison camera story" in titles  # stored, unmatched
+            assert queued_titles(mon, "b") == ["Camera row kept"]
+            assert "Refused camera row" not in titles
+            assert queued_titles(mon, "c") == ["Council adds camera number 1"]
+        finally:
+            mon.close()
+
+
+def test_an_outbox_row_that_cannot_be_rendered_stops_no_other(tmp_path, webhook):
+    from monitor.config import ChannelConfig
+
+    with LocalServer() as srv:
+        srv.route("/a.xml", (200, {"Content-Type": "application/rss+xml"}, good_feed(range(1))))
+        src = SourceConfig(name="a", kind="rss", url=srv.url("/a.xml"))
+        config = hostile_config(
+            tmp_path,
+            tmp_path / "state.db",
+            [src],
+            channels={"desk": ChannelConfig(urls=[webhook.url()])},
+        )
+        mon = Monitor(config, camera_rules(tmp_path))
+        try:
+            mon.cycle([src])
+            srv.route("/a.xml", (200, {"Content-Type": "application/rss+xml"}, good_feed(range(3))))
+            mon.poll(src)
+            first = mon.store.db.execute("SELECT min(id) AS id FROM outbox").fetchone()["id"]
+            mon.store.db.execute("UPDATE outbox SET alert='{not json' WHERE id=?", (first,))
+            stats = mon.deliver()
+            assert stats.sent == 1 and stats.dead == 1
+            assert len(webhook.posts) == 1
+        finally:
+            mon.close()
+
+
+def test_the_loop_outlasts_a_held_sqlite_lock_and_reports_it(tmp_path):
+    """Another process holding the write lock past the busy timeout is a
+    health state (`store` in /healthz), waited out; the loop never ends for it."""
+    import sqlite3
+    import threading
+
+    with LocalServer() as srv:
+        srv.route("/a.xml", (200, {"Content-Type": "application/rss+xml"}, good_feed(range(1))))
+        src = SourceConfig(name="a", kind="rss", url=srv.url("/a.xml"))
+        state = tmp_path / "state.db"
+        mon = Monitor(hostile_config(tmp_path, state, [src]), camera_rules(tmp_path))
+        mon.store.db.execute("PRAGMA busy_timeout=100")
+        other = sqlite3.connect(str(state), isolation_level=None)
+        other.execute("BEGIN EXCLUSIVE")
+        thread = threading.Thread(target=mon.run_forever, daemon=True)
+        thread.start()
+        try:
+            for _ in range(200):
+                if mon.store_problem:
+                    break
+                time.sleep(0.05)
+            ok, body = mon.health()
+            assert body["store"]["status"] == "store.unavailable"
+            assert "write lock" in body["store"]["error"] and str(state) in body["store"]["error"]
+            assert mon.loop_alive
+            other.execute("ROLLBACK")
+            for _ in range(400):
+                if mon.store.source_state("a") and mon.store.source_state("a").baseline_done:
+                    break
+                time.sleep(0.05)
+            assert mon.store.source_state("a").baseline_done
+            assert "store" not in mon.health()[1]
+        finally:
+            mon.stop.set()
+            thread.join(20)
+            other.close()
+            mon.close()
+        assert not thread.is_alive()
+
+
+@pytest.mark.parametrize(
+    "damage, cause",
+    [
+        ("garbage", "not a SQLite database"),
+        ("truncated", "damaged"),
+        ("readonly", "read-only"),
+    ],
+)
+def test_a_bad_state_file_is_one_line_naming_it_and_the_cause(tmp_path, damage, cause):
+    import os
+    import subprocess
+    import sys
+
+    from monitor.store import Store
+
+    state = tmp_path / "state.db"
+    store = Store(state)
+    for i in range(300):
+        store.ensure_source(f"source-{i}-" + "x" * 200, "http://x.example/")
+    store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.close()
+    if damage == "garbage":
+        state.write_bytes(b"this is not a database at all" * 100)
+    elif damage == "truncated":
+        data = state.read_bytes()
+        state.write_bytes(data[: len(data) // 3])
+    else:
+        if os.geteuid() == 0:
+            pytest.skip("root writes read-only files")
+        os.chmod(state, 0o444)
+        os.chmod(tmp_path, 0o555)
+    config = tmp_path / "config.yaml"
+    try:
+        if damage == "readonly":
+            config = tmp_path.parent / f"{tmp_path.name}-config.yaml"
+        config.write_text(
+            f"state: {state}\nsources:\n  - name: a\n    kind: rss\n    url: http://127.0.0.1:9/a.xml\n"
+        )
+        proc = subprocess.run(
+            [sys.executable, "-m", "monitor", "status", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.chmod(tmp_path, 0o755)
+    err = proc.stderr.strip()
+    assert proc.returncode == 2, (proc.stdout, err)
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert str(state) in err and cause in err, err
+
+
+def test_a_full_disk_under_a_running_monitor_is_named_and_outlasted(tmp_path):
+    """SQLite's "database or disk is full" mid-poll: the poll's transaction
+    is rolled back (no misleading "cannot rollback"), one line names the
+    file and the cause, and the next cycle with room again stores it."""
+    with LocalServer() as srv:
+        srv.route("/a.xml", (200, {"Content-Type": "application/rss+xml"}, good_feed(range(1))))
+        src = SourceConfig(name="a", kind="rss", url=srv.url("/a.xml"))
+        state = tmp_path / "state.db"
+        mon = Monitor(hostile_config(tmp_path, state, [src]), camera_rules(tmp_path))
+        try:
+            mon.cycle([src])
+            big = rss_doc(
+                [(f"n{i}", "Camera " + "word " * 400, f"https://a.example/{i}") for i in range(200)]
+            )
+            srv.route("/a.xml", (200, {"Content-Type": "application/rss+xml"}, big))
+            pages = mon.store.db.execute("PRAGMA page_count").fetchone()[0]
+            mon.store.db.execute(f"PRAGMA max_page_count={pages + 2}")
+            from monitor.store import StoreUnavailable
+
+            with pytest.raises(StoreUnavailable) as info:
+                mon.cycle([src])
+            assert str(state) in str(info.value) and "disk is full" in str(info.value)
+            assert "rollback" not in str(info.value)
+            mon.store.db.execute("PRAGMA max_page_count=1073741823")
+            out = mon.cycle([src])
+            assert out.polls[0].ok and out.polls[0].new == 200
+        finally:
+            mon.close()

@@ -127,14 +127,8 @@ def deliver_due(
         live = [r for r in group if not _expired(store, r, t, settings, stats)]
         if not live:
             continue
-        if len(live) == 1:
-            parts = [([live[0].id], message_for(live[0], url, configs))]
-        else:
-            kind = kind_of_url(url)
-            label = "Digest" if row.fold == "digest" else "Alerts"
-            alerts = [(r.id, alert_from_json(r.alert)) for r in live if r.alert is not None]
-            parts = render_group(alerts, kind, f"{label} for {row.channel}", size_limit(url))
-            parts += [([r.id], message_for(r, url, configs)) for r in live if r.alert is None]
+        label = "Digest" if row.fold == "digest" else "Alerts"
+        parts = _messages(store, live, url, f"{label} for {row.channel}", configs, stats)
         rows = {r.id: r for r in live}
         for i, (ids, msg) in enumerate(parts):
             outcome = _send_part(
@@ -153,6 +147,44 @@ def deliver_due(
                     stats.deferred += len(later)
                 break
     return stats
+
+
+def _messages(
+    store: Store,
+    live: list[OutboxRow],
+    url: str,
+    label: str,
+    configs: dict[str, ChannelConfig],
+    stats: DeliveryStats,
+) -> list[tuple[list[int], Message]]:
+    """The messages for these rows of one destination. A row that cannot be
+    rendered (a bug meeting hostile text) is dead, named in the log; it
+    never stops the others."""
+    try:
+        if len(live) == 1:
+            return [([live[0].id], message_for(live[0], url, configs))]
+        alerts = [(r.id, alert_from_json(r.alert)) for r in live if r.alert is not None]
+        parts = render_group(alerts, kind_of_url(url), label, size_limit(url))
+        return parts + [([r.id], message_for(r, url, configs)) for r in live if r.alert is None]
+    except Exception:
+        pass
+    parts = []
+    for r in live:  # one at a time, to find the row that fails
+        try:
+            parts.append(([r.id], message_for(r, url, configs)))
+        except Exception as e:
+            error = f"dead: cannot be rendered ({type(e).__name__}: {e})"[:300]
+            store.mark_failed(r.id, error, None)
+            stats.dead += 1
+            log.event(
+                "alert.dead",
+                level="error",
+                channel=r.channel,
+                reason="render_error",
+                error=error,
+                outbox_id=r.id,
+            )
+    return parts
 
 
 def _expired(

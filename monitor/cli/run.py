@@ -45,21 +45,32 @@ def _stop_deadline(grace: float) -> None:
     os._exit(0)
 
 
-def _start(args):
+def _start(args, wait_for_store: bool = False):
     """A Monitor for run/once, stopped by SIGTERM or SIGINT (leaving at the
-    latest STOP_GRACE seconds later)."""
+    latest STOP_GRACE seconds later). With `wait_for_store` (run), a state
+    that is locked by another process or away is waited for, never a reason
+    to exit."""
     from monitor.service import STOP_GRACE, Monitor
+    from monitor.store import StoreUnavailable
 
     config, ruleset, problems = _load(args)
     stop = threading.Event()
     _install_signals(stop, grace=STOP_GRACE)
-    return Monitor(config, ruleset, stop=stop, problems=[str(p) for p in problems])
+    while True:
+        try:
+            return Monitor(config, ruleset, stop=stop, problems=[str(p) for p in problems])
+        except StoreUnavailable as e:
+            if not wait_for_store or stop.is_set():
+                raise
+            log.event("store.unavailable", level="warning", error=str(e), retry_in="5s")
+            if stop.wait(5.0):
+                sys.exit(0)
 
 
 def cmd_run(args) -> int:
     from monitor.httpapi import ListenError
 
-    mon = _start(args)
+    mon = _start(args, wait_for_store=True)
     if hasattr(signal, "SIGHUP"):
         signal.signal(signal.SIGHUP, lambda signum, frame: mon.request_reload())
     try:

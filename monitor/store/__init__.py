@@ -31,11 +31,13 @@ from . import schema
 from .db import (
     SqliteDb,
     StoreError,
+    StoreLocked,
     StoreUnavailable,
     _PgDb,
     display_state,
     is_database_url,
     probe,
+    sqlite_cause,
     state_exists,
 )
 from .outbox import Delivery, Outbox, OutboxRow, destination_id
@@ -79,29 +81,44 @@ class Store(Stories, Outbox, Reads):
             self._lock = " FOR UPDATE"
             self._skip = " FOR UPDATE SKIP LOCKED"
         else:
-            path = Path(path)
-            if str(path) != ":memory:":
-                path.parent.mkdir(parents=True, exist_ok=True)
-            self.path = path
-            # One connection, used by one thread at a time (the service loop).
-            self.db = sqlite3.connect(
-                str(path),
-                timeout=30,
-                isolation_level=None,
-                check_same_thread=False,
-                factory=SqliteDb,
-            )
-            self.db.row_factory = sqlite3.Row
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.execute("PRAGMA foreign_keys=ON")
-            self.db.execute("PRAGMA busy_timeout=30000")
-            # SQLite's clock, in seconds since the epoch with fractions
-            self._now_sql = "((julianday('now') - 2440587.5) * 86400.0)"
-            self._concat = "GROUP_CONCAT"
-            # BEGIN IMMEDIATE takes the one write lock: rows need no locks of their own
-            self._lock = ""
-            self._skip = ""
+            self.path = path = Path(path)
+            try:
+                self._open_sqlite(path)
+            except StoreLocked:
+                raise  # waited for by `run`
+            except (StoreUnavailable, sqlite3.Error, OSError) as e:
+                if getattr(self, "db", None) is not None:
+                    self.db.close()
+                raise StoreError(
+                    str(e) if isinstance(e, StoreUnavailable) else sqlite_cause(path, e)
+                ) from None
+            return
+        schema.migrate(self)
+
+    def _open_sqlite(self, path: Path) -> None:
+        """The SQLite file, opened and migrated."""
+        if str(path) != ":memory:":
+            path.parent.mkdir(parents=True, exist_ok=True)
+        # One connection, used by one thread at a time (the service loop).
+        self.db = sqlite3.connect(
+            str(path),
+            timeout=30,
+            isolation_level=None,
+            check_same_thread=False,
+            factory=SqliteDb,
+        )
+        self.db.path = path
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.execute("PRAGMA busy_timeout=30000")
+        # SQLite's clock, in seconds since the epoch with fractions
+        self._now_sql = "((julianday('now') - 2440587.5) * 86400.0)"
+        self._concat = "GROUP_CONCAT"
+        # BEGIN IMMEDIATE takes the one write lock: rows need no locks of their own
+        self._lock = ""
+        self._skip = ""
         schema.migrate(self)
 
     @property

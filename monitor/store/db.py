@@ -70,14 +70,67 @@ def clean_params(params: Any) -> Any:
     return params
 
 
+class StoreLocked(StoreUnavailable):
+    """Another process holds the SQLite file's write lock past the busy timeout."""
+
+
+# What SQLite's own words mean for the person running the monitor.
+_SQLITE_CAUSES = (
+    ("locked", "another process holds its write lock (a second monitor on the file?)"),
+    ("busy", "another process holds its write lock (a second monitor on the file?)"),
+    ("not a database", "not a SQLite database: the file is corrupt or another kind of file"),
+    ("malformed", "the database file is damaged (truncated or corrupt): restore a backup"),
+    ("readonly", "read-only: the file or its directory cannot be written by this user"),
+    ("read-only", "read-only: the file or its directory cannot be written by this user"),
+    ("disk is full", "the disk is full"),
+    ("disk i/o error", "a disk I/O error (the disk is full, failing or gone)"),
+    ("unable to open", "cannot be opened: its directory is missing or not writable"),
+)
+
+
+def sqlite_cause(path: object, e: BaseException) -> str:
+    """One line naming the state file and the real cause of `e`."""
+    text = str(e) or type(e).__name__
+    low = text.lower()
+    if isinstance(e, OSError) and not isinstance(e, sqlite3.Error):
+        return f"{path}: {e.strerror or text}"
+    for needle, cause in _SQLITE_CAUSES:
+        if needle in low:
+            return f"{path}: {cause} ({text})"
+    return f"{path}: {text}"
+
+
 class SqliteDb(sqlite3.Connection):
-    """sqlite3's connection, with every written value made storable."""
+    """sqlite3's connection, with every written value made storable, and a
+    lock held past the busy timeout by another process (a second `run` on
+    the file, a backup tool) raised as StoreUnavailable: the loop waits and
+    tries again, it never exits for it."""
 
-    def execute(self, sql: str, params: Any = (), /) -> sqlite3.Cursor:  # type: ignore[override]
-        return super().execute(sql, clean_params(params))
+    def execute(self, sql: str, params: Any = (), /) -> sqlite3.Cursor:
+        try:
+            return super().execute(sql, clean_params(params))
+        except sqlite3.DatabaseError as e:
+            raise self._unavailable(e) from None
 
-    def executemany(self, sql: str, seq: Any, /) -> sqlite3.Cursor:  # type: ignore[override]
-        return super().executemany(sql, (clean_params(p) for p in seq))
+    def executemany(self, sql: str, seq: Any, /) -> sqlite3.Cursor:
+        try:
+            return super().executemany(sql, (clean_params(p) for p in seq))
+        except sqlite3.DatabaseError as e:
+            raise self._unavailable(e) from None
+
+    path: object = "state"
+
+    def _unavailable(self, e: sqlite3.Error) -> Exception:
+        """A lock held elsewhere, a full disk, a file made read-only or damaged
+        under a running monitor: StoreUnavailable naming the file and the
+        cause, which the loop logs and outlasts. Other errors as they are."""
+        low = str(e).lower()
+        message = sqlite_cause(self.path, e)
+        if "locked" in low or "busy" in low:
+            return StoreLocked(message)
+        if any(n in low for n, _ in _SQLITE_CAUSES):
+            return StoreUnavailable(message)
+        return e
 
 
 def _pg_sql(sql: str) -> str:
@@ -200,8 +253,10 @@ class Tx:
     def __exit__(self, exc_type, exc, tb) -> None:
         if isinstance(self.db, _PgDb):
             self.db.end(exc_type is None)
-        else:
-            self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        elif exc_type is None:
+            self.db.execute("COMMIT")
+        elif self.db.in_transaction:  # SQLite may have rolled back already (a full disk)
+            self.db.execute("ROLLBACK")
 
 
 class Connected:
