@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 from urllib.robotparser import RobotFileParser
 
 from .fetch import Fetcher, FetchError
+from .fetch.fetcher import same_origin
 
 KEEP_OK = 24 * 3600.0
 KEEP_MISSING = 3600.0
@@ -30,7 +31,9 @@ class Robots:
         self._hosts: dict[str, tuple[float, RobotFileParser | None]] = {}
         self._host_locks: dict[str, threading.Lock] = {}
 
-    def _rules(self, url: str) -> RobotFileParser | None:
+    def _rules(
+        self, url: str, *, content_link: bool, proxy: str | None, headers: dict | None
+    ) -> RobotFileParser | None:
         parts = urlsplit(url)
         origin = urlunsplit((parts.scheme, parts.netloc, "", "", ""))
         with self._lock:
@@ -42,7 +45,12 @@ class Robots:
             parser: RobotFileParser | None = None
             keep = KEEP_MISSING
             try:
-                result = self.fetcher.get(origin + "/robots.txt")
+                result = self.fetcher.get(
+                    origin + "/robots.txt",
+                    content_link=content_link,
+                    proxy=proxy,
+                    headers=headers,
+                )
                 if result.status == 200:
                     parser = RobotFileParser()
                     parser.parse(result.body.decode("utf-8", "replace").splitlines())
@@ -50,15 +58,28 @@ class Robots:
             except FetchError as e:
                 if e.reason == "cancelled":
                     raise
+                if e.reason == "blocked_address":
+                    return None  # not remembered: a configured source on that host may ask
             self._hosts[origin] = (self.clock() + keep, parser)
             return parser
 
-    def allowed(self, url: str) -> bool:
-        rules = self._rules(url)
+    def allowed(
+        self,
+        url: str,
+        *,
+        content_link: bool = False,
+        proxy: str | None = None,
+        headers: dict | None = None,
+    ) -> bool:
+        """Whether robots.txt lets us fetch `url`. robots.txt is fetched the
+        way the page would be: through the source's proxy, with its headers
+        (when on its origin), and for a link found in content (`content_link`)
+        under the same address guard as the page."""
+        rules = self._rules(url, content_link=content_link, proxy=proxy, headers=headers)
         return rules is None or rules.can_fetch(PRODUCT, url)
 
-    def check(self, url: str) -> None:
-        if not self.allowed(url):
+    def check(self, url: str, **how) -> None:
+        if not self.allowed(url, **how):
             raise FetchError(
                 "robots", f"disallowed by robots.txt of {urlsplit(url).netloc}", url=url
             )
@@ -67,4 +88,5 @@ class Robots:
         """What a fetch job for `src` at `url` runs first: scraped pages only."""
         if src.kind != "html":
             return None
-        return lambda: self.check(url)
+        headers = src.headers if src.headers and same_origin(url, src.url) else None
+        return lambda: self.check(url, proxy=src.proxy, headers=headers)

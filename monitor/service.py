@@ -22,6 +22,7 @@ from .dedupe import WINDOW as DEDUPE_WINDOW
 from .dedupe import signature, story_text
 from .engine import RuleSet
 from .fetch import Fetcher, FetchError, FetchResult
+from .fetch.fetcher import same_origin
 from .fulltext import Pacer, with_full_text
 from .health import (
     NETWORK_REASONS,
@@ -218,7 +219,8 @@ class Monitor:
             url,
             etag=state.etag if state else None,
             last_modified=state.last_modified if state else None,
-            headers=src.headers or None,
+            # configured headers go to the configured origin only, also after a 301
+            headers=(src.headers or None) if same_origin(url, src.url) else None,
             proxy=src.proxy,
             before=self.robots.checker(src, url),
         )
@@ -403,7 +405,14 @@ class Monitor:
         text (when the source asks), its matches, and for a matched story
         its signature and the stored story it nearly duplicates."""
         if src.full_text:  # new stories only, never the backlog
-            story = with_full_text(story, self.fetcher, self.robots, self.pacer)
+            story = with_full_text(
+                story,
+                self.fetcher,
+                self.robots,
+                self.pacer,
+                proxy=src.proxy,
+                headers=src.headers if same_origin(story.link, src.url) else None,
+            )
         matches = self.rules.match(story, self.config.delivery.snippet_chars, source_tags=src.tags)
         if not matches:
             return plan.Checked(story)

@@ -863,3 +863,253 @@ def test_a_full_disk_under_a_running_monitor_is_named_and_outlasted(tmp_path):
             assert out.polls[0].ok and out.polls[0].new == 200
         finally:
             mon.close()
+
+
+# -- What a fetch may reach -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "2002:7f00:1::1",  # 6to4 of 127.0.0.1
+        "2002:a9fe:a9fe::1",  # 6to4 of the metadata address
+        "2002:0a00:0001::1",  # 6to4 of 10.0.0.1
+        "fec0::1",  # site-local
+        "168.63.129.16",  # Azure's wire server
+        "64:ff9b::a9fe:a9fe",  # NAT64 of the metadata address
+    ],
+)
+def test_addresses_that_lead_inside_are_not_public(address):
+    from monitor.fetch.guard import address_kind
+
+    assert address_kind(address) is not None
+
+
+@pytest.mark.parametrize("address", ["2002:0808:0808::1", "8.8.8.8", "2606:4700::1111"])
+def test_public_addresses_stay_public(address):
+    from monitor.fetch.guard import address_kind
+
+    assert address_kind(address) is None
+
+
+def test_configured_headers_go_to_the_configured_origin_only(tmp_path, parser_path):
+    """A source's X-Api-Key is sent to its own origin; not to the host a 301
+    sends it to, neither on that hop nor when the remembered address is
+    fetched next time."""
+    with LocalServer() as home, LocalServer() as away:
+        rssct = {"Content-Type": "application/rss+xml"}
+        away.route("/feed.xml", (200, rssct, good_feed(range(1))))
+        home.route("/feed.xml", redirect(away.url("/feed.xml"), status=301))
+        src = SourceConfig(
+            name="keyed",
+            kind="rss",
+            url=home.url("/feed.xml"),
+            headers={"X-Api-Key": "k-123456", "Authorization": "Bearer t-123456"},
+        )
+        config = hostile_config(tmp_path, tmp_path / "state.db", [src])
+        mon = Monitor(config, camera_rules(tmp_path))
+        try:
+            assert mon.poll(src).ok
+            assert mon.poll(src).ok  # the remembered address
+            assert home.requests_to("/feed.xml")[0].headers["X-Api-Key"] == "k-123456"
+            got = away.requests_to("/feed.xml")
+            assert len(got) == 2
+            for r in got:
+                assert r.headers.get("X-Api-Key") is None and r.headers.get("Authorization") is None
+        finally:
+            mon.close()
+
+
+class PublicHost:
+    """Makes the fetcher take a configured loopback URL for a public host, so
+    its redirects are judged as a public feed's are."""
+
+    def __init__(self, monkeypatch):
+        from monitor.fetch.fetcher import Fetcher
+
+        monkeypatch.setattr(Fetcher, "_inside", lambda self, url, proxy: False)
+
+
+@pytest.mark.parametrize("target", ["http://127.0.0.2:{port}/admin", "http://169.254.169.254/"])
+def test_a_public_feed_redirected_inside_is_refused(tmp_path, monkeypatch, target, parser_path):
+    with LocalServer() as srv:
+        PublicHost(monkeypatch)
+        srv.route("/feed.xml", redirect(target.format(port=srv.port), status=301))
+        src = SourceConfig(name="jump", kind="rss", url=srv.url("/feed.xml"))
+        mon = Monitor(
+            hostile_config(tmp_path, tmp_path / "state.db", [src]), camera_rules(tmp_path)
+        )
+        try:
+            out = mon.poll(src)
+            assert not out.ok and out.reason == "blocked_address", out
+            assert mon.store.source_state("jump").permanent_url is None
+        finally:
+            mon.close()
+
+
+def test_an_internal_feed_may_redirect_inside(tmp_path, parser_path):
+    with LocalServer() as srv:
+        rssct = {"Content-Type": "application/rss+xml"}
+        srv.route("/new.xml", (200, rssct, good_feed(range(1))))
+        srv.route("/feed.xml", redirect(f"http://127.0.0.1:{srv.port}/new.xml", status=301))
+        src = SourceConfig(name="inside", kind="rss", url=srv.url("/feed.xml"))
+        mon = Monitor(
+            hostile_config(tmp_path, tmp_path / "state.db", [src], allow_networks=[]),
+            camera_rules(tmp_path),
+        )
+        try:
+            assert mon.poll(src).ok
+        finally:
+            mon.close()
+
+
+def tls_server(tmp_path, monkeypatch) -> LocalServer:
+    """A LocalServer speaking TLS with a certificate made for 127.0.0.1,
+    which the fetcher is told to trust."""
+    import ssl
+    import subprocess
+    import threading
+
+    from httpserver import RequestHandler, _Server
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key)]
+        + ["-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1"]
+        + ["-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
+    srv = LocalServer()
+    server = _Server(("127.0.0.1", 0), RequestHandler)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    server.owner = srv
+    srv._server = server
+    srv._thread = threading.Thread(target=server.serve_forever, daemon=True)
+    srv._thread.start()
+    return srv
+
+
+def test_a_downgrade_to_http_is_never_remembered(tmp_path, monkeypatch, parser_path):
+    with LocalServer() as plain:
+        secure = tls_server(tmp_path, monkeypatch)
+        try:
+            rssct = {"Content-Type": "application/rss+xml"}
+            plain.route("/feed.xml", (200, rssct, good_feed(range(1))))
+            secure.route("/feed.xml", redirect(plain.url("/feed.xml"), status=301))
+            url = f"https://127.0.0.1:{secure._server.server_address[1]}/feed.xml"
+            src = SourceConfig(name="tls", kind="rss", url=url)
+            mon = Monitor(
+                hostile_config(tmp_path, tmp_path / "state.db", [src]), camera_rules(tmp_path)
+            )
+            try:
+                assert mon.poll(src).ok
+                assert mon.store.source_state("tls").permanent_url is None
+            finally:
+                mon.close()
+        finally:
+            secure.stop()
+
+
+def test_robots_txt_of_a_content_link_is_guarded(tmp_path, parser_path, caplog):
+    """An article link on an internal host: neither its robots.txt nor the
+    page is requested from there, nor from where a redirect points."""
+    with LocalServer() as srv, LocalServer() as inside:
+        inside.route("/robots.txt", redirect("http://169.254.169.254/latest/meta-data/"))
+        rssct = {"Content-Type": "application/rss+xml"}
+        srv.route("/ft.xml", (200, rssct, good_feed(range(1))))
+        src = SourceConfig(name="ft", kind="rss", url=srv.url("/ft.xml"), full_text=True)
+        link = inside.url("/article")
+        mon = Monitor(
+            hostile_config(tmp_path, tmp_path / "state.db", [src], allow_networks=[]),
+            camera_rules(tmp_path),
+        )
+        try:
+            mon.poll(src)
+            srv.route("/ft.xml", (200, rssct, rss_doc([("x", "Camera article inside", link)])))
+            out = mon.poll(src)
+            assert out.ok and out.new == 1
+            assert not inside.requests, [r.path for r in inside.requests]
+            assert "blocked_address" in caplog.text
+        finally:
+            mon.close()
+
+
+def forward_proxy(srv: LocalServer, routes: dict):
+    """A forward proxy on `srv`: answers absolute-URL requests from `routes`."""
+    for url, route in routes.items():
+        srv.route(url, route)
+
+
+def test_robots_and_articles_go_the_sources_way(tmp_path, parser_path):
+    """robots.txt and article pages of a source with a proxy go through
+    that proxy, with the source's headers only on the source's origin."""
+    with LocalServer() as proxy:
+        rssct = {"Content-Type": "application/rss+xml"}
+        forward_proxy(
+            proxy,
+            {
+                "http://news.test/feed.xml": (
+                    200,
+                    rssct,
+                    rss_doc([("a", "Camera story", "http://news.test/a")]),
+                ),
+                "http://news.test/robots.txt": (200, {"Content-Type": "text/plain"}, b""),
+                "http://news.test/c": (200, {"Content-Type": "text/html"}, b"<p>camera</p>"),
+                "http://other.test/robots.txt": (200, {"Content-Type": "text/plain"}, b""),
+                "http://other.test/b": (200, {"Content-Type": "text/html"}, b"<p>camera</p>"),
+                "http://news.test/list.html": (
+                    200,
+                    {"Content-Type": "text/html"},
+                    b'<ul><li class="s"><a href="/x">Camera x</a></li></ul>',
+                ),
+            },
+        )
+        feed = SourceConfig(
+            name="feed",
+            kind="rss",
+            url="http://news.test/feed.xml",
+            proxy=proxy.url("").rstrip("/"),
+            headers={"X-Api-Key": "k-123456"},
+            full_text=True,
+        )
+        page = SourceConfig(
+            name="page",
+            kind="html",
+            url="http://news.test/list.html",
+            proxy=proxy.url("").rstrip("/"),
+            headers={"X-Api-Key": "k-123456"},
+            select=Select(item="li.s"),
+        )
+        mon = Monitor(
+            hostile_config(tmp_path, tmp_path / "state.db", [feed, page]), camera_rules(tmp_path)
+        )
+        try:
+            assert mon.poll(feed).ok and mon.poll(page).ok
+            proxy.route(
+                "http://news.test/feed.xml",
+                (
+                    200,
+                    rssct,
+                    rss_doc(
+                        [
+                            ("b", "Camera elsewhere", "http://other.test/b"),
+                            ("c", "Camera at home", "http://news.test/c"),
+                            ("a", "Camera story", "http://news.test/a"),
+                        ]
+                    ),
+                ),
+            )
+            assert mon.poll(feed).ok
+            paths = [r.path for r in proxy.requests]
+            assert "http://news.test/robots.txt" in paths
+            assert "http://other.test/robots.txt" in paths and "http://other.test/b" in paths
+            assert "http://news.test/c" in paths
+            for r in proxy.requests:
+                expect = "k-123456" if r.path.startswith("http://news.test/") else None
+                assert r.headers.get("X-Api-Key") == expect, r.path
+        finally:
+            mon.close()

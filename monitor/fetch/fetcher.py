@@ -35,12 +35,25 @@ from requests.structures import CaseInsensitiveDict
 import monitor
 from monitor.config import FetchSettings
 from monitor.fetch.errors import MAX_REDIRECTS, FetchError, FetchResult, classify, reason_phrase
-from monitor.fetch.guard import BlockedAddress, guarded_pools
+from monitor.fetch.guard import BlockedAddress, guarded_pools, host_kind, resolves_inside
 from monitor.fetch.limits import CHUNK, Deadline, Decoder, Watchdog
 
 _REDIRECT_CODES = {301, 302, 303, 307, 308}
-# Headers that must not follow a redirect to another host.
-_PRIVATE_HEADERS = ("authorization", "cookie", "proxy-authorization")
+
+
+def origin_of(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of a URL, the port made explicit."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return ("", url, None)
+    scheme = parts.scheme.lower()
+    return (scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme))
+
+
+def same_origin(a: str, b: str) -> bool:
+    return origin_of(a) == origin_of(b)
 
 
 def default_user_agent(settings: FetchSettings) -> str:
@@ -121,39 +134,46 @@ class Fetcher:
         """GET `url`. `proxy` (http://host:port) overrides the standard
         HTTP(S)_PROXY / NO_PROXY environment variables for this fetch.
 
+        `headers` (a source's configured headers) go to the origin of `url`
+        only: a redirect to another scheme, host or port drops them all.
+
         `content_link`: the URL was found inside fetched content (an article
-        link), not configured by the user. Unless fetch.allow_private_links
-        is set, every hop must then connect to a public address; a loopback,
-        private, link-local or metadata address fails as "blocked_address"."""
+        link, its robots.txt), not configured by the user. Unless
+        fetch.allow_private_links is set, every hop must then connect to a
+        public address; a loopback, private, link-local or metadata address
+        fails as "blocked_address". A configured URL on a public host is
+        held to the same once it redirects: its hops may not reach inside
+        either (fetch.allow_networks opens a network to both). A redirect
+        from https to http is followed but never remembered as the source's
+        new address."""
         deadline = Deadline(self.settings.deadline, self.stop)
         self._check_url(url)
-        req_headers: dict[str, str] = dict(headers or {})
+        configured: dict[str, str] = dict(headers or {})
+        validators: dict[str, str] = {}
         if etag:
-            req_headers["If-None-Match"] = etag
+            validators["If-None-Match"] = etag
         if last_modified:
-            req_headers["If-Modified-Since"] = last_modified
+            validators["If-Modified-Since"] = last_modified
 
         current = url
         permanent: str | None = None
         all_permanent = True
+        guarded = content_link and not self.settings.allow_private_links
         for _hop in range(MAX_REDIRECTS + 1):
             deadline.check(current)
-            resp = self._send(
-                current,
-                req_headers,
-                deadline,
-                proxy,
-                guarded=content_link and not self.settings.allow_private_links,
-            )
+            sent = {**configured, **validators} if same_origin(current, url) else validators
+            resp = self._send(current, sent, deadline, proxy, guarded=guarded)
             if resp.status_code in _REDIRECT_CODES and resp.headers.get("Location"):
                 resp.close()
                 target = urljoin(current, resp.headers["Location"].strip())
                 self._check_url(target)
-                if (urlsplit(target).hostname or "") != (urlsplit(current).hostname or ""):
-                    req_headers = {
-                        k: v for k, v in req_headers.items() if k.lower() not in _PRIVATE_HEADERS
-                    }
-                all_permanent = all_permanent and resp.status_code in (301, 308)
+                if not guarded and not self.settings.allow_private_links:
+                    # Through a proxy (the source's or the environment's),
+                    # judged without a DNS lookup of our own.
+                    proxy = proxy or self._env_proxy(target)
+                    guarded = not self._inside(url, proxy)
+                downgrade = urlsplit(url).scheme == "https" and urlsplit(target).scheme == "http"
+                all_permanent = all_permanent and resp.status_code in (301, 308) and not downgrade
                 if all_permanent:
                     permanent = target
                 current = target
@@ -170,6 +190,42 @@ class Fetcher:
         raise FetchError("redirects", f"more than {MAX_REDIRECTS} redirects", url=url)
 
     # -- internals --------------------------------------------------------
+
+    def _allowed(self, address: str) -> bool:
+        ip = ipaddress.ip_address(address.strip("[]").split("%", 1)[0])
+        return any(
+            ip in ipaddress.ip_network(n, strict=False) for n in self.settings.allow_networks
+        )
+
+    def _env_proxy(self, url: str) -> str | None:
+        if not self.session.trust_env:
+            return None
+        proxies = requests.utils.get_environ_proxies(url)
+        return proxies.get(urlsplit(url).scheme) or proxies.get("all")
+
+    def _inside(self, url: str, proxy: str | None) -> bool:
+        """Whether a configured URL is itself on an internal host (then its
+        redirects may stay inside), asked once it redirects. Through a proxy
+        only what the URL says counts: the name is the proxy's to resolve."""
+        parts = urlsplit(url)
+        if proxy:
+            return host_kind(parts.hostname or "") is not None
+        return resolves_inside(parts.hostname or "", parts.port)
+
+    def _check_proxied(self, url: str) -> None:
+        """A guarded fetch through a proxy: the proxy resolves the name, so
+        only what the URL itself says can be judged here (a literal
+        internal address, localhost)."""
+        host = urlsplit(url).hostname or ""
+        kind = host_kind(host)
+        if kind is None:
+            return
+        try:
+            allowed = self._allowed(host)
+        except ValueError:  # a name (localhost), not an address
+            allowed = False
+        if not allowed:
+            raise FetchError("blocked_address", f"refused: {host} is a {kind} address", url=url)
 
     @staticmethod
     def _check_url(url: str) -> None:
@@ -193,8 +249,10 @@ class Fetcher:
             min(self.settings.connect_timeout, remaining),
             min(self.settings.read_timeout, remaining),
         )
-        proxies = {"http": proxy, "https": proxy} if proxy and not guarded else None
-        session = self._guarded_session() if guarded else self.session
+        proxies = {"http": proxy, "https": proxy} if proxy else None
+        if guarded and proxy:
+            self._check_proxied(url)
+        session = self._guarded_session() if guarded and not proxy else self.session
         try:
             return session.get(
                 url,
