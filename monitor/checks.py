@@ -79,3 +79,23 @@ def register_secrets(config: Config) -> None:
     for channel in config.channels.values():
         for url in channel.urls:
             log.add_secret(url, mask_url(url))
+
+
+def hide_moved_secret(configured: str, moved: str) -> None:
+    """A source whose configured URL is a secret (url: ${FEED_URL}) keeps
+    it secret where it moved to: the new address is printed as its scheme
+    and host only."""
+    if log.mask(configured) == configured or log.mask(moved) != moved:
+        return
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(moved)
+    log.add_secret(moved, f"{parts.scheme}://{parts.hostname or ''}/***")
+
+
+def register_moved_secrets(config: Config, rows: list) -> None:
+    """hide_moved_secret for the moved sources the state remembers."""
+    urls = {s.name: s.url for s in config.sources}
+    for r in rows:
+        if r["name"] in urls and r["permanent_url"]:
+            hide_moved_secret(urls[r["name"]], r["permanent_url"])

@@ -331,6 +331,19 @@ def interpolate(
     return walk(doc.data, ()), errors
 
 
+def _hidden(errors: list[FileError], secrets: set[str]) -> list[FileError]:
+    """The errors with every secret value taken from the environment
+    replaced by ***: a malformed secret is named by its place, never shown."""
+    order = sorted((s for s in secrets if len(s) >= 4), key=len, reverse=True)
+    out = []
+    for e in errors:
+        message = e.message
+        for secret in order:
+            message = message.replace(secret, "***")
+        out.append(e if message == e.message else FileError(e.path, e.line, e.col, message))
+    return out
+
+
 def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:
     path = Path(path)
     try:
@@ -346,14 +359,14 @@ def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:
     try:
         cfg = Config.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(errors + validation_errors(doc, e, Config)) from None
+        raise ConfigError(_hidden(errors + validation_errors(doc, e, Config), secrets)) from None
     names: dict[str, int] = {}
     for i, src in enumerate(cfg.sources):
         if src.name in names:
             errors.append(doc.error(("sources", i, "name"), f"duplicate source name '{src.name}'"))
         names[src.name] = i
     if errors:
-        raise ConfigError(errors)
+        raise ConfigError(_hidden(errors, secrets))
     base = path.resolve().parent
     rules = [base / p for p in cfg.rule_paths] if isinstance(cfg.rules, list) else base / cfg.rules
     state = cfg.state if isinstance(cfg.state, str) else base / cfg.state

@@ -101,12 +101,23 @@ def unsubscribe(fn: Callable[[str, dict], None]) -> None:
         _subscribers.remove(fn)
 
 
+# C0 and C1 controls but newline: ESC starts a terminal's escape sequences
+# (colours, OSC 8 links, a retitled window, a cleared screen), C1 CSI too.
+_CONTROLS = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """Text from outside (titles, reason phrases, errors) made safe for a
+    terminal: every control character shown as \\xNN."""
+    return _CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def _clean(value: object) -> object:
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, (int, float)):
         return value
-    return mask(str(value))
+    return printable(mask(str(value)))
 
 
 def event(name: str, level: str = "info", **fields: object) -> None:

@@ -16,7 +16,12 @@ from .alerts.outbox import DeliveryStats, deliver_due
 from .alerts.route import Router, destinations, fingerprint
 
 # load_checked_rules is imported from here by the commands and tests too
-from .checks import load_checked_rules, register_secrets  # noqa: F401
+from .checks import (  # noqa: F401
+    hide_moved_secret,
+    load_checked_rules,
+    register_moved_secrets,
+    register_secrets,
+)
 from .config import Config, SourceConfig
 from .dedupe import WINDOW as DEDUPE_WINDOW
 from .dedupe import signature, story_text
@@ -148,6 +153,7 @@ class Monitor:
         for src in self.sources:
             self.store.ensure_source(src.name, src.url)
         register_secrets(config)
+        register_moved_secrets(config, self.store.sources())
         self.metrics.rules.set(len(self.rules.rules))
         self.metrics.sources.set(len(self.sources))
 
@@ -155,6 +161,8 @@ class Monitor:
         self.reloader.request()
 
     def record_reload(self, ok: bool, errors: list[str]) -> None:
+        # /healthz shows these to anyone who asks: no secret in them
+        errors = [log.mask(e) for e in errors]
         self.last_reload = {"ok": ok, "at": time.time(), "errors": errors}
         self.store.set_meta("last_reload", self.last_reload)
         if ok and self.start_problems:
@@ -261,6 +269,7 @@ class Monitor:
         now = self.clock()
         fs = self.config.fetch
         if result.permanent_url:
+            hide_moved_secret(src.url, result.permanent_url)
             self.store.record_permanent_url(src.name, result.permanent_url)
             log.event("source.moved", source=src.name, to=result.permanent_url)
         next_at = now + next_interval(src.name, src.interval, fs, server_hint(result, now))

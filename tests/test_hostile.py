@@ -1113,3 +1113,191 @@ def test_robots_and_articles_go_the_sources_way(tmp_path, parser_path):
                 assert r.headers.get("X-Api-Key") == expect, r.path
         finally:
             mon.close()
+
+
+# -- What reaches a terminal, a log, a channel -------------------------------
+
+ESCAPES = "\x1b]8;;http://evil.example/\x07click\x1b]8;;\x07 \x1b[2J\x9b31m"
+INVISIBLE = (
+    "\U000e0049\U000e0067\U000e006e"  # tag characters spelling hidden text
+    "\u00ad\u180e\u115f\u1160\u3164\uffa0\u034f\ufff9\ufffa\ufffb"
+)
+
+
+def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    import os
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
+
+
+import subprocess  # noqa: E402
+
+
+def test_terminal_escapes_never_reach_status_sources_or_the_log(tmp_path, capsys):
+    from monitor import log
+
+    with LocalServer() as srv:
+        jct = {"Content-Type": "application/feed+json"}
+        srv.route("/j.json", (200, jct, json_feed([("j0", "Old camera")])))
+        srv.route("/bad", reason_phrase_route(b"503 Slow" + ESCAPES.encode("latin-1")[:14]))
+        config = tmp_path / "config.yaml"
+        config.write_text(
+            f"state: {tmp_path / 'state.db'}\nsources:\n"
+            f"  - {{name: j, kind: rss, url: '{srv.url('/j.json')}'}}\n"
+            f"  - {{name: bad, kind: rss, url: '{srv.url('/bad')}'}}\n"
+        )
+        src = [
+            SourceConfig(name="j", kind="rss", url=srv.url("/j.json")),
+            SourceConfig(name="bad", kind="rss", url=srv.url("/bad")),
+        ]
+        log.setup("info")
+        mon = Monitor(hostile_config(tmp_path, tmp_path / "state.db", src), camera_rules(tmp_path))
+        try:
+            mon.cycle(src)
+            srv.route("/j.json", (200, jct, json_feed([("j1", "Camera " + ESCAPES)])))
+            mon.cycle(src)
+        finally:
+            mon.close()
+        logged = capsys.readouterr().out
+        assert "event=source.failed" in logged and "rule.matched" in logged
+        status = run_cli("status", "--config", str(config))
+        sources = run_cli("sources", "--config", str(config))
+        as_json = run_cli("status", "--json", "--config", str(config))
+        for out in (logged, status.stdout, sources.stdout, as_json.stdout):
+            assert "\x1b" not in out and "\x9b" not in out and "\x07" not in out
+        assert "Camera" in status.stdout and "Slow" in sources.stdout
+        import json as _json
+
+        assert any("Camera" in s["title"] for s in _json.loads(as_json.stdout)["recent_stories"])
+
+
+def test_invisible_characters_never_reach_a_channel():
+    from monitor.alerts.formats import KINDS, render, render_group
+    from monitor.models import Alert, Match, Story
+
+    story = Story(
+        source="wire" + INVISIBLE,
+        key="k",
+        title="Camera" + INVISIBLE + " title",
+        link="https://x.example/a",
+        summary="Summary" + INVISIBLE,
+    )
+    match = Match(
+        "cameras", "Cameras" + INVISIBLE, "high", ("t",), (), ("camera",), "Camera" + INVISIBLE
+    )
+    alert = Alert("desk", story, (match,))
+    for kind in KINDS:
+        msgs = [render(alert, kind)] + [
+            m for _, m in render_group([(1, alert), (2, alert)], kind, "Digest", 4000)
+        ]
+        for msg in msgs:
+            for c in INVISIBLE:
+                assert c not in msg.title + msg.body, (kind, hex(ord(c)))
+            assert "Camera" in msg.title + msg.body
+
+
+def test_the_health_check_never_goes_through_a_proxy(tmp_path):
+    from monitor.config import HttpSettings
+
+    with LocalServer() as proxy, LocalServer() as own:
+        own.route("/healthz", (200, {"Content-Type": "application/json"}, b'{"status": "ok"}'))
+        proxy.route(own.url("/healthz"), (503, {}, b"the proxy"))
+        config = tmp_path / "config.yaml"
+        config.write_text(
+            f"state: {tmp_path / 'state.db'}\nhttp: {{listen: '127.0.0.1:{own.port}'}}\n"
+            "sources: []\n"
+        )
+        assert HttpSettings  # the endpoint's settings exist under this name
+        done = run_cli(
+            "status",
+            "--health",
+            "--config",
+            str(config),
+            env={"HTTP_PROXY": proxy.url("").rstrip("/"), "http_proxy": proxy.url("").rstrip("/")},
+        )
+        assert done.returncode == 0 and "healthy" in done.stdout, done.stdout + done.stderr
+        assert not proxy.requests
+
+
+def test_secrets_stay_hidden_in_errors_health_moves_and_the_outbox(tmp_path, webhook):
+    """A malformed secret from a NAME_FILE, a whole-URL secret after a 301,
+    a path token in a webhook URL and a PostgreSQL password with `/`."""
+    import json as _json
+
+    from monitor.alerts.deliver import mask_url
+    from monitor.store.db import display_state, hide_password
+
+    for url, secret in [
+        ("json://hooks.example/hooks/TOKENabcdef123", "TOKENabcdef123"),
+        ("form://hooks.example/api/FORMsecret987", "FORMsecret987"),
+        ("ntfy://ntfy.example/topicSecret42", "topicSecret42"),
+    ]:
+        assert secret not in mask_url(url), mask_url(url)
+    pg = "postgresql://mon:first/second@127.0.0.1:1/db"
+    assert "first" not in display_state(pg) and "second" not in display_state(pg)
+    assert "first" not in hide_password('invalid port "first"', pg)
+
+    with LocalServer() as srv:
+        rssct = {"Content-Type": "application/rss+xml"}
+        srv.route("/moved-here/feed.xml", (200, rssct, good_feed(range(1))))
+        srv.route(
+            "/tok-SECRETfeed77/feed.xml", redirect(srv.url("/moved-here/feed.xml"), status=301)
+        )
+        secret_file = tmp_path / "url.txt"
+        secret_file.write_text(srv.url("/tok-SECRETfeed77/feed.xml"))
+        rules = tmp_path / "rules.yaml"
+        rules.write_text(CAMERA_RULE)
+        config = tmp_path / "config.yaml"
+        config.write_text(
+            f"state: {tmp_path / 'state.db'}\nrules: {rules}\n"
+            f"channels: {{desk: {{urls: ['{webhook.url('/hooks/HOOKtoken555')}']}}}}\n"
+            "sources:\n  - {name: s, kind: rss, url: '${FEED_URL}'}\n"
+        )
+        env = {"FEED_URL_FILE": str(secret_file)}
+        once = run_cli("once", "--config", str(config), env=env)
+        assert once.returncode == 0, once.stderr
+        status = run_cli("status", "--json", "--config", str(config), env=env)
+        sources = run_cli("sources", "--json", "--config", str(config), env=env)
+        outbox = run_cli("outbox", "--config", str(config), env=env)
+        for out in (once.stdout + once.stderr, status.stdout, sources.stdout, outbox.stdout):
+            assert "SECRETfeed77" not in out and "moved-here" not in out, out
+            assert "HOOKtoken555" not in out
+        assert _json.loads(sources.stdout)[0]["name"] == "s"
+        # Rotated to a malformed value: named by its place, never shown.
+        secret_file.write_text("not-a-url-SECRETbad99")
+        check = run_cli("check", "--config", str(config), env=env)
+        again = run_cli("once", "--config", str(config), env=env)
+        for out in (check.stdout + check.stderr, again.stdout + again.stderr):
+            assert "SECRETbad99" not in out and "sources" in out, out
+
+
+def test_a_malformed_rotated_secret_is_not_shown_by_healthz(tmp_path, monkeypatch):
+    from monitor.config import load_config
+
+    secret_file = tmp_path / "url.txt"
+    secret_file.write_text("http://127.0.0.1:9/tok-GOODsecret11/feed.xml")
+    monkeypatch.setenv("FEED_URL_FILE", str(secret_file))
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(CAMERA_RULE)
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(
+        f"state: {tmp_path / 'state.db'}\nrules: {rules}\n"
+        "sources:\n  - {name: s, kind: rss, url: '${FEED_URL}'}\n"
+    )
+    mon = Monitor(load_config(config_path), camera_rules(tmp_path))
+    try:
+        secret_file.write_text("not a url BADsecret22")
+        mon.request_reload()
+        mon.reloader.check()
+        body = mon.health()[1]
+        assert body["reload"]["errors"] and not body["reload"]["ok"]
+        assert "BADsecret22" not in str(body), body
+    finally:
+        mon.close()

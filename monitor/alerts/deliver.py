@@ -33,7 +33,21 @@ def mask_url(url: str) -> str:
     if plugin is None:
         scheme = url.split("://", 1)[0] if "://" in url else "?"
         return f"{scheme}://(invalid)"
-    return plugin.url(privacy=True).split("?", 1)[0]
+    return _mask_path(plugin.url(privacy=True).split("?", 1)[0])
+
+
+def _mask_path(url: str) -> str:
+    """Apprise's private form keeps the path, where many services carry
+    their secret (json://host/hooks/TOKEN, form://, ntfy topics): every path
+    part it left whole is shortened to its first and last character."""
+    if "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    host, sep, path = rest.partition("/")
+    parts = [
+        p if len(p) <= 3 or "..." in p or "*" in p else f"{p[0]}...{p[-1]}" for p in path.split("/")
+    ]
+    return f"{scheme}://{host}{sep}{'/'.join(parts)}"
 
 
 # Discord parses @everyone, @here and <@id> in a webhook's content unless the

@@ -14,8 +14,15 @@ from ..identity import canonical_url
 from ..models import Alert
 
 # Zero-width and bidirectional formatting characters: invisible, and able
-# to reorder or hide what a reader sees.
-_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\u061c]")
+# to reorder or hide what a reader sees. So are the soft hyphen, the
+# combining grapheme joiner, the Mongolian vowel separator, the Hangul
+# fillers, the interlinear annotation marks and the tag characters (which
+# can spell hidden text inside an innocent-looking title).
+_INVISIBLE = re.compile(
+    "[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\u061c"
+    "\u00ad\u034f\u180e\u115f\u1160\u3164\uffa0\ufff9-\ufffb"
+    "\U000e0000-\U000e007f]"
+)
 # @everyone / @here / @channel ping a whole Discord or Slack room.
 _MASS_MENTION = re.compile(r"@(?=(everyone|here|channel|all)\b)", re.IGNORECASE)
 _ZWSP_AFTER_AT = "@\u2060"  # WORD JOINER after @: reads the same, pings nobody

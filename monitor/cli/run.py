@@ -104,7 +104,7 @@ def cmd_once(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from monitor.service import load_checked_rules
+    from monitor.service import load_checked_rules, register_secrets
 
     try:
         config = load_config(args.config)
@@ -112,9 +112,10 @@ def cmd_check(args) -> int:
         for err in e.errors:
             print(err)
         return 1
+    register_secrets(config)
     ruleset, problems = load_checked_rules(config)
     for p in problems:
-        print(p)
+        print(log.printable(log.mask(str(p))))
     if problems:
         return 1
     print(

@@ -14,6 +14,7 @@ from monitor.store import state_exists
 
 
 def cmd_status(args) -> int:
+    from monitor.checks import register_moved_secrets
     from monitor.service import register_secrets
     from monitor.store import Store
 
@@ -46,18 +47,38 @@ def cmd_status(args) -> int:
         }
     finally:
         store.close()
+    register_moved_secrets(config, data["sources"])
     for s in data["sources"]:
         s["url"] = log.mask(s["url"] or "")
+        if s["permanent_url"]:
+            s["permanent_url"] = log.mask(s["permanent_url"])
         if s["last_error"]:
             s["last_error"] = log.mask(s["last_error"])
     for d in data["failing_deliveries"]:
         if d["last_error"]:
             d["last_error"] = log.mask(d["last_error"])
     if args.json:
-        print(json.dumps(data, ensure_ascii=False, indent=2))
+        _print_json(data)
         return 0
     _print_status(data, args, now)
     return 0
+
+
+def print(*values: object, **kw: Any) -> None:  # noqa: A001
+    """The text these commands print: story titles, errors and reason
+    phrases come from outside and may carry terminal escapes."""
+    import builtins
+
+    builtins.print(*(log.printable(str(v)) for v in values), **kw)
+
+
+def _print_json(data: object) -> None:
+    """JSON escapes C0 controls itself; DEL and the C1 controls (CSI) too."""
+    import builtins
+    import re
+
+    text = json.dumps(data, ensure_ascii=False, indent=2)
+    builtins.print(re.sub("[\x7f-\x9f]", lambda m: f"\\u{ord(m.group()):04x}", text))
 
 
 def _print_status(data: dict, args, now: float) -> None:
@@ -129,8 +150,11 @@ def _health_http(config) -> int:
     import urllib.request
 
     url = health_url(*config.http.address)
+    # The monitor's own endpoint: never through HTTP_PROXY, which would ask
+    # the proxy about its own loopback instead.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with urllib.request.urlopen(url, timeout=5) as r:
+        with opener.open(url, timeout=5) as r:
             body = r.read().decode("utf-8", "replace").strip()
             print(f"healthy: {body}")
             return 0
@@ -219,17 +243,25 @@ def source_rows(config, store) -> list[dict]:
 
 
 def cmd_sources(args) -> int:
+    from monitor.checks import register_moved_secrets, register_secrets
     from monitor.store import Store
 
     config = load_config_or_exit(args.config)
+    register_secrets(config)
     store = Store(config.state) if state_exists(config.state) else None
     try:
+        if store is not None:
+            register_moved_secrets(config, store.sources())
         rows = source_rows(config, store)
+        for r in rows:
+            r["url"] = log.mask(r["url"])
+            if r["last_error"]:
+                r["last_error"] = log.mask(r["last_error"])
     finally:
         if store is not None:
             store.close()
     if args.json:
-        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        _print_json(rows)
         return 0
     fmt = lambda t: time.strftime("%Y-%m-%d %H:%M", time.gmtime(t)) if t else "-"  # noqa: E731
     width = max([len("SOURCE")] + [len(r["name"]) for r in rows])

@@ -29,14 +29,45 @@ def state_exists(state: str | Path) -> bool:
     return is_database_url(state) or Path(state).exists()
 
 
+def _userinfo(url: str) -> tuple[str, str, str]:
+    """(scheme://, user, password) of a database URL, read up to the last
+    `@`: a password with an unencoded `/` or `@` is still all password."""
+    scheme, sep, rest = url.partition("://")
+    info, at, _ = rest.rpartition("@")
+    if not at:
+        return scheme + sep, "", ""
+    user, _, password = info.partition(":")
+    return scheme + sep, user, password
+
+
+def hide_password(text: str, url: str) -> str:
+    """`text` (an error from the driver) without any part of the URL's password."""
+    _, _, password = _userinfo(url)
+    if not password:
+        return text
+    from urllib.parse import unquote
+
+    for piece in sorted({password, unquote(password), *password.split("/")}, key=len, reverse=True):
+        if len(piece) >= 2:
+            text = text.replace(piece, "***")
+    return text
+
+
 def display_state(state: str | Path) -> str:
     """The state's name for logs: a database URL without its password."""
     if not is_database_url(state):
         return str(state)
-    parts = urlsplit(str(state))
-    host = parts.hostname or ""
+    url = str(state)
+    scheme, user, password = _userinfo(url)
+    if password:  # whatever the password holds, it is cut away before parsing
+        url = f"{scheme}{user}@{url.rpartition('@')[2]}"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return f"{scheme}{user}@(unreadable address)" if user else f"{scheme}(unreadable address)"
     user = f"{parts.username}@" if parts.username else ""
-    port = f":{parts.port}" if parts.port else ""
     return urlunsplit((parts.scheme, f"{user}{host}{port}", parts.path, "", ""))
 
 
@@ -176,9 +207,11 @@ class _PgDb:
                 application_name="privacy-monitor",
             )
         except self._psycopg.OperationalError as e:
-            raise StoreUnavailable(f"{display_state(self.url)}: {_first_line(e)}") from None
+            error = hide_password(_first_line(e), self.url)
+            raise StoreUnavailable(f"{display_state(self.url)}: {error}") from None
         except self._psycopg.Error as e:  # a malformed URL or an unknown option
-            raise StoreError(f"{display_state(self.url)}: {_first_line(e)}") from None
+            error = hide_password(_first_line(e), self.url)
+            raise StoreError(f"{display_state(self.url)}: {error}") from None
 
     def _usable(self) -> None:
         if self.conn is None or self.conn.closed or self.conn.broken:
@@ -288,7 +321,7 @@ def probe(path: str | Path, timeout: float = 2.0) -> str | None:
             ) as conn:
                 conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         except Exception as e:  # any failure is "not ready"
-            return f"{type(e).__name__}: {_first_line(e)}"
+            return f"{type(e).__name__}: {hide_password(_first_line(e), str(path))}"
         return None
     try:
         db = sqlite3.connect(Path(path).absolute().as_uri() + "?mode=ro", uri=True, timeout=timeout)
