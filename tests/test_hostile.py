@@ -1301,3 +1301,75 @@ def test_a_malformed_rotated_secret_is_not_shown_by_healthz(tmp_path, monkeypatc
         assert "BADsecret22" not in str(body), body
     finally:
         mon.close()
+
+
+# -- Delivery edge cases ------------------------------------------------------
+
+SERVICE_URLS = {
+    "slack": "slack://T1ABCDEFG/B1ABCDEFG/abcdefghijklmnopqrstuvwx",
+    "discord": "discord://123456789012345678/abcdefghijklmnopqrstuvwxyz0123456789",
+    "telegram": "tgram://123456789:abcdefghijklmnopqrstuvwxyz012345678/-1001234567",
+    "email": "mailto://user:pass@example.com",
+    "json": "json://127.0.0.1:9/hook",
+}
+
+
+def long_link_alert(n: int = 1850, title: str = "Camera story with a long link & <tags>"):
+    from monitor.models import Alert, Match, Story
+
+    link = "https://news.example/a?" + "&".join(f"p{i}=&" for i in range(n // 5))
+    story = Story(source="wire", key="k", title=title, link=link[:n], summary="Camera " * 200)
+    match = Match("cameras", "Cameras", "high", (), (), ("camera",), "camera " * 100)
+    return Alert("desk", story, (match,))
+
+
+def balanced_html(body: str) -> bool:
+    import re
+
+    if re.search(r"<[^>]*(<|$)", body) or re.search(
+        r"&(?![a-zA-Z]+;|#[0-9]+;|#x[0-9a-fA-F]+;)", body
+    ):
+        return False
+    opened = re.findall(r"<(a|b|i|u|code|pre|small|li|ul|p|h[1-6])\b", body)
+    closed = re.findall(r"</(a|b|i|u|code|pre|small|li|ul|p|h[1-6])>", body)
+    return sorted(opened) == sorted(closed)
+
+
+@pytest.mark.parametrize("kind", sorted(SERVICE_URLS))
+def test_a_long_link_fits_every_services_limit(kind):
+    from monitor.alerts.deliver import kind_of_url, size_limit
+    from monitor.alerts.formats import FORMAT, HTML, render
+
+    url = SERVICE_URLS[kind]
+    assert kind_of_url(url) == kind
+    limit = size_limit(url)
+    for n in (1850, 5000, 20000):
+        msg = render(long_link_alert(n), kind, None, limit)
+        assert len(msg.body) <= limit, (kind, n, len(msg.body), limit)
+        assert "Camera story" in msg.body
+        if FORMAT[kind] == HTML:
+            assert balanced_html(msg.body), msg.body[-300:]
+
+
+def test_digest_parts_split_on_whole_stories_and_markup_boundaries():
+    from monitor.alerts.deliver import size_limit
+    from monitor.alerts.formats import render_group
+
+    limit = size_limit(SERVICE_URLS["telegram"])
+    alerts = [
+        (i, long_link_alert(3000 + i * 500, title='"&<>' * 30 + " Camera " + '"&<>' * 30))
+        for i in range(12)
+    ]
+    parts = render_group(alerts, "telegram", "Digest for desk", limit)
+    seen = [i for ids, _ in parts for i in ids]
+    assert sorted(seen) == list(range(12))
+    for _ids, msg in parts:
+        assert len(msg.body) <= limit
+        assert balanced_html(msg.body), msg.body[-300:]
+    for kind in ("discord", "slack", "email"):
+        for _ids, msg in render_group(alerts, kind, "Digest", size_limit(SERVICE_URLS[kind])):
+            assert len(msg.body) <= size_limit(SERVICE_URLS[kind])
+            if kind == "email":
+                assert balanced_html(msg.body)
+            if kind == "discord":
+                assert msg.body.count("[") == msg.body.count("](") + msg.body.count("\\[")

@@ -318,7 +318,8 @@ def test_secrets_are_masked_in_every_line(tmp_path, logbuf):
     line = logbuf.getvalue()
     for secret in ("s3cr3t-t0ken", "pa55word", "feedkey123", "hunter22"):
         assert secret not in line
-    assert "json://127.0.0.1:9/hook" in line and "https://bob:***@e.org/x" in line
+    # the path of a webhook URL is often its token: shown by its first and last letter
+    assert "json://127.0.0.1:9/h...k" in line and "https://bob:***@e.org/x" in line
 
 
 def test_example_config_endpoint_follows_the_image_environment():

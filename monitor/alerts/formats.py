@@ -325,16 +325,95 @@ def render(
     if kind == "telegram":
         subject = ""  # Telegram has no title field: Apprise would repeat it above the body, which opens with it
     body = ""
+
+    def make(v: dict[str, str]) -> str:
+        if template and template.get("body"):
+            return fill(template["body"], {k: x for k, x in v.items() if not k.startswith("_")})
+        return _default_body(alert, kind, v)
+
     for text_limit in (600, 300, 120, 0):
         v = fields_for(alert, kind, text_limit)
-        body = (
-            fill(template["body"], v)
-            if template and template.get("body")
-            else _default_body(alert, kind, v)
-        )
+        body = make(v)
         if limit is None or len(body) <= limit:
             break
+    if limit is not None and len(body) > limit:
+        # Still too long: a long link. Shorten what shows of it, then the link
+        # itself (its query and fragment), then leave it out; a body over the
+        # service's limit is refused for good and the alert would be lost.
+        link = v["link"]
+        short = _short_link(link)
+        for changes in (
+            {"_link_text": _link_label(link)},
+            {"link": short, "_link_text": _link_label(short)},
+            {"link": "", "_link_text": ""},
+        ):
+            body = make({**v, **changes})
+            if len(body) <= limit:
+                break
+        body = cut_markup(body, limit, fmt)
     return Message(subject, body, fmt)
+
+
+def _link_label(link: str) -> str:
+    """What a reader sees of a long link: its host and the start of its path."""
+    if len(link) <= 80:
+        return link
+    return link[:77] + "…"
+
+
+def _short_link(link: str) -> str:
+    """The link without its query and fragment, which carry most of a
+    long link's length and seldom the article's address."""
+    try:
+        parts = urlsplit(link)
+    except ValueError:
+        return ""
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"[:1000] if parts.netloc else ""
+
+
+_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)[^<>]*>")
+_VOID = {"br", "hr", "img"}
+
+
+def cut_markup(text: str, limit: int, fmt: str) -> str:
+    """`text` cut to at most `limit` characters, never inside a tag, an
+    entity or a Markdown link, with the HTML tags left open closed again."""
+    if len(text) <= limit:
+        return text
+    if fmt == HTML:
+        room = limit
+        while room > 0:
+            cut = text[: max(0, room - 1)]
+            lt, gt = cut.rfind("<"), cut.rfind(">")
+            if lt > gt:
+                cut = cut[:lt]
+            amp, semi = cut.rfind("&"), cut.rfind(";")
+            if amp > semi:
+                cut = cut[:amp]
+            opened: list[str] = []
+            for m in _TAG.finditer(cut):
+                name = m.group(2).lower()
+                if name in _VOID or m.group(0).endswith("/>"):
+                    continue
+                if m.group(1):
+                    if name in opened:
+                        del opened[len(opened) - 1 - opened[::-1].index(name) :]
+                else:
+                    opened.append(name)
+            out = cut + "…" + "".join(f"</{n}>" for n in reversed(opened))
+            if len(out) <= limit:
+                return out
+            room -= len(out) - limit
+        return ""
+    cut = text[: max(0, limit - 1)]
+    if fmt == MARKDOWN:
+        start, end = cut.rfind("["), cut.rfind(")")
+        if start > end:  # inside [text](link): cut before it
+            cut = cut[:start]
+        cut = cut.rstrip("\\")
+        if cut.count("**") % 2 and len(cut) + 3 <= limit:
+            cut += "**"
+    return cut + "…"
 
 
 def _rule_lines(alert: Alert, kind: str) -> list[tuple[str, str, str, str]]:
@@ -356,7 +435,7 @@ def _default_body(alert: Alert, kind: str, v: dict[str, str]) -> str:
     rules = _rule_lines(alert, kind)
     if fmt == HTML and kind == "email":
         link = (
-            f'<a href="{html.escape(v["link"])}">{html.escape(v["link"])}</a>'
+            f'<a href="{html.escape(v["link"])}">{html.escape(v.get("_link_text") or v["link"])}</a>'
             if v["link"]
             else "(none)"
         )
@@ -395,8 +474,21 @@ def _default_body(alert: Alert, kind: str, v: dict[str, str]) -> str:
 
 
 # -- several alerts in one message: a burst or a digest ----------------------
-def _group_line(alert: Alert, kind: str) -> str:
-    v = fields_for(alert, kind)
+def _fit_line(alert: Alert, kind: str, budget: int) -> str:
+    """A story's line in a digest, within `budget` characters: shorter
+    text, then without its link, then cut on a markup boundary."""
+    line = ""
+    for text_limit, with_link in ((600, True), (120, True), (120, False)):
+        line = _group_line(alert, kind, text_limit, with_link)
+        if len(line) <= budget:
+            return line
+    return cut_markup(line, budget, FORMAT[kind])
+
+
+def _group_line(alert: Alert, kind: str, text_limit: int = 600, with_link: bool = True) -> str:
+    v = fields_for(alert, kind, text_limit)
+    if not with_link:
+        v["link"] = ""
     fmt = FORMAT[kind]
     if fmt == HTML and kind == "email":
         link = (
@@ -450,14 +542,16 @@ def render_group(
         by_rule.setdefault(first.rule_id, (first, []))[1].append((row_id, alert))
     # The blocks of a message: a heading per rule, a line per story.
     blocks: list[tuple[int | None, str]] = []
-    for match, items in by_rule.values():
-        blocks.append((None, _group_heading(match, len(items), kind)))
-        blocks += [(row_id, _group_line(alert, kind)) for row_id, alert in items]
-    parts: list[tuple[list[int], list[str]]] = [([], [])]
     budget = max(200, limit - 200)  # room for the part's title line and markup
+    for first_match, items in by_rule.values():
+        head = cut_markup(_group_heading(first_match, len(items), kind), budget // 4, fmt)
+        blocks.append((None, head))
+        blocks += [
+            (row_id, _fit_line(alert, kind, budget - len(head) - 1)) for row_id, alert in items
+        ]
+    parts: list[tuple[list[int], list[str]]] = [([], [])]
     size, heading = 0, ""
     for row_id, text in blocks:
-        text = text[:budget]
         if row_id is None:
             heading = text
         if size + len(text) + 1 > budget and parts[-1][0]:
