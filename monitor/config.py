@@ -146,6 +146,8 @@ class DeliverySettings(_Strict):
     snippet_chars: int = Field(default=240, ge=40)
     max_age: float = 2 * 86400.0  # an undelivered alert older than this is a dead letter
     quiet: float | None = None  # one alert per rule and story within this period
+    # Stories one poll may alert on; the rest are stored and told of in one summary alert
+    max_alerts_per_poll: int | None = Field(default=50, ge=1)
 
     @field_validator("retry_base", "retry_max", "max_age", mode="before")
     @classmethod

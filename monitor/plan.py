@@ -88,6 +88,8 @@ class Routing:
     dests: Mapping[str, list[str]]
     configs: Mapping[str, ChannelConfig]
     quiet: float | None = None
+    # Alerting stories per poll; beyond it, one summary alert (None: no cap)
+    max_alerts: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +164,8 @@ def plan_poll(
     notes: list[Note] = []
     alerted: set[tuple[str, str]] = set()
     routed: list[tuple[str, str]] = []
-    matched = 0
+    matched = alerting = 0
+    withheld: list[tuple[Story, list[Match]]] = []
     for story in triage.new:
         c = None
         if nxt is not None and nxt[0] is story:
@@ -209,10 +212,53 @@ def plan_poll(
         fp = fingerprint(story)
         kept, why = screen(story, fp, c.matches, noise, bool(routing.quiet), alerted)
         notes.extend(why)
+        if kept and routing.max_alerts is not None and alerting >= routing.max_alerts:
+            # Over the cap: stored with its matches; the summary below tells of it.
+            withheld.append((story, kept))
+            planned.append(Planned(story, c.matches, (), fp, signature=c.signature))
+            continue
         deliveries = plan_deliveries(story, kept, dict(routing.dests), dict(routing.configs), now)
+        alerting += 1 if deliveries else 0
         if routing.quiet:
             pairs = routed_pairs(kept, fp, routing.dests, routing.configs)
             alerted.update(pairs)
             routed.extend(pairs)
         planned.append(Planned(story, c.matches, tuple(deliveries), fp, signature=c.signature))
+    if withheld:
+        summary = summary_of(source, withheld, now)
+        notes.append(Note("alert.capped", (("source", source), ("withheld", str(len(withheld))))))
+        deliveries = plan_deliveries(
+            summary.story, list(summary.matches), dict(routing.dests), dict(routing.configs), now
+        )
+        # stored without matches of its own: the counts per rule stay the stories'
+        planned.append(Planned(summary.story, (), tuple(deliveries)))
     return PollPlan(triage.baseline, tuple(planned), matched, tuple(notes), tuple(routed))
+
+
+SUMMARY_TITLES = 20  # withheld stories named in a summary alert
+
+
+def summary_of(source: str, withheld: Sequence[tuple[Story, list[Match]]], now: float) -> Checked:
+    """One story standing for the matching stories a poll did not alert on
+    (over delivery.max_alerts_per_poll): their titles, routed as the union
+    of their matches (one per rule) would be."""
+    n = len(withheld)
+    lines = [f"- {story.title}" for story, _ in withheld[:SUMMARY_TITLES]]
+    if n > SUMMARY_TITLES:
+        lines.append(f"... and {n - SUMMARY_TITLES} more")
+    text = "\n".join(lines)
+    story = Story(
+        source=source,
+        key=f"summary:{now:.6f}",
+        title=f"{n} more matching {'story' if n == 1 else 'stories'} from {source} in one poll",
+        summary=text,
+    )
+    by_rule: dict[str, Match] = {}
+    for _, matches in withheld:
+        for m in matches:
+            by_rule.setdefault(m.rule_id, m)
+    merged = tuple(
+        Match(m.rule_id, m.rule_title, m.severity, m.tags, m.channels, (), text)
+        for m in by_rule.values()
+    )
+    return Checked(story, merged)

@@ -325,7 +325,10 @@ class Monitor:
             if c.original is None
             for m in c.matches
         ]
-        routing = plan.Routing(self.dests, dict(self.config.channels), self.config.delivery.quiet)
+        delivery = self.config.delivery
+        routing = plan.Routing(
+            self.dests, dict(self.config.channels), delivery.quiet, delivery.max_alerts_per_poll
+        )
         poll = plan.plan_poll(
             src.name,
             sorted_,

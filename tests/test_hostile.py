@@ -1373,3 +1373,33 @@ def test_digest_parts_split_on_whole_stories_and_markup_boundaries():
                 assert balanced_html(msg.body)
             if kind == "discord":
                 assert msg.body.count("[") == msg.body.count("](") + msg.body.count("\\[")
+
+
+def test_a_flood_of_matching_stories_alerts_up_to_the_cap_and_summarises_the_rest(tmp_path):
+    from monitor.config import DeliverySettings
+
+    with LocalServer() as srv:
+        rssct = {"Content-Type": "application/rss+xml"}
+        srv.route("/a.xml", (200, rssct, good_feed(range(1))))
+        src = SourceConfig(name="flood", kind="rss", url=srv.url("/a.xml"))
+        config = hostile_config(
+            tmp_path,
+            tmp_path / "state.db",
+            [src],
+            delivery=DeliverySettings(max_alerts_per_poll=10),
+        )
+        mon = Monitor(config, camera_rules(tmp_path))
+        try:
+            mon.cycle([src])
+            srv.route("/a.xml", (200, rssct, good_feed(range(400))))
+            out = mon.poll(src)
+            assert out.ok and out.new == 399
+            titles = queued_titles(mon, "flood")
+            assert len(titles) == 11
+            assert titles[-1] == "389 more matching stories from flood in one poll"
+            stored = mon.store.db.execute(
+                "SELECT count(*) AS n FROM stories WHERE source='flood'"
+            ).fetchone()["n"]
+            assert stored == 401  # the stories and the summary
+        finally:
+            mon.close()

@@ -154,3 +154,23 @@ def test_full_text_found_before_matching_is_what_gets_stored():
     t = triage(state(True), [s], Known(frozenset(), frozenset()))
     poll = plan_poll("wire", t, [Checked(longer)], Noise(), ROUTING, NOW)
     assert poll.stories[0].story.body == "the whole article"
+
+
+def test_alerts_beyond_the_cap_per_poll_become_one_summary_alert():
+    stories = [story(n) for n in range(30)]
+    t = triage(state(True), stories, Known(frozenset(), frozenset()))
+    checked = [Checked(s, (match("face", ("security",)),)) for s in t.to_match]
+    capped = Routing(ROUTING.dests, ROUTING.configs, max_alerts=5)
+    poll = plan_poll("wire", t, checked, Noise(), capped, NOW)
+    alerted = [p for p in poll.stories if p.deliveries and p.story.key.startswith("guid:")]
+    assert [p.story.key for p in alerted] == [f"guid:{n}" for n in range(5)]
+    # every story is stored with its matches, the withheld ones without deliveries
+    assert len([p for p in poll.stories if p.story.key.startswith("guid:")]) == 30
+    assert all(p.matches for p in poll.stories if p.story.key.startswith("guid:"))
+    summary = poll.stories[-1]
+    assert summary.story.title == "25 more matching stories from wire in one poll"
+    assert "Story number 5" in summary.story.summary and "... and 5 more" in summary.story.summary
+    assert [d.channel for d in summary.deliveries] == ["security"] and not summary.matches
+    assert any(n.event == "alert.capped" for n in poll.notes)
+    uncapped = plan_poll("wire", t, checked, Noise(), ROUTING, NOW)
+    assert all(p.deliveries for p in uncapped.stories) and len(uncapped.stories) == 30
