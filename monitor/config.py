@@ -108,6 +108,8 @@ class FetchSettings(_Strict):
     max_interval: float = 6 * 3600.0  # cap on backoff and on intervals servers ask for
     # Links found in content (article pages) may reach loopback, private,
     # link-local and metadata addresses only when this is set ...
+    # Full text: the most time a poll's article pages (and their robots.txt) take together
+    full_text_budget: float = 120.0
     allow_private_links: bool = False
     # ... or when the address is inside one of these networks (CIDR).
     allow_networks: list[str] = Field(default_factory=list)
@@ -133,7 +135,9 @@ class FetchSettings(_Strict):
             return 0.0
         return parse_duration(v)
 
-    @field_validator("connect_timeout", "read_timeout", "deadline", mode="before")
+    @field_validator(
+        "connect_timeout", "read_timeout", "deadline", "full_text_budget", mode="before"
+    )
     @classmethod
     def _durations(cls, v: Any) -> float:
         return parse_duration(v)

@@ -68,6 +68,7 @@ def with_full_text(
     *,
     proxy: str | None = None,
     headers: dict | None = None,
+    deadline: float | None = None,
 ) -> Story:
     """`story` with its body set to the article's main text; the story as it
     was when the page cannot be had (the reason is logged). The page and its
@@ -76,10 +77,16 @@ def with_full_text(
     if not story.link:
         return story
     try:
-        robots.check(story.link, content_link=True, proxy=proxy, headers=headers or None)
+        until = None if deadline is None else time.monotonic() + deadline
+        left = lambda: None if until is None else until - time.monotonic()  # noqa: E731
+        robots.check(
+            story.link, content_link=True, proxy=proxy, headers=headers or None, deadline=left()
+        )
         if pacer is not None:
             pacer.wait(story.link)
-        result = fetcher.get(story.link, content_link=True, proxy=proxy, headers=headers or None)
+        result = fetcher.get(
+            story.link, content_link=True, proxy=proxy, headers=headers or None, deadline=left()
+        )
         text = extract_main_text(decode_html(result.body, result.content_type))
     except FetchError as e:
         log.event(

@@ -32,7 +32,13 @@ class Robots:
         self._host_locks: dict[str, threading.Lock] = {}
 
     def _rules(
-        self, url: str, *, content_link: bool, proxy: str | None, headers: dict | None
+        self,
+        url: str,
+        *,
+        content_link: bool,
+        proxy: str | None,
+        headers: dict | None,
+        deadline: float | None = None,
     ) -> RobotFileParser | None:
         parts = urlsplit(url)
         origin = urlunsplit((parts.scheme, parts.netloc, "", "", ""))
@@ -50,6 +56,7 @@ class Robots:
                     content_link=content_link,
                     proxy=proxy,
                     headers=headers,
+                    deadline=deadline,
                 )
                 if result.status == 200:
                     parser = RobotFileParser()
@@ -70,12 +77,15 @@ class Robots:
         content_link: bool = False,
         proxy: str | None = None,
         headers: dict | None = None,
+        deadline: float | None = None,
     ) -> bool:
         """Whether robots.txt lets us fetch `url`. robots.txt is fetched the
         way the page would be: through the source's proxy, with its headers
         (when on its origin), and for a link found in content (`content_link`)
         under the same address guard as the page."""
-        rules = self._rules(url, content_link=content_link, proxy=proxy, headers=headers)
+        rules = self._rules(
+            url, content_link=content_link, proxy=proxy, headers=headers, deadline=deadline
+        )
         return rules is None or rules.can_fetch(PRODUCT, url)
 
     def check(self, url: str, **how) -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from . import log, plan
 from .alerts.outbox import DeliveryStats, deliver_due
 from .alerts.route import Router, destinations, fingerprint
+from .articles import full_texts
 
 # load_checked_rules is imported from here by the commands and tests too
 from .checks import (  # noqa: F401
@@ -318,7 +319,10 @@ class Monitor:
             src.name, [s.key for s in stories], [canonical_url(s.link) for s in stories]
         )
         sorted_ = plan.triage(state, stories, plan.Known(frozenset(keys), frozenset(urls)))
-        checked = [self._check_one(src, story, now) for story in sorted_.to_match]
+        full = self._full_texts(src, sorted_.to_match) if src.full_text else {}
+        checked = [
+            self._check_one(src, full.get(story.key, story), now) for story in sorted_.to_match
+        ]
         pairs = [
             (m.rule_id, fingerprint(c.story))
             for c in checked
@@ -352,6 +356,8 @@ class Monitor:
             status=result.status,
             lease=self.leases.get(src.name),
         )
+        if full:
+            self.store.drop_meta_under(f"article:{src.name}:")
         log.event(
             "source.polled",
             source=src.name,
@@ -412,19 +418,39 @@ class Monitor:
             self.store.record_poll(source, [], **kw)
         return queued
 
-    def _check(self, src: SourceConfig, story: Story, now: float) -> plan.Checked:
-        """The I/O a story to match needs before the plan decides: its full
-        text (when the source asks), its matches, and for a matched story
-        its signature and the stored story it nearly duplicates."""
-        if src.full_text:  # new stories only, never the backlog
-            story = with_full_text(
+    def _full_texts(self, src: SourceConfig, stories: tuple[Story, ...]) -> dict[str, Story]:
+        """The article text of new stories (never the backlog), on the pool
+        within the poll's budget; each page done is kept in the state until
+        the poll is written, so a poll cut short does not fetch it again."""
+        if not stories:
+            return {}
+        prefix = f"article:{src.name}:"
+
+        def fetch_one(story: Story, seconds: float) -> Story:
+            return with_full_text(
                 story,
                 self.fetcher,
                 self.robots,
                 self.pacer,
                 proxy=src.proxy,
                 headers=src.headers if same_origin(story.link, src.url) else None,
+                deadline=seconds,
             )
+
+        return full_texts(
+            stories,
+            fetch_one,
+            self.pool,
+            self.config.fetch.full_text_budget,
+            self.store.meta_under(prefix),
+            lambda key, text: self.store.set_meta(prefix + key, text),
+        )
+
+    def _check(self, src: SourceConfig, story: Story, now: float) -> plan.Checked:
+        """The I/O a story to match needs before the plan decides: its
+        matches, and for a matched story its signature and the stored story
+        it nearly duplicates (its full text was fetched before, when the
+        source asks for it)."""
         matches = self.rules.match(story, self.config.delivery.snippet_chars, source_tags=src.tags)
         if not matches:
             return plan.Checked(story)

@@ -500,13 +500,15 @@ def hostile_config(tmp_path, state, sources, **kw):
         state=state,
         sources=sources,
         fetch=FetchSettings(
-            connect_timeout=2,
-            read_timeout=2,
-            deadline=3,
-            per_host_delay=0,
-            workers=4,
-            allow_networks=kw.pop("allow_networks", ["127.0.0.1/32"]),
-            **kw.pop("fetch", {}),
+            **{
+                "connect_timeout": 2,
+                "read_timeout": 2,
+                "deadline": 3,
+                "per_host_delay": 0,
+                "workers": 4,
+                "allow_networks": kw.pop("allow_networks", ["127.0.0.1/32"]),
+                **kw.pop("fetch", {}),
+            }
         ),
         channels=kw.pop("channels", {"desk": ChannelConfig(urls=["json://127.0.0.1:9/hook"])}),
         **kw,
@@ -1401,5 +1403,108 @@ def test_a_flood_of_matching_stories_alerts_up_to_the_cap_and_summarises_the_res
                 "SELECT count(*) AS n FROM stories WHERE source='flood'"
             ).fetchone()["n"]
             assert stored == 401  # the stories and the summary
+        finally:
+            mon.close()
+
+
+# -- Full-text tarpits ----------------------------------------------------------
+
+
+def test_slow_article_pages_share_one_budget_on_the_pool(tmp_path, caplog):
+    """Five article pages that stall: fetched side by side on the pool, and
+    the poll ends when its full-text budget is spent, every story stored."""
+    import threading
+
+    in_flight, peak, lock = [0], [0], threading.Lock()
+
+    def tarpit(h):
+        with lock:
+            in_flight[0] += 1
+            peak[0] = max(peak[0], in_flight[0])
+        try:
+            h.send_response(200)
+            h.send_header("Content-Type", "text/html")
+            h.send_header("Content-Length", "100000")
+            h.end_headers()
+            h.wfile.write(b"<html>")
+            h.wfile.flush()
+            h.stopping.wait(8)
+        finally:
+            with lock:
+                in_flight[0] -= 1
+        h.close_connection = True
+
+    pits = [LocalServer().start() for _ in range(5)]
+    try:
+        with LocalServer() as srv:
+            rssct = {"Content-Type": "application/rss+xml"}
+            srv.route("/ft.xml", (200, rssct, good_feed(range(1))))
+            for p in pits:
+                p.route("/article", tarpit)
+            src = SourceConfig(name="ft", kind="rss", url=srv.url("/ft.xml"), full_text=True)
+            config = hostile_config(
+                tmp_path,
+                tmp_path / "state.db",
+                [src],
+                fetch={"full_text_budget": 1.5, "read_timeout": 10},
+            )
+            mon = Monitor(config, camera_rules(tmp_path))
+            try:
+                mon.poll(src)
+                items = [
+                    (f"t{i}", f"Camera page {i}", p.url("/article")) for i, p in enumerate(pits)
+                ]
+                srv.route("/ft.xml", (200, rssct, rss_doc(items)))
+                out = mon.poll(src)
+                assert out.ok and out.new == 5
+                assert len(queued_titles(mon, "ft")) == 5
+                assert peak[0] >= 2, "article pages fetched one after another"
+                assert "article.budget_spent" in caplog.text or "reason=timeout" in caplog.text
+            finally:
+                mon.close()
+    finally:
+        for p in pits:
+            p.stop()
+
+
+def test_a_poll_cut_short_does_not_fetch_its_article_pages_again(tmp_path, monkeypatch):
+    from monitor.store import StoreUnavailable
+
+    with LocalServer() as srv, LocalServer() as pages:
+        rssct = {"Content-Type": "application/rss+xml"}
+        srv.route("/ft.xml", (200, rssct, good_feed(range(1))))
+        for i in range(3):
+            pages.route(
+                f"/a{i}",
+                (
+                    200,
+                    {"Content-Type": "text/html"},
+                    b"<html><body><article><p>"
+                    + b"Camera text. " * 40
+                    + b"</p></article></body></html>",
+                ),
+            )
+        src = SourceConfig(name="ft", kind="rss", url=srv.url("/ft.xml"), full_text=True)
+        mon = Monitor(
+            hostile_config(tmp_path, tmp_path / "state.db", [src]), camera_rules(tmp_path)
+        )
+        try:
+            mon.poll(src)
+            items = [(f"p{i}", f"Camera page {i}", pages.url(f"/a{i}")) for i in range(3)]
+            srv.route("/ft.xml", (200, rssct, rss_doc(items)))
+            real = mon.store.record_poll
+
+            def cut(*a, **kw):
+                raise StoreUnavailable("the connection was cut")
+
+            monkeypatch.setattr(mon.store, "record_poll", cut)
+            with pytest.raises(StoreUnavailable):
+                mon.poll(src)
+            monkeypatch.setattr(mon.store, "record_poll", real)
+            assert mon.poll(src).ok
+            for i in range(3):
+                assert len(pages.requests_to(f"/a{i}")) == 1
+            assert len(queued_titles(mon, "ft")) == 3
+            assert not mon.store.meta_under("article:ft:")
         finally:
             mon.close()

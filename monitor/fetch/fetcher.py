@@ -130,6 +130,7 @@ class Fetcher:
         headers: dict | None = None,
         proxy: str | None = None,
         content_link: bool = False,
+        deadline: float | None = None,
     ) -> FetchResult:
         """GET `url`. `proxy` (http://host:port) overrides the standard
         HTTP(S)_PROXY / NO_PROXY environment variables for this fetch.
@@ -145,8 +146,14 @@ class Fetcher:
         held to the same once it redirects: its hops may not reach inside
         either (fetch.allow_networks opens a network to both). A redirect
         from https to http is followed but never remembered as the source's
-        new address."""
-        deadline = Deadline(self.settings.deadline, self.stop)
+        new address.
+
+        `deadline` shortens fetch.deadline for this fetch (what is left of a
+        poll's budget for its article pages)."""
+        seconds = (
+            self.settings.deadline if deadline is None else min(deadline, self.settings.deadline)
+        )
+        limit = Deadline(max(seconds, 0.05), self.stop)
         self._check_url(url)
         configured: dict[str, str] = dict(headers or {})
         validators: dict[str, str] = {}
@@ -160,9 +167,9 @@ class Fetcher:
         all_permanent = True
         guarded = content_link and not self.settings.allow_private_links
         for _hop in range(MAX_REDIRECTS + 1):
-            deadline.check(current)
+            limit.check(current)
             sent = {**configured, **validators} if same_origin(current, url) else validators
-            resp = self._send(current, sent, deadline, proxy, guarded=guarded)
+            resp = self._send(current, sent, limit, proxy, guarded=guarded)
             if resp.status_code in _REDIRECT_CODES and resp.headers.get("Location"):
                 resp.close()
                 target = urljoin(current, resp.headers["Location"].strip())
@@ -179,7 +186,7 @@ class Fetcher:
                 current = target
                 continue
             try:
-                result = self._finish(resp, current, deadline, etag, last_modified)
+                result = self._finish(resp, current, limit, etag, last_modified)
             finally:
                 resp.close()
             if permanent and permanent != url:

@@ -100,6 +100,16 @@ class Reads(Connected):
             (key, json.dumps(value, ensure_ascii=False)),
         )
 
+    def meta_under(self, prefix: str) -> dict[str, object]:
+        """Every meta value whose key starts with `prefix`, by the rest of its key."""
+        rows = self.db.execute(
+            "SELECT key, value FROM meta WHERE substr(key, 1, ?) = ?", (len(prefix), prefix)
+        ).fetchall()
+        return {r["key"][len(prefix) :]: json.loads(r["value"]) for r in rows}
+
+    def drop_meta_under(self, prefix: str) -> None:
+        self.db.execute("DELETE FROM meta WHERE substr(key, 1, ?) = ?", (len(prefix), prefix))
+
     def get_meta(self, key: str) -> object | None:
         row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         if row is None:
