@@ -723,8 +723,22 @@ class Monitor:
             if left <= 0:
                 return
             self.stop.wait(min(left, self.reloader.tick))
-            if not self.stop.is_set() and self.reloader.check():
+            if not self.stop.is_set() and self._reload_checked():
                 return
+
+    def _reload_checked(self) -> bool:
+        """Reloader.check, whose bug (or a store error while recording the
+        result) is logged and kept: the rules in use go on running."""
+        try:
+            return self.reloader.check()
+        except Exception as e:
+            error = _one_line(e)
+            log.event("reload.failed", level="error", error=error)
+            try:
+                self.record_reload(False, [error])
+            except Exception:
+                self.last_reload = {"ok": False, "at": time.time(), "errors": [log.mask(error)]}
+            return False
 
 
 def _one_line(e: BaseException, limit: int = 300) -> str:

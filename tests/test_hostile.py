@@ -1508,3 +1508,32 @@ def test_a_poll_cut_short_does_not_fetch_its_article_pages_again(tmp_path, monke
             assert not mon.store.meta_under("article:ft:")
         finally:
             mon.close()
+
+
+def test_a_reload_that_raises_does_not_end_the_loop(tmp_path, monkeypatch):
+    import threading
+
+    with LocalServer() as srv:
+        srv.route("/a.xml", (200, {"Content-Type": "application/rss+xml"}, good_feed(range(1))))
+        src = SourceConfig(name="a", kind="rss", url=srv.url("/a.xml"), interval=1)
+        mon = Monitor(
+            hostile_config(tmp_path, tmp_path / "state.db", [src]), camera_rules(tmp_path)
+        )
+
+        def broken():
+            raise RuntimeError("a reload bug")
+
+        monkeypatch.setattr(mon.reloader, "check", broken)
+        thread = threading.Thread(target=mon.run_forever, daemon=True)
+        thread.start()
+        try:
+            for _ in range(400):
+                if len(srv.requests_to("/a.xml")) >= 2:
+                    break
+                time.sleep(0.05)
+            assert len(srv.requests_to("/a.xml")) >= 2 and mon.loop_alive
+            assert "a reload bug" in str(mon.health()[1]["reload"]["errors"])
+        finally:
+            mon.stop.set()
+            thread.join(20)
+            mon.close()
