@@ -158,6 +158,19 @@ def _fast_path_fits(data: bytes, ctype: str | None) -> bool:
     return header == declared
 
 
+def fast_items(data: bytes, url: str, ctype: str | None, known=None) -> list[RawItem] | None:
+    """The fast path's items, or None when it gives the feed to feedparser."""
+    if not _fast_path_fits(data, ctype):
+        return None
+    from . import fastfeed
+
+    try:
+        items = fastfeed.parse(data, url, known)
+    except fastfeed.NotFast:
+        return None
+    return [_tidy(i) for i in items]
+
+
 def parse_xml_feed(
     body: bytes, url: str, content_type: str | None = None, known=None
 ) -> list[RawItem]:
@@ -165,15 +178,10 @@ def parse_xml_feed(
     fast path skip stories already stored; feedparser reads them all."""
     refuse_entities(body)
     data, ctype = _widen_encoding(body, content_type)
-    if FAST_PATH and _fast_path_fits(data, ctype):
-        from . import fastfeed
-
-        try:
-            fast = fastfeed.parse(data, url, known)
-        except fastfeed.NotFast:
-            pass
-        else:
-            return [_tidy(i) for i in fast]
+    if FAST_PATH:
+        fast = fast_items(data, url, ctype, known)
+        if fast is not None:
+            return fast
     # No content-location: feedparser would resolve relative GUIDs against
     # it, changing a story's identity whenever the feed moves. Links are
     # resolved against the final feed URL here instead.
