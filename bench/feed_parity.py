@@ -17,7 +17,7 @@ the feedparser path (rss.py with the fast path off) on the same bytes:
   aside), extra (only the fast path has one).
 
 When CORPUS_DIR holds feedparser's `test_date_parsers.py`, its RFC 822 and
-W3C-DTF date vectors are run through `parse_date` as well.
+W3C-DTF date vectors are run through `parse_feed_date` as well.
 `--show N` prints up to N examples of each disagreement.
 """
 
@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from monitor.sources import rss  # noqa: E402
-from monitor.sources.dates import parse_date  # noqa: E402
+from monitor.sources import rss, xmlprep  # noqa: E402
+from monitor.sources.dates import parse_feed_date  # noqa: E402
 from monitor.sources.errors import SourceError  # noqa: E402
 
 URL = "http://127.0.0.1:8097/feed.xml"
@@ -81,11 +81,11 @@ def compare_feeds(corpus: Path, show: int) -> None:
         body = path.read_bytes()
         ctype = content_type(body)
         try:
-            rss.refuse_entities(body)
+            data, ct = xmlprep.prepare(body, ctype)
         except SourceError:
             refused += 1
             continue
-        data, ct = rss._widen_encoding(body, ctype)
+        data, ct = rss._widen_encoding(data, ct)
         try:
             fast = rss.fast_items(data, URL, ct)
         except SourceError:
@@ -159,7 +159,7 @@ def compare_dates(corpus: Path, show: int) -> None:
     total: Counter = Counter()
     bad = []
     for name, text, expected in vectors:
-        got = parse_date(text)
+        got = parse_feed_date(text)
         got_t = tuple(got.utctimetuple())[:6] if got is not None else None
         want_t = tuple(expected)[:6] if expected is not None else None
         total[name] += 1

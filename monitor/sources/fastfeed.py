@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import html as _html
 import re
-from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from urllib.parse import urljoin
@@ -22,8 +21,8 @@ from urllib.parse import urljoin
 from lxml import etree
 from lxml import html as lhtml
 
-from ..identity import RawItem, canonical_url
-from .dates import parse_date
+from ..identity import MAX_STORIES, RawItem, item_keys
+from .dates import parse_feed_date
 from .errors import SourceError
 from .text import _BLOCK, _DROP, _MARKUP, collapse, html_to_text, primary_lang
 
@@ -111,7 +110,7 @@ def _child(el, *names: str):
 def _date(*values: str) -> datetime | None:
     for v in values:
         if v and v.strip():
-            dt = parse_date(v)
+            dt = parse_feed_date(v)
             if dt is not None:
                 return dt
     return None
@@ -157,18 +156,24 @@ def parse(body: bytes, url: str, known: Known | None = None) -> list[RawItem]:
 Entry = tuple[str, str, Callable[[], RawItem]]
 
 
+def _cap(entries: list[Entry]) -> list[Entry]:
+    """At most MAX_STORIES entries, from the end of the document that is
+    newer (the rest are read no further; identity.newest does the same)."""
+    if len(entries) <= MAX_STORIES:
+        return entries
+    first, last = entries[0][2]().published, entries[-1][2]().published
+    if first is not None and last is not None and last > first:
+        return entries[-MAX_STORIES:]
+    return entries[:MAX_STORIES]
+
+
 def _select(entries: list[Entry], known: Known | None) -> list[RawItem]:
+    entries = _cap(entries)
     if known is None:
         return [build() for _, _, build in entries]
-    counts = Counter(g for g, _, _ in entries if g)
-    keys: list[str | None] = []
-    for guid, link, _ in entries:
-        if guid and counts[guid] == 1:
-            keys.append(f"guid:{guid}")
-        else:
-            canon = canonical_url(link)
-            keys.append(f"url:{canon}" if canon else None)  # None: keyed by content, must be read
-    seen = known([k for k in keys if k]) if any(keys) else set()
+    keys = item_keys([(g, link) for g, link, _ in entries])  # None: keyed by content, must be read
+    present = [k for k in keys if k]
+    seen = known(present) if present else set()
     return [build() for (_, _, build), key in zip(entries, keys) if key is None or key not in seen]
 
 
