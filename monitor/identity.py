@@ -133,6 +133,8 @@ def _fragment_collisions(links: list[str]) -> set[str]:
     """Canonical URLs that two links of the document reach with different
     fragments (a blog's posts as anchors of one page): for those the full
     link is the identity, as the fragment is all that tells them apart."""
+    if not any("#" in link for link in links):
+        return set()
     fragments: dict[str, set[str]] = {}
     for link in links:
         if "#" in link:
@@ -155,10 +157,11 @@ def item_keys(pairs: list[tuple[str, str]]) -> list[str | None]:
     collide = _fragment_collisions([link for _, link in pairs])
     keys: list[str | None] = []
     for guid, link in pairs:
-        canon = canonical_url(link)
         if guid and guids[guid] == 1:
             keys.append(f"guid:{guid}")
-        elif canon and canon in collide:
+            continue
+        canon = canonical_url(link)
+        if canon and canon in collide:
             keys.append(f"url:{canon}#{link.split('#', 1)[1] if '#' in link else ''}")
         elif canon:
             keys.append(f"url:{canon}")
