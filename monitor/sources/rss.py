@@ -34,8 +34,9 @@ _XML_DECL = re.compile(
     rb"""^(\s*<\?xml[^>]*?\bencoding\s*=\s*["'])([A-Za-z0-9_.:+-]+)(["'])""", re.I
 )
 _JSON_TYPES = ("application/feed+json", "application/json", "text/json")
-# Charsets whose labels understate what real feeds contain (see textdecode).
-_WIDENED = {"gb18030", "big5hkscs"}
+# Charsets whose labels understate what real feeds contain (see textdecode):
+# a feed labelled ISO-8859-1 carries cp1252 quotes and dashes.
+_WIDENED = {"gb18030", "big5hkscs", "cp1252"}
 _TITLE_FROM_TEXT = 120
 # bozo reasons that say nothing about the feed's structure
 _BENIGN = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
@@ -66,8 +67,9 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None, known=Non
 
 
 def _widen_encoding(body: bytes, content_type: str | None) -> tuple[bytes, str | None]:
-    """Re-encode a gb2312/gbk/big5-labelled feed as UTF-8 through the wider
-    codec, so GBK-only characters survive feedparser's strict decoding."""
+    """Re-encode a gb2312/gbk/big5/latin-1-labelled feed as UTF-8 through the
+    wider codec, so GBK-only characters and cp1252 punctuation survive
+    feedparser's strict decoding and reach the fast path as characters."""
     m = _XML_DECL.match(body)
     labels = [charset_from_content_type(content_type), m.group(2).decode("ascii") if m else None]
     codec = next((normalize_charset(x) for x in labels if normalize_charset(x)), None)
