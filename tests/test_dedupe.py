@@ -5,12 +5,15 @@ outlets; a different story on the same subject is not folded in."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import pytest
 from test_hostile import rss_doc
 
 from monitor.config import Config, FetchSettings, SourceConfig
-from monitor.dedupe import shingles, signature, similarity
+from monitor.dedupe import same_story, shingles, signature, similarity, story_text
 from monitor.engine import load_rules
+from monitor.models import Story
 from monitor.service import Monitor
 
 WIRE_P1 = (
@@ -143,3 +146,75 @@ def test_one_alert_lists_the_outlets(tmp_path, http_server):
         ]
     finally:
         mon.close()
+
+
+# -- the decision on each candidate: copies fold, distinct stories never do ----------
+
+PAIRS = Path(__file__).parent.parent / "bench" / "labelled" / "story_pairs.jsonl"
+
+
+def _story(d: dict, n: int) -> Story:
+    guid = d.get("guid")
+    return Story(
+        source=d["source"],
+        key=f"guid:{guid}" if guid else f"hash:{n}",
+        title=d["title"],
+        summary=d["summary"],
+        guid=guid,
+    )
+
+
+def _pairs(kind: str) -> list[tuple[Story, Story, bool]]:
+    rows = [json.loads(x) for x in PAIRS.read_text(encoding="utf-8").splitlines() if x]
+    return [
+        (_story(r["a"], 2 * i), _story(r["b"], 2 * i + 1), r["same"])
+        for i, r in enumerate(rows)
+        if r["kind"] == kind
+    ]
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "template_en",
+        "template_zh",
+        "same_topic_en",
+        "same_topic_zh",
+        "same_source_guids",
+        "syndication_en",
+        "syndication_zh",
+        "verbatim",
+    ],
+)
+def test_each_kind_of_labelled_pair_is_judged_right(kind):
+    pairs = _pairs(kind)
+    assert pairs
+    for a, b, same in pairs:
+        assert same_story(a, b) is same, (a.title, b.title)
+        assert same_story(b, a) is same, (b.title, a.title)
+
+
+def test_ten_cities_off_one_wire_template_are_ten_stories():
+    cities = ["Croydon", "Lisbon", "Leeds", "Porto", "Bristol", "Ghent", "Turin", "Bergen"]
+    stories = [
+        Story(
+            source="wire",
+            key=f"url:https://wire.example/{c}",
+            title=f"{c} police expand live facial recognition cameras to the {20 + i} busiest junctions",
+            summary=f"Police in {c} said the cameras would cover {20 + i} junctions by the end of the year.",
+        )
+        for i, c in enumerate(cities)
+    ]
+    first = stories[0]
+    assert not any(same_story(first, s) for s in stories[1:])
+    # while the MinHash estimate alone would have folded them
+    sig = signature(story_text(first))
+    assert any(similarity(sig, signature(story_text(s))) >= 0.5 for s in stories[1:])
+
+
+def test_two_guids_of_one_source_never_fold_even_word_for_word():
+    a = Story(source="wire", key="guid:1", title="Same words", summary=WIRE_P1, guid="1")
+    b = Story(source="wire", key="guid:2", title="Same words", summary=WIRE_P1, guid="2")
+    assert not same_story(a, b)
+    c = Story(source="other", key="guid:9", title="Same words", summary=WIRE_P1, guid="9")
+    assert same_story(a, c)
