@@ -22,6 +22,7 @@ from lxml import etree
 from lxml import html as lhtml
 
 from ..identity import MAX_STORIES, RawItem, item_keys
+from .budget import Budget
 from .dates import parse_feed_date
 from .errors import SourceError
 from .text import _BLOCK, _MARKUP, collapse, html_to_text, primary_lang
@@ -236,11 +237,19 @@ def _cap(entries: list[Entry]) -> list[Entry]:
 def _select(entries: list[Entry], known: Known | None) -> list[RawItem]:
     entries = _cap(entries)
     if known is None:
-        return [build() for _, _, build in entries]
-    keys = item_keys([(g, link) for g, link, _ in entries])  # None: keyed by content, must be read
-    present = [k for k in keys if k]
-    seen = known(present) if present else set()
-    return [build() for (_, _, build), key in zip(entries, keys) if key is None or key not in seen]
+        keys: list[str | None] = [None] * len(entries)
+        seen: set[str] = set()
+    else:
+        keys = item_keys([(g, link) for g, link, _ in entries])  # None: keyed by content
+        present = [k for k in keys if k]
+        seen = known(present) if present else set()
+    budget = Budget()
+    out = []
+    for (_, _, build), key in zip(entries, keys):
+        if key is None or key not in seen:
+            out.append(build())
+            budget.check(len(out))
+    return out
 
 
 def _has_entity_refs(el) -> bool:

@@ -22,6 +22,7 @@ from lxml import html as lhtml
 
 from ..identity import RawItem, canonical_url
 from ..textdecode import decode_html
+from .budget import MAX_HTML_CHARS, Budget
 from .errors import SourceError
 from .text import collapse, primary_lang
 
@@ -123,7 +124,7 @@ def _headline(text: str) -> bool:
 
 
 def find_articles(body: bytes, url: str, content_type: str | None = None) -> list[RawItem]:
-    text = decode_html(body, content_type)
+    text = decode_html(body, content_type)[:MAX_HTML_CHARS]
     if not text.strip():
         raise SourceError("selector_empty", "automatic mode found no article links (empty page)")
     try:
@@ -140,7 +141,10 @@ def find_articles(body: bytes, url: str, content_type: str | None = None) -> lis
     found: dict[str, RawItem] = {}
     ranks: dict[str, tuple[bool, int]] = {}
     order: list[str] = []
-    for a in doc.iter("a"):
+    budget = Budget()
+    for n, a in enumerate(doc.iter("a")):
+        if n % 200 == 0:
+            budget.check(len(found))
         href = (a.get("href") or "").strip()
         if not href or href.startswith(("#", "mailto:", "javascript:", "tel:")):
             continue

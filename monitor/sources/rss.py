@@ -18,8 +18,9 @@ from urllib.parse import urljoin
 
 import feedparser
 
-from ..identity import RawItem
+from ..identity import MAX_STORIES, RawItem
 from ..textdecode import charset_from_content_type, normalize_charset
+from .budget import Budget
 from .dates import parse_feed_date
 from .errors import SourceError
 from .kind import Kind, Known, content_type
@@ -199,7 +200,9 @@ def parse_xml_feed(
     feed = parsed.get("feed", {})
     feed_lang = primary_lang(feed.get("language"))
     items: list[RawItem] = []
-    for entry in entries:
+    budget = Budget()
+    for entry in entries[:MAX_STORIES]:
+        budget.check(len(items))
         title = _detail_text(entry.get("title"), entry.get("title_detail"))
         summary_html = entry.get("summary") or ""
         content = entry.get("content") or []
@@ -265,7 +268,9 @@ def parse_json_feed(body: bytes, url: str) -> list[RawItem]:
         )
     feed_lang = primary_lang(doc.get("language") if isinstance(doc.get("language"), str) else None)
     items: list[RawItem] = []
+    budget = Budget()
     for raw in doc["items"]:
+        budget.check(len(items))
         if not isinstance(raw, dict):
             continue
         text = lambda k: raw.get(k) if isinstance(raw.get(k), str) else ""  # noqa: B023, E731

@@ -15,6 +15,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 from lxml import etree
 
 from ..identity import RawItem
+from .budget import Budget
 from .dates import parse_feed_date
 from .errors import SourceError
 from .kind import Kind, Known
@@ -69,7 +70,9 @@ def parse_sitemap(body: bytes, url: str) -> list[RawItem]:
             f"document is not a sitemap (root element <{etree.QName(root).localname}>)",
         )
     items: list[RawItem] = []
+    budget = Budget()
     for entry in root.iterfind(NS_SM + "url"):
+        budget.check(len(items))
         loc = _text(entry, NS_SM + "loc")
         if not loc:
             continue
