@@ -305,7 +305,8 @@ def _rss_entry(item, base: str, feed_lang: str | None, utf8: bool, ns: str = "")
     if not guid and ns:  # RSS 1.0: rdf:about is the item's identity
         guid = about = (item.get(f"{{{NS_RDF}}}about") or "").strip()
     if not link and guid.lower().startswith(("http://", "https://")):
-        if about or (guid_el.get("isPermaLink") or "true").strip().lower() != "false":
+        permalink = guid_el.get("isPermaLink") if guid_el is not None else None
+        if about or (permalink or "true").strip().lower() != "false":
             link = guid
     link = urljoin(base, link) if link else ""
     title_el = first("title")
