@@ -29,7 +29,10 @@ def test_unlabelled_big5_page_is_read_as_big5():
 @pytest.mark.parametrize(
     "text, codec",
     [
-        ("Zażółć gęślą jaźń: prezydent odwiedził szkołę, gdzie kamery rozpoznają twarze.", "cp1250"),
+        (
+            "Zażółć gęślą jaźń: prezydent odwiedził szkołę, gdzie kamery rozpoznają twarze.",
+            "cp1250",
+        ),
         ("これは日本語の記事です。顔認証カメラが駅に設置されました。", "shift_jis"),
     ],
 )
