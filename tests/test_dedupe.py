@@ -218,3 +218,76 @@ def test_two_guids_of_one_source_never_fold_even_word_for_word():
     assert not same_story(a, b)
     c = Story(source="other", key="guid:9", title="Same words", summary=WIRE_P1, guid="9")
     assert same_story(a, c)
+
+
+def _monitor(tmp_path, srcs):
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES, encoding="utf-8")
+    ruleset, _ = load_rules([rules])
+    return Monitor(
+        Config(
+            state=tmp_path / "s.db", sources=srcs, fetch=FetchSettings(per_host_delay=0, workers=1)
+        ),
+        ruleset,
+    )
+
+
+def test_a_wire_of_templated_incidents_alerts_each_one(tmp_path, http_server):
+    """Ten cities off one template, one per poll, each with its own GUID:
+    ten alerts, none folded into the first."""
+    src = SourceConfig(name="wire", kind="rss", url=http_server.url("/wire.xml"))
+    cities = ["Croydon", "Lisbon", "Leeds", "Porto", "Bristol", "Ghent", "Turin", "Bergen"]
+    items: list[tuple[str, str, str]] = [("w-0", "Old story", "https://wire.example/0")]
+    http_server.add("/wire.xml", rss_doc(items), content_type="application/rss+xml")
+    mon = _monitor(tmp_path, [src])
+    try:
+        mon.cycle()  # baseline
+        for i, city in enumerate(cities):
+            title = f"{city} police expand live facial recognition cameras to the {30 + i} busiest junctions"
+            items.insert(0, (f"w-{city}", title, f"https://wire.example/{city.lower()}"))
+            http_server.add("/wire.xml", rss_doc(items), content_type="application/rss+xml")
+            mon.cycle([src])
+        alerted = mon.store.db.execute(
+            "SELECT DISTINCT st.title FROM outbox o JOIN stories st ON st.id=o.story_id"
+        ).fetchall()
+        assert len(alerted) == len(cities)
+        assert not mon.store.db.execute("SELECT * FROM duplicates").fetchall()
+    finally:
+        mon.close()
+
+
+def test_posts_told_apart_only_by_fragment_are_all_kept_and_alerted(tmp_path, http_server):
+    src = SourceConfig(name="blog", kind="rss", url=http_server.url("/blog.xml"))
+
+    def doc(n: int) -> bytes:
+        return rss_doc(
+            [
+                (
+                    None,
+                    f"Note {k}: facial recognition at gate {k}",
+                    f"https://blog.example/n.html#p{k}",
+                )
+                for k in range(n, 0, -1)
+            ]
+        )
+
+    http_server.add("/blog.xml", doc(16), content_type="application/rss+xml")
+    mon = _monitor(tmp_path, [src])
+    try:
+        mon.cycle()  # baseline: every post stored
+        assert (
+            mon.store.db.execute(
+                "SELECT count(*) AS n FROM stories WHERE source='blog'"
+            ).fetchone()["n"]
+            == 16
+        )
+        http_server.add("/blog.xml", doc(19), content_type="application/rss+xml")
+        mon.cycle([src])
+        alerted = mon.store.db.execute(
+            "SELECT st.link FROM outbox o JOIN stories st ON st.id=o.story_id"
+        ).fetchall()
+        assert sorted(r["link"] for r in alerted) == [
+            f"https://blog.example/n.html#p{k}" for k in (17, 18, 19)
+        ]
+    finally:
+        mon.close()
