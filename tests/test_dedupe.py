@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from test_cli import monitor as monitor_cli
 from test_hostile import rss_doc
 
 from monitor.config import Config, FetchSettings, SourceConfig
@@ -146,6 +147,23 @@ def test_one_alert_lists_the_outlets(tmp_path, http_server):
         ]
     finally:
         mon.close()
+    # the folded copies are shown, not lost: in status and in replay
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(
+        f"state: {tmp_path / 's.db'}\nrules: {rules}\nsources:\n"
+        + "".join(
+            f"  - {{name: {n}, kind: rss, url: 'https://{n}.example/feed'}}\n" for n in outlets
+        ),
+        encoding="utf-8",
+    )
+    status = monitor_cli("status", "--config", str(cfg), "--stories", "20")
+    assert status.returncode == 0, status.stderr
+    assert status.stdout.count(f"copy of wire: {ORIGINAL[0]}") == 3
+    replay = monitor_cli("replay", "--config", str(cfg), "--since", "1d", "--json")
+    rows = [json.loads(x) for x in replay.stdout.splitlines() if x.strip()]
+    copies = {r["source"]: r["copy_of"] for r in rows}
+    assert copies["wire"] is None and copies["school-news"] is None
+    assert all(copies[n] == {"source": "wire", "title": ORIGINAL[0]} for n in outlets[1:4])
 
 
 # -- the decision on each candidate: copies fold, distinct stories never do ----------
