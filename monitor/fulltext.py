@@ -91,17 +91,21 @@ class Pacer:
 
 
 def with_full_text(
-    story: Story, fetcher: Fetcher, robots: Robots, pacer: Pacer | None = None
+    story: Story,
+    fetcher: Fetcher,
+    robots: Robots,
+    pacer: Pacer | None = None,
+    proxy: str | None = None,
 ) -> Story:
     """`story` with its body set to the article's main text; the story as it
     was when the page cannot be had (the reason is logged)."""
     if not story.link:
         return story
     try:
-        robots.check(story.link)
+        robots.check(story.link, proxy=proxy, content_link=True)
         if pacer is not None:
             pacer.wait(story.link)
-        result = fetcher.get(story.link, content_link=True)
+        result = fetcher.get(story.link, content_link=True, proxy=proxy)
         text = extract_main_text(decode_html(result.body, result.content_type))
     except FetchError as e:
         log.event(

@@ -1,8 +1,9 @@
 """robots.txt for scraped pages (html sources); feeds a user configured are
 fetched as configured.
 
-One robots.txt per scheme and host, fetched through the one HTTP door and
-kept for a day. A robots.txt that cannot be had (404, an error, a timeout)
+One robots.txt per scheme and host, fetched through the one HTTP door the
+way of the source it is fetched for (its proxy; for an article link, the
+guard on private addresses) and kept for a day. A robots.txt that cannot be had (404, an error, a timeout)
 allows everything and is asked for again after an hour: a broken robots.txt
 must not silence a source, and the source's own fetch reports its faults.
 """
@@ -30,7 +31,9 @@ class Robots:
         self._hosts: dict[str, tuple[float, RobotFileParser | None]] = {}
         self._host_locks: dict[str, threading.Lock] = {}
 
-    def _rules(self, url: str) -> RobotFileParser | None:
+    def _rules(
+        self, url: str, proxy: str | None = None, content_link: bool = False
+    ) -> RobotFileParser | None:
         parts = urlsplit(url)
         origin = urlunsplit((parts.scheme, parts.netloc, "", "", ""))
         with self._lock:
@@ -42,23 +45,28 @@ class Robots:
             parser: RobotFileParser | None = None
             keep = KEEP_MISSING
             try:
-                result = self.fetcher.get(origin + "/robots.txt")
+                result = self.fetcher.get(
+                    origin + "/robots.txt", proxy=proxy, content_link=content_link
+                )
                 if result.status == 200:
                     parser = RobotFileParser()
                     parser.parse(result.body.decode("utf-8", "replace").splitlines())
                     keep = KEEP_OK
             except FetchError as e:
-                if e.reason == "cancelled":
+                if e.reason in ("cancelled", "blocked_address"):  # not the host's answer
                     raise
             self._hosts[origin] = (self.clock() + keep, parser)
             return parser
 
-    def allowed(self, url: str) -> bool:
-        rules = self._rules(url)
+    def allowed(self, url: str, proxy: str | None = None, content_link: bool = False) -> bool:
+        rules = self._rules(url, proxy, content_link)
         return rules is None or rules.can_fetch(PRODUCT, url)
 
-    def check(self, url: str) -> None:
-        if not self.allowed(url):
+    def check(self, url: str, proxy: str | None = None, content_link: bool = False) -> None:
+        """FetchError("robots") when robots.txt disallows `url`; robots.txt is
+        fetched through `proxy`, and guarded as `url` is when it is a link
+        found in content."""
+        if not self.allowed(url, proxy, content_link):
             raise FetchError(
                 "robots", f"disallowed by robots.txt of {urlsplit(url).netloc}", url=url
             )
@@ -67,4 +75,4 @@ class Robots:
         """What a fetch job for `src` at `url` runs first: scraped pages only."""
         if src.kind != "html":
             return None
-        return lambda: self.check(url)
+        return lambda: self.check(url, proxy=src.proxy)

@@ -351,7 +351,7 @@ class Monitor:
         text (when the source asks), its matches, and for a matched story
         its signature and the stored story it nearly duplicates."""
         if src.full_text:  # new stories only, never the backlog
-            story = with_full_text(story, self.fetcher, self.robots, self.pacer)
+            story = with_full_text(story, self.fetcher, self.robots, self.pacer, proxy=src.proxy)
         matches = self.rules.match(story, self.config.delivery.snippet_chars, source_tags=src.tags)
         if not matches:
             return plan.Checked(story)

@@ -82,6 +82,7 @@ def test_article_on_a_private_address_is_refused_and_the_story_kept(tmp_path, ht
         out = mon.poll(src)
         assert out.ok and out.new == 1 and out.matched == 0
         assert http_server.requests_to("/a/new") == []
+        assert http_server.requests_to("/robots.txt") == []  # its robots.txt is guarded too
         assert "event=article.failed" in caplog.text and "reason=blocked_address" in caplog.text
     finally:
         mon.close()
