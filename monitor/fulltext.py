@@ -17,6 +17,7 @@ from dataclasses import replace
 
 from . import log
 from .fetch import Fetcher, FetchError
+from .identity import clean_text
 from .models import Story
 from .robots import Robots
 from .scheduler import host_of
@@ -127,6 +128,7 @@ def with_full_text(
             error=f"{type(e).__name__}: {e}"[:200],
         )
         return story
+    text = clean_text(text)  # the article page is content too (identity.clean_text)
     if not text:
         return story
     return replace(story, body=text)

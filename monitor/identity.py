@@ -130,21 +130,16 @@ class RawItem:
 
 
 def _fragment_collisions(links: list[str]) -> set[str]:
-    """Canonical URLs that two links of the document reach with different
-    fragments (a blog's posts as anchors of one page): for those the full
-    link is the identity, as the fragment is all that tells them apart."""
+    """Canonical URLs that links of the document reach with two or more
+    different fragments (a blog's posts as anchors of one page): for those
+    the full link is the identity, as the fragment is all that tells them
+    apart. One link with ``#top`` beside one without is one story."""
     if not any("#" in link for link in links):
         return set()
     fragments: dict[str, set[str]] = {}
     for link in links:
-        if "#" in link:
+        if "#" in link and link.split("#", 1)[1]:
             fragments.setdefault(canonical_url(link), set()).add(link.split("#", 1)[1])
-    if not fragments:
-        return set()
-    for link in links:
-        canon = canonical_url(link)
-        if canon in fragments and "#" not in link:
-            fragments[canon].add("")
     return {canon for canon, frags in fragments.items() if canon and len(frags) > 1}
 
 
