@@ -147,23 +147,50 @@ def predict(ruleset: RuleSet, item: Item) -> Verdict:
     return verdict
 
 
+def closeness(steps: list) -> float:
+    """How near a rule's condition tree came to holding, 0 to 1: a term
+    counts 1 when found, `all` is the mean of its parts, `any` its best
+    part, `at least N` the share of N found. A `not` is left out: a story
+    a rule excluded was otherwise a match, the nearest miss of all."""
+    steps = [s for s in steps if not s.scoring]
+
+    def walk(k: int) -> tuple[float, int]:
+        """(closeness of step k, index after its subtree)"""
+        step, j, kids = steps[k], k + 1, []
+        while j < len(steps) and steps[j].depth > step.depth:
+            value, nxt = walk(j)
+            kids.append((steps[j], value))
+            j = nxt
+        label = step.label
+        if step.held or not kids:
+            return float(step.held), j
+        if label.startswith("all of"):
+            parts = [v for st, v in kids if st.label != "not"]
+            return (sum(parts) / len(parts) if parts else 1.0), j
+        if label.startswith("at least"):
+            n = int(label.split()[2])
+            return min(1.0, sum(v for _, v in kids) / n), j
+        if label == "not":
+            return 0.0, j
+        return max(v for _, v in kids), j
+
+    return walk(0)[0] if steps else 0.0
+
+
 def nearest_miss(ruleset: RuleSet, item: Item, tag: str) -> dict | None:
-    """The rule carrying `tag` whose top conditions came closest to holding."""
+    """The rule carrying `tag` that came nearest to matching, why it did not,
+    and the terms of it that the story holds."""
     context = Context(source=item.source or None, lang=item.lang or None)
     best = None
     for rule in ruleset.rules:
         if tag not in rule.tags or not rule.enabled:
             continue
         e = ruleset.explain(rule.id, item.fields, context)
-        # the conditions right under the rule's root, in the condition pass
-        kids = [s for s in e.steps if s.depth == 1 and not s.scoring]
-        held = sum(s.held for s in kids) if kids else int(bool(e.steps and e.steps[0].held))
-        share = held / len(kids) if kids else float(held)
-        # ties go to the rule that found more of its terms, held or not
-        found = {t for st in e.steps for _, t, _ in st.hits}
-        key = (share, len(found))
+        found = sorted({t for st in e.steps for _, t, _ in st.hits})
+        # ties go to the rule that found more of its terms
+        key = (0.0 if e.filter_problems() else closeness(e.steps), len(found))
         if best is None or key > best[0]:
-            best = (key, {"rule": rule.id, "reason": e.reason(), "found": sorted(found)})
+            best = (key, {"rule": rule.id, "reason": e.reason(), "found": found})
     return best[1] if best else None
 
 

@@ -194,3 +194,18 @@ def test_the_shipped_example_scores_with_the_shipped_rules(tmp_path):
     # the example folder sits under rules/ but is not read as a rule file
     rules = monitor("rules", "test", "--rules", str(ROOT / "rules"))
     assert rules.returncode == 0, rules.stdout
+
+
+def test_the_nearest_miss_is_the_rule_an_exclusion_stopped(tmp_path):
+    item = {
+        "id": "g",
+        "title": "Farm gate adds facial recognition for workers, and counts cows",
+        "summary": "",
+        "labels": ["facial-recognition"],
+    }
+    before, _, labelled = setup(tmp_path, [json.dumps(item)])
+    report = score_json(str(labelled), "--rules", str(before))
+    (fn,) = report["false_negatives"]
+    assert fn["nearest"]["rule"] == "faces"
+    assert "excluded by 'cows'" in fn["nearest"]["reason"]
+    assert fn["nearest"]["found"] == ["cows", "facial recognition"]
