@@ -17,9 +17,12 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from monitor.engine import Context, RuleSet, load_rules
 from monitor.yamlfile import FileError
+
+if TYPE_CHECKING:  # the engine is imported on use: the parser imports this module
+    from monitor.engine import RuleSet
 
 FIELDS = ("title", "summary", "body")
 REQUIRED = ("title", "summary", "labels")
@@ -139,6 +142,8 @@ def read_labelled(path: Path, known_tags: set[str]) -> tuple[list[Item], list[Fi
 
 
 def predict(ruleset: RuleSet, item: Item) -> Verdict:
+    from monitor.engine import Context
+
     context = Context(source=item.source or None, lang=item.lang or None)
     verdict = Verdict()
     for m in ruleset.match_fields(item.fields, context=context):
@@ -180,6 +185,8 @@ def closeness(steps: list) -> float:
 def nearest_miss(ruleset: RuleSet, item: Item, tag: str) -> dict | None:
     """The rule carrying `tag` that came nearest to matching, why it did not,
     and the terms of it that the story holds."""
+    from monitor.engine import Context
+
     context = Context(source=item.source or None, lang=item.lang or None)
     best = None
     for rule in ruleset.rules:
@@ -274,6 +281,8 @@ def flips(items: list[Item], before: list[Verdict], after: list[Verdict], tags: 
 
 
 def _load(paths: list[Path]) -> tuple[RuleSet | None, list[str]]:
+    from monitor.engine import load_rules
+
     ruleset, problems = load_rules(paths)
     return (ruleset if not problems else None), [str(p) for p in problems]
 
@@ -385,7 +394,7 @@ def render(report: dict) -> str:
 
 
 def default_rules() -> Path:
-    from monitor.cli import bundled_rules_dir
+    from monitor.cli.common import bundled_rules_dir
 
     return bundled_rules_dir()
 
