@@ -97,3 +97,120 @@ def pack(sig: tuple[int, ...]) -> bytes:
 
 def unpack(blob: bytes) -> tuple[int, ...]:
     return struct.unpack(f"<{len(blob) // 8}Q", blob)
+
+
+# -- the decision: is a new story a copy of a stored one? ----------------------------
+#
+# A MinHash estimate says two texts share most of their words; it cannot tell
+# a copy from the next story off the same template ("Data breach at X exposes
+# N records", one for each X). Candidates found through the bands are judged
+# on their text:
+#
+# - two items with their own GUIDs from one source are two stories;
+# - each naming a place, organisation or figure the other never mentions
+#   (Latin names and numbers; for Chinese, numbers and any words of the lede
+#   that each has and the other lacks) are two stories, and so are two
+#   headlines off one template, each with words of its own;
+# - otherwise a copy keeps most of the shorter lede: a trimmed or extended
+#   lede under a rewritten headline is still folded.
+
+CANDIDATE_THRESHOLD = 0.2  # estimated Jaccard at which a stored story is judged at all
+CONTAINMENT = 0.6  # share of the shorter lede's shingles the other must hold
+
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_CAPITAL = re.compile(r"\b[A-Z][\w'’-]*")
+_SENTENCE = re.compile(r"(?<=[.!?:;])\s+|\s+[-–—|]\s+")
+_COMMON = frozenset(
+    """a an the this that these those its it is are was were be will would can could may
+    in on at for with from by to of and or but as after before over under into about
+    how why what who when where which your our their my his her we you they i he she
+    new live more most breaking update updated exclusive watch video analysis opinion
+    report reports says said say mr mrs ms dr""".split()
+)
+
+
+def _numbers(text: str) -> set[str]:
+    return {n.replace(",", "") for n in _NUMBER.findall(text)}
+
+
+def _names(fields: list[str], lower_words: set[str]) -> set[str]:
+    """Capitalised words never written in lower case in either story, and
+    capitalised inside a sentence somewhere (a sentence's first word is
+    capitalised whatever it is): names of places, organisations, people."""
+    inner: set[str] = set()
+    for field in fields:
+        for sentence in _SENTENCE.split(field):
+            inner.update(w.lower().strip("'’") for w in _CAPITAL.findall(sentence)[1:])
+            first = _CAPITAL.match(sentence.strip())
+            if first is None:  # a sentence opening in lower case or a digit
+                inner.update(w.lower().strip("'’") for w in _CAPITAL.findall(sentence)[:1])
+    return {w for w in inner if w not in _COMMON and w not in lower_words}
+
+
+def _cjk_bigrams(text: str) -> set[str]:
+    chars = [c if _CJK.match(c) else " " for c in text]
+    return {a + b for a, b in zip(chars, chars[1:]) if a != " " and b != " "}
+
+
+def _title_units(title: str) -> set[str]:
+    return _cjk_bigrams(title) | {w.lower() for w in _WORD.findall(title) if not _CJK.search(w)}
+
+
+def _template_titles(title_a: str, title_b: str, text_a: str, text_b: str) -> bool:
+    """Two headlines off one template: mostly the same words, each with its
+    own that the other story never uses (the place, the organisation)."""
+    ua, ub = _title_units(title_a), _title_units(title_b)
+    if not ua or not ub or len(ua & ub) / len(ua | ub) < 0.5:
+        return False
+    only_a = ua - ub - _title_units(text_b)
+    only_b = ub - ua - _title_units(text_a)
+    return bool(only_a and only_b)
+
+
+def _lede(story: Story) -> str:
+    return " ".join(x for x in (story.summary, story.body) if x) or story.title
+
+
+def distinct(a: Story, b: Story) -> bool:
+    """True when the two can only be different stories (see above)."""
+    if a.source == b.source and a.guid and b.guid and a.guid != b.guid:
+        return True
+    ta, tb = story_text(a), story_text(b)
+    lower = {w for w in re.findall(r"\b[a-z][\w'’-]*", ta + " " + tb)}
+    na, nb = _numbers(ta), _numbers(tb)
+    if na - nb and nb - na:
+        return True
+    words_a = {w.lower() for w in _WORD.findall(ta)}
+    words_b = {w.lower() for w in _WORD.findall(tb)}
+    names_a = _names([a.title, a.summary, a.body], lower)
+    names_b = _names([b.title, b.summary, b.body], lower)
+    if (names_a - words_b) and (names_b - words_a):
+        return True
+    if _template_titles(a.title, b.title, ta, tb):
+        return True
+    la, lb = _cjk_bigrams(_lede(a)), _cjk_bigrams(_lede(b))
+    if la and lb:
+        only_a = la - _cjk_bigrams(tb)
+        only_b = lb - _cjk_bigrams(ta)
+        if only_a and only_b:
+            return True
+    return False
+
+
+def containment(a: Story, b: Story) -> float:
+    """Share of the shorter lede's shingles found in the other story's text
+    (0 when a lede is too short to say)."""
+    la, lb = shingles(_lede(a)), shingles(_lede(b))
+    if min(len(la), len(lb)) < 8:
+        la, lb = shingles(story_text(a)), shingles(story_text(b))
+        if min(len(la), len(lb)) < 8:
+            return 0.0
+    small, big = (la, lb) if len(la) <= len(lb) else (lb, la)
+    return len(small & big) / len(small)
+
+
+def same_story(a: Story, b: Story) -> bool:
+    """Whether `b` is a copy of `a` (or `a` of `b`): one alert, not two."""
+    if distinct(a, b):
+        return False
+    return containment(a, b) >= CONTAINMENT

@@ -74,15 +74,15 @@ class DemoSite:
 
 def demo_sources(base: str) -> list[SourceConfig]:
     return [
-        SourceConfig(name="rights-and-wires", kind="rss", url=f"{base}/feed/", interval="15m"),
+        SourceConfig(name="rights-and-wires", kind="rss", url=f"{base}/feed/", interval=900.0),
         SourceConfig(
-            name="liberty-notes", kind="rss", url=f"{base}/notes/atom.xml", interval="15m"
+            name="liberty-notes", kind="rss", url=f"{base}/notes/atom.xml", interval=900.0
         ),
         SourceConfig(
             name="business-weekly-tech",
             kind="html",
             url=f"{base}/tech/",
-            interval="30m",
+            interval=1800.0,
             timezone="Asia/Shanghai",
             select=Select(
                 item="div.news-list dl.item",
@@ -96,7 +96,7 @@ def demo_sources(base: str) -> list[SourceConfig]:
             name="zh-tech",
             kind="html",
             url=f"{base}/zh/",
-            interval="30m",
+            interval=1800.0,
             lang="zh",
             timezone="Asia/Shanghai",
             select=Select(
@@ -119,8 +119,8 @@ def run_demo(rules: Path, verbose: bool = False) -> int:
             fetch=FetchSettings(per_host_delay=0),
         )
         ruleset, problems = load_checked_rules(config)
-        for p in problems:
-            print(f"rule problem: {p}")
+        for problem in problems:
+            print(f"rule problem: {problem}")
         if not ruleset.rules:
             print("error: no rule could be loaded; the demo needs the shipped rules (--rules DIR)")
             return 2

@@ -10,12 +10,14 @@ so a monitor without full-text sources does not carry it in memory.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import replace
 
 from . import log
 from .fetch import Fetcher, FetchError
+from .identity import clean_text
 from .models import Story
 from .robots import Robots
 from .scheduler import host_of
@@ -25,21 +27,50 @@ from .textdecode import decode_html
 MAX_CHARS = 50_000  # rules read text; a longer page adds nothing but time
 
 
-def extract_main_text(html: str) -> str:
-    """The article text of a page, without navigation, footers and comments."""
+# Below this, a precise extraction may have caught a comment policy or a
+# block of teasers instead of the article; the default settings get a try.
+SHORT = 300
+_BOILERPLATE = re.compile(
+    r"comment policy|comments are (?:open|closed)|around the web|you (?:won't|will not) believe"
+    r"|sponsored content|recommended for you|sign up for our newsletter|all rights reserved"
+    r"|we use cookies|share this article|read more stories",
+    re.I,
+)
+
+
+def _extract(html: str, precise: bool) -> str:
     import trafilatura
 
-    text = (
-        trafilatura.extract(
-            html,
-            include_comments=False,
-            include_tables=False,
-            favor_precision=True,
-            deduplicate=True,
-        )
-        or ""
+    text = trafilatura.extract(
+        html,
+        include_comments=False,
+        include_tables=False,
+        favor_precision=precise,
+        deduplicate=True,
     )
-    return collapse(text)[:MAX_CHARS]
+    return collapse(text or "")
+
+
+def _looks_like_boilerplate(text: str) -> bool:
+    return bool(_BOILERPLATE.search(text[:400])) and len(text) < 2 * SHORT
+
+
+def extract_main_text(html: str) -> str:
+    """The article text of a page, without navigation, footers and comments:
+    trafilatura's precise extraction, and its default one when the precise
+    result is short or boilerplate."""
+    text = _extract(html, precise=True)
+    if len(text) < SHORT or _looks_like_boilerplate(text):
+        candidates = [t for t in (text, _extract(html, precise=False)) if t]
+        good = [t for t in candidates if not _looks_like_boilerplate(t)]
+        text = max(good, key=len) if good else ""
+    return _trim_tail(text)[:MAX_CHARS]
+
+
+def _trim_tail(text: str) -> str:
+    """The text up to a block of teasers or a comment policy after it."""
+    m = _BOILERPLATE.search(text, SHORT)
+    return text[: m.start()].rstrip() if m else text
 
 
 class Pacer:
@@ -108,6 +139,7 @@ def with_full_text(
             error=f"{type(e).__name__}: {e}"[:200],
         )
         return story
+    text = clean_text(text)  # the article page is content too (identity.clean_text)
     if not text:
         return story
     return replace(story, body=text)

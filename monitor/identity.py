@@ -4,6 +4,7 @@ else a hash of title and summary (DESIGN.md, "Stories, not page diffs")."""
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
@@ -72,6 +73,44 @@ def canonical_url(url: str) -> str:
     return urlunsplit((scheme, netloc, parts.path or "/", query, ""))
 
 
+# Characters no story text may carry: C0 controls but tab and newlines, DEL and
+# the C1 range (cp1252 bytes read as latin-1), lone surrogates (legal as JSON
+# escapes, unencodable anywhere after), non-characters.
+_SUSPECT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+_DROP = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+# C1 code points to the cp1252 characters their bytes meant (as browsers do)
+_CP1252 = {b: bytes([b]).decode("cp1252", errors="ignore") or None for b in range(0x80, 0xA0)}
+
+
+def clean_text(text: str | None) -> str:
+    """`text` without the characters above; C1 controls become the cp1252
+    characters they stand for (0x92 is a right quote), or go."""
+    if not text:
+        return ""
+    if not _SUSPECT.search(text):
+        return text
+    return _DROP.sub("", text).translate(_CP1252)
+
+
+MAX_STORIES = 1000  # per document: a feed of 160,000 items is an attack or an archive
+
+
+def newest(items: list[RawItem], limit: int = MAX_STORIES) -> list[RawItem]:
+    """At most `limit` items, the newest: by date where items carry one,
+    else from the end of the document that is newer (feeds run either way)."""
+    if len(items) <= limit:
+        return items
+    dated = [i for i in items if i.published is not None]
+    if len(dated) == len(items):
+        ranked = sorted(range(len(items)), key=lambda k: items[k].published, reverse=True)  # type: ignore[arg-type, return-value]
+        keep = set(ranked[:limit])
+        return [it for k, it in enumerate(items) if k in keep]
+    first, last = items[0].published, items[-1].published
+    if first is not None and last is not None and last > first:
+        return items[-limit:]
+    return items[:limit]
+
+
 def content_hash(title: str, summary: str) -> str:
     text = " ".join((title or "").split()) + "\n" + " ".join((summary or "").split())
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -90,23 +129,65 @@ class RawItem:
     lang: str | None = None
 
 
+def _fragment_collisions(links: list[str]) -> set[str]:
+    """Canonical URLs that links of the document reach with two or more
+    different fragments (a blog's posts as anchors of one page): for those
+    the full link is the identity, as the fragment is all that tells them
+    apart. One link with ``#top`` beside one without is one story."""
+    if not any("#" in link for link in links):
+        return set()
+    fragments: dict[str, set[str]] = {}
+    for link in links:
+        if "#" in link and link.split("#", 1)[1]:
+            fragments.setdefault(canonical_url(link), set()).add(link.split("#", 1)[1])
+    return {canon for canon, frags in fragments.items() if canon and len(frags) > 1}
+
+
+def item_keys(pairs: list[tuple[str, str]]) -> list[str | None]:
+    """The key of each (guid, link) of one document: ``guid:`` for a GUID
+    unique in it, else ``url:`` of the canonical link (with its fragment
+    when only the fragment tells two items apart), else None (the item is
+    keyed by its text, see make_stories)."""
+    guids = Counter(g for g, _ in pairs if g)
+    collide = _fragment_collisions([link for _, link in pairs])
+    keys: list[str | None] = []
+    for guid, link in pairs:
+        if guid and guids[guid] == 1:
+            keys.append(f"guid:{guid}")
+            continue
+        canon = canonical_url(link)
+        if canon and canon in collide:
+            keys.append(f"url:{canon}#{link.split('#', 1)[1] if '#' in link else ''}")
+        elif canon:
+            keys.append(f"url:{canon}")
+        else:
+            keys.append(None)
+    return keys
+
+
+def story_url(story: Story) -> str:
+    """The URL that identifies a story across sources: its canonical link,
+    or the link with its fragment when its key keeps the fragment."""
+    if story.key.startswith("url:") and "#" in story.key:
+        return story.key[4:]
+    return canonical_url(story.link)
+
+
 def make_stories(source: str, items: list[RawItem], lang: str | None = None) -> list[Story]:
     """Assign each item its key; drop items with no title and no link, and
-    later duplicates of a key within the same document."""
-    guid_counts = Counter(i.guid.strip() for i in items if i.guid and i.guid.strip())
+    later duplicates of a key within the same document. Text is cleaned of
+    characters no store or channel can carry; at most MAX_STORIES, newest."""
+    items = newest(items)
+    pairs = [(clean_text(i.guid).strip(), clean_text(i.link).strip()) for i in items]
+    keys = item_keys(pairs)
     stories: list[Story] = []
     seen: set[str] = set()
-    for item in items:
-        title = " ".join((item.title or "").split())
-        summary = " ".join((item.summary or "").split())
-        if not title and not item.link:
+    for item, (guid, link), key in zip(items, pairs, keys):
+        title = " ".join(clean_text(item.title).split())
+        summary = " ".join(clean_text(item.summary).split())
+        if not title and not link:
             continue
-        guid = (item.guid or "").strip()
-        if guid and guid_counts[guid] == 1:
-            key = f"guid:{guid}"
-        elif canon := canonical_url(item.link):
-            key = f"url:{canon}"
-        else:
+        if key is None:
             key = f"hash:{content_hash(title, summary)}"
         if key in seen:
             continue
@@ -116,11 +197,11 @@ def make_stories(source: str, items: list[RawItem], lang: str | None = None) -> 
                 source=source,
                 key=key,
                 title=title,
-                link=item.link.strip(),
+                link=link,
                 summary=summary,
                 published=item.published,
-                body=item.body,
-                lang=item.lang or lang,
+                body=clean_text(item.body),
+                lang=clean_text(item.lang) or lang,
                 guid=guid or None,
             )
         )

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .alerts.route import fingerprint, plan_deliveries, route
-from .identity import canonical_url
+from .identity import story_url
 from .models import Match, Story
 from .store import Planned, SourceState
 
@@ -51,7 +51,7 @@ def triage(state: SourceState | None, stories: Iterable[Story], known: Known) ->
     seen_urls = set(known.urls)
     to_match: list[Story] = []
     for story in new:
-        canon = canonical_url(story.link)
+        canon = story_url(story)  # the link, with its #fragment when that alone tells it apart
         duplicate = bool(canon) and canon in seen_urls
         if canon:
             seen_urls.add(canon)  # a second copy in this same document is a duplicate too

@@ -1,8 +1,9 @@
 """robots.txt for scraped pages (html sources); feeds a user configured are
 fetched as configured.
 
-One robots.txt per scheme and host, fetched through the one HTTP door and
-kept for a day. A robots.txt that cannot be had (404, an error, a timeout)
+One robots.txt per scheme and host, fetched through the one HTTP door the
+way of the source it is fetched for (its proxy; for an article link, the
+guard on private addresses) and kept for a day. A robots.txt that cannot be had (404, an error, a timeout)
 allows everything and is asked for again after an hour: a broken robots.txt
 must not silence a source, and the source's own fetch reports its faults.
 """
@@ -63,10 +64,8 @@ class Robots:
                     parser.parse(result.body.decode("utf-8", "replace").splitlines())
                     keep = KEEP_OK
             except FetchError as e:
-                if e.reason == "cancelled":
+                if e.reason in ("cancelled", "blocked_address"):  # not the host's answer
                     raise
-                if e.reason == "blocked_address":
-                    return None  # not remembered: a configured source on that host may ask
             self._hosts[origin] = (self.clock() + keep, parser)
             return parser
 

@@ -37,7 +37,7 @@ from .health import (
     looks_like_bot_wall,
     name_fetch_error,
 )
-from .identity import canonical_url
+from .identity import story_url
 from .metrics import Metrics
 from .models import Story
 from .reload import Reloader
@@ -316,7 +316,7 @@ class Monitor:
             return self._failed(src, state, "parse_error", f"{type(e).__name__}: {e}")
 
         keys, urls = self.store.known_stories(
-            src.name, [s.key for s in stories], [canonical_url(s.link) for s in stories]
+            src.name, [s.key for s in stories], [story_url(s) for s in stories]
         )
         sorted_ = plan.triage(state, stories, plan.Known(frozenset(keys), frozenset(urls)))
         full = self._full_texts(src, sorted_.to_match) if src.full_text else {}
@@ -455,7 +455,7 @@ class Monitor:
         if not matches:
             return plan.Checked(story)
         sig = signature(story_text(story))
-        original = self.store.find_near_duplicate(sig, now - DEDUPE_WINDOW) if sig else None
+        original = self.store.find_near_duplicate(sig, now - DEDUPE_WINDOW, story) if sig else None
         return plan.Checked(story, tuple(matches), sig, original)
 
     def failed_fetch(

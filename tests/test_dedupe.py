@@ -5,12 +5,16 @@ outlets; a different story on the same subject is not folded in."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import pytest
+from test_cli import monitor as monitor_cli
 from test_hostile import rss_doc
 
 from monitor.config import Config, FetchSettings, SourceConfig
-from monitor.dedupe import shingles, signature, similarity
+from monitor.dedupe import same_story, shingles, signature, similarity, story_text
 from monitor.engine import load_rules
+from monitor.models import Story
 from monitor.service import Monitor
 
 WIRE_P1 = (
@@ -140,6 +144,168 @@ def test_one_alert_lists_the_outlets(tmp_path, http_server):
             "daily",
             "gazette",
             "wire",
+        ]
+    finally:
+        mon.close()
+    # the folded copies are shown, not lost: in status and in replay
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(
+        f"state: {tmp_path / 's.db'}\nrules: {rules}\nsources:\n"
+        + "".join(
+            f"  - {{name: {n}, kind: rss, url: 'https://{n}.example/feed'}}\n" for n in outlets
+        ),
+        encoding="utf-8",
+    )
+    status = monitor_cli("status", "--config", str(cfg), "--stories", "20")
+    assert status.returncode == 0, status.stderr
+    assert status.stdout.count(f"copy of wire: {ORIGINAL[0]}") == 3
+    replay = monitor_cli("replay", "--config", str(cfg), "--since", "1d", "--json")
+    rows = [json.loads(x) for x in replay.stdout.splitlines() if x.strip()]
+    copies = {r["source"]: r["copy_of"] for r in rows}
+    assert copies["wire"] is None and copies["school-news"] is None
+    assert all(copies[n] == {"source": "wire", "title": ORIGINAL[0]} for n in outlets[1:4])
+
+
+# -- the decision on each candidate: copies fold, distinct stories never do ----------
+
+PAIRS = Path(__file__).parent.parent / "bench" / "labelled" / "story_pairs.jsonl"
+
+
+def _story(d: dict, n: int) -> Story:
+    guid = d.get("guid")
+    return Story(
+        source=d["source"],
+        key=f"guid:{guid}" if guid else f"hash:{n}",
+        title=d["title"],
+        summary=d["summary"],
+        guid=guid,
+    )
+
+
+def _pairs(kind: str) -> list[tuple[Story, Story, bool]]:
+    rows = [json.loads(x) for x in PAIRS.read_text(encoding="utf-8").splitlines() if x]
+    return [
+        (_story(r["a"], 2 * i), _story(r["b"], 2 * i + 1), r["same"])
+        for i, r in enumerate(rows)
+        if r["kind"] == kind
+    ]
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "template_en",
+        "template_zh",
+        "same_topic_en",
+        "same_topic_zh",
+        "same_source_guids",
+        "syndication_en",
+        "syndication_zh",
+        "verbatim",
+    ],
+)
+def test_each_kind_of_labelled_pair_is_judged_right(kind):
+    pairs = _pairs(kind)
+    assert pairs
+    for a, b, same in pairs:
+        assert same_story(a, b) is same, (a.title, b.title)
+        assert same_story(b, a) is same, (b.title, a.title)
+
+
+def test_ten_cities_off_one_wire_template_are_ten_stories():
+    cities = ["Croydon", "Lisbon", "Leeds", "Porto", "Bristol", "Ghent", "Turin", "Bergen"]
+    stories = [
+        Story(
+            source="wire",
+            key=f"url:https://wire.example/{c}",
+            title=f"{c} police expand live facial recognition cameras to the {20 + i} busiest junctions",
+            summary=f"Police in {c} said the cameras would cover {20 + i} junctions by the end of the year.",
+        )
+        for i, c in enumerate(cities)
+    ]
+    first = stories[0]
+    assert not any(same_story(first, s) for s in stories[1:])
+    # while the MinHash estimate alone would have folded them
+    sig = signature(story_text(first))
+    assert any(similarity(sig, signature(story_text(s))) >= 0.5 for s in stories[1:])
+
+
+def test_two_guids_of_one_source_never_fold_even_word_for_word():
+    a = Story(source="wire", key="guid:1", title="Same words", summary=WIRE_P1, guid="1")
+    b = Story(source="wire", key="guid:2", title="Same words", summary=WIRE_P1, guid="2")
+    assert not same_story(a, b)
+    c = Story(source="other", key="guid:9", title="Same words", summary=WIRE_P1, guid="9")
+    assert same_story(a, c)
+
+
+def _monitor(tmp_path, srcs):
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES, encoding="utf-8")
+    ruleset, _ = load_rules([rules])
+    return Monitor(
+        Config(
+            state=tmp_path / "s.db", sources=srcs, fetch=FetchSettings(per_host_delay=0, workers=1)
+        ),
+        ruleset,
+    )
+
+
+def test_a_wire_of_templated_incidents_alerts_each_one(tmp_path, http_server):
+    """Ten cities off one template, one per poll, each with its own GUID:
+    ten alerts, none folded into the first."""
+    src = SourceConfig(name="wire", kind="rss", url=http_server.url("/wire.xml"))
+    cities = ["Croydon", "Lisbon", "Leeds", "Porto", "Bristol", "Ghent", "Turin", "Bergen"]
+    items: list[tuple[str, str, str]] = [("w-0", "Old story", "https://wire.example/0")]
+    http_server.add("/wire.xml", rss_doc(items), content_type="application/rss+xml")
+    mon = _monitor(tmp_path, [src])
+    try:
+        mon.cycle()  # baseline
+        for i, city in enumerate(cities):
+            title = f"{city} police expand live facial recognition cameras to the {30 + i} busiest junctions"
+            items.insert(0, (f"w-{city}", title, f"https://wire.example/{city.lower()}"))
+            http_server.add("/wire.xml", rss_doc(items), content_type="application/rss+xml")
+            mon.cycle([src])
+        alerted = mon.store.db.execute(
+            "SELECT DISTINCT st.title FROM outbox o JOIN stories st ON st.id=o.story_id"
+        ).fetchall()
+        assert len(alerted) == len(cities)
+        assert not mon.store.db.execute("SELECT * FROM duplicates").fetchall()
+    finally:
+        mon.close()
+
+
+def test_posts_told_apart_only_by_fragment_are_all_kept_and_alerted(tmp_path, http_server):
+    src = SourceConfig(name="blog", kind="rss", url=http_server.url("/blog.xml"))
+
+    def doc(n: int) -> bytes:
+        return rss_doc(
+            [
+                (
+                    None,
+                    f"Note {k}: facial recognition at gate {k}",
+                    f"https://blog.example/n.html#p{k}",
+                )
+                for k in range(n, 0, -1)
+            ]
+        )
+
+    http_server.add("/blog.xml", doc(16), content_type="application/rss+xml")
+    mon = _monitor(tmp_path, [src])
+    try:
+        mon.cycle()  # baseline: every post stored
+        assert (
+            mon.store.db.execute(
+                "SELECT count(*) AS n FROM stories WHERE source='blog'"
+            ).fetchone()["n"]
+            == 16
+        )
+        http_server.add("/blog.xml", doc(19), content_type="application/rss+xml")
+        mon.cycle([src])
+        alerted = mon.store.db.execute(
+            "SELECT st.link FROM outbox o JOIN stories st ON st.id=o.story_id"
+        ).fetchall()
+        assert sorted(r["link"] for r in alerted) == [
+            f"https://blog.example/n.html#p{k}" for k in (17, 18, 19)
         ]
     finally:
         mon.close()

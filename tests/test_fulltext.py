@@ -82,6 +82,7 @@ def test_article_on_a_private_address_is_refused_and_the_story_kept(tmp_path, ht
         out = mon.poll(src)
         assert out.ok and out.new == 1 and out.matched == 0
         assert http_server.requests_to("/a/new") == []
+        assert http_server.requests_to("/robots.txt") == []  # its robots.txt is guarded too
         assert "event=article.failed" in caplog.text and "reason=blocked_address" in caplog.text
     finally:
         mon.close()
@@ -103,3 +104,32 @@ def test_article_fetches_to_one_host_are_spaced_by_the_per_host_delay():
     pacer.wait("https://b.example/1")
     pacer.wait("https://a.example/2")
     assert waits == [4.0]
+
+
+LINKED_ARTICLE = (
+    "<html><body><div class='story'>"
+    + "".join(
+        f"<div><a href='/p{i}'>{p}</a></div>"
+        for i, p in enumerate(
+            [
+                "The regional health authority confirmed on Thursday that a contractor had copied "
+                "the records of 52,000 patients to a personal cloud account, where they stayed for "
+                "nine months before an audit found them.",
+                "The records included names, dates of birth, home addresses and the clinics each "
+                "patient had visited, though not the notes of their treatment, the authority said.",
+                "A spokesperson said the contractor's access had been withdrawn and that the case "
+                "had been passed to the police and to the data protection regulator.",
+            ]
+        )
+    )
+    + "</div><div class='comments'><p>Comment policy: we welcome debate but remove abuse. "
+    "Comments are open for seven days after publication.</p></div><div class='around'>"
+    "<h3>Around the web</h3><p>You won't believe these ten gadgets that everyone is buying "
+    "this summer.</p></div></body></html>"
+)
+
+
+def test_a_short_or_boilerplate_extraction_is_retried_with_the_defaults():
+    text = extract_main_text(LINKED_ARTICLE)
+    assert "copied the records of 52,000 patients" in text
+    assert "You won't believe" not in text

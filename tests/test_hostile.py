@@ -5,6 +5,7 @@ polled, and each failure must carry its name."""
 
 from __future__ import annotations
 
+import codecs
 import socket
 import struct
 import time
@@ -20,8 +21,16 @@ from httpserver import (
     stall,
 )
 
-from monitor.config import Config, FetchSettings, HealthSettings, Select, SourceConfig
+from monitor.config import (
+    Config,
+    FetchSettings,
+    HealthSettings,
+    JsonPaths,
+    Select,
+    SourceConfig,
+)
 from monitor.engine import RuleSet
+from monitor.identity import MAX_STORIES
 from monitor.service import Monitor
 from monitor.sources import rss
 
@@ -269,7 +278,15 @@ def build_cases(srv: LocalServer) -> dict[str, tuple[SourceConfig, object]]:
         [(f"id-{i}", f"Item number {i}", f"https://wire.example/m/{i}") for i in range(10_000)]
     )
     add(
-        "ten_thousand_items", "/many.xml", (200, rssct, many), lambda o, m: o.ok and o.new == 10_000
+        "ten_thousand_items",
+        "/many.xml",
+        (200, rssct, many),
+        # capped per document; undated items are kept from the top, where feeds put the newest
+        lambda o, m: (
+            o.ok
+            and o.new == MAX_STORIES
+            and "Item number 0" in {s["title"] for s in stories(m, "ten_thousand_items")}
+        ),
     )
     zh_title = "人脸识别系统进入小区"
     missing = rss_doc([("z1", zh_title, "https://wire.example/zh/1")], decl="")
@@ -352,6 +369,97 @@ def build_cases(srv: LocalServer) -> dict[str, tuple[SourceConfig, object]]:
             select=Select(item="li.story"),
         ),
         "selector_empty",
+    )
+    # Poison characters: one story carrying them must not fail its source.
+    poison = rss_doc(
+        [
+            ("p1", "Surrogate &#xD800; in a title", "https://wire.example/p/1"),
+            ("p2", "Controls \x01\x1b and &#0; &#x1F; here", "https://wire.example/p/2"),
+            ("p3", "A plain story beside them", "https://wire.example/p/3"),
+        ]
+    )
+
+    def clean_titles(name: str):
+        def check(o, m) -> bool:
+            titles = [r["title"] for r in stories(m, name)]
+            return (
+                o.ok
+                and len(titles) == 3
+                and titles[0] == "Surrogate in a title"
+                and titles[1] == "Controls and here"
+            )
+
+        return check
+
+    add("poison_characters", "/poison.xml", (200, rssct, poison), clean_titles("poison_characters"))
+    extreme_doc = rss_doc(
+        [(f"x{i}", f"Out of range {i}", f"https://wire.example/x/{i}") for i in range(3)]
+    )
+    for i, d in enumerate(
+        [
+            b"9999-12-31T23:59:59-05:00",
+            b"Fri, 31 Dec 9999 23:59:59 -2359",
+            b"0001-01-01T00:00:00+23:59",
+        ]
+    ):
+        extreme_doc = extreme_doc.replace(
+            f"<description>Text of Out of range {i}.</description>".encode(),
+            b"<description>t</description><pubDate>" + d + b"</pubDate>",
+        )
+    add(
+        "extreme_dates",
+        "/extreme.xml",
+        (200, rssct, extreme_doc),
+        lambda o, m: o.ok and o.new == 3,
+    )
+    json_poison = (
+        b'{"version": "https://jsonfeed.org/version/1.1", "items": ['
+        b'{"id": "j1", "title": "Lone \\ud800 surrogate", "url": "https://wire.example/j/1",'
+        b' "date_published": "9999-12-31T23:59:59-05:00"},'
+        b'{"id": "j2", "title": "NUL \\u0000 inside", "url": "https://wire.example/j/2"}]}'
+    )
+    add(
+        "json_feed_poison",
+        "/poison.json",
+        (200, {"Content-Type": "application/feed+json"}, json_poison),
+        lambda o, m: (
+            o.ok
+            and [r["title"] for r in stories(m, "json_feed_poison")]
+            == ["Lone surrogate", "NUL inside"]
+        ),
+    )
+    srv.route(
+        "/poison-api.json",
+        (
+            200,
+            {"Content-Type": "application/json"},
+            b'{"data": [{"h": "Api \\udfff story", "u": "https://wire.example/api/1",'
+            b' "d": "0001-01-01T00:00:00+23:59"}]}',
+        ),
+    )
+    cases["json_api_poison"] = (
+        SourceConfig(
+            name="json_api_poison",
+            kind="json",
+            url=srv.url("/poison-api.json"),
+            json=JsonPaths(items="data", title="h", link="u", published="d"),
+        ),
+        lambda o, m: o.ok and stories(m, "json_api_poison")[0]["title"] == "Api story",
+    )
+    # Entity declarations hidden from a naive check: a "]" inside a comment
+    # of the internal subset, a DOCTYPE after 64 KB, a UTF-16 document.
+    commented = BILLION_LAUGHS.replace(b"<!DOCTYPE rss [", b"<!DOCTYPE rss [ <!-- ] -->", 1)
+    late = BILLION_LAUGHS.replace(b"<!DOCTYPE", b"<!--" + b" " * (70 * 1024) + b"--><!DOCTYPE", 1)
+    utf16 = BILLION_LAUGHS.replace(
+        b'<?xml version="1.0"?>', b'<?xml version="1.0" encoding="utf-16"?>'
+    )
+    add("entities_behind_comment", "/ent1.xml", (200, rssct, commented), "parse_error")
+    add("entities_after_64k", "/ent2.xml", (200, rssct, late), "parse_error")
+    add(
+        "entities_in_utf16",
+        "/ent3.xml",
+        (200, rssct, codecs.BOM_UTF16_LE + utf16.decode().encode("utf-16-le")),
+        "parse_error",
     )
     srv.add("/robots.txt", b"User-agent: *\nDisallow: /private/\n", content_type="text/plain")
     srv.add(

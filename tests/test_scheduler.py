@@ -249,3 +249,34 @@ def test_changed_selectors_read_an_unchanged_page_again(tmp_path, http_server):
         assert out.ok and not out.not_modified and out.new == 1
     finally:
         mon.close()
+
+
+def test_robots_txt_of_a_proxied_source_goes_through_its_proxy(tmp_path, http_server):
+    """A scraped page behind a proxy: its robots.txt is asked of the proxy
+    too, never fetched directly."""
+    page = b"<ul><li class=s><a href='/2024/06/01/a-b-c'>A story title here</a></li></ul>"
+    http_server.route(
+        "http://news.example.test/robots.txt",
+        lambda h: h.send(200, {"Content-Type": "text/plain"}, b"User-agent: *\nAllow: /\n"),
+    )
+    http_server.route(
+        "http://news.example.test/list.html",
+        lambda h: h.send(200, {"Content-Type": "text/html"}, page),
+    )
+    src = SourceConfig(
+        name="proxied-list",
+        kind="html",
+        url="http://news.example.test/list.html",
+        select=Select(item="li.s"),
+        proxy=http_server.url("/"),
+    )
+    mon = _monitor(tmp_path, [src])
+    try:
+        assert mon.poll(src).new == 1
+        paths = [r.path for r in http_server.requests]
+        assert paths == [
+            "http://news.example.test/robots.txt",
+            "http://news.example.test/list.html",
+        ]
+    finally:
+        mon.close()

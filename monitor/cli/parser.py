@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 
-from monitor import __version__, log
+from monitor import __version__, log, scoring
 from monitor.cli.replay import cmd_replay
-from monitor.cli.rules import cmd_rules_explain, cmd_rules_match, cmd_rules_test
+from monitor.cli.rules import cmd_rules_explain, cmd_rules_match, cmd_rules_score, cmd_rules_test
 from monitor.cli.run import cmd_check, cmd_demo, cmd_once, cmd_run
 from monitor.cli.state import (
     cmd_outbox,
@@ -126,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--source-tag", action="append", help="a tag of the source (repeatable)")
     e.add_argument("--snippet-chars", type=int, default=240)
     e.set_defaults(func=cmd_rules_explain)
+    sc = rules.add_parser("score", help="precision, recall and F1 of the rules on labelled news")
+    scoring.add_arguments(sc)
+    sc.set_defaults(func=cmd_rules_score)
 
     r = with_config(
         sub.add_parser(

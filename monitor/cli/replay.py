@@ -40,9 +40,10 @@ def cmd_replay(args) -> int:
     tags = {s.name: tuple(getattr(s, "tags", ()) or ()) for s in config.sources}
     store = Store(config.state)
     sender = _ReplaySender(config, store) if args.send else None
-    stories = matched = 0
+    stories = matched = copies = 0
     per_rule: dict[str, int] = {}
     try:
+        copy_of = store.copies_since(time.time() - since)
         for story in store.stories_since(time.time() - since):
             stories += 1
             matches = ruleset.match(
@@ -53,7 +54,9 @@ def cmd_replay(args) -> int:
             matched += 1
             for m in matches:
                 per_rule[m.rule_id] = per_rule.get(m.rule_id, 0) + 1
-            if sender is not None:
+            original = copy_of.get((story.source, story.key))
+            copies += original is not None
+            if sender is not None and original is None:  # a copy rides on its original's alert
                 sender.queue(story, matches)
             when = story.published.strftime("%Y-%m-%d") if story.published else "----------"
             if args.json:
@@ -68,6 +71,9 @@ def cmd_replay(args) -> int:
                                 {"rule": m.rule_id, "terms": list(m.terms), "snippet": m.snippet}
                                 for m in matches
                             ],
+                            "copy_of": (
+                                {"source": original[0], "title": original[1]} if original else None
+                            ),
                         },
                         ensure_ascii=False,
                     )
@@ -76,11 +82,15 @@ def cmd_replay(args) -> int:
                 print(f"{when}  {story.source:<16} {story.title[:100]}")
                 for m in matches:
                     print(f"    {m.rule_id} [{m.severity}]: {', '.join(m.terms)}")
+                if original:
+                    print(f"    copy of {original[0]}: {original[1][:90]} (reported on its alert)")
         if sender is not None:
             sender.deliver()
     finally:
         store.close()
     summary = f"{stories} stored stories since {args.since}, {matched} would have matched"
+    if copies:
+        summary += f" ({copies} of them copies of another outlet's story)"
     if sender is not None:
         stats = sender.stats
         assert stats is not None  # deliver() ran

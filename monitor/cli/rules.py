@@ -1,5 +1,5 @@
-"""`monitor rules match`, `rules test` and `rules explain`: trying rules on
-text before they alert anyone. Nothing here sends an alert."""
+"""`monitor rules match`, `rules test`, `rules explain` and `rules score`:
+trying rules on text before they alert anyone. Nothing here sends an alert."""
 
 from __future__ import annotations
 
@@ -67,6 +67,15 @@ def cmd_rules_test(args) -> int:
         f"{len(ruleset.rules)} rules, {n_tests} tests, {len(failures)} failed, {len(problems)} problems"
     )
     return 1 if failures or problems else 0
+
+
+def cmd_rules_score(args) -> int:
+    """`monitor rules score`: the scoring lives in monitor.scoring; the
+    command gives it the rules folders, by default the shipped ones."""
+    from monitor import scoring
+
+    args.rules = [str(p) for p in _rules_arg(args)]
+    return scoring.run(args)
 
 
 FIELD_NAMES = ("title", "summary", "body", "url", "source")

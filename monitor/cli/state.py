@@ -125,6 +125,9 @@ def _print_status(data: dict, args, now: float) -> None:
     for st in data["recent_stories"]:
         matched = f"  [{', '.join(st['rules'])}]" if st["rules"] else ""
         print(f"  {fmt(st['first_seen'])}  {st['source']:<20} {st['title'][:80]}{matched}")
+        if st.get("copy_of"):  # folded into another outlet's alert, not lost
+            c = st["copy_of"]
+            print(f"  {'':<16}  {'':<20} copy of {c['source']}: {c['title'][:70]}")
     o = data["outbox"]
     print(f"OUTBOX  pending {o['pending']}  sent {o['sent']}  dead {o['dead']}")
     for d in data["failing_deliveries"]:

@@ -72,15 +72,15 @@ class Explanation:
                 parts.append(f"held on {found}" if found else "held with no term found")
             for k, step in enumerate(self.steps):
                 if step.label == "not" and not step.held and not step.scoring:
-                    terms = [
+                    excluded = [
                         t
                         for j in range(k + 1, len(self.steps))
                         if self.steps[j].depth > step.depth
                         for _, t, _ in self.steps[j].hits
                     ]
-                    if terms:
+                    if excluded:
                         parts.append(
-                            "excluded by " + ", ".join(dict.fromkeys(repr(t) for t in terms))
+                            "excluded by " + ", ".join(dict.fromkeys(repr(t) for t in excluded))
                         )
                     break
         if self.rule.threshold is not None and self.score is not None:

@@ -282,21 +282,22 @@ class _Eval:
         evidence: list[Evidence] = []
         if self.trace is None and type(cond) is AnyOf:
             # the common case, without the per-condition bookkeeping: terms
-            # looked up directly, every branch that holds reported
+            # looked up directly, every branch that holds reported (one held
+            # by absence, under `not`, holds with no evidence to report)
             term_at = self.finder.term
+            held_any = False
             for item in cond.items:
                 if type(item) is Term:
                     hit = term_at(item, fields)
                     if hit is not None:
                         evidence.append((hit, item.text, item.key.casefold()))
+                        held_any = True
                 else:
                     held, ev = self._eval(item, fields, depth + 1)
                     if held:
                         evidence.extend(ev)
-                        if not ev:
-                            evidence.append(None)  # held by absence: no evidence to report
-            found = [e for e in evidence if e is not None]
-            return bool(evidence), found
+                        held_any = True
+            return held_any, evidence
         if isinstance(cond, AllOf):
             ok = True
             for item in cond.items:

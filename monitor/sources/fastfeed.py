@@ -5,16 +5,25 @@ thousands of feeds is the whole polling budget (DESIGN.md). This module reads
 well-formed feeds in the common shapes and gives up, by raising
 ``NotFast``, on anything it is not sure to read as feedparser would: broken
 XML, an unknown root, ``xml:base``, a charset label that disagrees with the
-bytes. rss.py then hands the same bytes to feedparser, the forgiving
-fallback. Nothing here resolves entities, loads a DTD or opens a network
-connection.
+bytes, and items whose reading follows feedparser's order rules (two
+different summaries, a caption before the item's own summary, a title
+nested below the item, an Atom link given as text, an identity with neither
+title nor link). rss.py then hands the same bytes to feedparser, the
+forgiving fallback. Nothing here resolves entities, loads a DTD or opens a
+network connection.
+
+It reads the fields feedparser reads into a story (dc:title, media:title,
+dc:description, itunes:summary, xhtml:body, fullitem, dcterms dates) and
+mends text as it does (cp1252 code points, UTF-8 read as latin-1). Where the
+two differ on purpose, it is sanitising: scripts and styles are dropped
+with their text, and Atom plain text is kept as written
+(bench/feed_parity.py counts the differences on a corpus).
 """
 
 from __future__ import annotations
 
 import html as _html
 import re
-from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from urllib.parse import urljoin
@@ -22,10 +31,15 @@ from urllib.parse import urljoin
 from lxml import etree
 from lxml import html as lhtml
 
-from ..identity import RawItem, canonical_url
-from .dates import parse_date
+from ..identity import MAX_STORIES, RawItem, item_keys
+from .budget import Budget
+from .dates import parse_feed_date
 from .errors import SourceError
-from .text import _BLOCK, _DROP, _MARKUP, collapse, html_to_text, primary_lang
+from .text import _BLOCK, _MARKUP, collapse, html_to_text, primary_lang
+from .text import _DROP as _ALL_DROP
+
+# An <object>'s text is its fallback, which feedparser's sanitiser keeps too.
+_DROP = tuple(t for t in _ALL_DROP if t != "object")
 
 _PARSER_KW = dict(
     resolve_entities=False,
@@ -45,11 +59,71 @@ NS_DC = "http://purl.org/dc/elements/1.1/"
 NS_CONTENT = "http://purl.org/rss/1.0/modules/content/"
 NS_XML = "http://www.w3.org/XML/1998/namespace"
 
+NS_DCTERMS = "http://purl.org/dc/terms/"
+NS_MEDIA = "http://search.yahoo.com/mrss/"
+NS_ITUNES = "http://www.itunes.com/dtds/podcast-1.0.dtd"
+NS_XHTML = "http://www.w3.org/1999/xhtml"
+
 _A = "{%s}" % NS_ATOM
 _DC_DATE = "{%s}date" % NS_DC
 _DC_LANG = "{%s}language" % NS_DC
 _CONTENT = "{%s}encoded" % NS_CONTENT
 _XML_LANG = "{%s}lang" % NS_XML
+_MEDIA_TITLE = "{%s}title" % NS_MEDIA
+_MEDIA_DESC = "{%s}description" % NS_MEDIA
+_DCT_ISSUED = "{%s}issued" % NS_DCTERMS
+_DCT_MODIFIED = "{%s}modified" % NS_DCTERMS
+_DCT_CREATED = "{%s}created" % NS_DCTERMS
+_MEDIA_BOXES = ("{%s}content" % NS_MEDIA, "{%s}group" % NS_MEDIA)
+
+
+def _roles(ns: str) -> dict[str, str]:
+    """Item children that feedparser reads into a story's fields, by the
+    role each plays (RSS names are in `ns` for RSS 1.0 and 0.90)."""
+    dc, dct = "{%s}" % NS_DC, "{%s}" % NS_DCTERMS
+    roles = {dc + "title": "title", dc + "description": "summary", _MEDIA_DESC: "summary"}
+    for itunes in (NS_ITUNES, NS_ITUNES.replace("dtds/podcast", "DTDs/Podcast"), NS_ITUNES.upper()):
+        roles["{%s}summary" % itunes] = "plain"  # feedparser reads its namespaces in any case
+    roles.update({_CONTENT: "content", "{%s}body" % NS_XHTML: "xhtml"})
+    roles.update({dct + "issued": "published", _DC_DATE: "updated", dct + "modified": "updated"})
+    roles[dct + "created"] = "created"
+    for name, role in (
+        ("title", "title"),
+        ("description", "summary"),
+        ("summary", "plain"),
+        ("abstract", "plain"),
+        ("fullitem", "content"),
+        ("body", "xhtml"),
+        ("pubDate", "published"),
+        ("published", "published"),
+        ("issued", "published"),
+        ("updated", "updated"),
+        ("modified", "updated"),
+        ("created", "created"),
+        ("link", "link"),
+        ("guid", "guid"),
+    ):
+        roles[ns + name] = role
+    return roles
+
+
+_ROLES = {ns: _roles(ns) for ns in ("", "{%s}" % NS_RSS1, "{%s}" % NS_RSS09)}
+# feedparser maps C1 code points to the cp1252 characters their bytes meant
+_CP1252 = {b: bytes([b]).decode("cp1252", errors="ignore") or None for b in range(0x80, 0xA0)}
+
+
+def _fix_text(text: str, utf8: bool) -> str:
+    """What feedparser makes of text whose bytes were misread: UTF-8 read as
+    latin-1 and re-encoded is read again (in a UTF-8 feed), and cp1252
+    bytes read as latin-1 become the characters they meant."""
+    if text.isascii():
+        return text
+    if utf8:
+        try:
+            text = text.encode("latin-1").decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            pass
+    return text.translate(_CP1252)
 
 
 _BANG = re.compile(r"<!(?!--|\[CDATA\[|doctype)(?=[A-Za-z])", re.I)
@@ -111,7 +185,7 @@ def _child(el, *names: str):
 def _date(*values: str) -> datetime | None:
     for v in values:
         if v and v.strip():
-            dt = parse_date(v)
+            dt = parse_feed_date(v)
             if dt is not None:
                 return dt
     return None
@@ -142,12 +216,14 @@ def parse(body: bytes, url: str, known: Known | None = None) -> list[RawItem]:
     if root is None:
         raise NotFast("empty document")
     tag = root.tag if isinstance(root.tag, str) else ""
+    encoding = (root.getroottree().docinfo.encoding or "utf-8").lower().replace("_", "-")
+    utf8 = encoding in ("utf-8", "utf8")
     if tag == "rss":
-        entries = _rss2(root, url)
+        entries = _rss2(root, url, utf8)
     elif tag == f"{{{NS_RDF}}}RDF":
-        entries = _rdf(root, url)
+        entries = _rdf(root, url, utf8)
     elif tag == _A + "feed":
-        entries = _atom(root, url)
+        entries = _atom(root, url, utf8)
     else:
         raise NotFast(f"root element <{_local(tag) or '?'}> is not a feed")
     return _select(entries, known)
@@ -157,19 +233,33 @@ def parse(body: bytes, url: str, known: Known | None = None) -> list[RawItem]:
 Entry = tuple[str, str, Callable[[], RawItem]]
 
 
+def _cap(entries: list[Entry]) -> list[Entry]:
+    """At most MAX_STORIES entries, from the end of the document that is
+    newer (the rest are read no further; identity.newest does the same)."""
+    if len(entries) <= MAX_STORIES:
+        return entries
+    first, last = entries[0][2]().published, entries[-1][2]().published
+    if first is not None and last is not None and last > first:
+        return entries[-MAX_STORIES:]
+    return entries[:MAX_STORIES]
+
+
 def _select(entries: list[Entry], known: Known | None) -> list[RawItem]:
+    entries = _cap(entries)
     if known is None:
-        return [build() for _, _, build in entries]
-    counts = Counter(g for g, _, _ in entries if g)
-    keys: list[str | None] = []
-    for guid, link, _ in entries:
-        if guid and counts[guid] == 1:
-            keys.append(f"guid:{guid}")
-        else:
-            canon = canonical_url(link)
-            keys.append(f"url:{canon}" if canon else None)  # None: keyed by content, must be read
-    seen = known([k for k in keys if k]) if any(keys) else set()
-    return [build() for (_, _, build), key in zip(entries, keys) if key is None or key not in seen]
+        keys: list[str | None] = [None] * len(entries)
+        seen: set[str] = set()
+    else:
+        keys = item_keys([(g, link) for g, link, _ in entries])  # None: keyed by content
+        present = [k for k in keys if k]
+        seen = known(present) if present else set()
+    budget = Budget()
+    out = []
+    for (_, _, build), key in zip(entries, keys):
+        if key is None or key not in seen:
+            out.append(build())
+            budget.check(len(out))
+    return out
 
 
 def _has_entity_refs(el) -> bool:
@@ -179,7 +269,7 @@ def _has_entity_refs(el) -> bool:
 # -- RSS 2.0 / 0.9x ---------------------------------------------------------------
 
 
-def _rss2(root, url: str) -> list[Entry]:
+def _rss2(root, url: str, utf8: bool) -> list[Entry]:
     channel = root.find("channel")
     if channel is None:
         raise NotFast("rss without channel")
@@ -189,35 +279,85 @@ def _rss2(root, url: str) -> list[Entry]:
     items = list(channel.iterfind("item")) or list(
         root.iterfind("item")
     )  # RSS 0.91 puts some beside the channel
-    return [_rss_entry(item, url, feed_lang) for item in items]
+    return [_rss_entry(item, url, feed_lang, utf8) for item in items]
 
 
-def _rss_entry(item, base: str, feed_lang: str | None, ns: str = "") -> Entry:
-    kids: dict = {}
-    for child in item:  # one pass over the item instead of a find() per field
-        if isinstance(child.tag, str):
-            kids.setdefault(child.tag, child)
-    get = kids.get
-    link = _text(get(ns + "link")).strip()
-    guid_el = get(ns + "guid")
+def _rss_entry(item, base: str, feed_lang: str | None, utf8: bool, ns: str = "") -> Entry:
+    roles = _ROLES[ns]
+    found: dict[str, list] = {}
+    media_title = None
+    for child in item:  # one pass over the item, in document order
+        tag = child.tag
+        if not isinstance(tag, str):
+            continue
+        role = roles.get(tag)
+        if role is not None:
+            found.setdefault(role, []).append(child)
+        elif tag == _MEDIA_TITLE:
+            media_title = media_title if media_title is not None else child
+        elif tag in _MEDIA_BOXES:
+            # feedparser reads a caption inside media:content as the story's
+            # summary when it comes first, and its title when there is none
+            if child.find(".//" + _MEDIA_DESC) is not None and "summary" not in found:
+                raise NotFast("media:description before the item's own")
+            if child.find(".//" + _MEDIA_TITLE) is not None and media_title is None:
+                media_title = child.find(".//" + _MEDIA_TITLE)
+        elif tag == _DC_LANG:
+            found.setdefault("lang", []).append(child)
+    first = lambda role: found[role][0] if role in found else None  # noqa: E731
+    link_el = first("link")
+    link = _text(link_el).strip()
+    if not link and link_el is not None:
+        link = (link_el.get("href") or "").strip()
+    guid_el = first("guid")
     guid = _text(guid_el).strip() if guid_el is not None else ""
+    about = ""
     if not guid and ns:  # RSS 1.0: rdf:about is the item's identity
-        guid = (item.get(f"{{{NS_RDF}}}about") or "").strip()
-    if not link and guid and guid_el is not None and guid.startswith(("http://", "https://")):
-        if (guid_el.get("isPermaLink") or "true").strip().lower() != "false":
+        guid = about = (item.get(f"{{{NS_RDF}}}about") or "").strip()
+    if not link and guid.lower().startswith(("http://", "https://")):
+        permalink = guid_el.get("isPermaLink") if guid_el is not None else None
+        if about or (permalink or "true").strip().lower() != "false":
             link = guid
     link = urljoin(base, link) if link else ""
+    title_el = first("title")
+    if title_el is None:
+        if item.find(".//" + ns + "title") is not None:
+            raise NotFast("a title nested below the item")  # feedparser takes it as the item's
+        title_el = media_title
+    if not link and guid and not _text(title_el).strip():
+        raise NotFast("an item with an identity but neither title nor link")  # feedparser's call
+    summaries = found.get("summary", []) + found.get("plain", [])
+    if len({_text(el).strip() for el in summaries}) > 1:
+        raise NotFast("several different summaries")  # feedparser's order rules decide
+
+    def text_of(el) -> str:
+        role = roles.get(el.tag)
+        if role == "plain":
+            return collapse(_text(el))
+        if role == "xhtml":
+            return _xhtml_text(el)
+        return _html_text(_text(el))
 
     def build() -> RawItem:
-        title = _html_text(_text(get(ns + "title")))
-        description = _text(get(ns + "description"))
-        encoded = _text(get(_CONTENT))
-        summary = _html_text(description) if description else _html_text(encoded)
-        body = _html_text(encoded) if encoded and description else ""
-        if body == summary:
-            body = ""
-        published = _date(_text(get(ns + "pubDate")), _text(get(_DC_DATE)))
-        lang = primary_lang(_text(get(_DC_LANG))) or feed_lang
+        title = _fix_text(_html_text(_text(title_el)), utf8)
+        contents = found.get("content", []) + found.get("xhtml", [])
+        summary_el = min(summaries, key=lambda el: item.index(el)) if summaries else None
+        content = " ".join(t for t in (text_of(el) for el in contents) if t)
+        summary = (
+            text_of(summary_el)
+            if summary_el is not None
+            else text_of(contents[0])
+            if contents
+            else ""
+        )
+        summary, content = _fix_text(summary, utf8), _fix_text(content, utf8)
+        body = content if summary_el is not None and content != summary else ""
+        published = None
+        for role in ("published", "updated", "created"):
+            published = _date(*(_text(el) for el in found.get(role, [])))
+            if published is not None:
+                break
+        lang = primary_lang(_text(first("lang"))) or feed_lang
         return RawItem(
             title=title,
             link=link,
@@ -231,10 +371,38 @@ def _rss_entry(item, base: str, feed_lang: str | None, ns: str = "") -> Entry:
     return guid, link, build
 
 
+def _xhtml_text(el) -> str:
+    """Text of an XHTML element (Atom type="xhtml", xhtml:body), its blocks
+    spaced as in _html_text."""
+    parts: list[str] = []
+
+    def walk(node) -> None:
+        local = _local(node.tag)
+        if local in _DROP:
+            return
+        block = local in _BLOCK
+        if block:
+            parts.append(" ")
+        parts.append(node.text or "")
+        for kid in node:
+            if isinstance(kid.tag, str):
+                walk(kid)
+            parts.append(kid.tail or "")
+        if block:
+            parts.append(" ")
+
+    parts.append(el.text or "")
+    for kid in el:
+        if isinstance(kid.tag, str):
+            walk(kid)
+        parts.append(kid.tail or "")
+    return collapse("".join(parts))
+
+
 # -- RSS 1.0 (RDF) and 0.90 ----------------------------------------------------------
 
 
-def _rdf(root, url: str) -> list[Entry]:
+def _rdf(root, url: str, utf8: bool) -> list[Entry]:
     if _has_entity_refs(root):
         raise NotFast("unresolved entity references")
     for ns_uri in (NS_RSS1, NS_RSS09):
@@ -244,7 +412,7 @@ def _rdf(root, url: str) -> list[Entry]:
         if channel is None and not found:
             continue
         feed_lang = primary_lang(_text(channel.find(_DC_LANG))) if channel is not None else None
-        return [_rss_entry(item, url, feed_lang, ns) for item in found]
+        return [_rss_entry(item, url, feed_lang, utf8, ns) for item in found]
     raise NotFast("RDF document without an RSS channel")
 
 
@@ -263,7 +431,7 @@ def _atom_text(el) -> str:
         return ""
     kind = _atom_kind(el)
     if kind == "xhtml":
-        return _html_text(etree.tostring(el, encoding="unicode", method="html"))
+        return _xhtml_text(el)
     if kind in ("html", "text/html"):
         return _html_text(_text(el))
     return " ".join(_text(el).split())
@@ -274,6 +442,8 @@ def _atom_link(entry, base: str) -> str:
     for link in entry.iterfind(_A + "link"):
         href = (link.get("href") or "").strip()
         if not href:
+            if _text(link).strip():  # an address as text: feedparser's rules for it
+                raise NotFast("atom link without href")
             continue
         rel = (link.get("rel") or "alternate").strip()
         if rel == "alternate":
@@ -283,36 +453,46 @@ def _atom_link(entry, base: str) -> str:
     return urljoin(base, fallback) if fallback else ""
 
 
-def _atom(root, url: str) -> list[Entry]:
+def _atom(root, url: str, utf8: bool) -> list[Entry]:
     if _has_entity_refs(root):
         raise NotFast("unresolved entity references")
     feed_lang = primary_lang(root.get(_XML_LANG))
-    return [_atom_entry(entry, url, feed_lang) for entry in root.iterfind(_A + "entry")]
+    return [_atom_entry(entry, url, feed_lang, utf8) for entry in root.iterfind(_A + "entry")]
 
 
-def _atom_entry(entry, url: str, feed_lang: str | None) -> Entry:
+def _atom_entry(entry, url: str, feed_lang: str | None, utf8: bool) -> Entry:
     guid = _text(entry.find(_A + "id")).strip()
     link = _atom_link(entry, url)
-    if not link and guid.startswith(("http://", "https://")):
-        link = guid
+    if not link and guid.lower().startswith(("http://", "https://")):
+        link = urljoin(url, guid)
+    if not link and guid and not _text(entry.find(_A + "title")).strip():
+        raise NotFast("an entry with an identity but neither title nor link")
     # Content types the fast path cannot read are found now, not in build().
     for el in (entry.find(_A + "title"), entry.find(_A + "summary"), entry.find(_A + "content")):
         if el is not None and not el.get("src"):
             _atom_kind(el)
 
     def build() -> RawItem:
-        title = _atom_text(entry.find(_A + "title"))
+        title = _fix_text(_atom_text(entry.find(_A + "title")), utf8)
         summary_el = entry.find(_A + "summary")
         content_el = entry.find(_A + "content")
         if content_el is not None and content_el.get("src"):
             content_el = None
         content = _atom_text(content_el) if content_el is not None else ""
         summary = _atom_text(summary_el) if summary_el is not None else content
+        summary, content = _fix_text(summary, utf8), _fix_text(content, utf8)
         body = content if content != summary else ""
-        published = _date(
-            _text(entry.find(_A + "published")),
-            _text(entry.find(_A + "updated")),
-            _text(entry.find(_DC_DATE)),
+        published = (
+            _date(
+                _text(entry.find(_A + "published")),
+                _text(entry.find(_DCT_ISSUED)),
+            )
+            or _date(
+                _text(entry.find(_A + "updated")),
+                _text(entry.find(_DC_DATE)),
+                _text(entry.find(_DCT_MODIFIED)),
+            )
+            or _date(_text(entry.find(_DCT_CREATED)))
         )
         lang = primary_lang(entry.get(_XML_LANG)) or feed_lang
         return RawItem(

@@ -16,6 +16,7 @@ from soupsieve import SelectorSyntaxError
 from ..configbase import Strict
 from ..identity import RawItem
 from ..textdecode import decode_html
+from .budget import MAX_HTML_CHARS, Budget
 from .dates import parse_date
 from .errors import SourceError
 from .kind import Kind, Known, content_type
@@ -95,7 +96,7 @@ def parse_listing(
 ) -> list[RawItem]:
     """Items of a listing page. Raises SourceError("selector_empty") when
     select.item finds nothing."""
-    text = decode_html(body, content_type)
+    text = decode_html(body, content_type)[:MAX_HTML_CHARS]
     try:
         soup = BeautifulSoup(text, HTML_PARSER)
     except Exception as e:  # pragma: no cover - parsers are very forgiving
@@ -121,7 +122,9 @@ def parse_listing(
         raise SourceError("selector_empty", f"selector '{select.item}' found nothing")
 
     items: list[RawItem] = []
+    budget = Budget()
     for el in elements:
+        budget.check(len(items))
         if select.link:
             link_el = _select_one(el, select.link, "link")
         elif el.name == "a" and el.get("href"):

@@ -22,6 +22,7 @@ from urllib.parse import urljoin
 
 from ..configbase import Strict
 from ..identity import RawItem
+from .budget import Budget
 from .dates import parse_date
 from .errors import SourceError
 from .kind import Kind, Known
@@ -84,7 +85,9 @@ def parse_json_api(body: bytes, url: str, paths) -> list[RawItem]:
         where = f"'{paths.items}'" if paths.items else "the top level"
         raise SourceError("not_a_feed", f"no list of items at {where} of the JSON document")
     out: list[RawItem] = []
+    budget = Budget()
     for raw in items:
+        budget.check(len(out))
         if not isinstance(raw, dict):
             continue
         field = lambda p: _str(lookup(raw, p)) if p else ""  # noqa: B023, E731

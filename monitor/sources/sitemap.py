@@ -15,7 +15,8 @@ from urllib.parse import unquote, urljoin, urlsplit
 from lxml import etree
 
 from ..identity import RawItem
-from .dates import parse_date
+from .budget import Budget
+from .dates import parse_feed_date
 from .errors import SourceError
 from .kind import Kind, Known
 from .text import collapse, primary_lang
@@ -44,9 +45,9 @@ def _title_from_url(url: str) -> str:
 
 
 def parse_sitemap(body: bytes, url: str) -> list[RawItem]:
-    from .rss import refuse_entities
+    from .xmlprep import prepare
 
-    refuse_entities(body)
+    body, _ = prepare(body)
     if not body.strip():
         raise SourceError("not_a_feed", "empty document")
     try:
@@ -69,7 +70,9 @@ def parse_sitemap(body: bytes, url: str) -> list[RawItem]:
             f"document is not a sitemap (root element <{etree.QName(root).localname}>)",
         )
     items: list[RawItem] = []
+    budget = Budget()
     for entry in root.iterfind(NS_SM + "url"):
+        budget.check(len(items))
         loc = _text(entry, NS_SM + "loc")
         if not loc:
             continue
@@ -78,7 +81,7 @@ def parse_sitemap(body: bytes, url: str) -> list[RawItem]:
         title = _text(news, NS_NEWS + "title") if news is not None else ""
         keywords = _text(news, NS_NEWS + "keywords") if news is not None else ""
         published = (
-            parse_date(_text(news, NS_NEWS + "publication_date")) if news is not None else None
+            parse_feed_date(_text(news, NS_NEWS + "publication_date")) if news is not None else None
         )
         lang = (
             primary_lang(_text(news, f"{NS_NEWS}publication/{NS_NEWS}language"))
@@ -90,7 +93,7 @@ def parse_sitemap(body: bytes, url: str) -> list[RawItem]:
                 title=title or _title_from_url(link),
                 link=link,
                 summary=f"Keywords: {keywords}" if keywords else "",
-                published=published or parse_date(_text(entry, NS_SM + "lastmod")),
+                published=published or parse_feed_date(_text(entry, NS_SM + "lastmod")),
                 lang=lang,
             )
         )

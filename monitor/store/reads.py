@@ -74,11 +74,15 @@ class Reads(Connected):
             )
 
     def recent_stories(self, limit: int = 10) -> list[dict]:
-        """The newest stories first, with the rules each one matched."""
+        """The newest stories first, with the rules each one matched and,
+        for a copy folded into another outlet's alert, that original."""
         rows = self.db.execute(
             "SELECT s.id, s.source, s.title, s.link, s.first_seen, "
-            f"(SELECT {self._concat}(m.rule_id, ',') FROM matches m WHERE m.story_id = s.id) AS rules "
-            "FROM stories s WHERE s.source<>? ORDER BY s.id DESC LIMIT ?",
+            f"(SELECT {self._concat}(m.rule_id, ',') FROM matches m WHERE m.story_id = s.id) AS rules, "
+            "o.source AS copy_source, o.title AS copy_title "
+            "FROM stories s LEFT JOIN duplicates d ON d.story_id = s.id "
+            "LEFT JOIN stories o ON o.id = d.original_id "
+            "WHERE s.source<>? ORDER BY s.id DESC LIMIT ?",
             (NOTICE_SOURCE, limit),
         )
         return [
@@ -88,9 +92,25 @@ class Reads(Connected):
                 "link": r["link"],
                 "first_seen": r["first_seen"],
                 "rules": r["rules"].split(",") if r["rules"] else [],
+                "copy_of": (
+                    {"source": r["copy_source"], "title": r["copy_title"]}
+                    if r["copy_source"] is not None
+                    else None
+                ),
             }
             for r in rows
         ]
+
+    def copies_since(self, since: float) -> dict[tuple[str, str], tuple[str, str]]:
+        """(source, key) of each copy stored since `since` -> (source, title)
+        of the story whose alert it was folded into."""
+        rows = self.db.execute(
+            "SELECT s.source, s.key, o.source AS osource, o.title AS otitle FROM duplicates d "
+            "JOIN stories s ON s.id = d.story_id JOIN stories o ON o.id = d.original_id "
+            "WHERE s.first_seen>=?",
+            (since,),
+        )
+        return {(r["source"], r["key"]): (r["osource"], r["otitle"]) for r in rows}
 
     # -- the service's own notes (heartbeat, last reload) -----------------
     def set_meta(self, key: str, value: object) -> None:

@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..identity import canonical_url
+from ..identity import story_url
 from ..models import Match, Story
 from .outbox import Delivery
 from .sources import Sources
@@ -119,7 +119,7 @@ class Stories(Sources):
                     (
                         source,
                         s.key,
-                        canonical_url(s.link) or None,
+                        story_url(s) or None,
                         s.title,
                         s.link,
                         s.summary,
@@ -221,25 +221,45 @@ class Stories(Sources):
         return created
 
     def find_near_duplicate(
-        self, sig: tuple[int, ...], since: float
+        self, sig: tuple[int, ...], since: float, story: Story | None = None
     ) -> tuple[int, str, float] | None:
-        """The stored story most like `sig` (story id, source, similarity),
-        among those signed since `since`, when it passes the threshold."""
-        from ..dedupe import THRESHOLD, bands, similarity, unpack
+        """The stored story `story` is a copy of (story id, source,
+        similarity), among those signed since `since`: the candidates the
+        signature's bands find are judged on their text (dedupe.same_story),
+        most similar first. Without `story`, the most similar one past the
+        MinHash threshold."""
+        from ..dedupe import CANDIDATE_THRESHOLD, THRESHOLD, bands, same_story, similarity, unpack
 
         keys = bands(sig)
         marks = ",".join("?" * len(keys))
         rows = self.db.execute(
-            f"SELECT s.story_id, s.sig, st.source FROM signatures s JOIN stories st ON st.id=s.story_id "
-            f"WHERE s.created_at>=? AND s.story_id IN (SELECT story_id FROM signature_bands WHERE band IN ({marks}))",
+            "SELECT s.story_id, s.sig, st.source, st.key, st.title, st.summary FROM signatures s "
+            "JOIN stories st ON st.id=s.story_id WHERE s.created_at>=? AND s.story_id IN "
+            f"(SELECT story_id FROM signature_bands WHERE band IN ({marks}))",
             [since, *keys],
         ).fetchall()
-        best = None
-        for r in rows:
-            sim = similarity(sig, unpack(r["sig"]))
-            if sim >= THRESHOLD and (best is None or sim > best[2]):
-                best = (r["story_id"], r["source"], sim)
-        return best
+        floor = THRESHOLD if story is None else CANDIDATE_THRESHOLD
+        scored = sorted(
+            ((similarity(sig, unpack(r["sig"])), r) for r in rows),
+            key=lambda x: x[0],
+            reverse=True,
+        )
+        for sim, r in scored:
+            if sim < floor:
+                break
+            if story is not None:
+                key = r["key"]
+                stored = Story(
+                    source=r["source"],
+                    key=key,
+                    title=r["title"] or "",
+                    summary=r["summary"] or "",
+                    guid=key[5:] if key.startswith("guid:") else None,
+                )
+                if not same_story(stored, story):
+                    continue
+            return (r["story_id"], r["source"], sim)
+        return None
 
     def outlets_of(self, story_id: int) -> list[str]:
         """The sources that carried a story: its own, then its near-duplicates'."""
