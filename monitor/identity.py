@@ -88,6 +88,7 @@ class RawItem:
     guid: str | None = None
     body: str = ""
     lang: str | None = None
+    outlet: str = ""  # who published it, when a search service or aggregator says
 
 
 def make_stories(source: str, items: list[RawItem], lang: str | None = None) -> list[Story]:
@@ -122,6 +123,7 @@ def make_stories(source: str, items: list[RawItem], lang: str | None = None) -> 
                 body=item.body,
                 lang=item.lang or lang,
                 guid=guid or None,
+                outlet=" ".join(item.outlet.split()),
             )
         )
     return stories

@@ -221,6 +221,10 @@ def source_rows(config, store) -> list[dict]:
 def cmd_sources(args) -> int:
     from monitor.store import Store
 
+    if getattr(args, "queries", False):
+        from monitor.cli.search import cmd_queries
+
+        return cmd_queries(args)
     config = load_config_or_exit(args.config)
     store = Store(config.state) if state_exists(config.state) else None
     try:
