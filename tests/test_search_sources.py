@@ -468,3 +468,57 @@ def test_telegram_asks_robots_txt_first(tmp_path, http_server, rules):
         assert p.ok and p.new == 2
     finally:
         mon.close()
+
+
+def test_from_rules_without_a_discover_rule_is_a_problem_check_names(tmp_path, capsys):
+    from monitor.cli import main
+
+    (tmp_path / "r.yaml").write_text(
+        "rules:\n  - {id: plain, title: Plain, match: budget}\n", encoding="utf-8"
+    )
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(
+        f"state: {tmp_path / 's.db'}\nrules: {tmp_path / 'r.yaml'}\nsources:\n"
+        "  - {name: gn, kind: google_news, queries: from_rules}\n",
+        encoding="utf-8",
+    )
+    assert main(["check", "-c", str(cfg)]) == 1
+    out = capsys.readouterr().out
+    assert "sources.0 (gn): 'queries: from_rules' but no enabled rule has 'discover: true'" in out
+    assert main(["sources", "--queries", "-c", str(cfg)]) == 0
+    assert "gn (google_news): queries: from_rules, but no rule has discover: true" in (
+        capsys.readouterr().out
+    )
+
+
+def readme_search_section() -> str:
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    return text[text.index("\n### Search sources\n") :].split("\n## ", 1)[0]
+
+
+def test_readme_discover_rule_loads_passes_and_builds_the_queries_it_names(tmp_path):
+    import re
+
+    [block] = re.findall(r"```yaml\n(.*?)```", readme_search_section(), re.S)
+    path = tmp_path / "discover-example.yaml"
+    path.write_text(block, encoding="utf-8")
+    ruleset, problems = load_rules([path])
+    assert not problems and ruleset.run_tests() == []
+    assert ruleset.rules[0].discover
+    src = SourceConfig(name="gn", kind="google_news", queries="from_rules")
+    assert [q.text for q in queries_for(src, ruleset.rules)] == [
+        '"facial recognition" OR "face recognition"',
+        '"人脸识别"',
+    ]
+
+
+def test_a_rule_extending_another_can_turn_discover_on(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        "rules:\n  - {id: base, title: Base, match: [facial recognition]}\n"
+        "  - {id: wide, extend: base, replace: {discover: true}}\n",
+        encoding="utf-8",
+    )
+    ruleset, problems = load_rules([path])
+    assert not problems
+    assert [r.discover for r in ruleset.rules] == [False, True]
