@@ -556,3 +556,27 @@ def test_a_from_rules_source_is_polled_and_listed_as_its_searches(tmp_path, http
     assert [line.split()[:3] for line in listed] == [
         [p.source, "google_news", "ok"] for p in sorted(out.polls, key=lambda p: p.source)
     ]
+
+
+def test_known_results_are_left_out_unread_and_the_rest_kept():
+    body = fixture("mastodon_tag.json")
+    seen = "guid:https://privacy.social.example/users/ada/statuses/113587204411110001"
+    asked: list[list[str]] = []
+
+    def known(keys):
+        asked.append(keys)
+        return {seen} & set(keys)
+
+    items = parse_mastodon(body, known)
+    assert [i.lang for i in items] == ["zh"] and len(asked[0]) == 2  # the boost is never a key
+    google = fixture("google_news.xml")
+    all_items = parse_google_news(google)
+    first = "guid:" + (all_items[0].guid or "")
+    assert [i.title for i in parse_google_news(google, lambda k: {first} & set(k))] == [
+        i.title for i in all_items[1:]
+    ]
+    bing = parse_bing_news(
+        fixture("bing_news.xml"),
+        lambda k: {"url:https://northgate-times.example/business/retailer-fined"} & set(k),
+    )
+    assert [i.outlet for i in bing] == ["Harbour Courier"]

@@ -65,7 +65,17 @@ def _post(raw: Any) -> RawItem | None:
     )
 
 
-def parse_mastodon(body: bytes) -> list[RawItem]:
+def _key(raw: Any) -> str | None:
+    """make_stories' key of a post (its uri), None when it cannot be told here."""
+    if not isinstance(raw, dict) or raw.get("reblog"):
+        return None
+    uri = str(raw.get("uri") or raw.get("id") or "").strip()
+    return f"guid:{uri}" if uri else None
+
+
+def parse_mastodon(body: bytes, known: Known = None) -> list[RawItem]:
+    """Posts of a timeline or search; with `known`, the stored ones are
+    left out before their HTML is read."""
     rejected_or_refused(body, "mastodon")
     try:
         doc = json.loads(body.decode("utf-8-sig"))
@@ -79,6 +89,11 @@ def parse_mastodon(body: bytes) -> list[RawItem]:
     statuses = doc.get("statuses") if isinstance(doc, dict) else doc
     if not isinstance(statuses, list):
         raise SourceError("not_a_feed", "mastodon answer is not a list of posts")
+    if known is not None:
+        keys = [_key(raw) for raw in statuses]
+        if len(set(k for k in keys if k)) == len([k for k in keys if k]):  # uris unique
+            found = known([k for k in keys if k])
+            statuses = [raw for raw, k in zip(statuses, keys) if k is None or k not in found]
     return [item for item in map(_post, statuses) if item is not None]
 
 
@@ -93,7 +108,7 @@ def _url(src: SourceConfig, base: str, query: str | None, lang: str | None) -> s
 
 
 def _parse(source: SourceConfig, result: FetchResult, known: Known) -> list[RawItem]:
-    return parse_mastodon(result.body)
+    return parse_mastodon(result.body, known)
 
 
 def _check(src: SourceConfig) -> None:
