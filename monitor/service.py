@@ -36,7 +36,7 @@ from .reload import Reloader
 from .robots import Robots
 from .scheduler import Job, backoff_interval, fetch_all, next_interval, server_hint
 from .sources import SourceError, parse
-from .sources.search import expand, name_search_error, pace_of
+from .sources.search import expand, name_search_error, pace_of, search_of
 from .store import LeaseLost, SourceState, Store, StoreUnavailable, display_state, probe
 
 if TYPE_CHECKING:
@@ -364,6 +364,13 @@ class Monitor:
             return plan.Checked(story)
         sig = signature(story_text(story))
         original = self.store.find_near_duplicate(sig, now - DEDUPE_WINDOW) if sig else None
+        if original is None and search_of(src) is not None:
+            # a search result often carries its headline alone, too little
+            # text for the signature: the same headline matched from another
+            # source is that story again
+            original = self.store.same_title_elsewhere(
+                src.name, [m.rule_id for m in matches], fingerprint(story), now - DEDUPE_WINDOW
+            )
         return plan.Checked(story, tuple(matches), sig, original)
 
     def failed_fetch(

@@ -580,3 +580,47 @@ def test_known_results_are_left_out_unread_and_the_rest_kept():
         lambda k: {"url:https://northgate-times.example/business/retailer-fined"} & set(k),
     )
     assert [i.outlet for i in bing] == ["Harbour Courier"]
+
+
+@pytest.mark.parametrize("quiet", [None, "12h"])
+def test_a_google_news_redirect_to_a_story_already_alerted(tmp_path, http_server, rules, quiet):
+    """No article URL in the item: the copy detector, or a quiet period
+    (same title from another source), keeps the second alert away."""
+    from monitor.config import ChannelConfig, DeliverySettings
+
+    empty = b"<?xml version='1.0'?><rss version='2.0'><channel><title>c</title></channel></rss>"
+    http_server.add("/feed.xml", empty, content_type="application/rss+xml")
+    http_server.add("/rss/search", empty, content_type="application/rss+xml")
+    feed = SourceConfig(name="courier", kind="rss", url=http_server.url("/feed.xml"))
+    gn = SourceConfig(name="gn", kind="google_news", query="x", api_base=http_server.url(""))
+    config = Config(
+        state=tmp_path / "s.db",
+        sources=[feed, gn],
+        fetch=FetchSettings(per_host_delay=0),
+        channels={"desk": ChannelConfig(urls=["json://127.0.0.1:9/hook"])},
+        delivery=DeliverySettings(quiet=quiet),
+    )
+    mon = Monitor(config, rules)
+    try:
+        mon.cycle()  # baselines
+        title = "Transit authority pauses facial recognition at ticket gates"
+        item = (
+            f"<item><title>{title}</title><link>https://www.harbour-courier.example/city/gates</link>"
+            "<guid>courier-7</guid><description>The city transit authority stopped face "
+            "matching at its ticket gates while a privacy review runs.</description></item>"
+        )
+        http_server.add(
+            "/feed.xml",
+            empty.replace(b"</channel>", item.encode() + b"</channel>"),
+            content_type="application/rss+xml",
+        )
+        assert mon.poll(feed).queued == 1
+        http_server.add_fixture("/rss/search", "search/google_news.xml", "application/rss+xml")
+        p = mon.poll(gn)
+        # the Pitch Report's face scans are new; the courier's story is not again
+        rows = mon.store.db.execute(
+            "SELECT st.title FROM outbox o JOIN stories st ON st.id=o.story_id WHERE st.source='gn'"
+        ).fetchall()
+        assert [r["title"] for r in rows] == ["Stadium drops face scans after fans object"], p
+    finally:
+        mon.close()
