@@ -68,6 +68,19 @@ def load_checked_rules(config: Config) -> tuple[RuleSet, list[FileError]]:
                         f"channels.{name}.urls.{i}: not a valid Apprise URL (scheme '{scheme}')",
                     )
                 )
+    from .sources.search import queries_for
+
+    for i, src in enumerate(config.sources):
+        if src.enabled and src.queries is not None and not queries_for(src, ruleset.rules):
+            problems.append(
+                FileError(
+                    config.path or "config",
+                    None,
+                    None,
+                    f"sources.{i} ({src.name}): 'queries: from_rules' but no enabled rule has "
+                    "'discover: true' with a term to search for, so it searches nothing",
+                )
+            )
     return ruleset, problems
 
 

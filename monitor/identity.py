@@ -127,6 +127,7 @@ class RawItem:
     guid: str | None = None
     body: str = ""
     lang: str | None = None
+    outlet: str = ""  # who published it, when a search service or aggregator says
 
 
 def _fragment_collisions(links: list[str]) -> set[str]:
@@ -203,6 +204,7 @@ def make_stories(source: str, items: list[RawItem], lang: str | None = None) -> 
                 body=clean_text(item.body),
                 lang=clean_text(item.lang) or lang,
                 guid=guid or None,
+                outlet=" ".join(item.outlet.split()),
             )
         )
     return stories

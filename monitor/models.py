@@ -27,6 +27,9 @@ class Story:
     body: str = ""
     lang: str | None = None
     guid: str | None = None
+    # the publisher named by a search service ("The Outlet", "@user@host"),
+    # shown with the source in alerts; not stored
+    outlet: str = ""
 
     def field(self, name: str) -> str:
         """Text of a field a rule can read (title, summary, body, url, source)."""

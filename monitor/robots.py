@@ -95,7 +95,10 @@ class Robots:
 
     def checker(self, src, url: str) -> Callable[[], None] | None:
         """What a fetch job for `src` at `url` runs first: scraped pages only."""
-        if src.kind != "html":
+        from .sources.registry import KINDS
+
+        kind = KINDS.get(src.kind)
+        if kind is None or not kind.robots:
             return None
         headers = src.headers if src.headers and same_origin(url, src.url) else None
         return lambda: self.check(url, proxy=src.proxy, headers=headers)

@@ -131,31 +131,46 @@ class Job:
     before: Callable[[], None] | None = (
         None  # runs on the fetch thread first (robots.txt); may raise FetchError
     )
+    # (service, seconds): at most one fetch every `seconds` to the service,
+    # whatever the host, for every job that names it (GDELT asks for 5 s)
+    pace: tuple[str, float] | None = None
 
 
 class HostGate:
     """Per-host limits, decided on the dispatching thread only."""
 
-    def __init__(self, concurrency: int, delay: float, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        concurrency: int,
+        delay: float,
+        clock: Callable[[], float] = time.monotonic,
+        paced: dict[str, float] | None = None,
+    ):
         self.concurrency = concurrency
         self.delay = delay
         self.clock = clock
         self.inflight: dict[str, int] = {}
         self.last_start: dict[str, float] = {}
+        # paced services: one fetch at a time, `gaps[key]` apart; their last
+        # starts live in `paced`, which outlives the cycle
+        self.gaps: dict[str, float] = {}
+        self.paced = paced if paced is not None else {}
 
     def wait_for(self, host: str) -> float | None:
         """0 when a fetch to `host` may start now; seconds to wait when only
         the delay holds it back; None when the host is at its concurrency."""
-        if self.inflight.get(host, 0) >= self.concurrency:
+        gap = self.gaps.get(host)
+        if self.inflight.get(host, 0) >= (1 if gap is not None else self.concurrency):
             return None
-        last = self.last_start.get(host)
-        if last is None or self.delay <= 0:
+        last = self.paced.get(host) if gap is not None else self.last_start.get(host)
+        delay = max(self.delay, gap or 0.0)
+        if last is None or delay <= 0:
             return 0.0
-        return max(0.0, last + self.delay - self.clock())
+        return max(0.0, last + delay - self.clock())
 
     def start(self, host: str) -> None:
         self.inflight[host] = self.inflight.get(host, 0) + 1
-        self.last_start[host] = self.clock()
+        (self.paced if host in self.gaps else self.last_start)[host] = self.clock()
 
     def done(self, host: str) -> None:
         self.inflight[host] -= 1
@@ -172,15 +187,19 @@ def fetch_all(
     settings: FetchSettings,
     stop: threading.Event | None = None,
     pool: ThreadPoolExecutor | None = None,
+    paced: dict[str, float] | None = None,
 ) -> None:
     """Fetch every job with per-host limits on a pool, calling
     on_result(job, result-or-FetchError) on this thread as each finishes.
     Returns when every started fetch has been handed back; jobs not started
-    when `stop` is set are dropped."""
-    gate = HostGate(settings.per_host_concurrency, settings.per_host_delay)
+    when `stop` is set are dropped. Jobs with a `pace` are queued by their
+    service instead of their host; `paced` keeps when each was last asked."""
+    gate = HostGate(settings.per_host_concurrency, settings.per_host_delay, paced=paced)
     waiting: dict[str, deque[Job]] = {}
     for job in jobs:
-        waiting.setdefault(host_of(job.url), deque()).append(job)
+        if job.pace is not None:
+            gate.gaps[job.pace[0]] = job.pace[1]
+        waiting.setdefault(job.pace[0] if job.pace else host_of(job.url), deque()).append(job)
     done_q: queue.Queue[tuple[Job, str, Outcome]] = queue.Queue()
     own_pool = pool is None
     pool = pool or ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="fetch")

@@ -44,6 +44,7 @@ from .reload import Reloader
 from .robots import Robots
 from .scheduler import Job, backoff_interval, fetch_all, next_interval, server_hint
 from .sources import SourceError, parse
+from .sources.search import expand, name_search_error, pace_of, search_of
 from .store import LeaseLost, SourceState, Store, StoreUnavailable, display_state, probe
 
 if TYPE_CHECKING:
@@ -98,6 +99,8 @@ class Monitor:
         self.pool = ThreadPoolExecutor(max_workers=config.fetch.workers, thread_name_prefix="fetch")
         self.robots = Robots(self.fetcher)
         self.pacer = Pacer(config.fetch.per_host_delay, self.stop)
+        # when each paced service (gdelt) was last asked, kept from cycle to cycle
+        self.paced: dict[str, float] = {}
         self.metrics = Metrics()
         log.subscribe(self.metrics.on_event)
         self._use_config()
@@ -118,7 +121,9 @@ class Monitor:
 
     @property
     def sources(self) -> list[SourceConfig]:
-        return [s for s in self.config.sources if s.enabled]
+        """The enabled sources, a `queries: from_rules` search as one source
+        per query (sources/search.py)."""
+        return self._sources
 
     def close(self) -> None:
         if self.api is not None:
@@ -148,6 +153,7 @@ class Monitor:
     def _use_config(self) -> None:
         """What follows from self.config and self.rules, at start and after a reload."""
         config = self.config
+        self._sources = expand([s for s in config.sources if s.enabled], self.rules.rules)
         self.dests = destinations({name: list(c.urls) for name, c in config.channels.items()})
         self.router = Router(self.dests, dict(config.channels), config.delivery, self.store)
         self.source_health = HealthKeeper(self.store, config.health, self.dests, self.clock)
@@ -232,6 +238,7 @@ class Monitor:
             headers=(src.headers or None) if same_origin(url, src.url) else None,
             proxy=src.proxy,
             before=self.robots.checker(src, url),
+            pace=pace_of(src),
         )
 
     @property
@@ -456,12 +463,19 @@ class Monitor:
             return plan.Checked(story)
         sig = signature(story_text(story))
         original = self.store.find_near_duplicate(sig, now - DEDUPE_WINDOW, story) if sig else None
+        if original is None and search_of(src) is not None:
+            # a search result often carries its headline alone, too little
+            # text for the signature: the same headline matched from another
+            # source is that story again
+            original = self.store.same_title_elsewhere(
+                src.name, [m.rule_id for m in matches], fingerprint(story), now - DEDUPE_WINDOW
+            )
         return plan.Checked(story, tuple(matches), sig, original)
 
     def failed_fetch(
         self, src: SourceConfig, state: SourceState | None, e: FetchError, *, count: bool = True
     ) -> PollOutcome:
-        reason, message = name_fetch_error(e)
+        reason, message = name_search_error(src, e) or name_fetch_error(e)
         return self._failed(
             src,
             state,
@@ -576,6 +590,7 @@ class Monitor:
             settings=self.config.fetch,
             stop=self.stop,
             pool=self.pool,
+            paced=self.paced,
         )
         down = is_network_down(
             [e.reason for _, e in network], sum(p.ok for p in outcome.polls)

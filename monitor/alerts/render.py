@@ -61,7 +61,8 @@ def render_text(alert: Alert) -> tuple[str, str]:
     lines = [
         f"{title}",
         "",
-        f"Source:    {clean(story.source, 80)}",
+        f"Source:    {clean(story.source, 80)}"
+        + (f" (via {clean(story.outlet, 80)})" if story.outlet else ""),
         f"Link:      {clean(canonical_url(story.link) or story.link, 500) or '(none)'}",
         f"Published: {_published(alert)}",
     ]

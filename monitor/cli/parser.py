@@ -95,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_parser("sources", help="every source: state, last success, last error, next check")
     )
     so.add_argument("--json", action="store_true")
+    so.add_argument(
+        "--queries",
+        action="store_true",
+        help="print the searches the search sources send (queries: from_rules built from the rules)",
+    )
     so.set_defaults(func=cmd_sources)
     demo = sub.add_parser("demo", help="run the whole pipeline offline on bundled pages and feeds")
     demo.add_argument("--rules", help="rules directory (default: ./rules or the shipped rules)")

@@ -211,37 +211,40 @@ def cmd_silence(args) -> int:
         store.close()
 
 
+def _source_row(src, name: str, r: dict) -> dict:
+    if not src.enabled:
+        state = "disabled"
+    elif not r or r.get("last_polled_at") is None:
+        state = "new"
+    elif r.get("last_error_reason") == "no_new_items":
+        state = "stale"
+    elif r.get("last_error"):
+        state = ("broken" if r.get("broken_alerted") else "failing") + f" x{r.get('failures', 0)}"
+    else:
+        state = "ok"
+    reason = r.get("last_error_reason")
+    return {
+        "name": name,
+        "kind": src.kind,
+        "state": state,
+        "last_success_at": r.get("last_success_at"),
+        "next_check_at": r.get("next_check_at"),
+        "last_error": f"{reason}: {r.get('last_error')}" if reason else None,
+        "stories_seen": r.get("stories_seen", 0),
+        "url": r.get("permanent_url") or (r.get("url") if name != src.name else None) or src.url,
+    }
+
+
 def source_rows(config, store) -> list[dict]:
     """One row per configured source, as `monitor sources` shows them."""
     rows = {r["name"]: dict(r) for r in store.sources()} if store is not None else {}
     out = []
     for src in config.sources:
-        r = rows.get(src.name, {})
-        if not src.enabled:
-            state = "disabled"
-        elif not r or r.get("last_polled_at") is None:
-            state = "new"
-        elif r.get("last_error_reason") == "no_new_items":
-            state = "stale"
-        elif r.get("last_error"):
-            state = (
-                "broken" if r.get("broken_alerted") else "failing"
-            ) + f" x{r.get('failures', 0)}"
-        else:
-            state = "ok"
-        reason = r.get("last_error_reason")
-        out.append(
-            {
-                "name": src.name,
-                "kind": src.kind,
-                "state": state,
-                "last_success_at": r.get("last_success_at"),
-                "next_check_at": r.get("next_check_at"),
-                "last_error": f"{reason}: {r.get('last_error')}" if reason else None,
-                "stories_seen": r.get("stories_seen", 0),
-                "url": r.get("permanent_url") or src.url,
-            }
-        )
+        names = [src.name]
+        if src.queries is not None:  # polled as one source per query: NAME#LANG-HASH
+            names = sorted(n for n in rows if n.startswith(src.name + "#")) or names
+        for name in names:
+            out.append(_source_row(src, name, rows.get(name, {})))
     return out
 
 
@@ -249,6 +252,10 @@ def cmd_sources(args) -> int:
     from monitor.checks import register_moved_secrets, register_secrets
     from monitor.store import Store
 
+    if getattr(args, "queries", False):
+        from monitor.cli.search import cmd_queries
+
+        return cmd_queries(args)
     config = load_config_or_exit(args.config)
     register_secrets(config)
     store = Store(config.state) if state_exists(config.state) else None
@@ -268,14 +275,15 @@ def cmd_sources(args) -> int:
         return 0
     fmt = lambda t: time.strftime("%Y-%m-%d %H:%M", time.gmtime(t)) if t else "-"  # noqa: E731
     width = max([len("SOURCE")] + [len(r["name"]) for r in rows])
+    kw = max([5] + [len(r["kind"]) for r in rows])
     print(
-        f"{'SOURCE':<{width}}  {'KIND':<5} {'STATE':<12} {'LAST SUCCESS':<16}  {'NEXT CHECK':<16}  "
+        f"{'SOURCE':<{width}}  {'KIND':<{kw}} {'STATE':<12} {'LAST SUCCESS':<16}  {'NEXT CHECK':<16}  "
         f"{'STORIES':>7}  LAST ERROR"
     )
     for r in rows:
         error = (r["last_error"] or "-")[:100]
         print(
-            f"{r['name']:<{width}}  {r['kind']:<5} {r['state']:<12} {fmt(r['last_success_at']):<16}  "
+            f"{r['name']:<{width}}  {r['kind']:<{kw}} {r['state']:<12} {fmt(r['last_success_at']):<16}  "
             f"{fmt(r['next_check_at']):<16}  {r['stories_seen']:>7}  {error}"
         )
     return 0

@@ -256,6 +256,8 @@ class Rule:
     source_tags: tuple[str, ...] = ()
     fold_chinese: bool = False
     extends: str | None = None
+    # search sources with `queries: from_rules` search for this rule's anchor terms
+    discover: bool = False
 
     def applies_to(
         self, source: str | None, lang: str | None, source_tags: frozenset[str] | tuple = ()
@@ -374,6 +376,7 @@ class RuleModel(_RuleFields):
     languages: list[str] = []
     source_tags: list[str] = []
     fold_chinese: bool = False
+    discover: bool = False
     extend: str | None = None
     add: AddModel | None = None
     replace: ReplaceModel | None = None
@@ -416,6 +419,7 @@ class ReplaceModel(_RuleFields):
     languages: list[str] | None = None
     source_tags: list[str] | None = None
     fold_chinese: bool | None = None
+    discover: bool | None = None
 
 
 RuleModel.model_rebuild()

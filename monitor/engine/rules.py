@@ -128,6 +128,7 @@ def _parse_rule(
         languages=tuple(model.languages),
         source_tags=tuple(model.source_tags),
         fold_chinese=model.fold_chinese,
+        discover=model.discover,
     )
 
 
@@ -140,7 +141,7 @@ def _apply_extend(p: _Pending, base: Rule, lists: Lists, errors: list[FileError]
     add = model.add or AddModel()
     fold = rep.fold_chinese if rep.fold_chinese is not None else base.fold_chinese
     changes: dict[str, Any] = {}
-    for name in ("title", "severity", "enabled", "description", "threshold"):
+    for name in ("title", "severity", "enabled", "description", "threshold", "discover"):
         value = getattr(rep, name)
         if value is not None:
             changes[name] = value

@@ -5,13 +5,14 @@ come from the registry."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from monitor.configbase import Strict, parse_duration
+from monitor.sources.gdelt import GdeltOptions
 from monitor.sources.html import Select
 from monitor.sources.jsonapi import JsonPaths
 from monitor.sources.registry import KINDS
@@ -20,7 +21,7 @@ from monitor.sources.registry import KINDS
 class SourceConfig(Strict):
     name: str = Field(min_length=1)
     kind: str  # a name in sources.registry.KINDS
-    url: str
+    url: str = ""  # search kinds build theirs from the options below
     interval: float = 900.0
     select: Select | None = None
     auto: bool = False  # html only: find article links on a front page without selectors
@@ -37,6 +38,14 @@ class SourceConfig(Strict):
     full_text: bool = False
     # Raise "no new items" when the source has had no new story for this long.
     expect_new_within: float | None = None
+    # Search kinds (sources/search.py): what to search, and where.
+    query: str | None = None  # in the service's own syntax
+    queries: Literal["from_rules"] | None = None  # built from rules with discover: true
+    api_base: str | None = None  # the service's scheme://host, for a mirror or a test server
+    region: str | None = None  # google_news, bing_news: the edition's country (US, GB, DE)
+    hashtag: str | None = None  # mastodon: a tag timeline
+    channel: str | None = None  # telegram: the NAME of t.me/s/NAME
+    gdelt: GdeltOptions | None = None  # gdelt: filters and time span
 
     @field_validator("interval", mode="before")
     @classmethod
@@ -70,10 +79,10 @@ class SourceConfig(Strict):
     def tzinfo(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
-    @field_validator("url")
+    @field_validator("url", "api_base")
     @classmethod
-    def _url(cls, v: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", v):
+    def _url(cls, v: str | None) -> str | None:
+        if v and not re.match(r"^https?://[^/\s]+", v):
             raise ValueError(f"'{v}' is not an http(s) URL")
         return v
 
@@ -92,6 +101,7 @@ class SourceConfig(Strict):
     @model_validator(mode="after")
     def _options_match_kind(self) -> SourceConfig:
         """Each kind checks its own options; another kind's option is refused."""
+        own = KINDS[self.kind].options
         for kind in KINDS.values():
             if kind.name == self.kind:
                 if kind.check is not None:
@@ -99,9 +109,21 @@ class SourceConfig(Strict):
                 continue
             for option in kind.options:
                 value = getattr(self, option)
-                if value is not None and value is not False:
+                if option not in own and value is not None and value is not False:
                     written = type(self).model_fields[option].alias or option
-                    raise ValueError(
-                        f"'{written}' is only for {kind.name} sources, not {self.kind}"
+                    owners = [k.name for k in KINDS.values() if option in k.options]
+                    names = (
+                        " or ".join(owners)
+                        if len(owners) < 3
+                        else (", ".join(owners[:-1]) + " or " + owners[-1])
                     )
+                    raise ValueError(f"'{written}' is only for {names} sources, not {self.kind}")
+        if KINDS[self.kind].search is not None:
+            if not self.url:
+                from monitor.sources.search import default_url
+
+                # frozen model: the URL is derived once, here
+                object.__setattr__(self, "url", default_url(self))
+        elif not self.url:
+            raise ValueError("missing required key 'url'")
         return self

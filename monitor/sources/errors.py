@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-REASONS = frozenset({"not_a_feed", "parse_error", "selector_empty"})
+# rate_limited: a service refused to serve (a quota, too many requests);
+# query_rejected: a search service refused the query itself
+REASONS = frozenset(
+    {"not_a_feed", "parse_error", "selector_empty", "rate_limited", "query_rejected"}
+)
 
 
 class SourceError(Exception):
-    """reason: "not_a_feed", "parse_error" or "selector_empty"; str(e) is one line."""
+    """reason: one of REASONS; str(e) is one line."""
 
     def __init__(self, reason: str, message: str):
         assert reason in REASONS, reason

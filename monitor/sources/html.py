@@ -174,4 +174,4 @@ def _check(source: SourceConfig) -> None:
         raise ValueError("an html source has either 'select' or 'auto: true', not both")
 
 
-KIND = Kind("html", _parse, options=("auto", "select"), check=_check)
+KIND = Kind("html", _parse, options=("auto", "select"), check=_check, robots=True)

@@ -4,7 +4,17 @@ misplaced options are reported."""
 
 from __future__ import annotations
 
-from monitor.sources import html, jsonapi, rss, sitemap
+from monitor.sources import (
+    gdelt,
+    hackernews,
+    html,
+    jsonapi,
+    mastodon,
+    newsrss,
+    rss,
+    sitemap,
+    telegram,
+)
 from monitor.sources.kind import Kind
 
 KINDS: dict[str, Kind] = {
@@ -14,5 +24,11 @@ KINDS: dict[str, Kind] = {
         html.KIND,
         sitemap.KIND,
         jsonapi.KIND,
+        newsrss.GOOGLE,
+        newsrss.BING,
+        gdelt.KIND,
+        mastodon.KIND,
+        hackernews.KIND,
+        telegram.KIND,
     )
 }

@@ -261,6 +261,23 @@ class Stories(Sources):
             return (r["story_id"], r["source"], sim)
         return None
 
+    def same_title_elsewhere(
+        self, source: str, rule_ids: list[str], fp: str, since: float
+    ) -> tuple[int, str, float] | None:
+        """A story another source stored since `since` with this title
+        fingerprint that matched one of these rules (story id, source, 1.0):
+        a search result carrying only its headline is a copy of it."""
+        if not rule_ids:
+            return None
+        marks = ",".join("?" * len(rule_ids))
+        row = self.db.execute(
+            "SELECT m.story_id, st.source FROM matches m JOIN stories st ON st.id=m.story_id "
+            f"WHERE m.rule_id IN ({marks}) AND m.fingerprint=? AND m.created_at>=? "
+            "AND st.source<>? ORDER BY m.created_at LIMIT 1",
+            [*rule_ids, fp, since, source],
+        ).fetchone()
+        return (row["story_id"], row["source"], 1.0) if row else None
+
     def outlets_of(self, story_id: int) -> list[str]:
         """The sources that carried a story: its own, then its near-duplicates'."""
         rows = self.db.execute(
