@@ -28,9 +28,9 @@ from ..identity import RawItem, canonical_url
 from .dates import parse_date
 from .errors import SourceError
 from .kind import Kind, Known, Search
-from .rss import refuse_entities
 from .search import OPTIONS, check_search, rejected_or_refused
 from .text import collapse, html_to_text, primary_lang
+from .xmlprep import prepare
 
 if TYPE_CHECKING:
     from ..config import SourceConfig
@@ -66,7 +66,7 @@ def _text(item, name: str) -> str:
 
 def rss_items(body: bytes, service: str):
     """The <item> elements of an RSS document, and the channel's language."""
-    refuse_entities(body)
+    body, _ = prepare(body)
     rejected_or_refused(body, service)
     try:
         root = etree.fromstring(body, etree.XMLParser(**_PARSER))
