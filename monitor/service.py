@@ -363,7 +363,7 @@ class Monitor:
             status=result.status,
             lease=self.leases.get(src.name),
         )
-        if full:
+        if src.full_text:  # the poll is written: its pages need not be remembered
             self.store.drop_meta_under(f"article:{src.name}:")
         log.event(
             "source.polled",
