@@ -32,7 +32,7 @@ def load_checked_rules(config: Config) -> tuple[RuleSet, list[FileError]]:
     how they refer to the config (unknown channels, invalid Apprise URLs)."""
     ruleset, problems = load_rules(config.rule_paths)
     problems = list(problems)
-    known = set(config.channels)
+    known = set(config.channels) | set(config.disabled_channels)
     for rule in ruleset.rules:
         for ch in rule.channels:
             if ch not in known:

@@ -138,7 +138,10 @@ class Monitor:
     def _use_config(self) -> None:
         """What follows from self.config and self.rules, at start and after a reload."""
         config = self.config
-        self.dests = destinations({name: list(c.urls) for name, c in config.channels.items()})
+        self.dests = destinations(
+            {name: list(c.urls) for name, c in config.channels.items()},
+            len(config.disabled_channels),
+        )
         self.router = Router(self.dests, dict(config.channels), config.delivery, self.store)
         self.source_health = HealthKeeper(self.store, config.health, self.dests, self.clock)
         for src in self.sources:

@@ -31,6 +31,8 @@ def _load(args) -> tuple:
 
     config = load_config_or_exit(args.config)
     _apply_log_settings(args, config)
+    for warning in config.warnings:
+        log.event("channel.disabled", level="warning", problem=warning)
     ruleset, problems = load_checked_rules(config)
     for p in problems:
         log.event("rules.problem", level="error", problem=str(p))

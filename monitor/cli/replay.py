@@ -101,7 +101,10 @@ class _ReplaySender:
         from monitor.alerts.route import Router, destinations
 
         self.config, self.store = config, store
-        self.dests = destinations({name: list(c.urls) for name, c in config.channels.items()})
+        self.dests = destinations(
+            {name: list(c.urls) for name, c in config.channels.items()},
+            len(config.disabled_channels),
+        )
         self.router = Router(self.dests, dict(config.channels), config.delivery, store)
         self.queued = 0
         self.stats: DeliveryStats | None = None

@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 from monitor import log
+from monitor.cli import signals
 from monitor.cli.common import _load, bundled_rules_dir
 from monitor.config import ConfigError, load_config
 
@@ -47,19 +48,41 @@ def _stop_deadline(grace: float) -> None:
 
 def _start(args):
     """A Monitor for run/once, stopped by SIGTERM or SIGINT (leaving at the
-    latest STOP_GRACE seconds later)."""
+    latest STOP_GRACE seconds later); None when a signal came during
+    start-up (the program's first import installed a handler for it)."""
     from monitor.service import STOP_GRACE, Monitor
 
-    config, ruleset, problems = _load(args)
     stop = threading.Event()
+    if signals.STOP.is_set():
+        return _stopped_early()
     _install_signals(stop, grace=STOP_GRACE)
-    return Monitor(config, ruleset, stop=stop, problems=[str(p) for p in problems])
+    if signals.STOP.is_set():  # came just before the handler above replaced the early one
+        return _stopped_early()
+    config, ruleset, problems = _load(args)
+    if stop.is_set():
+        return _stopped_early()
+    mon = Monitor(config, ruleset, stop=stop, problems=[str(p) for p in problems])
+    if stop.is_set():
+        mon.close()
+        return _stopped_early()
+    return mon
+
+
+def _stopped_early() -> None:
+    """A stop signal before the first cycle: nothing to finish, exit 0."""
+    if signals.received:
+        name = signal.Signals(signals.received[0]).name
+        log.event("monitor.stopping", signal=name, during="start-up")
+    log.event("monitor.stopped", during="start-up")
+    return None
 
 
 def cmd_run(args) -> int:
     from monitor.httpapi import ListenError
 
     mon = _start(args)
+    if mon is None:
+        return 0
     if hasattr(signal, "SIGHUP"):
         signal.signal(signal.SIGHUP, lambda signum, frame: mon.request_reload())
     try:
@@ -76,6 +99,8 @@ def cmd_once(args) -> int:
     from monitor.progress import Progress
 
     mon = _start(args)
+    if mon is None:
+        return 0
     try:
         with Progress("once") as progress:
             outcome = mon.cycle(mon.sources, progress=progress)
@@ -101,6 +126,8 @@ def cmd_check(args) -> int:
         for err in e.errors:
             print(err)
         return 1
+    for warning in config.warnings:
+        print(f"warning: {warning}")
     ruleset, problems = load_checked_rules(config)
     for p in problems:
         print(p)
