@@ -127,7 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="how far back, as the config writes durations: 30d, 12h, 90m, 1h30m, 3600 (default 30d)",
     )
     r.add_argument(
-        "--rules", action="append", help="rules directory or file, repeatable (default: the config's rules)"
+        "--rules",
+        action="append",
+        help="rules directory or file, repeatable (default: the config's rules)",
     )
     r.add_argument("--json", action="store_true", help="one JSON object per matched story")
     r.add_argument(
