@@ -51,8 +51,20 @@ def _apply_log_settings(args, config) -> None:
         log.set_format(config.log.format)
 
 
+def plural(n: int, word: str) -> str:
+    """'1 rule', '2 rules'."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def _rules_arg(args) -> list[Path]:
-    return [Path(p) for p in args.rules] if args.rules else [bundled_rules_dir()]
+    """--rules when given; else the rules of the config (named by --config or
+    $MONITOR_CONFIG, or a config.yaml here); else ./rules or the shipped ones."""
+    if getattr(args, "rules", None):
+        return [Path(p) for p in args.rules]
+    config = getattr(args, "config", None)
+    if config and (getattr(args, "config_given", False) or Path(config).is_file()):
+        return load_config_or_exit(config).rule_paths
+    return [bundled_rules_dir()]
 
 
 def _state(args, create: bool = False):

@@ -7,13 +7,18 @@ import os
 
 from monitor import __version__, log
 from monitor.cli.replay import cmd_replay
-from monitor.cli.rules import cmd_rules_explain, cmd_rules_match, cmd_rules_test
+from monitor.cli.rules import cmd_rules_explain, cmd_rules_list, cmd_rules_match, cmd_rules_test
 from monitor.cli.run import cmd_check, cmd_demo, cmd_once, cmd_run
 from monitor.cli.state import (
     cmd_outbox,
     cmd_silence,
     cmd_sources,
     cmd_status,
+)
+
+RULES_HELP = (
+    "rules directory or file, repeatable "
+    "(default: the config's rules, else ./rules, else the shipped rules)"
 )
 
 
@@ -87,12 +92,18 @@ def build_parser() -> argparse.ArgumentParser:
     rules = sub.add_parser("rules", help="work with rule files").add_subparsers(
         dest="rules_command", required=True
     )
+    ls = rules.add_parser(
+        "list", help="every rule: id, title, severity, tags, channels, enabled, file:line"
+    )
+    ls.add_argument("--rules", action="append", help=RULES_HELP)
+    ls.add_argument("--json", action="store_true", help="print the rules as one JSON list")
+    ls.set_defaults(func=cmd_rules_list)
     m = rules.add_parser("match", help="match JSON lines {id,title,summary,body} against the rules")
-    m.add_argument("--rules", action="append", help="rules directory or file (repeatable)")
+    m.add_argument("--rules", action="append", help=RULES_HELP)
     m.add_argument("--input", required=True, help="JSON Lines file, or - for standard input")
     m.set_defaults(func=cmd_rules_match)
     t = rules.add_parser("test", help="run the tests written inside the rule files")
-    t.add_argument("--rules", action="append", help="rules directory or file (repeatable)")
+    t.add_argument("--rules", action="append", help=RULES_HELP)
     t.set_defaults(func=cmd_rules_test)
     e = rules.add_parser("explain", help="show how one rule decides on one story")
     e.add_argument("rule_id", help="the id of the rule to explain")
@@ -103,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="a JSON object {title, summary, body, ...} or a text file (first line = title); - for stdin",
     )
     src.add_argument("--text", help="a headline")
-    e.add_argument("--rules", action="append", help="rules directory or file (repeatable)")
+    e.add_argument("--rules", action="append", help=RULES_HELP)
     e.add_argument("--lang", help="the story's language, for rules with a languages filter")
     e.add_argument("--source", help="the source name, for rules with a sources filter")
     e.add_argument("--source-tag", action="append", help="a tag of the source (repeatable)")

@@ -1,5 +1,6 @@
-"""`monitor rules match`, `rules test` and `rules explain`: trying rules on
-text before they alert anyone. Nothing here sends an alert."""
+"""`monitor rules list`, `rules match`, `rules test` and `rules explain`:
+finding and trying rules before they alert anyone. Nothing here sends an
+alert."""
 
 from __future__ import annotations
 
@@ -7,7 +8,55 @@ import json
 import sys
 from pathlib import Path
 
-from monitor.cli.common import _rules_arg
+from monitor.cli.common import _rules_arg, plural
+
+
+def cmd_rules_list(args) -> int:
+    """Every loaded rule: id, title, severity, tags, channels, enabled and
+    where it is written."""
+    from monitor.engine import load_rules
+    from monitor.yamlfile import shown_path
+
+    ruleset, problems = load_rules(_rules_arg(args))
+    for p in problems:
+        print(p, file=sys.stderr)
+    rows = [
+        {
+            "id": r.id,
+            "title": r.title,
+            "severity": r.severity,
+            "tags": list(r.tags),
+            "channels": list(r.channels),
+            "enabled": r.enabled,
+            "file": shown_path(str(r.path)),
+            "line": r.line,
+        }
+        for r in sorted(ruleset.rules, key=lambda r: (str(r.path), r.line or 0))
+    ]
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return 1 if problems else 0
+    headers = ("ID", "SEVERITY", "ENABLED", "TAGS", "CHANNELS", "WHERE", "TITLE")
+    table = [
+        (
+            r["id"],
+            r["severity"],
+            "yes" if r["enabled"] else "no",
+            ",".join(r["tags"]) or "-",
+            ",".join(r["channels"]) or "(default)",
+            f"{r['file']}:{r['line']}",
+            r["title"],
+        )
+        for r in rows
+    ]
+    widths = [max([len(h)] + [len(t[i]) for t in table]) for i, h in enumerate(headers[:-1])]
+    for line in [headers, *table]:
+        print("  ".join(c.ljust(w) for c, w in zip(line, widths)) + "  " + line[-1])
+    print(
+        f"{plural(len(rows), 'rule')}"
+        + (f", {plural(len(problems), 'problem')}" if problems else "")
+    )
+    return 1 if problems else 0
 
 
 def cmd_rules_match(args) -> int:
@@ -64,7 +113,8 @@ def cmd_rules_test(args) -> int:
         len(r.tests.match) + len(r.tests.no_match) if r.tests else 0 for r in ruleset.rules
     )
     print(
-        f"{len(ruleset.rules)} rules, {n_tests} tests, {len(failures)} failed, {len(problems)} problems"
+        f"{plural(len(ruleset.rules), 'rule')}, {plural(n_tests, 'test')}, "
+        f"{len(failures)} failed, {plural(len(problems), 'problem')}"
     )
     return 1 if failures or problems else 0
 

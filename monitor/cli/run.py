@@ -10,7 +10,7 @@ from pathlib import Path
 
 from monitor import log
 from monitor.cli import signals
-from monitor.cli.common import _load, bundled_rules_dir
+from monitor.cli.common import _load, bundled_rules_dir, plural
 from monitor.config import ConfigError, load_config
 
 
@@ -134,7 +134,8 @@ def cmd_check(args) -> int:
     if problems:
         return 1
     print(
-        f"ok: {len(config.sources)} sources, {len(config.channels)} channels, {len(ruleset.rules)} rules"
+        f"ok: {plural(len(config.sources), 'source')}, {plural(len(config.channels), 'channel')}, "
+        f"{plural(len(ruleset.rules), 'rule')}"
     )
     return 0
 
