@@ -10,6 +10,13 @@ from monitor.config import load_config_or_exit
 from monitor.store import state_exists
 
 
+def shipped_rules_dir() -> Path:
+    """The rules that come with the package (never ./rules)."""
+    here = Path(__file__).resolve().parent.parent  # monitor/
+    bundled = here / "bundled_rules"
+    return bundled if bundled.is_dir() else here.parent / "rules"
+
+
 def bundled_rules_dir() -> Path:
     """./rules when run from a folder holding rules, else the rules shipped
     inside the package (a wheel maps rules/ to monitor/bundled_rules), else

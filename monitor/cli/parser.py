@@ -8,7 +8,7 @@ import os
 from monitor import __version__, log
 from monitor.cli.replay import cmd_replay
 from monitor.cli.rules import cmd_rules_explain, cmd_rules_list, cmd_rules_match, cmd_rules_test
-from monitor.cli.run import cmd_check, cmd_demo, cmd_once, cmd_run
+from monitor.cli.run import cmd_check, cmd_demo, cmd_init, cmd_notify, cmd_once, cmd_run
 from monitor.cli.state import (
     cmd_outbox,
     cmd_silence,
@@ -84,6 +84,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     so.add_argument("--json", action="store_true", help="print the rows as one JSON list")
     so.set_defaults(func=cmd_sources)
+    ini = sub.add_parser(
+        "init", help="write a starter config.yaml and a copy of the rules that work with no account"
+    )
+    ini.add_argument(
+        "dir", nargs="?", default=".", help="the folder to write them in (default: this one)"
+    )
+    ini.set_defaults(func=cmd_init)
+    no = with_config(
+        sub.add_parser(
+            "notify", help="send a test alert to channels and say what each destination answered"
+        )
+    )
+    which = no.add_mutually_exclusive_group(required=True)
+    which.add_argument(
+        "--channel", action="append", metavar="NAME", help="a channel of the config (repeatable)"
+    )
+    which.add_argument("--all", action="store_true", help="every channel of the config")
+    no.set_defaults(func=cmd_notify)
     demo = sub.add_parser("demo", help="run the whole pipeline offline on bundled pages and feeds")
     demo.add_argument("--rules", help="rules directory (default: ./rules or the shipped rules)")
     demo.add_argument("--verbose", action="store_true", help="show the log lines too")

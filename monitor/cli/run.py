@@ -146,3 +146,49 @@ def cmd_demo(args) -> int:
     return run_demo(
         rules=Path(args.rules) if args.rules else bundled_rules_dir(), verbose=args.verbose
     )
+
+
+def cmd_init(args) -> int:
+    from monitor.cli.common import shipped_rules_dir
+    from monitor.starter import write_starter
+
+    return write_starter(Path(args.dir), shipped_rules_dir(), sys.stdout)
+
+
+def cmd_notify(args) -> int:
+    """A test alert to the named channels (or all), through the real
+    rendering and Apprise; exit 1 when a destination did not accept it."""
+    from monitor.checks import register_secrets
+    from monitor.config import load_config_or_exit
+    from monitor.starter import notify
+    from monitor.yamlfile import did_you_mean
+
+    config = load_config_or_exit(args.config)
+    register_secrets(config)
+    names = list(config.channels) if args.all else list(dict.fromkeys(args.channel))
+    for name in names:
+        if name in config.disabled_channels:
+            missing = ", ".join(config.disabled_channels[name])
+            print(f"error: channel '{name}' is disabled: {missing} not set", file=sys.stderr)
+            return 2
+        if name not in config.channels:
+            known = ", ".join(config.channels) or "none"
+            print(
+                f"error: no channel '{name}' in {config.path}{did_you_mean(name, config.channels)}; "
+                f"configured channels: {known}",
+                file=sys.stderr,
+            )
+            return 2
+    if not names:
+        print(f"error: {config.path} configures no channel", file=sys.stderr)
+        return 2
+    results = notify(config, names, sys.stdout)
+    for r in results:
+        verdict = "accepted" if r.ok else f"FAILED: {log.mask(r.error or 'not accepted')}"
+        print(f"{r.channel}  {r.destination}  {verdict}")
+    bad = sum(not r.ok for r in results)
+    print(
+        f"test alert: {plural(len(results) - bad, 'destination')} accepted"
+        + (f", {bad} failed" if bad else "")
+    )
+    return 1 if bad else 0
