@@ -363,10 +363,14 @@ class _Eval:
 
 def _make_match(rule: Rule, evidence: list[Evidence], story: _Story, snippet_chars: int) -> Match:
     ordered = sorted(evidence, key=lambda e: e[0].order)
+    # The words as the story wrote them ("licence plate readers"), not the
+    # rule's pattern ("licence plate reader*"): `rules explain` shows both.
     first: dict[str, str] = {}
-    for _, text, same in ordered:
-        first.setdefault(same, text)
-    terms = tuple(first.values())
+    for hit, text, same in ordered:
+        if same not in first:
+            found = story.text(hit.field).display[hit.start : hit.end].strip()
+            first[same] = found or text
+    terms = tuple(dict.fromkeys(first.values()))
     if ordered:
         hit = ordered[0][0]
         text = story.text(hit.field).display
