@@ -285,7 +285,7 @@ class Monitor:
                 source=src.name,
                 status=result.status,
                 new=0,
-                unchanged="hash" if not result.not_modified else "304",
+                unchanged="same_body" if not result.not_modified else "not_modified",
             )
             self.source_health.success(src, state, now, new=0)
             return PollOutcome(src.name, True, not_modified=True)
@@ -411,7 +411,9 @@ class Monitor:
             source=src.name,
             reason=reason,
             error=error,
-            failures=failures,
+            # while the network is down a failure is not held against the source
+            failures=failures if count else None,
+            counted=None if count else "no: the network was down",
             retry_in=f"{delay:.0f}s",
         )
         if count and reason != "cancelled":

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from monitor.cli.common import _rules_arg
 from monitor.config import parse_duration
+from monitor.identity import canonical_url
 
 if TYPE_CHECKING:
     from monitor.alerts.outbox import DeliveryStats
@@ -55,14 +56,15 @@ def cmd_replay(args) -> int:
                 per_rule[m.rule_id] = per_rule.get(m.rule_id, 0) + 1
             if sender is not None:
                 sender.queue(story, matches)
-            when = story.published.strftime("%Y-%m-%d") if story.published else "----------"
+            when = story.published.strftime("%Y-%m-%d") if story.published else "unknown   "
+            link = canonical_url(story.link) or story.link  # tracking parameters off, as alerts
             if args.json:
                 print(
                     json.dumps(
                         {
                             "source": story.source,
                             "title": story.title,
-                            "link": story.link,
+                            "link": link,
                             "published": story.published.isoformat() if story.published else None,
                             "matches": [
                                 {"rule": m.rule_id, "terms": list(m.terms), "snippet": m.snippet}

@@ -29,7 +29,9 @@ def cmd_status(args) -> int:
         if args.health:
             return _health(config, store)
         if args.retry_dead:
-            print(f"{store.retry_dead()} dead deliveries queued again")
+            from monitor.alerts.admin import requeue_dead
+
+            print(requeue_dead(config, store))
         now = time.time()
         data: dict[str, Any] = {
             "loop": {
@@ -90,11 +92,13 @@ def _print_status(data: dict, args, now: float) -> None:
             print(f"    {log.mask(err)}")
     print("SOURCES")
     for s in data["sources"]:
-        health = (
-            "ok"
-            if not s["last_error"]
-            else f"FAILING x{s['failures']} ({s['last_error_reason']}: {s['last_error']})"
-        )
+        error = error_text(s["last_error_reason"], s["last_error"])
+        if not s["last_error"]:
+            health = "ok"
+        elif not s["failures"]:
+            health = f"not checked, the network was down ({error})"
+        else:
+            health = f"FAILING x{s['failures']} ({error})"
         print(f"  {s['name']:<24} {health}")
         print(
             f"  {'':<24} last success {fmt(s['last_success_at'])}  next check {fmt(s['next_check_at'])}  "
@@ -108,11 +112,21 @@ def _print_status(data: dict, args, now: float) -> None:
     print(f"OUTBOX  pending {o['pending']}  sent {o['sent']}  dead {o['dead']}")
     for d in data["failing_deliveries"]:
         print(f"  {d['status']:<8} {d['channel']:<16} attempts {d['attempts']}  {d['last_error']}")
-    if o["dead"]:
+    if o["dead"] and not args.retry_dead:
         print(f"  retry dead letters: monitor status --config {args.config} --retry-dead")
     print("MATCHES (last day / last week)")
     for rule, n in data["matches_last_week"].items():
         print(f"  {rule:<32} {data['matches_last_day'].get(rule, 0):>5} / {n}")
+
+
+def error_text(reason: str | None, error: str | None) -> str:
+    """'http 404 Not Found', not 'http: http 404 Not Found': the reason is
+    named once."""
+    if not error:
+        return reason or ""
+    if not reason or error.split(" ", 1)[0].rstrip(":") == reason:
+        return error
+    return f"{reason}: {error}"
 
 
 def health_url(host: str, port: int) -> str:
@@ -196,6 +210,9 @@ def source_rows(config, store) -> list[dict]:
             state = "new"
         elif r.get("last_error_reason") == "no_new_items":
             state = "stale"
+        elif r.get("last_error") and not r.get("failures"):
+            # failed only while the network was down: not counted against it
+            state = "unchecked"
         elif r.get("last_error"):
             state = (
                 "broken" if r.get("broken_alerted") else "failing"
@@ -203,6 +220,9 @@ def source_rows(config, store) -> list[dict]:
         else:
             state = "ok"
         reason = r.get("last_error_reason")
+        error = error_text(reason, r.get("last_error")) if reason else None
+        if state == "unchecked":
+            error = f"not checked, the network was down ({error})"
         out.append(
             {
                 "name": src.name,
@@ -210,7 +230,7 @@ def source_rows(config, store) -> list[dict]:
                 "state": state,
                 "last_success_at": r.get("last_success_at"),
                 "next_check_at": r.get("next_check_at"),
-                "last_error": f"{reason}: {r.get('last_error')}" if reason else None,
+                "last_error": error,
                 "stories_seen": r.get("stories_seen", 0),
                 "url": r.get("permanent_url") or src.url,
             }
@@ -233,15 +253,18 @@ def cmd_sources(args) -> int:
         return 0
     fmt = lambda t: time.strftime("%Y-%m-%d %H:%M", time.gmtime(t)) if t else "-"  # noqa: E731
     width = max([len("SOURCE")] + [len(r["name"]) for r in rows])
+    kind = max([len("KIND")] + [len(r["kind"]) for r in rows])
+    state = max([len("STATE")] + [len(r["state"]) for r in rows])
     print(
-        f"{'SOURCE':<{width}}  {'KIND':<5} {'STATE':<12} {'LAST SUCCESS':<16}  {'NEXT CHECK':<16}  "
-        f"{'STORIES':>7}  LAST ERROR"
+        f"{'SOURCE':<{width}}  {'KIND':<{kind}}  {'STATE':<{state}}  {'LAST SUCCESS':<16}  "
+        f"{'NEXT CHECK':<16}  {'STORIES':>7}  LAST ERROR"
     )
     for r in rows:
         error = (r["last_error"] or "-")[:100]
         print(
-            f"{r['name']:<{width}}  {r['kind']:<5} {r['state']:<12} {fmt(r['last_success_at']):<16}  "
-            f"{fmt(r['next_check_at']):<16}  {r['stories_seen']:>7}  {error}"
+            f"{r['name']:<{width}}  {r['kind']:<{kind}}  {r['state']:<{state}}  "
+            f"{fmt(r['last_success_at']):<16}  {fmt(r['next_check_at']):<16}  "
+            f"{r['stories_seen']:>7}  {error}"
         )
     return 0
 

@@ -104,7 +104,10 @@ class Explanation:
         if self.evidence:
             lines.append("  terms found:")
             for hit, text, _ in sorted(self.evidence, key=lambda e: e[0].order):
-                lines.append(f"    {text!r} in {hit.field} at {hit.start}-{hit.end}")
+                found = self.story.text(hit.field).display[hit.start : hit.end]
+                lines.append(
+                    f"    {text!r} in {hit.field} at {hit.start}-{hit.end}: found {found!r}"
+                )
         snip = self.marked_snippet(snippet_chars)
         if snip:
             lines.append("  snippet: " + snip)
