@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -40,6 +42,13 @@ from .store import LeaseLost, SourceState, Store, StoreUnavailable, display_stat
 
 if TYPE_CHECKING:
     from .httpapi import HttpApi
+
+
+def process_key() -> str:
+    """The state's record of the `monitor run` on this host (a container
+    keeps its hostname), which `status --health` reads."""
+    return f"process:{socket.gethostname()}"
+
 
 # After SIGTERM, how long in-flight work (a fetch, an Apprise send) may take
 # before the process leaves anyway; Docker's default grace is 10 s.
@@ -558,6 +567,8 @@ class Monitor:
         self.store.set_meta("last_reload", None)  # a failed reload of an earlier run is history
         self.store.set_meta("start_problems", self.start_problems)
         self.start_http()
+        process = {"pid": os.getpid(), "started_at": time.time(), "stopped_at": None}
+        self.store.set_meta(process_key(), process)  # `status --health` reads it
         log.event(
             "monitor.started",
             sources=len(self.sources),
@@ -582,6 +593,10 @@ class Monitor:
                 self._idle(wait)
         finally:
             self.loop_alive = False
+            try:
+                self.store.set_meta(process_key(), process | {"stopped_at": time.time()})
+            except Exception:  # the state went away: the pid tells the same
+                pass
         log.event("monitor.stopped", outbox_pending=self.store.outbox_counts()["pending"])
 
     def _idle(self, seconds: float) -> None:

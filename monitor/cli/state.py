@@ -14,6 +14,30 @@ from monitor.store import state_exists
 
 
 def cmd_status(args) -> int:
+    if args.health:
+        return _health_check(args)
+    return _status(args)
+
+
+def _health_check(args) -> int:
+    """`status --health`, the container's HEALTHCHECK: exit 0 or 1, never
+    anything else (Docker reserves 2), whatever went wrong."""
+    from monitor.store import StoreError, StoreUnavailable
+
+    try:
+        return 0 if _status(args) == 0 else 1
+    except SystemExit as e:  # the config did not load: its errors are printed
+        print(f"unhealthy: the config {args.config} did not load")
+        return 0 if e.code == 0 else 1
+    except (StoreError, StoreUnavailable) as e:
+        print(f"unhealthy: state: {e}")
+        return 1
+    except Exception as e:  # a bug must still answer 1, not a traceback's exit code
+        print(f"unhealthy: {type(e).__name__}: {e}")
+        return 1
+
+
+def _status(args) -> int:
     from monitor.service import register_secrets
     from monitor.store import Store
 
@@ -269,12 +293,41 @@ def cmd_sources(args) -> int:
     return 0
 
 
+def _not_running(store, now: float) -> str | None:
+    """Why the `monitor run` of this host is known not to run: it stopped,
+    or its process is gone. None when it runs, or nothing says otherwise
+    (no record: a state from `once`, or from an older version)."""
+    import os
+
+    from monitor.service import process_key
+
+    rec = store.get_meta(process_key())
+    if not isinstance(rec, dict):
+        return None
+    if rec.get("stopped_at"):
+        cycle = store.get_meta("last_cycle")
+        if isinstance(cycle, dict) and cycle.get("ended_at", 0) > rec["stopped_at"]:
+            return None  # a `once` ran since: the cycles tell the health
+        return f"it stopped {int(now - rec['stopped_at'])}s ago"
+    try:
+        os.kill(int(rec["pid"]), 0)
+    except ProcessLookupError:
+        return f"its process {rec['pid']} is gone"
+    except (PermissionError, OSError, ValueError, KeyError, TypeError):
+        return None
+    return None
+
+
 def _health(config, store) -> int:
     """Without the HTTP endpoint: healthy while no enabled source is overdue
     and a cycle ended within http.stale_after. Never asks the network, so an
     outage elsewhere cannot get the container restarted."""
     grace = 300.0 + config.fetch.deadline
     now = time.time()
+    gone = _not_running(store, now)
+    if gone:
+        print(f"unhealthy: the monitor is not running ({gone})")
+        return 1
     enabled = {s.name for s in config.sources if s.enabled}
     overdue = [
         r["name"]
