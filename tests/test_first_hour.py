@@ -136,7 +136,8 @@ def test_the_container_runs_the_example_config_with_one_secret(tmp_path, http_se
     config = tmp_path / "config" / "config.yaml"
     shutil.copy(ROOT / "config.example.yaml", config)
     loopback_sources(
-        config, [http_server.add("/a.xml", rss("Council meets"), content_type="application/rss+xml")]
+        config,
+        [http_server.add("/a.xml", rss("Council meets"), content_type="application/rss+xml")],
     )
     (tmp_path / "secrets" / "slack_webhook_url").write_text(webhook.url() + "\n")
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -238,7 +239,9 @@ def test_init_writes_a_config_that_works_with_no_account(tmp_path):
     config = yaml.safe_load((folder / "config.yaml").read_text())
     assert config["channels"] == {"console": {"urls": [], "default": True}}
     # the shipped sources: those of config.example.yaml, as written there
-    example = {s["name"]: s for s in yaml.safe_load((ROOT / "config.example.yaml").read_text())["sources"]}
+    example = {
+        s["name"]: s for s in yaml.safe_load((ROOT / "config.example.yaml").read_text())["sources"]
+    }
     for src in config["sources"]:
         assert {k: example[src["name"]][k] for k in src} == src
 
@@ -325,12 +328,17 @@ def test_rules_list_shows_every_rule_with_its_place(tmp_path):
     where = cells[5]
     path, line = where.rsplit(":", 1)
     assert Path(path).name == "facial-recognition.yaml"
-    assert (ROOT / "rules" / Path(path).name).read_text().splitlines()[int(line) - 1].endswith(
-        "- id: licence-plate-readers"
+    assert (
+        (ROOT / "rules" / Path(path).name)
+        .read_text()
+        .splitlines()[int(line) - 1]
+        .endswith("- id: licence-plate-readers")
     )
     assert row.endswith("Licence-plate reader networks that track people's movements")
 
-    rows = json.loads(sh(f"monitor rules list --json --rules {ROOT / 'rules'}", tmp_path, env).stdout)
+    rows = json.loads(
+        sh(f"monitor rules list --json --rules {ROOT / 'rules'}", tmp_path, env).stdout
+    )
     lpr = next(r for r in rows if r["id"] == "licence-plate-readers")
     assert lpr["severity"] == "low" and lpr["enabled"] is True and lpr["line"] == int(line)
     assert set(lpr) == {"id", "title", "severity", "tags", "channels", "enabled", "file", "line"}

@@ -93,11 +93,15 @@ def requeue_dead(config: Config, store: Store, now: float | None = None) -> str:
     got = store.requeue_dead(
         {name: [destination_id(u) for u in urls] for name, urls in dests.items()}, now
     )
-    parts = [f"{got['queued']} dead deliveries queued again"]
+
+    def deliveries(count: int, adjective: str) -> str:
+        return f"{count} {adjective} {'delivery' if count == 1 else 'deliveries'}"
+
+    parts = [f"{deliveries(got['queued'], 'dead')} queued again"]
     if got["retargeted"]:
         text = (
             f"{got['retargeted']} re-targeted by channel name, as their destination left the "
-            f"channel: {got['created']} new deliveries to the channel's current destinations"
+            f"channel: {deliveries(got['created'], 'new')} to the channel's current destinations"
         )
         if got["had_it"]:
             text += f", {got['had_it']} skipped (that destination has the story already)"
