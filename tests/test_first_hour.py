@@ -301,7 +301,7 @@ def test_notify_sends_a_test_alert_through_apprise_and_says_what_each_destinatio
     wrong = sh("monitor notify --config config.yaml --channel hok", tmp_path, env)
     assert wrong.returncode == 2
     assert wrong.stderr.strip() == (
-        f"error: no channel 'hok' in config.yaml (did you mean 'hook'?); "
+        "error: no channel 'hok' in config.yaml (did you mean 'hook'?); "
         "configured channels: hook, down, console"
     )
     del cfg
