@@ -73,30 +73,52 @@ def _indentation_message(lines: list[str], at: int) -> str | None:
         above = _previous_key(lines, row)
         if above is None:
             continue
-        col, name, line_no = above
-        if here[0] != col and here[0] > col - 2:
-            return (
-                f"bad indentation: '{here[1]}' starts at column {here[0]}; "
-                f"expected column {col}, in line with '{name}' on line {line_no}"
-            )
+        col, name, line_no, has_value = above
+        if here[0] == col:
+            continue
+        if here[0] > col and not has_value:
+            continue  # a block nested under 'key:' may start at any deeper column
+        if here[0] < col and here[0] in _outer_columns(lines, row, col):
+            continue  # back out to an enclosing block
+        return (
+            f"bad indentation: '{here[1]}' starts at column {here[0]}; "
+            f"expected column {col}, in line with '{name}' on line {line_no}"
+        )
     return None
 
 
-def _key_column(line: str) -> tuple[int, str] | None:
-    """(1-based column, key) of the key a line starts, past any '- '."""
+def _outer_columns(lines: list[str], row: int, col: int) -> set[int]:
+    """Key and list-dash columns of the blocks enclosing line `row`."""
+    out: set[int] = set()
+    for i in range(row - 1, -1, -1):
+        m = _KEY.match(lines[i])
+        if not m:
+            continue
+        key_col = len(m.group(1)) + len(m.group(2)) + 1
+        if key_col < col:
+            out.add(key_col)
+            out.add(len(m.group(1)) + 1)  # the dash of a list item
+            col = key_col
+    return out
+
+
+def _key_column(line: str) -> tuple[int, str, bool] | None:
+    """(1-based column, key, whether a value follows on the line) of the
+    key a line starts, past any '- '."""
     m = _KEY.match(line)
     if not m:
         return None
-    return len(m.group(1)) + len(m.group(2)) + 1, m.group(3).strip()
+    rest = line[m.end() :].split(" #", 1)[0].strip()
+    return len(m.group(1)) + len(m.group(2)) + 1, m.group(3).strip(), bool(rest)
 
 
-def _previous_key(lines: list[str], row: int) -> tuple[int, str, int] | None:
+def _previous_key(lines: list[str], row: int) -> tuple[int, str, int, bool] | None:
     for i in range(row - 1, -1, -1):
         stripped = lines[i].strip()
         if not stripped or stripped.startswith("#"):
             continue
         found = _key_column(lines[i])
-        return (found[0], found[1], i + 1) if found else None
+        return (found[0], found[1], i + 1, found[2]) if found else None
     return None
 
 
