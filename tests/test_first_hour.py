@@ -400,3 +400,18 @@ def test_health_without_endpoint_says_a_stopped_or_killed_monitor_is_not_running
             else f"unhealthy: the monitor is not running (its process {pid} is gone)"
         )
         assert after.stdout.startswith(expected), after.stdout
+
+
+def test_readme_shows_what_check_prints_for_the_example_with_one_secret(tmp_path):
+    """The example output under "Running it for real" is the real output."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("\n## Running it for real\n", 1)[1]
+    shown = (
+        section.split("one warning for the e-mail", 1)[1].split("```\n", 1)[1].split("```", 1)[0]
+    )
+    work = clone_layout(tmp_path)
+    shutil.copy(work / "config.example.yaml", work / "config.yaml")
+    env = clean_env(SLACK_WEBHOOK_URL="https://hooks.slack.com/services/T000/B000/XXXX")
+    out = sh("monitor check --config config.yaml", work, env)
+    assert out.returncode == 0
+    assert out.stdout == shown
