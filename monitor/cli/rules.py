@@ -20,40 +20,41 @@ def cmd_rules_list(args) -> int:
     ruleset, problems = load_rules(_rules_arg(args))
     for p in problems:
         print(p, file=sys.stderr)
-    rows = [
-        {
-            "id": r.id,
-            "title": r.title,
-            "severity": r.severity,
-            "tags": list(r.tags),
-            "channels": list(r.channels),
-            "enabled": r.enabled,
-            "file": shown_path(str(r.path)),
-            "line": r.line,
-        }
-        for r in sorted(ruleset.rules, key=lambda r: (str(r.path), r.line or 0))
-    ]
+    rules = sorted(ruleset.rules, key=lambda r: (str(r.path), r.line or 0))
     if args.json:
+        rows = [
+            {
+                "id": r.id,
+                "title": r.title,
+                "severity": r.severity,
+                "tags": list(r.tags),
+                "channels": list(r.channels),
+                "enabled": r.enabled,
+                "file": shown_path(str(r.path)),
+                "line": r.line,
+            }
+            for r in rules
+        ]
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return 1 if problems else 0
     headers = ("ID", "SEVERITY", "ENABLED", "TAGS", "CHANNELS", "WHERE", "TITLE")
     table = [
         (
-            r["id"],
-            r["severity"],
-            "yes" if r["enabled"] else "no",
-            ",".join(r["tags"]) or "-",
-            ",".join(r["channels"]) or "(default)",
-            f"{r['file']}:{r['line']}",
-            r["title"],
+            r.id,
+            r.severity,
+            "yes" if r.enabled else "no",
+            ",".join(r.tags) or "-",
+            ",".join(r.channels) or "(default)",
+            f"{shown_path(str(r.path))}:{r.line}",
+            r.title,
         )
-        for r in rows
+        for r in rules
     ]
     widths = [max([len(h)] + [len(t[i]) for t in table]) for i, h in enumerate(headers[:-1])]
     for line in [headers, *table]:
         print("  ".join(c.ljust(w) for c, w in zip(line, widths)) + "  " + line[-1])
     print(
-        f"{plural(len(rows), 'rule')}"
+        f"{plural(len(rules), 'rule')}"
         + (f", {plural(len(problems), 'problem')}" if problems else "")
     )
     return 1 if problems else 0
