@@ -9,7 +9,8 @@ import warnings
 
 from monitor.cli import signals
 
-signals.install_early()  # before the imports below, which take a while
+if signals.started_as_program(sys.argv[0]):
+    signals.install_early()  # before the imports below, which take a while
 
 from monitor import log  # noqa: E402
 from monitor.cli.common import bundled_rules_dir  # noqa: E402
