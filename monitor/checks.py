@@ -79,7 +79,7 @@ def url_problem(url: str) -> str:
     scheme = url.split("://", 1)[0]
     schemes = apprise_schemes()
     if scheme.lower() not in schemes:
-        close = difflib.get_close_matches(scheme.lower(), sorted(schemes), n=1, cutoff=0.6)
+        close = difflib.get_close_matches(scheme.lower(), sorted(schemes), n=1, cutoff=0.75)
         hint = f" (did you mean '{close[0]}://'?)" if close else ""
         return (
             f"unknown Apprise scheme '{scheme}://'; expected a service Apprise knows, "
