@@ -90,7 +90,7 @@ def test_check_lists_every_problem_with_file_and_line(tmp_path):
         for ln in lines
     )
     assert (
-        f"{cfg}:3:12: unknown Apprise scheme 'nonsense://'; expected a service Apprise knows, e.g. slack://, mailtos://, json://"
+        f"{cfg}:5:12: unknown Apprise scheme 'nonsense://'; expected a service Apprise knows, e.g. slack://, mailtos://, json://"
         in lines
     )
     assert len(lines) == 4, lines
