@@ -19,7 +19,7 @@ from .configbase import parse_duration as parse_duration
 from .sources.config import SourceConfig as SourceConfig
 from .sources.html import Select as Select
 from .sources.jsonapi import JsonPaths as JsonPaths
-from .yamlfile import FileError, YamlDoc, load_yaml, validation_errors
+from .yamlfile import FileError, YamlDoc, load_yaml, shown, validation_errors
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 
@@ -422,5 +422,5 @@ def load_config_or_exit(path: str | Path) -> Config:
         return load_config(path)
     except ConfigError as e:
         for err in e.errors:
-            print(f"error: {err}", file=sys.stderr)
+            print(f"error: {shown(err)}", file=sys.stderr)
         raise SystemExit(2) from None

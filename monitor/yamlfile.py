@@ -36,7 +36,7 @@ class FileError(Exception):
         self.message = message
 
     def __str__(self) -> str:
-        where = shown_path(self.path)
+        where = self.path
         if self.line is not None:
             where += f":{self.line}"
             if self.col is not None:
@@ -44,9 +44,18 @@ class FileError(Exception):
         return f"{where}: {self.message}"
 
 
+def shown(problem: object) -> str:
+    """A problem line for the terminal: its file relative to the working
+    folder when it is under it, so `check`, `rules test` and the other
+    commands print files alike. Logs and the state keep full paths."""
+    text = str(problem)
+    path, sep, rest = text.partition(":")
+    return shown_path(path) + sep + rest if sep and os.path.isabs(path) else text
+
+
 def shown_path(path: str) -> str:
-    """A path under the working folder as a relative one, as the user wrote
-    it; any other path as it is. Every command prints files the same way."""
+    """A path under the working folder as a relative one; any other path
+    as it is."""
     if not os.path.isabs(path):
         return path
     try:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from monitor.cli.common import _rules_arg
 from monitor.config import parse_duration
 from monitor.identity import canonical_url
+from monitor.yamlfile import shown
 
 if TYPE_CHECKING:
     from monitor.alerts.outbox import DeliveryStats
@@ -34,7 +35,7 @@ def cmd_replay(args) -> int:
     paths = _rules_arg(args) if args.rules else config.rule_paths
     ruleset, problems = load_rules(paths)
     for p in problems:
-        print(p, file=sys.stderr)
+        print(shown(p), file=sys.stderr)
     if not state_exists(config.state):
         print(f"no state yet at {config.state}: nothing to replay", file=sys.stderr)
         return 1

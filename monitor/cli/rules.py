@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from monitor.cli.common import _rules_arg, plural
+from monitor.yamlfile import shown
 
 
 def cmd_rules_list(args) -> int:
@@ -19,7 +20,7 @@ def cmd_rules_list(args) -> int:
 
     ruleset, problems = load_rules(_rules_arg(args))
     for p in problems:
-        print(p, file=sys.stderr)
+        print(shown(p), file=sys.stderr)
     rules = sorted(ruleset.rules, key=lambda r: (str(r.path), r.line or 0))
     if args.json:
         rows = [
@@ -65,7 +66,7 @@ def cmd_rules_match(args) -> int:
 
     ruleset, problems = load_rules(_rules_arg(args))
     for p in problems:
-        print(p, file=sys.stderr)
+        print(shown(p), file=sys.stderr)
     if problems:
         return 1
     stream = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")
@@ -106,10 +107,10 @@ def cmd_rules_test(args) -> int:
 
     ruleset, problems = load_rules(_rules_arg(args))
     for p in problems:
-        print(p)
+        print(shown(p))
     failures = ruleset.run_tests()
     for f in failures:
-        print(f)
+        print(shown(f))
     n_tests = sum(
         len(r.tests.match) + len(r.tests.no_match) if r.tests else 0 for r in ruleset.rules
     )
@@ -186,7 +187,7 @@ def cmd_rules_explain(args) -> int:
 
     ruleset, problems = load_rules(_rules_arg(args))
     for p in problems:
-        print(p, file=sys.stderr)
+        print(shown(p), file=sys.stderr)
     if ruleset.get(args.rule_id) is None:
         from monitor.yamlfile import did_you_mean
 

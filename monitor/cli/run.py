@@ -12,6 +12,7 @@ from monitor import log
 from monitor.cli import signals
 from monitor.cli.common import _load, bundled_rules_dir, plural
 from monitor.config import ConfigError, load_config
+from monitor.yamlfile import shown
 
 
 def _install_signals(stop: threading.Event, grace: float | None = None) -> None:
@@ -124,13 +125,13 @@ def cmd_check(args) -> int:
         config = load_config(args.config)
     except ConfigError as e:
         for err in e.errors:
-            print(err)
+            print(shown(err))
         return 1
     for warning in config.warnings:
-        print(f"warning: {warning}")
+        print(f"warning: {shown(warning)}")
     ruleset, problems = load_checked_rules(config)
     for p in problems:
-        print(p)
+        print(shown(p))
     if problems:
         return 1
     print(
