@@ -4,13 +4,16 @@ of the monitor a reload drives (`Reloadable`)."""
 
 from __future__ import annotations
 
+import difflib
 from typing import Protocol
+
+import yaml
 
 from . import log
 from .alerts.deliver import is_valid_url, mask_url
 from .config import Config, SourceConfig
 from .engine import RuleSet, load_rules
-from .yamlfile import FileError
+from .yamlfile import FileError, YamlDoc, did_you_mean, load_yaml
 
 
 class Reloadable(Protocol):
@@ -32,41 +35,39 @@ def load_checked_rules(config: Config) -> tuple[RuleSet, list[FileError]]:
     how they refer to the config (unknown channels, invalid Apprise URLs)."""
     ruleset, problems = load_rules(config.rule_paths)
     problems = list(problems)
-    known = set(config.channels)
+    known = set(config.channels) | set(config.disabled_channels)
+    expected = (
+        f"expected one of {', '.join(sorted(known))}" if known else "no channels are configured"
+    )
+    docs = _Docs()
     for rule in ruleset.rules:
         for ch in rule.channels:
             if ch not in known:
-                hint = (
-                    f"; configured channels: {', '.join(sorted(known))}"
-                    if known
-                    else "; no channels are configured"
-                )
+                line, col = docs.rule_channel(rule.path, rule.line, ch)
                 problems.append(
                     FileError(
-                        rule.path, rule.line, None, f"rule {rule.id}: unknown channel '{ch}'{hint}"
+                        rule.path,
+                        line,
+                        col,
+                        f"rule {rule.id}: unknown channel '{ch}'; {expected}"
+                        f"{did_you_mean(ch, known)}",
                     )
                 )
+    where = config.path or "config"
     for i, ch in enumerate(config.health.channels):
         if ch not in known:
             problems.append(
-                FileError(
-                    config.path or "config",
-                    None,
-                    None,
-                    f"health.channels.{i}: unknown channel '{ch}'",
+                docs.config_error(
+                    where,
+                    ("health", "channels", i),
+                    f"health.channels: unknown channel '{ch}'; {expected}{did_you_mean(ch, known)}",
                 )
             )
     for name, channel in config.channels.items():
         for i, url in enumerate(channel.urls):
             if not is_valid_url(url):
-                scheme = url.split("://", 1)[0] if "://" in url else url[:12]
                 problems.append(
-                    FileError(
-                        config.path or "config",
-                        None,
-                        None,
-                        f"channels.{name}.urls.{i}: not a valid Apprise URL (scheme '{scheme}')",
-                    )
+                    docs.config_error(where, ("channels", name, "urls", i), url_problem(url))
                 )
     from .sources.search import queries_for
 
@@ -82,6 +83,91 @@ def load_checked_rules(config: Config) -> tuple[RuleSet, list[FileError]]:
                 )
             )
     return ruleset, problems
+
+
+def url_problem(url: str) -> str:
+    """Why an Apprise URL is refused, and what would be taken instead."""
+    if "://" not in url:
+        return "this value is not an Apprise URL; expected scheme://..., e.g. slack://, mailtos://, json://"
+    scheme = url.split("://", 1)[0]
+    schemes = apprise_schemes()
+    if scheme.lower() not in schemes:
+        close = difflib.get_close_matches(scheme.lower(), sorted(schemes), n=1, cutoff=0.75)
+        hint = f" (did you mean '{close[0]}://'?)" if close else ""
+        return (
+            f"unknown Apprise scheme '{scheme}://'; expected a service Apprise knows, "
+            f"e.g. slack://, mailtos://, json://{hint}"
+        )
+    return (
+        f"not a valid Apprise URL for '{scheme}://': its parts do not fit that service; "
+        "expected the form its Apprise page gives"
+    )
+
+
+def apprise_schemes() -> set[str]:
+    import apprise
+
+    out: set[str] = set()
+    for entry in apprise.Apprise().details().get("schemas", []):
+        for key in ("protocols", "secure_protocols"):
+            value = entry.get(key) or ()
+            out.update([value] if isinstance(value, str) else value)
+    return {s.lower() for s in out}
+
+
+class _Docs:
+    """Positions for problems found after loading: the config's and rule
+    files' YAML read again (only when there is a problem to place)."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, YamlDoc | None] = {}
+
+    def doc(self, path) -> YamlDoc | None:
+        key = str(path)
+        if key not in self._cache:
+            try:
+                self._cache[key] = load_yaml(path)
+            except (FileError, OSError):
+                self._cache[key] = None
+        return self._cache[key]
+
+    def config_error(self, path, loc: tuple, message: str) -> FileError:
+        doc = self.doc(path) if path != "config" else None
+        if doc is None:
+            return FileError(path, None, None, message)
+        # the value itself, not its key
+        node = doc.node_at(loc)
+        return FileError(
+            path,
+            node.start_mark.line + 1 if node is not None else None,
+            node.start_mark.column + 1 if node is not None else None,
+            message,
+        )
+
+    def rule_channel(self, path, line: int | None, channel: str) -> tuple[int | None, int | None]:
+        """line:col of `channel` in the rule starting at `line`."""
+        doc = self.doc(path)
+        if doc is None or line is None or not isinstance(doc.data, dict):
+            return line, None
+        items = doc.root.value if isinstance(doc.root, yaml.MappingNode) else []
+        seq = next((v for k, v in items if getattr(k, "value", None) == "rules"), None)
+        for node in getattr(seq, "value", []):
+            if not isinstance(node, yaml.MappingNode) or node.start_mark.line + 1 != line:
+                continue
+            for found in _scalars(node, channel):
+                return found.start_mark.line + 1, found.start_mark.column + 1
+        return line, None
+
+
+def _scalars(node, value: str):
+    """Scalar nodes equal to `value` under the `channels` keys of a rule
+    (its own, or under replace/add)."""
+    for key, val in getattr(node, "value", []):
+        name = getattr(key, "value", None)
+        if name == "channels" and isinstance(val, yaml.SequenceNode):
+            yield from (v for v in val.value if getattr(v, "value", None) == value)
+        elif name in ("replace", "add") and isinstance(val, yaml.MappingNode):
+            yield from _scalars(val, value)
 
 
 def register_secrets(config: Config) -> None:

@@ -19,7 +19,7 @@ from .configbase import parse_duration as parse_duration
 from .sources.config import SourceConfig as SourceConfig
 from .sources.html import Select as Select
 from .sources.jsonapi import JsonPaths as JsonPaths
-from .yamlfile import FileError, YamlDoc, load_yaml, validation_errors
+from .yamlfile import FileError, YamlDoc, load_yaml, shown, validation_errors
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 
@@ -242,6 +242,11 @@ class Config(_Strict):
     # Values taken from the environment for channels, headers and source
     # URLs: never printed (monitor.log masks them). Set by load_config.
     secrets: frozenset[str] = Field(default=frozenset(), exclude=True, repr=False)
+    # Channels left out because a secret they name is not set: name -> the
+    # variables. Rules may still name them. Set by load_config.
+    disabled_channels: dict[str, tuple[str, ...]] = Field(default_factory=dict, exclude=True)
+    # One line each (file:line:col: ...) about the channels above.
+    warnings: tuple[str, ...] = Field(default=(), exclude=True)
 
     @field_validator("state", mode="before")
     @classmethod
@@ -289,12 +294,17 @@ def _is_secret_place(loc: tuple) -> bool:
 
 
 def interpolate(
-    doc: YamlDoc, env: dict[str, str] | None = None, secrets: set[str] | None = None
+    doc: YamlDoc,
+    env: dict[str, str] | None = None,
+    secrets: set[str] | None = None,
+    unset: dict[str, list[tuple[tuple, str]]] | None = None,
 ) -> tuple[Any, list[FileError]]:
     """Replace ${NAME} (or ${NAME:-default}) in every string value; `$$` is
     a literal `$`. NAME_FILE, when NAME is unset, names a file holding the
     value (Docker and Kubernetes secrets). Values put into channels, headers
-    and source URLs are added to `secrets`."""
+    and source URLs are added to `secrets`. With `unset` given, a variable
+    missing inside a channel is no error: it is listed there under the
+    channel's name (the channel is then left out)."""
     environ: Mapping[str, str] = os.environ if env is None else env
     errors: list[FileError] = []
     secrets = set() if secrets is None else secrets
@@ -313,6 +323,9 @@ def interpolate(
                 return ""
         if default is not None:
             return default
+        if unset is not None and len(loc) >= 2 and loc[0] == "channels":
+            unset.setdefault(str(loc[1]), []).append((loc, name))
+            return ""
         errors.append(doc.error(loc, f"environment variable {name} is not set"))
         return ""
 
@@ -361,7 +374,9 @@ def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:
     if not isinstance(doc.data, dict):
         raise ConfigError([doc.error((), "expected a mapping of settings at the top level")])
     secrets: set[str] = set()
-    data, errors = interpolate(doc, env, secrets)
+    unset: dict[str, list[tuple[tuple, str]]] = {}
+    data, errors = interpolate(doc, env, secrets, unset)
+    disabled, warnings = _disable_channels(doc, data, unset)
     try:
         cfg = Config.model_validate(data)
     except ValidationError as e:
@@ -377,8 +392,46 @@ def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:
     rules = [base / p for p in cfg.rule_paths] if isinstance(cfg.rules, list) else base / cfg.rules
     state = cfg.state if isinstance(cfg.state, str) else base / cfg.state
     return cfg.model_copy(
-        update={"state": state, "rules": rules, "path": path, "secrets": frozenset(secrets)}
+        update={
+            "state": state,
+            "rules": rules,
+            "path": path,
+            "secrets": frozenset(secrets),
+            "disabled_channels": disabled,
+            "warnings": warnings,
+        }
     )
+
+
+def _disable_channels(
+    doc: YamlDoc, data: Any, unset: dict[str, list[tuple[tuple, str]]]
+) -> tuple[dict[str, tuple[str, ...]], tuple[str, ...]]:
+    """Leave out the channels whose secrets are not set, so a config with
+    one account configured runs with that one: one warning per channel,
+    naming the variables. Rules that name such a channel still load."""
+    channels = data.get("channels") if isinstance(data, dict) else None
+    disabled: dict[str, tuple[str, ...]] = {}
+    warnings: list[str] = []
+    for name, found in unset.items():
+        names = tuple(dict.fromkeys(var for _, var in found))
+        disabled[name] = names
+        if isinstance(channels, dict):
+            channels.pop(name, None)
+        what = " and ".join(", ".join(names).rsplit(", ", 1))
+        noun, verb, it = (
+            ("variable", "is", "it") if len(names) == 1 else ("variables", "are", "them")
+        )
+        files = ", ".join(f"{n}_FILE" for n in names)
+        warnings.append(
+            str(
+                doc.error(
+                    found[0][0],
+                    f"channel '{name}' is disabled: environment {noun} {what} {verb} not set; "
+                    f"set {it} (or {files}) to send to it",
+                )
+            )
+        )
+    return disabled, tuple(warnings)
 
 
 def load_config_or_exit(path: str | Path) -> Config:
@@ -388,5 +441,5 @@ def load_config_or_exit(path: str | Path) -> Config:
         return load_config(path)
     except ConfigError as e:
         for err in e.errors:
-            print(f"error: {err}", file=sys.stderr)
+            print(f"error: {shown(err)}", file=sys.stderr)
         raise SystemExit(2) from None

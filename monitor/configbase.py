@@ -12,9 +12,12 @@ _DURATION = re.compile(r"^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s
 
 
 def parse_duration(value: Any) -> float:
-    """Seconds from 90, "90s", "15m", "1h30m" or "2d"."""
+    """Seconds from 90, "90" (as typed on a command line), "90s", "15m",
+    "1h30m" or "2d"."""
     if isinstance(value, bool):
         raise ValueError("expected a duration such as 15m, 1h or 90s")
+    if isinstance(value, str) and re.fullmatch(r"\s*\d+(?:\.\d+)?\s*", value):
+        value = float(value)
     if isinstance(value, (int, float)):
         seconds = float(value)
     else:

@@ -120,7 +120,12 @@ class Reloader:
                 note="these settings apply at the next start",
             )
             new = new.model_copy(update={k: getattr(old, k) for k in restart})
+        for warning in new.warnings:
+            log.event("channel.disabled", level="warning", problem=warning)
         mon.apply(new, ruleset)
+        # recorded first: a reader that sees reload.done sees the start
+        # problems cleared too
+        mon.record_reload(True, [])
         log.event(
             "reload.done",
             why=why,
@@ -128,5 +133,4 @@ class Reloader:
             sources=len(mon.sources),
             channels=",".join(mon.dests),
         )
-        mon.record_reload(True, [])
         return True

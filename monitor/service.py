@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -49,6 +51,13 @@ from .store import LeaseLost, SourceState, Store, StoreUnavailable, display_stat
 
 if TYPE_CHECKING:
     from .httpapi import HttpApi
+
+
+def process_key() -> str:
+    """The state's record of the `monitor run` on this host (a container
+    keeps its hostname), which `status --health` reads."""
+    return f"process:{socket.gethostname()}"
+
 
 # After SIGTERM, how long in-flight work (a fetch, an Apprise send) may take
 # before the process leaves anyway; Docker's default grace is 10 s.
@@ -154,7 +163,10 @@ class Monitor:
         """What follows from self.config and self.rules, at start and after a reload."""
         config = self.config
         self._sources = expand([s for s in config.sources if s.enabled], self.rules.rules)
-        self.dests = destinations({name: list(c.urls) for name, c in config.channels.items()})
+        self.dests = destinations(
+            {name: list(c.urls) for name, c in config.channels.items()},
+            len(config.disabled_channels),
+        )
         self.router = Router(self.dests, dict(config.channels), config.delivery, self.store)
         self.source_health = HealthKeeper(self.store, config.health, self.dests, self.clock)
         for src in self.sources:
@@ -306,7 +318,7 @@ class Monitor:
                 source=src.name,
                 status=result.status,
                 new=0,
-                unchanged="hash" if not result.not_modified else "304",
+                unchanged="same_body" if not result.not_modified else "not_modified",
             )
             self.source_health.success(src, state, now, new=0)
             return PollOutcome(src.name, True, not_modified=True)
@@ -521,7 +533,9 @@ class Monitor:
             source=src.name,
             reason=reason,
             error=error,
-            failures=failures,
+            # while the network is down a failure is not held against the source
+            failures=failures if count else None,
+            counted=None if count else "no: the network was down",
             retry_in=f"{delay:.0f}s",
         )
         if count and reason != "cancelled":
@@ -687,6 +701,8 @@ class Monitor:
         except StoreUnavailable as e:  # locked or away: the loop waits for it below
             self._store_trouble("store.unavailable", str(e), "2s")
         self.start_http()
+        process = {"pid": os.getpid(), "started_at": time.time(), "stopped_at": None}
+        self.store.set_meta(process_key(), process)  # `status --health` reads it
         log.event(
             "monitor.started",
             sources=len(self.sources),
@@ -717,6 +733,10 @@ class Monitor:
                 self._idle(wait)
         finally:
             self.loop_alive = False
+            try:
+                self.store.set_meta(process_key(), process | {"stopped_at": time.time()})
+            except Exception:  # the state went away: the pid tells the same
+                pass
         try:
             pending: int | None = self.store.outbox_counts()["pending"]
         except StoreUnavailable:

@@ -8,12 +8,15 @@ build plain data from it, and keep the tree to look up positions later.
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from .yamlerrors import syntax_problem, value_problem
 
 # A rule or config file is small; a bigger one is a mistake or an attack.
 MAX_FILE_BYTES = 2 * 1024 * 1024
@@ -39,6 +42,27 @@ class FileError(Exception):
             if self.col is not None:
                 where += f":{self.col}"
         return f"{where}: {self.message}"
+
+
+def shown(problem: object) -> str:
+    """A problem line for the terminal: its file relative to the working
+    folder when it is under it, so `check`, `rules test` and the other
+    commands print files alike. Logs and the state keep full paths."""
+    text = str(problem)
+    path, sep, rest = text.partition(":")
+    return shown_path(path) + sep + rest if sep and os.path.isabs(path) else text
+
+
+def shown_path(path: str) -> str:
+    """A path under the working folder as a relative one; any other path
+    as it is."""
+    if not os.path.isabs(path):
+        return path
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # another drive
+        return path
+    return path if rel.startswith("..") else rel
 
 
 class _CountingLoader(yaml.SafeLoader):
@@ -118,13 +142,10 @@ def parse_yaml(text: str, path: str | Path = "<string>") -> YamlDoc:
         root = loader.get_single_node()
         data = loader.construct_document(root) if root is not None else None
     except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        problem = " ".join(p for p in (e.context, e.problem) if p) or "invalid YAML"
+        mark, problem = syntax_problem(e, text)
         if mark is None:
-            raise FileError(path, None, None, f"YAML syntax error: {problem}") from None
-        raise FileError(
-            path, mark.line + 1, mark.column + 1, f"YAML syntax error: {problem}"
-        ) from None
+            raise FileError(path, None, None, problem) from None
+        raise FileError(path, mark.line + 1, mark.column + 1, problem) from None
     except yaml.YAMLError as e:
         raise FileError(path, None, None, f"YAML error: {e}") from None
     finally:
@@ -149,7 +170,6 @@ def validation_errors(
     for err in exc.errors():
         loc = prefix + tuple(p for p in err["loc"] if not _is_union_tag(p))
         kind = err["type"]
-        dotted = ".".join(str(p) for p in loc) or "top level"
         if kind == "extra_forbidden":
             key = str(loc[-1])
             known = _known_keys(model, loc[len(prefix) : -1])
@@ -157,10 +177,7 @@ def validation_errors(
         elif kind == "missing":
             out.append(doc.error(loc[:-1], f"missing required key '{loc[-1]}'"))
         else:
-            msg = err["msg"]
-            if msg.startswith("Value error, "):
-                msg = msg[len("Value error, ") :]
-            out.append(doc.error(loc, f"{dotted}: {msg}"))
+            out.append(doc.error(loc, value_problem(err, loc)))
     return out
 
 

@@ -45,7 +45,7 @@ def test_check_passes_on_a_good_project(tmp_path):
     cfg = make_project(tmp_path)
     out = monitor("check", "--config", str(cfg))
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "ok: 0 sources, 0 channels, 1 rules" in out.stdout
+    assert "ok: 0 sources, 0 channels, 1 rule" in out.stdout
 
 
 def test_check_lists_every_problem_with_file_and_line(tmp_path):
@@ -79,16 +79,20 @@ def test_check_lists_every_problem_with_file_and_line(tmp_path):
     assert out.returncode == 1
     lines = out.stdout.strip().splitlines()
     assert any(
-        ln.startswith(f"{rules / 'syntax.yaml'}:") and "YAML syntax error" in ln for ln in lines
+        ln.startswith(f"{rules / 'syntax.yaml'}:") and "a [list] is not closed" in ln
+        for ln in lines
     ), lines
     assert (
         f"{rules / 'unknown.yaml'}:6:5: unknown key 'chanels' (did you mean 'channels'?)" in lines
     )
     assert any(
-        ln.startswith(f"{rules / 'routing.yaml'}:2") and "unknown channel 'nowhere'" in ln
+        ln.startswith(f"{rules / 'routing.yaml'}:4:16:") and "unknown channel 'nowhere'" in ln
         for ln in lines
     )
-    assert any("channels.desk.urls.0: not a valid Apprise URL" in ln for ln in lines)
+    assert (
+        f"{cfg}:5:12: unknown Apprise scheme 'nonsense://'; expected a service Apprise knows, e.g. slack://, mailtos://, json://"
+        in lines
+    )
     assert len(lines) == 4, lines
 
 

@@ -61,8 +61,22 @@ sources:
 
 
 def test_missing_variable_is_named_with_its_line(tmp_path):
-    p = write(tmp_path, 'channels:\n  slack:\n    urls: ["${SLACK_WEBHOOK_URL}"]\n')
-    assert errors_of(p) == [f"{p}:3:12: environment variable SLACK_WEBHOOK_URL is not set"]
+    p = write(tmp_path, 'state: "${STATE_DIR}/x.db"\n')
+    assert errors_of(p) == [f"{p}:1:1: environment variable STATE_DIR is not set"]
+
+
+def test_a_channel_whose_secret_is_missing_is_disabled_with_one_warning(tmp_path):
+    p = write(
+        tmp_path,
+        'channels:\n  slack:\n    urls: ["${SLACK_WEBHOOK_URL}"]\n  console:\n    urls: []\n',
+    )
+    cfg = load_config(p, env={})
+    assert list(cfg.channels) == ["console"]
+    assert cfg.disabled_channels == {"slack": ("SLACK_WEBHOOK_URL",)}
+    assert cfg.warnings == (
+        f"{p}:3:12: channel 'slack' is disabled: environment variable SLACK_WEBHOOK_URL is not "
+        "set; set it (or SLACK_WEBHOOK_URL_FILE) to send to it",
+    )
 
 
 def test_default_file_and_dollar_escape(tmp_path):
@@ -96,7 +110,11 @@ chanels: {}
 @pytest.mark.parametrize(
     "text, expected",
     [
-        ("sources:\n  - {name: a, kind: atom, url: 'https://e.org/'}\n", "sources.0.kind"),
+        (
+            "sources:\n  - {name: a, kind: atom, url: 'https://e.org/'}\n",
+            "'atom' is not allowed for 'kind'; expected one of "
+            "rss, html, sitemap, json, google_news, bing_news, gdelt, mastodon, hackernews, telegram",
+        ),
         ("sources:\n  - {name: a, kind: html, url: 'https://e.org/'}\n", "needs 'select'"),
         ("sources:\n  - {name: a, kind: rss, url: 'ftp://e.org/'}\n", "is not an http(s) URL"),
         (

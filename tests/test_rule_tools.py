@@ -167,7 +167,7 @@ def test_replay_prints_what_would_have_matched_and_sends_nothing(tmp_path):
     out = monitor("replay", "--config", str(cfg), "--since", "30d")
     assert out.returncode == 0, out.stderr
     assert "Police test facial recognition at stations" in out.stdout
-    assert "frt-places [medium]: police, facial recognition" in out.stdout
+    assert "frt-places [medium]: Police, facial recognition" in out.stdout
     assert "快递员倒卖个人信息被捕" in out.stdout
     assert "Cows" not in out.stdout and "Police buy" not in out.stdout
     assert "3 stored stories since 30d, 2 would have matched" in out.stdout

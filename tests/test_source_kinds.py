@@ -203,17 +203,20 @@ def test_auto_and_select_are_exclusive(tmp_path):
     [
         (
             "sources:\n  - name: a\n    kind: rss\n    url: https://x.example/\n    proxy: proxy.internal:3128\n",
-            "config.yaml:5:5: sources.0.proxy: 'proxy.internal:3128' is not a proxy URL",
+            "config.yaml:5:5: proxy: 'proxy.internal:3128' is not a proxy URL",
         ),
         (
             "fetch:\n  allow_networks: [10.0.0.0/33]\n",
-            "config.yaml:2:3: fetch.allow_networks: '10.0.0.0/33' is not a network",
+            "config.yaml:2:3: allow_networks: '10.0.0.0/33' is not a network",
         ),
         (
             "sources:\n  - name: a\n    kind: rss\n    url: https://x.example/\n    expect_new_within: soon\n",
-            "config.yaml:5:5: sources.0.expect_new_within: 'soon' is not a duration",
+            "config.yaml:5:5: expect_new_within: 'soon' is not a duration",
         ),
-        ("fetch:\n  per_host_concurrency: 0\n", "config.yaml:2:3: fetch.per_host_concurrency"),
+        (
+            "fetch:\n  per_host_concurrency: 0\n",
+            "config.yaml:2:3: '0' for 'per_host_concurrency' is too small; expected at least 1",
+        ),
     ],
 )
 def test_bad_watcher_settings_are_one_line_with_file_and_line(tmp_path, yaml_text, words):
@@ -232,4 +235,7 @@ def test_unknown_health_channel_is_named(tmp_path):
     (tmp_path / "rules").mkdir()
     cfg.write_text("channels:\n  desk: {urls: []}\nhealth:\n  channels: [dsek]\n", encoding="utf-8")
     _, problems = load_checked_rules(load_config(cfg))
-    assert any("health.channels.0: unknown channel 'dsek'" in str(p) for p in problems)
+    assert any(
+        "config.yaml:4:14: health.channels: unknown channel 'dsek'; expected one of desk" in str(p)
+        for p in problems
+    )

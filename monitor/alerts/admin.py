@@ -47,7 +47,7 @@ def outbox_report(
 ) -> int:
     now = time.time() if now is None else now
     if retry_dead:
-        print(f"{store.retry_dead(now)} dead deliveries queued again", file=out)
+        print(requeue_dead(config, store, now), file=out)
     names = _names(config)
     counts = store.outbox_counts()
     held = store.held_counts()
@@ -75,11 +75,43 @@ def outbox_report(
             file=out,
         )
         print(f"           last error: {f['last_error']}", file=out)
-    if counts["dead"]:
+    if counts["dead"] and not retry_dead:
         print(
             f"  retry the dead letters: monitor outbox --config {config_arg} --retry-dead", file=out
         )
     return 0
+
+
+def requeue_dead(config: Config, store: Store, now: float | None = None) -> str:
+    """Queue the dead letters again for their channel's destinations as
+    configured now, and say what was done."""
+    from .route import destinations
+
+    dests = destinations(
+        {n: list(c.urls) for n, c in config.channels.items()}, len(config.disabled_channels)
+    )
+    got = store.requeue_dead(
+        {name: [destination_id(u) for u in urls] for name, urls in dests.items()}, now
+    )
+
+    def deliveries(count: int, adjective: str) -> str:
+        return f"{count} {adjective} {'delivery' if count == 1 else 'deliveries'}"
+
+    parts = [f"{deliveries(got['queued'], 'dead')} queued again"]
+    if got["retargeted"]:
+        text = (
+            f"{got['retargeted']} re-targeted by channel name, as their destination left the "
+            f"channel: {deliveries(got['created'], 'new')} to the channel's current destinations"
+        )
+        if got["had_it"]:
+            text += f", {got['had_it']} skipped (that destination has the story already)"
+        parts.append(text)
+    if got["channel_gone"]:
+        parts.append(
+            f"{got['channel_gone']} left dead: their channel is no longer configured "
+            "(add it back to send them)"
+        )
+    return "; ".join(parts)
 
 
 def silence_add(

@@ -100,7 +100,10 @@ def deliver_due(
         if url is None:
             # The channel or URL left the config; keep the row visible as dead.
             store.mark_failed(
-                row.id, f"destination of channel '{row.channel}' is no longer configured", None
+                row.id,
+                f"destination of channel '{row.channel}' is no longer configured "
+                "(--retry-dead sends it to the channel's current destinations)",
+                None,
             )
             stats.dead += 1
             log.event(

@@ -35,10 +35,12 @@ if TYPE_CHECKING:
 STDOUT_CHANNEL = "stdout"
 
 
-def destinations(channels: dict[str, list[str]]) -> dict[str, list[str]]:
+def destinations(channels: dict[str, list[str]], disabled: int = 0) -> dict[str, list[str]]:
     """Channel name -> Apprise URLs; a channel with no URL, or no channel
-    at all, prints to standard output so the monitor is useful at once."""
-    if not channels:
+    at all, prints to standard output so the monitor is useful at once.
+    Channels left out for a missing secret (`disabled` of them) are no
+    reason to print alerts instead: they would count as sent."""
+    if not channels and not disabled:
         return {STDOUT_CHANNEL: ["stdout"]}
     return {name: (urls or ["stdout"]) for name, urls in channels.items()}
 

@@ -10,6 +10,13 @@ from monitor.config import load_config_or_exit
 from monitor.store import state_exists
 
 
+def shipped_rules_dir() -> Path:
+    """The rules that come with the package (never ./rules)."""
+    here = Path(__file__).resolve().parent.parent  # monitor/
+    bundled = here / "bundled_rules"
+    return bundled if bundled.is_dir() else here.parent / "rules"
+
+
 def bundled_rules_dir() -> Path:
     """./rules when run from a folder holding rules, else the rules shipped
     inside the package (a wheel maps rules/ to monitor/bundled_rules), else
@@ -31,6 +38,8 @@ def _load(args) -> tuple:
 
     config = load_config_or_exit(args.config)
     _apply_log_settings(args, config)
+    for warning in config.warnings:
+        log.event("channel.disabled", level="warning", problem=warning)
     ruleset, problems = load_checked_rules(config)
     for p in problems:
         log.event("rules.problem", level="error", problem=str(p))
@@ -49,8 +58,20 @@ def _apply_log_settings(args, config) -> None:
         log.set_format(config.log.format)
 
 
+def plural(n: int, word: str) -> str:
+    """'1 rule', '2 rules'."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def _rules_arg(args) -> list[Path]:
-    return [Path(p) for p in args.rules] if args.rules else [bundled_rules_dir()]
+    """--rules when given; else the rules of the config (named by --config or
+    $MONITOR_CONFIG, or a config.yaml here); else ./rules or the shipped ones."""
+    if getattr(args, "rules", None):
+        return [Path(p) for p in args.rules]
+    config = getattr(args, "config", None)
+    if config and (getattr(args, "config_given", False) or Path(config).is_file()):
+        return load_config_or_exit(config).rule_paths
+    return [bundled_rules_dir()]
 
 
 def _state(args, create: bool = False):

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 from monitor.cli.common import _rules_arg
 from monitor.config import parse_duration
+from monitor.identity import canonical_url
+from monitor.yamlfile import shown
 
 if TYPE_CHECKING:
     from monitor.alerts.outbox import DeliveryStats
@@ -33,7 +35,7 @@ def cmd_replay(args) -> int:
     paths = _rules_arg(args) if args.rules else config.rule_paths
     ruleset, problems = load_rules(paths)
     for p in problems:
-        print(p, file=sys.stderr)
+        print(shown(p), file=sys.stderr)
     if not state_exists(config.state):
         print(f"no state yet at {config.state}: nothing to replay", file=sys.stderr)
         return 1
@@ -58,14 +60,15 @@ def cmd_replay(args) -> int:
             copies += original is not None
             if sender is not None and original is None:  # a copy rides on its original's alert
                 sender.queue(story, matches)
-            when = story.published.strftime("%Y-%m-%d") if story.published else "----------"
+            when = story.published.strftime("%Y-%m-%d") if story.published else "unknown   "
+            link = canonical_url(story.link) or story.link  # tracking parameters off, as alerts
             if args.json:
                 print(
                     json.dumps(
                         {
                             "source": story.source,
                             "title": story.title,
-                            "link": story.link,
+                            "link": link,
                             "published": story.published.isoformat() if story.published else None,
                             "matches": [
                                 {"rule": m.rule_id, "terms": list(m.terms), "snippet": m.snippet}
@@ -111,7 +114,10 @@ class _ReplaySender:
         from monitor.alerts.route import Router, destinations
 
         self.config, self.store = config, store
-        self.dests = destinations({name: list(c.urls) for name, c in config.channels.items()})
+        self.dests = destinations(
+            {name: list(c.urls) for name, c in config.channels.items()},
+            len(config.disabled_channels),
+        )
         self.router = Router(self.dests, dict(config.channels), config.delivery, store)
         self.queued = 0
         self.stats: DeliveryStats | None = None

@@ -1,5 +1,6 @@
-"""`monitor rules match`, `rules test`, `rules explain` and `rules score`:
-trying rules on text before they alert anyone. Nothing here sends an alert."""
+"""`monitor rules list`, `rules match`, `rules test`, `rules explain` and
+`rules score`: finding and trying rules before they alert anyone. Nothing
+here sends an alert."""
 
 from __future__ import annotations
 
@@ -7,7 +8,57 @@ import json
 import sys
 from pathlib import Path
 
-from monitor.cli.common import _rules_arg
+from monitor.cli.common import _rules_arg, plural
+from monitor.yamlfile import shown
+
+
+def cmd_rules_list(args) -> int:
+    """Every loaded rule: id, title, severity, tags, channels, enabled and
+    where it is written."""
+    from monitor.engine import load_rules
+    from monitor.yamlfile import shown_path
+
+    ruleset, problems = load_rules(_rules_arg(args))
+    for p in problems:
+        print(shown(p), file=sys.stderr)
+    rules = sorted(ruleset.rules, key=lambda r: (str(r.path), r.line or 0))
+    if args.json:
+        rows = [
+            {
+                "id": r.id,
+                "title": r.title,
+                "severity": r.severity,
+                "tags": list(r.tags),
+                "channels": list(r.channels),
+                "enabled": r.enabled,
+                "file": shown_path(str(r.path)),
+                "line": r.line,
+            }
+            for r in rules
+        ]
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return 1 if problems else 0
+    headers = ("ID", "SEVERITY", "ENABLED", "TAGS", "CHANNELS", "WHERE", "TITLE")
+    table = [
+        (
+            r.id,
+            r.severity,
+            "yes" if r.enabled else "no",
+            ",".join(r.tags) or "-",
+            ",".join(r.channels) or "(default)",
+            f"{shown_path(str(r.path))}:{r.line}",
+            r.title,
+        )
+        for r in rules
+    ]
+    widths = [max([len(h)] + [len(t[i]) for t in table]) for i, h in enumerate(headers[:-1])]
+    for line in [headers, *table]:
+        print("  ".join(c.ljust(w) for c, w in zip(line, widths)) + "  " + line[-1])
+    print(
+        f"{plural(len(rules), 'rule')}"
+        + (f", {plural(len(problems), 'problem')}" if problems else "")
+    )
+    return 1 if problems else 0
 
 
 def cmd_rules_match(args) -> int:
@@ -15,7 +66,7 @@ def cmd_rules_match(args) -> int:
 
     ruleset, problems = load_rules(_rules_arg(args))
     for p in problems:
-        print(p, file=sys.stderr)
+        print(shown(p), file=sys.stderr)
     if problems:
         return 1
     stream = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")
@@ -56,15 +107,16 @@ def cmd_rules_test(args) -> int:
 
     ruleset, problems = load_rules(_rules_arg(args))
     for p in problems:
-        print(p)
+        print(shown(p))
     failures = ruleset.run_tests()
     for f in failures:
-        print(f)
+        print(shown(f))
     n_tests = sum(
         len(r.tests.match) + len(r.tests.no_match) if r.tests else 0 for r in ruleset.rules
     )
     print(
-        f"{len(ruleset.rules)} rules, {n_tests} tests, {len(failures)} failed, {len(problems)} problems"
+        f"{plural(len(ruleset.rules), 'rule')}, {plural(n_tests, 'test')}, "
+        f"{len(failures)} failed, {plural(len(problems), 'problem')}"
     )
     return 1 if failures or problems else 0
 
@@ -144,7 +196,7 @@ def cmd_rules_explain(args) -> int:
 
     ruleset, problems = load_rules(_rules_arg(args))
     for p in problems:
-        print(p, file=sys.stderr)
+        print(shown(p), file=sys.stderr)
     if ruleset.get(args.rule_id) is None:
         from monitor.yamlfile import did_you_mean
 

@@ -14,6 +14,30 @@ from monitor.store import state_exists
 
 
 def cmd_status(args) -> int:
+    if args.health:
+        return _health_check(args)
+    return _status(args)
+
+
+def _health_check(args) -> int:
+    """`status --health`, the container's HEALTHCHECK: exit 0 or 1, never
+    anything else (Docker reserves 2), whatever went wrong."""
+    from monitor.store import StoreError, StoreUnavailable
+
+    try:
+        return 0 if _status(args) == 0 else 1
+    except SystemExit as e:  # the config did not load: its errors are printed
+        print(f"unhealthy: the config {args.config} did not load")
+        return 0 if e.code == 0 else 1
+    except (StoreError, StoreUnavailable) as e:
+        print(f"unhealthy: state: {e}")
+        return 1
+    except Exception as e:  # a bug must still answer 1, not a traceback's exit code
+        print(f"unhealthy: {type(e).__name__}: {e}")
+        return 1
+
+
+def _status(args) -> int:
     from monitor.checks import register_moved_secrets
     from monitor.service import register_secrets
     from monitor.store import Store
@@ -30,7 +54,9 @@ def cmd_status(args) -> int:
         if args.health:
             return _health(config, store)
         if args.retry_dead:
-            print(f"{store.retry_dead()} dead deliveries queued again")
+            from monitor.alerts.admin import requeue_dead
+
+            print(requeue_dead(config, store))
         now = time.time()
         data: dict[str, Any] = {
             "loop": {
@@ -111,11 +137,13 @@ def _print_status(data: dict, args, now: float) -> None:
             print(f"    {log.mask(err)}")
     print("SOURCES")
     for s in data["sources"]:
-        health = (
-            "ok"
-            if not s["last_error"]
-            else f"FAILING x{s['failures']} ({s['last_error_reason']}: {s['last_error']})"
-        )
+        error = error_text(s["last_error_reason"], s["last_error"])
+        if not s["last_error"]:
+            health = "ok"
+        elif not s["failures"]:
+            health = f"not checked, the network was down ({error})"
+        else:
+            health = f"FAILING x{s['failures']} ({error})"
         print(f"  {s['name']:<24} {health}")
         print(
             f"  {'':<24} last success {fmt(s['last_success_at'])}  next check {fmt(s['next_check_at'])}  "
@@ -132,11 +160,21 @@ def _print_status(data: dict, args, now: float) -> None:
     print(f"OUTBOX  pending {o['pending']}  sent {o['sent']}  dead {o['dead']}")
     for d in data["failing_deliveries"]:
         print(f"  {d['status']:<8} {d['channel']:<16} attempts {d['attempts']}  {d['last_error']}")
-    if o["dead"]:
+    if o["dead"] and not args.retry_dead:
         print(f"  retry dead letters: monitor status --config {args.config} --retry-dead")
     print("MATCHES (last day / last week)")
     for rule, n in data["matches_last_week"].items():
         print(f"  {rule:<32} {data['matches_last_day'].get(rule, 0):>5} / {n}")
+
+
+def error_text(reason: str | None, error: str | None) -> str:
+    """'http 404 Not Found', not 'http: http 404 Not Found': the reason is
+    named once."""
+    if not error:
+        return reason or ""
+    if not reason or error.split(" ", 1)[0].rstrip(":") == reason:
+        return error
+    return f"{reason}: {error}"
 
 
 def health_url(host: str, port: int) -> str:
@@ -218,18 +256,24 @@ def _source_row(src, name: str, r: dict) -> dict:
         state = "new"
     elif r.get("last_error_reason") == "no_new_items":
         state = "stale"
+    elif r.get("last_error") and not r.get("failures"):
+        # failed only while the network was down: not counted against it
+        state = "unchecked"
     elif r.get("last_error"):
         state = ("broken" if r.get("broken_alerted") else "failing") + f" x{r.get('failures', 0)}"
     else:
         state = "ok"
     reason = r.get("last_error_reason")
+    error = error_text(reason, r.get("last_error")) if reason else None
+    if state == "unchecked":
+        error = f"not checked, the network was down ({error})"
     return {
         "name": name,
         "kind": src.kind,
         "state": state,
         "last_success_at": r.get("last_success_at"),
         "next_check_at": r.get("next_check_at"),
-        "last_error": f"{reason}: {r.get('last_error')}" if reason else None,
+        "last_error": error,
         "stories_seen": r.get("stories_seen", 0),
         "url": r.get("permanent_url") or (r.get("url") if name != src.name else None) or src.url,
     }
@@ -275,18 +319,45 @@ def cmd_sources(args) -> int:
         return 0
     fmt = lambda t: time.strftime("%Y-%m-%d %H:%M", time.gmtime(t)) if t else "-"  # noqa: E731
     width = max([len("SOURCE")] + [len(r["name"]) for r in rows])
-    kw = max([5] + [len(r["kind"]) for r in rows])
+    kind = max([len("KIND")] + [len(r["kind"]) for r in rows])
+    state = max([len("STATE")] + [len(r["state"]) for r in rows])
     print(
-        f"{'SOURCE':<{width}}  {'KIND':<{kw}} {'STATE':<12} {'LAST SUCCESS':<16}  {'NEXT CHECK':<16}  "
-        f"{'STORIES':>7}  LAST ERROR"
+        f"{'SOURCE':<{width}}  {'KIND':<{kind}}  {'STATE':<{state}}  {'LAST SUCCESS':<16}  "
+        f"{'NEXT CHECK':<16}  {'STORIES':>7}  LAST ERROR"
     )
     for r in rows:
         error = (r["last_error"] or "-")[:100]
         print(
-            f"{r['name']:<{width}}  {r['kind']:<{kw}} {r['state']:<12} {fmt(r['last_success_at']):<16}  "
-            f"{fmt(r['next_check_at']):<16}  {r['stories_seen']:>7}  {error}"
+            f"{r['name']:<{width}}  {r['kind']:<{kind}}  {r['state']:<{state}}  "
+            f"{fmt(r['last_success_at']):<16}  {fmt(r['next_check_at']):<16}  "
+            f"{r['stories_seen']:>7}  {error}"
         )
     return 0
+
+
+def _not_running(store, now: float) -> str | None:
+    """Why the `monitor run` of this host is known not to run: it stopped,
+    or its process is gone. None when it runs, or nothing says otherwise
+    (no record: a state from `once`, or from an older version)."""
+    import os
+
+    from monitor.service import process_key
+
+    rec = store.get_meta(process_key())
+    if not isinstance(rec, dict):
+        return None
+    if rec.get("stopped_at"):
+        cycle = store.get_meta("last_cycle")
+        if isinstance(cycle, dict) and cycle.get("ended_at", 0) > rec["stopped_at"]:
+            return None  # a `once` ran since: the cycles tell the health
+        return f"it stopped {int(now - rec['stopped_at'])}s ago"
+    try:
+        os.kill(int(rec["pid"]), 0)
+    except ProcessLookupError:
+        return f"its process {rec['pid']} is gone"
+    except (PermissionError, OSError, ValueError, KeyError, TypeError):
+        return None
+    return None
 
 
 def _health(config, store) -> int:
@@ -295,6 +366,10 @@ def _health(config, store) -> int:
     outage elsewhere cannot get the container restarted."""
     grace = 300.0 + config.fetch.deadline
     now = time.time()
+    gone = _not_running(store, now)
+    if gone:
+        print(f"unhealthy: the monitor is not running ({gone})")
+        return 1
     enabled = {s.name for s in config.sources if s.enabled}
     overdue = [
         r["name"]

@@ -8,6 +8,7 @@ lists are parsed on use, once per folding mode.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -152,11 +153,13 @@ class ConditionParser:
             reason = e.args[0] if e.args else e
             if isinstance(reason, bytes):
                 reason = reason.decode("utf-8", "replace")
-            self.fail(
-                loc,
-                f"bad regex {value!r}: {reason} (regexes use RE2 syntax: no backreferences "
-                "or lookaround)",
+            # the RE2 hint only where the pattern uses what RE2 lacks
+            hint = (
+                " (regexes use RE2 syntax: no backreferences or lookaround)"
+                if re.search(r"\(\?<?[=!]|\\[1-9]|\(\?P=", value)
+                else ""
             )
+            self.fail(loc, f"bad regex {value!r}: {reason}{hint}")
             return None
         if compiled.search("") is not None:
             self.fail(loc, f"regex {value!r} matches empty text, so it would match every story")

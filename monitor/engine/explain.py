@@ -8,9 +8,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from monitor.engine.matcher import Context, Evidence, Matcher, Step, _context, _Story
+from monitor.engine.matcher import Context, Evidence, Matcher, Step, _context, _Story, found_text
 from monitor.engine.model import Rule
 from monitor.engine.text import snippet
+from monitor.yamlfile import shown_path
 
 MARK_OPEN, MARK_CLOSE = "[[", "]]"
 
@@ -91,7 +92,9 @@ class Explanation:
         r = self.rule
         lines = [
             f"rule {r.id}: {'MATCH' if self.matched else 'NO MATCH'}  ({r.title})",
-            f"  file {r.path}:{r.line}" if r.line else f"  file {r.path}",
+            f"  file {shown_path(str(r.path))}:{r.line}"
+            if r.line
+            else f"  file {shown_path(str(r.path))}",
             f"  reads {', '.join(r.fields)}" + ("" if r.enabled else "  (disabled: never alerts)"),
         ]
         problems = self.filter_problems()
@@ -104,7 +107,10 @@ class Explanation:
         if self.evidence:
             lines.append("  terms found:")
             for hit, text, _ in sorted(self.evidence, key=lambda e: e[0].order):
-                lines.append(f"    {text!r} in {hit.field} at {hit.start}-{hit.end}")
+                found = found_text(self.story.text(hit.field).display, hit, text)
+                lines.append(
+                    f"    {text!r} in {hit.field} at {hit.start}-{hit.end}: found {found!r}"
+                )
         snip = self.marked_snippet(snippet_chars)
         if snip:
             lines.append("  snippet: " + snip)

@@ -362,12 +362,25 @@ class _Eval:
         return held and score >= rule.threshold, evidence, score
 
 
+def found_text(display: str, hit: Hit, pattern: str) -> str:
+    """The words of the story a hit covers; a prefix term ("reader*") to
+    the end of its word ("readers")."""
+    end = hit.end
+    if pattern.endswith("*"):
+        while end < len(display) and display[end].isalnum() and not has_han(display[end]):
+            end += 1
+    return display[hit.start : end].strip()
+
+
 def _make_match(rule: Rule, evidence: list[Evidence], story: _Story, snippet_chars: int) -> Match:
     ordered = sorted(evidence, key=lambda e: e[0].order)
+    # The words as the story wrote them ("licence plate readers"), not the
+    # rule's pattern ("licence plate reader*"): `rules explain` shows both.
     first: dict[str, str] = {}
-    for _, text, same in ordered:
-        first.setdefault(same, text)
-    terms = tuple(first.values())
+    for hit, text, same in ordered:
+        if same not in first:
+            first[same] = found_text(story.text(hit.field).display, hit, text) or text
+    terms = tuple(dict.fromkeys(first.values()))
     if ordered:
         hit = ordered[0][0]
         text = story.text(hit.field).display

@@ -185,6 +185,61 @@ class Outbox(Connected):
         )
         return cur.rowcount
 
+    def requeue_dead(
+        self, current: dict[str, list[str]], now: float | None = None
+    ) -> dict[str, int]:
+        """Dead letters queued again, each for its channel's destinations as
+        configured now (`current`: channel -> destination ids). A row whose
+        destination left its channel (the URL was edited) is re-targeted by
+        channel name to the channel's current destinations, never to one
+        that already has a row for the story (sent or queued). Rows of a
+        channel that is gone stay dead. Returns the counts of each case."""
+        now = time.time() if now is None else now
+        out = {"queued": 0, "retargeted": 0, "created": 0, "had_it": 0, "channel_gone": 0}
+        with self._tx() as db:
+            rows = db.execute(
+                "SELECT id, story_id, channel, destination, title, body, alert, fold "
+                "FROM outbox WHERE status='dead' ORDER BY id"
+            ).fetchall()
+            for r in rows:
+                dests = current.get(r["channel"])
+                if dests is None:
+                    out["channel_gone"] += 1
+                elif r["destination"] in dests:
+                    db.execute(
+                        "UPDATE outbox SET status='pending', attempts=0, next_attempt_at=?, "
+                        "due_at=? WHERE id=?",
+                        (now, now, r["id"]),
+                    )
+                    out["queued"] += 1
+                else:
+                    # the old row goes: the new ones carry the alert
+                    db.execute("DELETE FROM outbox WHERE id=?", (r["id"],))
+                    out["retargeted"] += 1
+                    for dest in dests:
+                        cur = db.execute(
+                            "INSERT INTO outbox (story_id, channel, destination, title, body, "
+                            "alert, fold, next_attempt_at, due_at, created_at) "
+                            "VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+                            (
+                                r["story_id"],
+                                r["channel"],
+                                dest,
+                                r["title"],
+                                r["body"],
+                                r["alert"],
+                                r["fold"] or "",
+                                now,
+                                now,
+                                now,
+                            ),
+                        )
+                        if cur.rowcount:
+                            out["created"] += 1
+                        else:
+                            out["had_it"] += 1
+        return out
+
     # -- noise: quiet periods and silences --------------------------------
     def recently_alerted(self, rule_id: str, fingerprint: str, since: float) -> bool:
         """Whether this rule alerted about a story with this fingerprint since then."""
