@@ -105,7 +105,7 @@ def test_scores_each_tag_and_names_the_mistakes(tmp_path):
 
     text = monitor("rules", "score", str(labelled), "--rules", str(before)).stdout
     assert "labelled.jsonl:4 [data-leak] d: Leaked renders of a new phone" in text
-    assert "fired leaks: leaked, renders" in text
+    assert "fired leaks: Leaked, renders" in text
     assert "labelled.jsonl:5 [facial-recognition] e: Gym adds palm scanners" in text
     assert "nearest miss" in text
 
