@@ -286,7 +286,9 @@ def test_notify_sends_a_test_alert_through_apprise_and_says_what_each_destinatio
     assert len(webhook.posts) == 1
     assert webhook.posts[0]["title"].startswith("[Test alert] Test alert")
     assert "Terms:" in webhook.posts[0]["message"]
-    assert re.search(r"^hook  json://127\.0\.0\.1:\d+/h\.\.\.k  accepted$", ok.stdout, re.M)  # path masked
+    assert re.search(
+        r"^hook  json://127\.0\.0\.1:\d+/h\.\.\.k  accepted$", ok.stdout, re.M
+    )  # path masked
     assert ok.stdout.splitlines()[-1] == "test alert: 1 destination accepted"
     assert not (tmp_path / "state.db").exists()  # no feed, no state
 

@@ -551,19 +551,19 @@ def render_group(
         ]
     parts: list[tuple[list[int], list[str]]] = [([], [])]
     size, heading = 0, ""
-    for row_id, text in blocks:
-        if row_id is None:
+    for block_id, text in blocks:
+        if block_id is None:
             heading = text
         if size + len(text) + 1 > budget and parts[-1][0]:
-            if row_id is not None and parts[-1][1][-1] == heading:
+            if block_id is not None and parts[-1][1][-1] == heading:
                 parts[-1][1].pop()  # no heading left at the end of a part without its stories
             parts.append(([], []))
             size = 0
-            if row_id is not None:  # a story continued in a new part keeps its rule's heading
+            if block_id is not None:  # a story continued in a new part keeps its rule's heading
                 parts[-1][1].append(heading)
                 size += len(heading) + 1
-        if row_id is not None:
-            parts[-1][0].append(row_id)
+        if block_id is not None:
+            parts[-1][0].append(block_id)
         parts[-1][1].append(text)
         size += len(text) + 1
     parts = [p for p in parts if p[0]]
