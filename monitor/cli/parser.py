@@ -13,6 +13,7 @@ from monitor.cli.rules import (
     cmd_rules_match,
     cmd_rules_score,
     cmd_rules_test,
+    cmd_rules_train,
 )
 from monitor.cli.run import cmd_check, cmd_demo, cmd_init, cmd_notify, cmd_once, cmd_run
 from monitor.cli.state import (
@@ -158,6 +159,22 @@ def build_parser() -> argparse.ArgumentParser:
     sc = rules.add_parser("score", help="precision, recall and F1 of the rules on labelled news")
     scoring.add_arguments(sc)
     sc.set_defaults(func=cmd_rules_score)
+    tr = rules.add_parser(
+        "train",
+        help="train a classifier model for one tag from labelled JSON lines (semantic extra)",
+    )
+    tr.add_argument("labelled", help="JSON lines: title, summary, labels, source")
+    tr.add_argument("--tag", required=True, help="the label to learn, e.g. data-leak")
+    tr.add_argument(
+        "--out", required=True, help="the model file to write, e.g. rules/data-leak.model"
+    )
+    tr.add_argument(
+        "--min", type=float, default=0.5, help="score at which the figures are given (default 0.5)"
+    )
+    tr.add_argument(
+        "--l2", type=float, default=1.0, help="strength of the weights' regularisation (default 1)"
+    )
+    tr.set_defaults(func=cmd_rules_train)
 
     r = with_config(
         sub.add_parser(

@@ -229,3 +229,13 @@ def cmd_rules_explain(args) -> int:
     explanation = ruleset.explain(args.rule_id, item, context)
     print(explanation.render(args.snippet_chars))
     return 0 if explanation.matched else 1
+
+
+def cmd_rules_train(args) -> int:
+    """A linear head on the story embeddings for one tag, with cross-validated
+    precision, recall and F1 (monitor.semantic.train)."""
+    from pathlib import Path
+
+    from monitor.semantic.train import command
+
+    return command(Path(args.labelled), args.tag, Path(args.out), args.min, args.l2)

@@ -50,12 +50,22 @@ class RuleSet:
     def get(self, rule_id: str) -> Rule | None:
         return next((r for r in self.rules if r.id == rule_id), None)
 
+    @property
+    def needs_vector(self) -> bool:
+        """Whether an enabled rule has a semantic condition (similar, classifier)."""
+        return self._matcher.needs_vector
+
     def match(
-        self, story: Story, snippet_chars: int = 240, source_tags: Iterable[str] = ()
+        self,
+        story: Story,
+        snippet_chars: int = 240,
+        source_tags: Iterable[str] = (),
+        vector=None,
     ) -> list[Match]:
-        """Matches of every enabled rule, in rule order."""
+        """Matches of every enabled rule, in rule order; `vector` is the
+        story's embedding when the caller has it."""
         return self.match_fields(
-            _story_fields(story), snippet_chars, story_context(story, source_tags)
+            _story_fields(story), snippet_chars, story_context(story, source_tags, vector)
         )
 
     def match_fields(
@@ -115,8 +125,10 @@ def load_rules(paths: Iterable[Path | str]) -> tuple[RuleSet, list[FileError]]:
     return RuleSet(rules), problems
 
 
-def story_context(story: Story, source_tags: Iterable[str] = ()) -> Context:
-    return Context(source=story.source, lang=story.lang, source_tags=frozenset(source_tags))
+def story_context(story: Story, source_tags: Iterable[str] = (), vector=None) -> Context:
+    return Context(
+        source=story.source, lang=story.lang, source_tags=frozenset(source_tags), vector=vector
+    )
 
 
 def _story_fields(story: Story) -> dict[str, str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import re2
@@ -29,11 +30,12 @@ from monitor.engine.model import (
     Weighted,
 )
 from monitor.engine.text import fold_chinese, has_han, normalise_term
+from monitor.semantic.conditions import parse_classifier, parse_similar
 from monitor.yamlfile import FileError, YamlDoc, did_you_mean
 
 # --- parsing conditions -------------------------------------------------------
 
-_OPERATORS = ("any", "all", "not", "regex", "term", "list", "of", "near")
+_OPERATORS = ("any", "all", "not", "regex", "term", "list", "of", "near", "similar", "classifier")
 _MODIFIERS = ("cased", "weight", "fields", "within", "at_least")
 _CONDITION_KEYS = _OPERATORS + _MODIFIERS
 _MODIFIER_OPS = {"cased": ("term", "regex"), "within": ("near",), "at_least": ("of",)}
@@ -264,6 +266,10 @@ class ConditionParser:
             return self.at_least(value, inner, here, loc)
         if op == "near":
             return self.near(value, inner, here, loc)
+        if op == "similar":
+            return parse_similar(inner, here, self.fail)
+        if op == "classifier":
+            return parse_classifier(inner, here, self.fail, Path(self.doc.path))
         # not: a list under not means none of them
         self._negated += 1
         try:

@@ -8,7 +8,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from monitor.engine.matcher import Context, Evidence, Matcher, Step, _context, _Story, found_text
+from monitor.engine.matcher import (
+    _NO_SPAN,
+    Context,
+    Evidence,
+    Matcher,
+    Step,
+    _context,
+    _Story,
+    found_text,
+)
 from monitor.engine.model import Rule
 from monitor.engine.text import snippet
 from monitor.yamlfile import shown_path
@@ -107,6 +116,9 @@ class Explanation:
         if self.evidence:
             lines.append("  terms found:")
             for hit, text, _ in sorted(self.evidence, key=lambda e: e[0].order):
+                if hit is _NO_SPAN:  # a semantic condition: of the whole story
+                    lines.append(f"    {text}")
+                    continue
                 found = found_text(self.story.text(hit.field).display, hit, text)
                 lines.append(
                     f"    {text!r} in {hit.field} at {hit.start}-{hit.end}: found {found!r}"
@@ -149,6 +161,7 @@ class Explanation:
                 continue
             weight = f"weight {step.weight:g}: " if step.weight is not None else ""
             out.append(self._step_line(step, 4, weight))
+            out.extend(" " * (8 + 2 * step.depth) + line for line in step.detail)
         flush()
         return out
 
@@ -163,11 +176,12 @@ class Explanation:
 
     def marked_snippet(self, width: int) -> str:
         """The text around the first hit, every hit in that field in [[ ]]."""
-        if not self.evidence:
+        evidence = [e for e in self.evidence if e[0] is not _NO_SPAN]
+        if not evidence:
             return ""
-        first = min(self.evidence, key=lambda e: e[0].order)[0]
+        first = min(evidence, key=lambda e: e[0].order)[0]
         text = self.story.text(first.field).display
-        spans = sorted({(h.start, h.end) for h, _, _ in self.evidence if h.field == first.field})
+        spans = sorted({(h.start, h.end) for h, _, _ in evidence if h.field == first.field})
         out, pos, shift, new_first = [], 0, 0, (first.start, first.end)
         for start, end in spans:
             if start < pos:

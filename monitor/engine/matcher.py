@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import ahocorasick
 
@@ -53,6 +53,7 @@ from monitor.engine.text import (
     tokens_between,
 )
 from monitor.models import Match
+from monitor.semantic.conditions import Classifier, Similar, detail
 
 _RANK = {name: i for i, name in enumerate(FIELDS)}
 
@@ -70,14 +71,29 @@ class Hit:
         return _RANK[self.field], self.start
 
 
+# Where a semantic condition's evidence points: it holds of the whole story,
+# so there is no span to mark (and snippets centre on a term, if any).
+_NO_SPAN = Hit("title", 0, 0)
+
+
 class _Story:
     """A story's fields, normalised on first use and cached."""
 
-    def __init__(self, fields: Mapping[str, str]):
+    def __init__(self, fields: Mapping[str, str], vector=None):
         self._raw = fields
         self._norm: dict[str, NormText] = {}
         self._zh: dict[str, str] = {}
         self.regex_hits: dict[tuple[int, str], Hit | None] = {}
+        self._vector = vector
+
+    def vector(self):
+        """The story's embedding: the one given (stored when the story was
+        new), else computed here, once, from the title and summary."""
+        if self._vector is None:
+            from monitor.semantic.encoder import embed_one, story_text
+
+            self._vector = embed_one(story_text(self._raw))
+        return self._vector
 
     def text(self, name: str) -> NormText:
         norm = self._norm.get(name)
@@ -230,6 +246,7 @@ class Step:
     hits: list[Evidence] = field(default_factory=list)
     weight: float | None = None  # set on a weighted condition in the scoring pass
     scoring: bool = False  # a step of the scoring pass, after the condition tree
+    detail: list[str] = field(default_factory=list)  # a semantic condition's scores
 
 
 class _Eval:
@@ -258,6 +275,8 @@ class _Eval:
         if step is not None:
             step.held = held
             step.hits = evidence if isinstance(cond, (Term, Regex, Near)) else []
+            if isinstance(cond, (Similar, Classifier)):
+                step.detail = detail(cond, self.story.vector())
         return held, evidence
 
     def _eval(
@@ -279,6 +298,15 @@ class _Eval:
             return self(cond.item, cond.fields, depth + 1)
         if isinstance(cond, Near):
             return self._near(cond, fields)
+        if isinstance(cond, Similar):
+            held, best, example = cond.holds(self.story.vector())
+            short = example if len(example) <= 40 else example[:39] + "…"
+            said = f"similar to {short!r} ({best:.2f})"
+            return (True, [(_NO_SPAN, said, said)]) if held else (False, [])
+        if isinstance(cond, Classifier):
+            score = cond.score(self.story.vector())
+            said = f"classifier {cond.model} ({score:.2f})"
+            return (True, [(_NO_SPAN, said, said)]) if score >= cond.min else (False, [])
         evidence: list[Evidence] = []
         if self.trace is None and type(cond) is AnyOf:
             # the common case, without the per-condition bookkeeping: terms
@@ -379,10 +407,12 @@ def _make_match(rule: Rule, evidence: list[Evidence], story: _Story, snippet_cha
     first: dict[str, str] = {}
     for hit, text, same in ordered:
         if same not in first:
-            first[same] = found_text(story.text(hit.field).display, hit, text) or text
+            shown = story.text(hit.field).display
+            first[same] = text if hit is _NO_SPAN else found_text(shown, hit, text) or text
     terms = tuple(dict.fromkeys(first.values()))
-    if ordered:
-        hit = ordered[0][0]
+    spans = [e for e in ordered if e[0] is not _NO_SPAN]
+    if spans:
+        hit = spans[0][0]
         text = story.text(hit.field).display
         snip = snippet(text, hit.start, hit.end, snippet_chars)
     else:
@@ -411,6 +441,9 @@ class Context:
     source: str | None = None
     lang: str | None = None
     source_tags: frozenset[str] = frozenset()
+    # the story's embedding when the caller has it (stored, or computed in a
+    # batch); semantic conditions compute it otherwise
+    vector: Any = None
 
 
 class Matcher:
@@ -506,6 +539,12 @@ class Matcher:
                             found += (start, end)
         return hits
 
+    @property
+    def needs_vector(self) -> bool:
+        """Whether an enabled rule has a semantic condition: only then are
+        stories embedded."""
+        return any(rule.enabled and rule.needs_vector() for rule in self.rules)
+
     def candidates(self, hits: Hits) -> list[int]:
         chosen = set(self._always)
         by_term = self._by_term
@@ -523,7 +562,7 @@ class Matcher:
         include_disabled: bool = False,
         context: Context | None = None,
     ) -> list[Match]:
-        story = _Story(fields)
+        story = _Story(fields, context.vector if context is not None else None)
         hits = self._scan(story)
         indexes = self.candidates(hits)
         if only is not None:
@@ -548,7 +587,7 @@ class Matcher:
         context: Context | None = None,
     ) -> list[Match]:
         """Every rule evaluated by plain search, without the automaton or index."""
-        story = _Story(fields)
+        story = _Story(fields, context.vector if context is not None else None)
         indexes = range(len(self.rules)) if only is None else sorted(set(only))
         return self._evaluate(
             indexes, _DirectFinder(story), story, snippet_chars, include_disabled, context, fields
@@ -556,7 +595,7 @@ class Matcher:
 
     def explain(self, index: int, fields: Mapping[str, str], context: Context | None = None):
         """Every condition of one rule with its outcome, through the index."""
-        story = _Story(fields)
+        story = _Story(fields, context.vector if context is not None else None)
         trace: list[Step] = []
         held, evidence, score = _Eval(_IndexFinder(self._scan(story), story), story, trace).rule(
             self.rules[index]

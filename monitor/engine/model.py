@@ -14,6 +14,9 @@ from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from monitor.semantic.conditions import Classifier, Similar
+from monitor.semantic.conditions import describe as describe_semantic
+
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 FIELDS = ("title", "summary", "body", "url", "source")  # also the order snippets prefer
 DEFAULT_FIELDS: tuple[FieldName, ...] = ("title", "summary", "body")
@@ -100,7 +103,9 @@ class Scope:
     item: Condition
 
 
-Condition = Union[Term, Regex, AnyOf, AllOf, NotOf, AtLeast, Near, Scope]  # noqa: UP007
+# Similar and Classifier (the semantic conditions) read the story's embedding,
+# not its text; they live in monitor.semantic.conditions.
+Condition = Union[Term, Regex, AnyOf, AllOf, NotOf, AtLeast, Near, Scope, Similar, Classifier]  # noqa: UP007
 
 
 def children(cond: Condition) -> tuple[Condition, ...]:
@@ -140,7 +145,7 @@ def anchors(cond: Condition) -> frozenset[TermKey] | None:
     """
     if isinstance(cond, Term):
         return frozenset([cond.index_key])
-    if isinstance(cond, (Regex, NotOf)):
+    if isinstance(cond, (Regex, NotOf, Similar, Classifier)):
         return None
     if isinstance(cond, Scope):
         return anchors(cond.item)
@@ -199,7 +204,16 @@ def describe(cond: Condition) -> str:
         return f"near, within {cond.within}: {groups}"
     if isinstance(cond, Scope):
         return f"in {', '.join(cond.fields)}"
+    if isinstance(cond, (Similar, Classifier)):
+        return describe_semantic(cond)
     return type(cond).__name__
+
+
+def is_semantic(cond: Condition) -> bool:
+    """Whether the tree holds a condition that needs the story's embedding."""
+    if isinstance(cond, (Similar, Classifier)):
+        return True
+    return any(is_semantic(child) for child in children(cond))
 
 
 # --- rules --------------------------------------------------------------------
@@ -258,6 +272,10 @@ class Rule:
     extends: str | None = None
     # search sources with `queries: from_rules` search for this rule's anchor terms
     discover: bool = False
+
+    def needs_vector(self) -> bool:
+        """Whether deciding on a story needs its embedding (a semantic condition)."""
+        return is_semantic(self.condition) or any(is_semantic(c) for c, _, _ in self.weighted)
 
     def applies_to(
         self, source: str | None, lang: str | None, source_tags: frozenset[str] | tuple = ()

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from monitor.semantic import encoder, head
 from monitor.yamlfile import FileError
 
 MAX_FOLDS = 10
+OTHER_MINS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 
 
 @dataclass
@@ -38,13 +39,21 @@ class Report:
     precision: float
     recall: float
     f1: float
+    # (min, precision, recall, F1) at other values of min, to choose one
+    others: list[tuple[float, float, float, float]] = field(default_factory=list)
 
     def lines(self) -> list[str]:
-        return [
+        out = [
             f"{self.items} items, {self.positives} labelled; cross-validated ({self.folds}):",
             f"precision {self.precision:.3f}  recall {self.recall:.3f}  F1 {self.f1:.3f}"
             f"  at min {self.min:g}",
         ]
+        if self.others:
+            out.append("at other values of min:")
+            out += [
+                f"  min {m:.2f}  P {p:.3f}  R {r:.3f}  F1 {f:.3f}" for m, p, r, f in self.others
+            ]
+        return out
 
 
 def _norm(label: str) -> str:
@@ -134,7 +143,8 @@ def cross_validate(vectors, items: list[Item], l2: float, minimum: float):
         w, b = head.fit(vectors[train], y[train], l2)
         scores[test] = head.Head(w, b, "").score(vectors[test])
     p, r, f = prf(y > 0, scores >= minimum)
-    return scores, Report(len(items), int(y.sum()), how, minimum, p, r, f)
+    others = [(m, *prf(y > 0, scores >= m)) for m in OTHER_MINS if abs(m - minimum) > 1e-9]
+    return scores, Report(len(items), int(y.sum()), how, minimum, p, r, f, others)
 
 
 def train(
@@ -160,3 +170,23 @@ def train(
     }
     head.save(head.Head(w, b, encoder.encoder_id(), tag, trained), out)
     return report
+
+
+def command(path: Path, tag: str, out: Path, minimum: float, l2: float) -> int:
+    """`monitor rules train`: the report on stdout, one line on stderr for a problem."""
+    import sys
+
+    from monitor.semantic.encoder import SemanticUnavailable
+
+    if not 0 < minimum < 1:
+        print(f"--min must be between 0 and 1, got {minimum:g}", file=sys.stderr)
+        return 2
+    try:
+        report = train(path, tag, out, minimum, l2)
+    except (FileError, SemanticUnavailable) as err:
+        print(err, file=sys.stderr)
+        return 2
+    for line in report.lines():
+        print(line)
+    print(f"wrote {out} ({out.stat().st_size} bytes, encoder {encoder.encoder_id()})")
+    return 0
