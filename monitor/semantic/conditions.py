@@ -17,7 +17,7 @@ engine imports it whether or not the extra is installed.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +33,15 @@ _example_cache: dict[str, Any] = {}  # example text -> vector, across reloads
 @dataclass(frozen=True, slots=True, eq=False)
 class Similar:
     examples: tuple[str, ...]
-    vectors: Any  # numpy (len(examples), DIMS)
     min: float
+    # the examples' vectors, made on first use: a disabled rule never loads the encoder
+    _vectors: list = field(default_factory=list)
+
+    @property
+    def vectors(self):
+        if not self._vectors:
+            self._vectors.append(_embed_examples(self.examples))
+        return self._vectors[0]
 
     def scores(self, vector) -> list[float]:
         return [float(s) for s in self.vectors @ vector]
@@ -136,6 +143,10 @@ def parse_similar(value: Any, here: tuple, fail: Fail) -> Similar | None:
     minimum = _min(value, here, fail)
     if minimum is None or _unavailable("similar", here, fail):
         return None
+    return Similar(tuple(examples), minimum)
+
+
+def _embed_examples(examples: tuple[str, ...]):
     import numpy as np
 
     from monitor.semantic.encoder import embed
@@ -144,8 +155,7 @@ def parse_similar(value: Any, here: tuple, fail: Fail) -> Similar | None:
     if todo:
         for text, vec in zip(todo, embed(todo)):
             _example_cache[text] = vec
-    vectors = np.vstack([_example_cache[e] for e in examples])
-    return Similar(tuple(examples), vectors, minimum)
+    return np.vstack([_example_cache[e] for e in examples])
 
 
 def parse_classifier(value: Any, here: tuple, fail: Fail, rule_file: Path) -> Classifier | None:
