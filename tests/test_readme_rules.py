@@ -32,6 +32,6 @@ def test_readme_rule_examples_load_and_pass_their_tests(tmp_path):
         (rules_dir / f"example-{i:02d}.yaml").write_text(block, encoding="utf-8")
     ruleset, problems = load_rules([rules_dir])
     assert [str(p) for p in problems] == []
-    assert len(ruleset.rules) == 8
+    assert len(ruleset.rules) == 9
     assert ruleset.run_tests() == []
     assert sum(len(r.tests) for r in ruleset.rules) >= 12
