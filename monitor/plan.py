@@ -70,6 +70,7 @@ class Checked:
     matches: tuple[Match, ...] = ()
     signature: tuple[int, ...] | None = None
     original: tuple[int, str, float] | None = None
+    vector: tuple[str, bytes] | None = None  # (encoder id, embedding) to store with it
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +172,7 @@ def plan_poll(
         if nxt is not None and nxt[0] is story:
             c, nxt = nxt[1], next(pending, None)
         if c is None or not c.matches:
-            planned.append(Planned(c.story if c is not None else story))
+            planned.append(Planned(c.story, vector=c.vector) if c is not None else Planned(story))
             continue
         story = c.story
         matched += 1
@@ -206,6 +207,7 @@ def plan_poll(
                     (),
                     fingerprint(story),
                     duplicate_of=(c.original[0], c.original[2]),
+                    vector=c.vector,
                 )
             )
             continue
@@ -215,7 +217,9 @@ def plan_poll(
         if kept and routing.max_alerts is not None and alerting >= routing.max_alerts:
             # Over the cap: stored with its matches; the summary below tells of it.
             withheld.append((story, kept))
-            planned.append(Planned(story, c.matches, (), fp, signature=c.signature))
+            planned.append(
+                Planned(story, c.matches, (), fp, signature=c.signature, vector=c.vector)
+            )
             continue
         deliveries = plan_deliveries(story, kept, dict(routing.dests), dict(routing.configs), now)
         alerting += 1 if deliveries else 0
@@ -223,7 +227,9 @@ def plan_poll(
             pairs = routed_pairs(kept, fp, routing.dests, routing.configs)
             alerted.update(pairs)
             routed.extend(pairs)
-        planned.append(Planned(story, c.matches, tuple(deliveries), fp, signature=c.signature))
+        planned.append(
+            Planned(story, c.matches, tuple(deliveries), fp, signature=c.signature, vector=c.vector)
+        )
     if withheld:
         summary = summary_of(source, withheld, now)
         notes.append(Note("alert.capped", (("source", source), ("withheld", str(len(withheld))))))

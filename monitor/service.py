@@ -339,8 +339,10 @@ class Monitor:
         )
         sorted_ = plan.triage(state, stories, plan.Known(frozenset(keys), frozenset(urls)))
         full = self._full_texts(src, sorted_.to_match) if src.full_text else {}
+        vectors = self._embed(sorted_.to_match)
         checked = [
-            self._check_one(src, full.get(story.key, story), now) for story in sorted_.to_match
+            self._check_one(src, full.get(story.key, story), now, vec)
+            for story, vec in zip(sorted_.to_match, vectors, strict=True)
         ]
         pairs = [
             (m.rule_id, fingerprint(c.story))
@@ -390,11 +392,11 @@ class Monitor:
         self.source_health.success(src, state, now, new=len(new))
         return PollOutcome(src.name, True, len(new), baseline, matched, queued)
 
-    def _check_one(self, src: SourceConfig, story: Story, now: float) -> plan.Checked:
+    def _check_one(self, src: SourceConfig, story: Story, now: float, vector=None) -> plan.Checked:
         """_check, for one story whose handling may meet a bug: such a story
         is stored unmatched and named in the log; its neighbours go on."""
         try:
-            return self._check(src, story, now)
+            return self._check(src, story, now, vector)
         except (LeaseLost, StoreUnavailable):
             raise
         except Exception as e:
@@ -465,14 +467,35 @@ class Monitor:
             lambda key, text: self.store.set_meta(prefix + key, text),
         )
 
-    def _check(self, src: SourceConfig, story: Story, now: float) -> plan.Checked:
+    def _embed(self, stories) -> list:
+        """Each story's embedding, in one batch, when an enabled rule has a
+        semantic condition; otherwise nothing is computed (None each)."""
+        if not stories or not self.rules.needs_vector:
+            return [None] * len(stories)
+        from .semantic.encoder import embed
+        from .semantic.encoder import story_text as semantic_text
+
+        return list(
+            embed([semantic_text({"title": s.title, "summary": s.summary}) for s in stories])
+        )
+
+    def _check(self, src: SourceConfig, story: Story, now: float, vector=None) -> plan.Checked:
         """The I/O a story to match needs before the plan decides: its
         matches, and for a matched story its signature and the stored story
         it nearly duplicates (its full text was fetched before, when the
-        source asks for it)."""
-        matches = self.rules.match(story, self.config.delivery.snippet_chars, source_tags=src.tags)
+        source asks for it). `vector` (the story's embedding, when a
+        semantic rule is enabled) is stored with the story, matched or not,
+        so replay reuses it."""
+        matches = self.rules.match(
+            story, self.config.delivery.snippet_chars, source_tags=src.tags, vector=vector
+        )
+        kept = None
+        if vector is not None:
+            from .semantic.encoder import encoder_id, to_bytes
+
+            kept = (encoder_id(), to_bytes(vector))
         if not matches:
-            return plan.Checked(story)
+            return plan.Checked(story, vector=kept)
         sig = signature(story_text(story))
         original = self.store.find_near_duplicate(sig, now - DEDUPE_WINDOW, story) if sig else None
         if original is None and search_of(src) is not None:
@@ -482,7 +505,7 @@ class Monitor:
             original = self.store.same_title_elsewhere(
                 src.name, [m.rule_id for m in matches], fingerprint(story), now - DEDUPE_WINDOW
             )
-        return plan.Checked(story, tuple(matches), sig, original)
+        return plan.Checked(story, tuple(matches), sig, original, vector=kept)
 
     def failed_fetch(
         self, src: SourceConfig, state: SourceState | None, e: FetchError, *, count: bool = True

@@ -45,11 +45,17 @@ def cmd_replay(args) -> int:
     stories = matched = copies = 0
     per_rule: dict[str, int] = {}
     try:
-        copy_of = store.copies_since(time.time() - since)
-        for story in store.stories_since(time.time() - since):
+        start = time.time() - since
+        copy_of = store.copies_since(start)
+        found = list(store.stories_since(start))
+        vectors = _vectors(ruleset, store, found, start)
+        for story in found:
             stories += 1
             matches = ruleset.match(
-                story, config.delivery.snippet_chars, source_tags=tags.get(story.source, ())
+                story,
+                config.delivery.snippet_chars,
+                source_tags=tags.get(story.source, ()),
+                vector=vectors.get((story.source, story.key)),
             )
             if not matches:
                 continue
@@ -104,6 +110,27 @@ def cmd_replay(args) -> int:
         )
     print(summary, file=sys.stderr if args.json else sys.stdout)
     return 1 if problems else 0
+
+
+def _vectors(ruleset, store, stories, since: float) -> dict:
+    """With a semantic rule enabled: each story's stored embedding, and for
+    stories stored without one (before such a rule was enabled) one made
+    now, in a batch, and kept, so the next replay reads it."""
+    if not ruleset.needs_vector or not stories:
+        return {}
+    from monitor.semantic import encoder
+
+    enc = encoder.encoder_id()
+    stored = store.vectors_since(since, enc)
+    missing = [s for s in stories if (s.source, s.key) not in stored]
+    if missing:
+        made = encoder.embed(
+            [encoder.story_text({"title": s.title, "summary": s.summary}) for s in missing]
+        )
+        fresh = {(s.source, s.key): encoder.to_bytes(v) for s, v in zip(missing, made)}
+        store.save_vectors(fresh, enc)
+        stored.update(fresh)
+    return {k: encoder.from_bytes(v) for k, v in stored.items()}
 
 
 class _ReplaySender:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from .db import Connected, StoreError, _pg_ddl, display_state
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -92,6 +92,12 @@ CREATE TABLE IF NOT EXISTS duplicates (
     original_id INTEGER NOT NULL REFERENCES stories (id),
     similarity REAL NOT NULL,
     created_at REAL NOT NULL
+);
+-- schema 5: a story's embedding (semantic conditions), kept when it was new
+CREATE TABLE IF NOT EXISTS story_vectors (
+    story_id INTEGER PRIMARY KEY REFERENCES stories (id),
+    encoder TEXT NOT NULL,
+    vector BLOB NOT NULL
 );
 """
 

@@ -14,6 +14,7 @@ from ..identity import story_url
 from ..models import Match, Story
 from .outbox import Delivery
 from .sources import Sources
+from .vectors import _write_vector
 
 _ALSO = "\n\nAlso reported by: "
 
@@ -35,6 +36,8 @@ class Planned:
     duplicate_of: tuple[int, float] | None = (
         None  # (original story id, similarity): no alert of its own
     )
+    # the story's embedding (encoder id, float16 bytes) when a semantic rule is enabled
+    vector: tuple[str, bytes] | None = None
 
 
 class Stories(Sources):
@@ -133,6 +136,8 @@ class Stories(Sources):
                     continue  # stored already: its alerts were decided then
                 story_id = got[0]["id"]
                 created += self._write_plan(db, story_id, p, now)
+                if p.vector is not None:
+                    _write_vector(db, story_id, *p.vector)
                 if p.signature is not None:
                     from ..dedupe import bands, pack
 
