@@ -476,6 +476,8 @@ class Matcher:
                     if not users or users[-1] != i:
                         users.append(i)
         self._positional = frozenset(positional)
+        # whether an enabled rule has a semantic condition: only then are stories embedded
+        self.needs_vector = any(rule.enabled and rule.needs_vector() for rule in self.rules)
         self._fields = tuple(f for f in FIELDS if f in fields)
         # per mode: normalised key -> (index key as exact term or None, as prefix or None)
         self._targets: dict[str, dict[str, tuple[TermKey | None, TermKey | None]]] = {
@@ -539,11 +541,6 @@ class Matcher:
                             found += (start, end)
         return hits
 
-    @property
-    def needs_vector(self) -> bool:
-        """Whether an enabled rule has a semantic condition: only then are
-        stories embedded."""
-        return any(rule.enabled and rule.needs_vector() for rule in self.rules)
 
     def candidates(self, hits: Hits) -> list[int]:
         chosen = set(self._always)
