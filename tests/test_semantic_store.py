@@ -7,14 +7,16 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
 from test_hostile import rss_doc
 
 from monitor.cli import main
 from monitor.config import Config, FetchSettings, SourceConfig
 from monitor.engine import load_rules
+from monitor.models import Story
 from monitor.semantic import encoder
 from monitor.service import Monitor
-from monitor.store import SCHEMA_VERSION, Store
+from monitor.store import SCHEMA_VERSION, Planned, Store
 
 RULES = """\
 rules:
@@ -135,3 +137,39 @@ def test_a_schema_4_state_gains_the_vectors_table(tmp_path):
         assert store.stored_vectors() == 0
     finally:
         store.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    """The vectors on both backends: the same SQL, the same bytes back."""
+    s = Store(
+        tmp_path / "state.db" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    )
+    s.ensure_source("wire", "https://e.org/feed")
+    yield s
+    s.close()
+
+
+def test_vectors_round_trip_on_both_backends(store):
+    vec = encoder.embed_one("Leaked customer records were posted on a forum")
+    blob = encoder.to_bytes(vec)
+    enc = encoder.encoder_id()
+    stories = [
+        Story(source="wire", key=f"k{i}", title=f"Story {i}", link=f"https://e.org/{i}", summary="")
+        for i in range(2)
+    ]
+    store.record_poll(
+        "wire",
+        [Planned(stories[0], vector=(enc, blob)), Planned(stories[1])],
+        etag=None,
+        last_modified=None,
+        next_check_at=0,
+        now=1000.0,
+    )
+    assert store.vectors_since(0, enc) == {("wire", "k0"): blob}
+    assert store.vectors_since(0, "another encoder") == {}
+    assert store.vectors_since(2000.0, enc) == {}  # first seen before
+    assert store.save_vectors({("wire", "k1"): blob, ("wire", "gone"): blob}, enc) == 1
+    assert store.stored_vectors() == 2
+    back = encoder.from_bytes(store.vectors_since(0, enc)[("wire", "k1")])
+    assert float(back @ vec) > 0.999
