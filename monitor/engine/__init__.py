@@ -12,8 +12,10 @@ url, source), ``enabled``, ``description``, ``references`` and ``tests``
 A condition is a term (a string; ``surveil*`` is a prefix), a list (any of
 them), or a mapping with one operator: ``any``, ``all``, ``not`` (a list
 under it means none of them), ``{at_least: N, of: [...]}``, ``{near: [...],
-within: N}``, ``regex`` (RE2), ``term`` with ``cased: true``, or ``list``
-(a named list). Any mapping may add ``fields`` (what it reads) and, in a
+within: N}``, ``regex`` (RE2), ``term`` with ``cased: true``, ``list``
+(a named list), or, with the semantic extra, ``{similar: {to: [...], min:
+0.4}}`` and ``{classifier: {model: x.model, min: 0.7}}`` (monitor.semantic).
+Any mapping may add ``fields`` (what it reads) and, in a
 rule with a ``threshold``, a ``weight``. Text and terms are NFKC-normalised,
 case-folded, and whitespace-collapsed; a term matches whole words in spaced
 scripts and anywhere in Chinese, Japanese, Korean or Thai text. See README.
