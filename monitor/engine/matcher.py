@@ -541,7 +541,6 @@ class Matcher:
                             found += (start, end)
         return hits
 
-
     def candidates(self, hits: Hits) -> list[int]:
         chosen = set(self._always)
         by_term = self._by_term
