@@ -1,0 +1,429 @@
+"""The reads the dashboard pages need, and the readers' verdicts.
+
+Every query of the web pages is here, beside the store, so that no SQL is
+written anywhere else. The functions take an open Store and speak its one
+dialect (`?` placeholders, SQL both SQLite and PostgreSQL accept).
+
+Verdicts: a reader says a rule's match was relevant or not (and which
+topic it should have had), or that a stored story should have matched.
+One verdict per story and rule; a new one replaces the old. They feed the
+rules page's precision and `monitor feedback export`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from .store import NOTICE_SOURCE, Store
+
+VERDICTS = ("relevant", "not_relevant", "missed")
+
+# The verdicts table and the indexes the pages read by (schema 5).
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS verdicts (
+    id INTEGER PRIMARY KEY,
+    story_id INTEGER NOT NULL REFERENCES stories (id),
+    rule_id TEXT NOT NULL DEFAULT '',
+    verdict TEXT NOT NULL,
+    topic TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL,
+    UNIQUE (story_id, rule_id)
+);
+CREATE INDEX IF NOT EXISTS verdicts_rule ON verdicts (rule_id, created_at);
+CREATE INDEX IF NOT EXISTS matches_rule_story ON matches (rule_id, story_id);
+CREATE INDEX IF NOT EXISTS matches_created ON matches (created_at);
+CREATE INDEX IF NOT EXISTS outbox_story ON outbox (story_id);
+CREATE INDEX IF NOT EXISTS duplicates_original ON duplicates (original_id)
+"""
+
+
+def ensure_schema(store: Store) -> None:
+    """Create the verdicts table and the pages' indexes when missing."""
+    from .store import _pg_ddl
+
+    for statement in SCHEMA.split(";"):
+        if statement.strip():
+            store.db.execute(_pg_ddl(statement) if store.postgres else statement)
+
+
+def _marks(items: Sequence) -> str:
+    return ",".join("?" * len(items))
+
+
+def _day_expr(store: Store, column: str) -> str:
+    """Whole days since a start given as the first parameter (SQLite's CAST
+    truncates, PostgreSQL's rounds: FLOOR there)."""
+    if store.postgres:
+        return f"FLOOR(({column} - ?) / 86400.0)::bigint"
+    return f"CAST(({column} - ?) / 86400.0 AS INTEGER)"
+
+
+# -- the matches page ----------------------------------------------------------
+
+
+@dataclass
+class MatchFilter:
+    rule_ids: list[str] | None = None  # None: any rule; []: nothing can match
+    source: str | None = None
+    lang: str | None = None
+    since: float | None = None
+    until: float | None = None
+    text: str | None = None
+
+    def where(self) -> tuple[str, list]:
+        parts, args = [], []
+        if self.rule_ids is not None:
+            if not self.rule_ids:
+                return "1=0", []
+            parts.append(f"m.rule_id IN ({_marks(self.rule_ids)})")
+            args.extend(self.rule_ids)
+        if self.source:
+            parts.append("s.source=?")
+            args.append(self.source)
+        if self.lang:
+            parts.append("(LOWER(s.lang)=? OR LOWER(s.lang) LIKE ?)")
+            args.extend([self.lang.lower(), self.lang.lower() + "-%"])
+        if self.since is not None:
+            parts.append("m.created_at>=?")
+            args.append(self.since)
+        if self.until is not None:
+            parts.append("m.created_at<?")
+            args.append(self.until)
+        if self.text:
+            like = (
+                "%"
+                + self.text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                + "%"
+            )
+            parts.append(
+                "(LOWER(s.title) LIKE ? ESCAPE '\\' OR LOWER(s.summary) LIKE ? ESCAPE '\\')"
+            )
+            args.extend([like, like])
+        return (" AND ".join(parts) or "1=1"), args
+
+
+@dataclass
+class StoryRow:
+    id: int
+    source: str
+    title: str
+    link: str
+    summary: str
+    published: str | None
+    lang: str | None
+    first_seen: float
+    matches: list[dict] = field(default_factory=list)  # rule_id, terms, snippet, created_at
+    deliveries: list[dict] = field(default_factory=list)  # channel, status, attempts, last_error
+    outlets: list[str] = field(default_factory=list)  # other sources that carried it
+    verdicts: dict[str, dict] = field(default_factory=dict)  # rule_id ('' = the story) -> verdict
+
+
+_STORY_COLUMNS = "s.id, s.source, s.title, s.link, s.summary, s.published, s.lang, s.first_seen"
+
+
+def _story(r) -> StoryRow:
+    return StoryRow(
+        r["id"],
+        r["source"],
+        r["title"],
+        r["link"],
+        r["summary"],
+        r["published"],
+        r["lang"],
+        r["first_seen"],
+    )
+
+
+def match_page(
+    store: Store, f: MatchFilter, before: int | None = None, limit: int = 50
+) -> tuple[list[StoryRow], int | None]:
+    """Matched stories, newest first, `limit` at a time, by keyset: the next
+    page starts below the last story id shown. Returns (rows, next key)."""
+    where, args = f.where()
+    if before is not None:
+        where += " AND m.story_id<?"
+        args.append(before)
+    rows = store.db.execute(
+        f"SELECT m.story_id AS id FROM matches m JOIN stories s ON s.id=m.story_id "
+        f"WHERE {where} GROUP BY m.story_id ORDER BY m.story_id DESC LIMIT ?",
+        [*args, limit + 1],
+    ).fetchall()
+    ids = [r["id"] for r in rows]
+    more = len(ids) > limit
+    ids = ids[:limit]
+    stories = stories_by_id(store, ids)
+    return stories, (ids[-1] if more and ids else None)
+
+
+def stories_by_id(store: Store, ids: Sequence[int]) -> list[StoryRow]:
+    """The stories with their matches, deliveries, outlets and verdicts, in
+    the order of `ids`: five queries, whatever the number."""
+    if not ids:
+        return []
+    marks = _marks(ids)
+    ids = list(ids)
+    by_id = {
+        r["id"]: _story(r)
+        for r in store.db.execute(
+            f"SELECT {_STORY_COLUMNS} FROM stories s WHERE s.id IN ({marks})", ids
+        )
+    }
+    for r in store.db.execute(
+        f"SELECT story_id, rule_id, terms, snippet, created_at FROM matches "
+        f"WHERE story_id IN ({marks}) ORDER BY id",
+        ids,
+    ):
+        try:
+            terms = json.loads(r["terms"])
+        except ValueError:
+            terms = []
+        by_id[r["story_id"]].matches.append(
+            {
+                "rule_id": r["rule_id"],
+                "terms": terms,
+                "snippet": r["snippet"],
+                "created_at": r["created_at"],
+            }
+        )
+    for r in store.db.execute(
+        f"SELECT id, story_id, channel, destination, status, attempts, last_error, fold, sent_at "
+        f"FROM outbox WHERE story_id IN ({marks}) ORDER BY channel, id",
+        ids,
+    ):
+        by_id[r["story_id"]].deliveries.append(dict(r))
+    for r in store.db.execute(
+        f"SELECT d.original_id, s.source FROM duplicates d JOIN stories s ON s.id=d.story_id "
+        f"WHERE d.original_id IN ({marks}) ORDER BY d.story_id",
+        ids,
+    ):
+        story = by_id[r["original_id"]]
+        if r["source"] != story.source and r["source"] not in story.outlets:
+            story.outlets.append(r["source"])
+    for r in store.db.execute(
+        f"SELECT story_id, rule_id, verdict, topic, created_at FROM verdicts "
+        f"WHERE story_id IN ({marks})",
+        ids,
+    ):
+        by_id[r["story_id"]].verdicts[r["rule_id"]] = dict(r)
+    return [by_id[i] for i in ids if i in by_id]
+
+
+def story(store: Store, story_id: int) -> StoryRow | None:
+    got = stories_by_id(store, [story_id])
+    return got[0] if got else None
+
+
+def story_body(store: Store, story_id: int) -> str:
+    """The stored text of a story beyond its summary (none is kept today)."""
+    return ""
+
+
+def search_stories(
+    store: Store, text: str, before: int | None = None, limit: int = 50
+) -> tuple[list[StoryRow], int | None]:
+    """Any stored story (matched or not) whose title or summary holds
+    `text`, newest first: where a reader finds a miss."""
+    f = MatchFilter(text=text)
+    where, args = f.where()
+    where = where.replace("m.", "s.")
+    if before is not None:
+        where += " AND s.id<?"
+        args.append(before)
+    rows = store.db.execute(
+        f"SELECT s.id FROM stories s WHERE {where} AND s.source<>? ORDER BY s.id DESC LIMIT ?",
+        [*args, NOTICE_SOURCE, limit + 1],
+    ).fetchall()
+    ids = [r["id"] for r in rows]
+    more = len(ids) > limit
+    ids = ids[:limit]
+    return stories_by_id(store, ids), (ids[-1] if more and ids else None)
+
+
+def source_names(store: Store) -> list[str]:
+    return [
+        r["name"]
+        for r in store.db.execute(
+            "SELECT name FROM sources WHERE name<>? ORDER BY name", (NOTICE_SOURCE,)
+        )
+    ]
+
+
+# -- verdicts ------------------------------------------------------------------
+
+
+def record_verdict(
+    store: Store,
+    story_id: int,
+    verdict: str,
+    rule_id: str = "",
+    topic: str = "",
+    now: float | None = None,
+) -> bool:
+    """Store a reader's verdict (replacing an earlier one on the same story
+    and rule). False when the story does not exist."""
+    if verdict not in VERDICTS:
+        raise ValueError(f"unknown verdict {verdict!r} (expected one of {', '.join(VERDICTS)})")
+    now = time.time() if now is None else now
+    with store._tx() as db:
+        if db.execute("SELECT 1 FROM stories WHERE id=?", (story_id,)).fetchone() is None:
+            return False
+        db.execute(
+            "INSERT INTO verdicts (story_id, rule_id, verdict, topic, created_at) "
+            "VALUES (?,?,?,?,?) ON CONFLICT (story_id, rule_id) DO UPDATE SET "
+            "verdict=excluded.verdict, topic=excluded.topic, created_at=excluded.created_at",
+            (story_id, rule_id, verdict, topic, now),
+        )
+    return True
+
+
+def remove_verdict(store: Store, story_id: int, rule_id: str = "") -> bool:
+    cur = store.db.execute(
+        "DELETE FROM verdicts WHERE story_id=? AND rule_id=?", (story_id, rule_id)
+    )
+    return bool(cur.rowcount)
+
+
+def recent_verdicts(store: Store, limit: int = 50) -> list[dict]:
+    rows = store.db.execute(
+        "SELECT v.story_id, v.rule_id, v.verdict, v.topic, v.created_at, s.title, s.source "
+        "FROM verdicts v JOIN stories s ON s.id=v.story_id ORDER BY v.created_at DESC, v.id DESC "
+        "LIMIT ?",
+        (limit,),
+    )
+    return [dict(r) for r in rows]
+
+
+def verdicts_for_export(store: Store, since: float | None = None) -> Iterable[dict]:
+    """Every verdict with its story's text, oldest first."""
+    sql = (
+        "SELECT v.story_id, v.rule_id, v.verdict, v.topic, v.created_at, s.source, s.title, "
+        "s.summary, s.link, s.lang FROM verdicts v JOIN stories s ON s.id=v.story_id"
+    )
+    args: list = []
+    if since is not None:
+        sql += " WHERE v.created_at>=?"
+        args.append(since)
+    for r in store.db.execute(sql + " ORDER BY v.story_id, v.id", args):
+        yield dict(r)
+
+
+def precision(store: Store, since: float) -> dict[str, tuple[int, int]]:
+    """Per rule: (relevant, judged) among the verdicts given since then."""
+    out: dict[str, tuple[int, int]] = {}
+    for r in store.db.execute(
+        "SELECT rule_id, SUM(CASE WHEN verdict='relevant' THEN 1 ELSE 0 END) AS good, "
+        "COUNT(*) AS n FROM verdicts WHERE rule_id<>'' AND verdict IN ('relevant','not_relevant') "
+        "AND created_at>=? GROUP BY rule_id",
+        (since,),
+    ):
+        out[r["rule_id"]] = (int(r["good"]), int(r["n"]))
+    return out
+
+
+# -- rules, sources and delivery -------------------------------------------------
+
+
+def match_counts(store: Store, since: float) -> dict[str, int]:
+    return {
+        r["rule_id"]: r["n"]
+        for r in store.db.execute(
+            "SELECT rule_id, COUNT(*) AS n FROM matches WHERE created_at>=? GROUP BY rule_id",
+            (since,),
+        )
+    }
+
+
+def matches_per_day(store: Store, start: float) -> dict[str, dict[int, int]]:
+    """{rule id: {day index from `start`: matches}}."""
+    out: dict[str, dict[int, int]] = {}
+    for r in store.db.execute(
+        f"SELECT rule_id, {_day_expr(store, 'created_at')} AS day, COUNT(*) AS n FROM matches "
+        "WHERE created_at>=? GROUP BY rule_id, day",
+        (start, start),
+    ):
+        out.setdefault(r["rule_id"], {})[int(r["day"])] = r["n"]
+    return out
+
+
+def stories_per_day(store: Store, start: float) -> dict[str, dict[int, int]]:
+    """{source: {day index from `start`: new stories}}."""
+    out: dict[str, dict[int, int]] = {}
+    for r in store.db.execute(
+        f"SELECT source, {_day_expr(store, 'first_seen')} AS day, COUNT(*) AS n FROM stories "
+        "WHERE first_seen>=? AND source<>? GROUP BY source, day",
+        (start, start, NOTICE_SOURCE),
+    ):
+        out.setdefault(r["source"], {})[int(r["day"])] = r["n"]
+    return out
+
+
+def broken_notices_per_day(store: Store, start: float) -> dict[int, int]:
+    """Source-broken notices queued per day (one per failure episode that
+    reached health.alert_after)."""
+    out: dict[int, int] = {}
+    for r in store.db.execute(
+        f"SELECT {_day_expr(store, 'first_seen')} AS day, COUNT(*) AS n FROM stories "
+        "WHERE source=? AND first_seen>=? AND key LIKE ? GROUP BY day",
+        (start, NOTICE_SOURCE, start, "health:%:broken"),
+    ):
+        out[int(r["day"])] = r["n"]
+    return out
+
+
+def outbox_depth(store: Store, points: Sequence[float]) -> list[int]:
+    """How many rows were waiting to be sent at each of these times: created
+    by then and not yet sent (dead rows count until now: their death is not
+    dated)."""
+    if not points:
+        return []
+    cols = ", ".join(
+        f"SUM(CASE WHEN created_at<=? AND (sent_at IS NULL OR sent_at>?) THEN 1 ELSE 0 END) AS p{i}"
+        for i in range(len(points))
+    )
+    args: list = []
+    for t in points:
+        args.extend([t, t])
+    row = store.db.execute(
+        f"SELECT {cols} FROM outbox WHERE sent_at IS NULL OR sent_at>?", [*args, points[0]]
+    ).fetchone()
+    return [int(row[f"p{i}"] or 0) for i in range(len(points))]
+
+
+def dead_rows(store: Store, limit: int = 100) -> list[dict]:
+    rows = store.db.execute(
+        "SELECT o.id, o.story_id, o.channel, o.destination, o.attempts, o.last_error, o.created_at, "
+        "s.title FROM outbox o JOIN stories s ON s.id=o.story_id WHERE o.status='dead' "
+        "ORDER BY o.id DESC LIMIT ?",
+        (limit,),
+    )
+    return [dict(r) for r in rows]
+
+
+def retry_dead_row(store: Store, row_id: int, now: float | None = None) -> bool:
+    """Queue one dead letter again."""
+    now = time.time() if now is None else now
+    cur = store.db.execute(
+        "UPDATE outbox SET status='pending', attempts=0, next_attempt_at=?, due_at=? "
+        "WHERE id=? AND status='dead'",
+        (now, now, row_id),
+    )
+    return bool(cur.rowcount)
+
+
+def digests_waiting(store: Store) -> list[dict]:
+    """Rows held for a burst or a digest, per channel: how many and when due."""
+    rows = store.db.execute(
+        "SELECT channel, fold, COUNT(*) AS n, MIN(next_attempt_at) AS due FROM outbox "
+        "WHERE status='pending' AND fold<>'' GROUP BY channel, fold ORDER BY channel, fold"
+    )
+    return [dict(r) for r in rows]
+
+
+def poll_now(store: Store, name: str, now: float | None = None) -> bool:
+    """Make a source due at once (every replica reads the same schedule)."""
+    now = time.time() if now is None else now
+    cur = store.db.execute("UPDATE sources SET next_check_at=? WHERE name=?", (now, name))
+    return bool(cur.rowcount)

@@ -1,0 +1,66 @@
+"""A story's page: what it is, where it went, and why each rule decided
+as it did (the same explanation as `monitor rules explain`)."""
+
+from __future__ import annotations
+
+from flask import Flask, abort, render_template, request
+
+from ... import store_web
+from ...engine import Context
+from .common import dash, rule_tags, store
+
+
+def explanations(ruleset, row, wanted: list[str], tags_of_source=()):
+    fields = {"title": row.title, "summary": row.summary, "url": row.link, "source": row.source}
+    context = Context(source=row.source, lang=row.lang, source_tags=frozenset(tags_of_source))
+    return explain_all(ruleset, fields, context, wanted)
+
+
+def explain_all(ruleset, fields: dict, context: Context, wanted: list[str]) -> list[dict]:
+    """Each wanted rule's explanation, as the templates show it."""
+    out: list[dict] = []
+    for rule_id in wanted:
+        if ruleset.get(rule_id) is None:
+            out.append({"rule_id": rule_id, "missing": True})
+            continue
+        e = ruleset.explain(rule_id, fields, context)
+        out.append(
+            {
+                "rule_id": rule_id,
+                "rule": e.rule,
+                "missing": False,
+                "matched": e.matched,
+                "text": e.render(),
+                "snippet": e.marked_snippet(240),
+                "reason": e.reason(),
+                "terms": sorted(e.evidence, key=lambda ev: ev[0].order),
+                "score": e.score,
+                "threshold": e.rule.threshold,
+                "filters": e.filter_problems(),
+            }
+        )
+    return out
+
+
+def story(story_id: int):
+    row = store_web.story(store(), story_id)
+    if row is None:
+        abort(404, "no such story")
+    d = dash()
+    ruleset = d.rules()
+    matched = [m["rule_id"] for m in row.matches]
+    extra = request.args.get("rule", "").strip()
+    wanted = matched + ([extra] if extra and extra not in matched else [])
+    source_tags = next((tuple(s.tags) for s in d.config().sources if s.name == row.source), ())
+    return render_template(
+        "story.html",
+        row=row,
+        explained=explanations(ruleset, row, wanted, source_tags),
+        rules=ruleset.rules,
+        tags=rule_tags(ruleset),
+        extra=extra,
+    )
+
+
+def register(app: Flask) -> None:
+    app.add_url_rule("/story/<int:story_id>", "story", story)
