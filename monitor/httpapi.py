@@ -176,6 +176,7 @@ class HttpApi:
             raise ListenError(f"cannot listen on {host}:{port}")
         self.server.channel_class = _Channel
         _install_guards(self.server, limits)
+        self.pages = pages
         self.thread = threading.Thread(target=self._run, name="monitor-http", daemon=True)
         self.address: tuple[str, int] = self.server.socket.getsockname()[:2]
 
@@ -201,3 +202,6 @@ class HttpApi:
         self.server.trigger.pull_trigger(lambda: wasyncore.close_all(self.server._map))
         self.thread.join(timeout=5)
         self.server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+        close = getattr(self.pages, "close", None)
+        if close is not None:
+            close()  # the pages' store connections
