@@ -1,4 +1,5 @@
-"""`monitor feedback export`: the readers' verdicts as labelled data.
+"""The readers' verdicts as labelled data (`monitor feedback export`, and the
+dashboard's export links).
 
 Two forms:
 
@@ -16,13 +17,9 @@ Two forms:
 from __future__ import annotations
 
 import json
-import sys
-import time
 from collections.abc import Iterable
 
 import yaml
-
-from .config import parse_duration
 
 
 def label(topic: str) -> str:
@@ -98,55 +95,3 @@ def export(store, ruleset, fmt: str = "jsonl", since: float | None = None) -> st
     return "".join(
         json.dumps(item, ensure_ascii=False) + "\n" for item in labelled_items(verdicts, ruleset)
     )
-
-
-def cmd_feedback_export(args) -> int:
-    from .config import load_config_or_exit
-    from .engine import load_rules
-    from .store import Store, state_exists
-    from .store_web import ensure_schema
-
-    since = None
-    if args.since:
-        try:
-            since = time.time() - parse_duration(args.since)
-        except ValueError as e:
-            print(f"error: --since: {e}", file=sys.stderr)
-            return 2
-    config = load_config_or_exit(args.config)
-    if not state_exists(config.state):
-        print(f"no state yet at {config.state}: no feedback to export", file=sys.stderr)
-        return 1
-    ruleset, problems = load_rules(config.rule_paths)
-    for p in problems:
-        print(p, file=sys.stderr)
-    store = Store(config.state)
-    try:
-        ensure_schema(store)
-        text = export(store, ruleset, args.format, since)
-    finally:
-        store.close()
-    if args.output and args.output != "-":
-        with open(args.output, "w", encoding="utf-8") as f:
-            f.write(text)
-    else:
-        sys.stdout.write(text)
-    return 0
-
-
-def add_parsers(sub, with_config) -> None:
-    fb = sub.add_parser("feedback", help="the readers' verdicts from the dashboard").add_subparsers(
-        dest="feedback_cmd", required=True
-    )
-    e = with_config(
-        fb.add_parser("export", help="verdicts as labelled JSON Lines, or as rule tests: entries")
-    )
-    e.add_argument(
-        "--format",
-        choices=("jsonl", "tests"),
-        default="jsonl",
-        help="jsonl: labelled items for rule scoring (default); tests: entries to paste into rules",
-    )
-    e.add_argument("--since", help="only verdicts given in this period: 30d, 12h")
-    e.add_argument("-o", "--output", help="write to this file (default: standard output)")
-    e.set_defaults(func=cmd_feedback_export)
