@@ -6,8 +6,9 @@ dialect (`?` placeholders, SQL both SQLite and PostgreSQL accept).
 
 Verdicts: a reader says a rule's match was relevant or not (and which
 topic it should have had), or that a stored story should have matched.
-One verdict per story and rule; a new one replaces the old. They feed the
-rules page's precision and `monitor feedback export`.
+One verdict per story and rule; a new one replaces the old (the table is
+created by the store's schema 5). They feed the rules page's precision and
+`monitor feedback export`.
 """
 
 from __future__ import annotations
@@ -20,33 +21,6 @@ from dataclasses import dataclass, field
 from .store import NOTICE_SOURCE, Store
 
 VERDICTS = ("relevant", "not_relevant", "missed")
-
-# The verdicts table and the indexes the pages read by (schema 5).
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS verdicts (
-    id INTEGER PRIMARY KEY,
-    story_id INTEGER NOT NULL REFERENCES stories (id),
-    rule_id TEXT NOT NULL DEFAULT '',
-    verdict TEXT NOT NULL,
-    topic TEXT NOT NULL DEFAULT '',
-    created_at REAL NOT NULL,
-    UNIQUE (story_id, rule_id)
-);
-CREATE INDEX IF NOT EXISTS verdicts_rule ON verdicts (rule_id, created_at);
-CREATE INDEX IF NOT EXISTS matches_rule_story ON matches (rule_id, story_id);
-CREATE INDEX IF NOT EXISTS matches_created ON matches (created_at);
-CREATE INDEX IF NOT EXISTS outbox_story ON outbox (story_id);
-CREATE INDEX IF NOT EXISTS duplicates_original ON duplicates (original_id)
-"""
-
-
-def ensure_schema(store: Store) -> None:
-    """Create the verdicts table and the pages' indexes when missing."""
-    from .store import _pg_ddl
-
-    for statement in SCHEMA.split(";"):
-        if statement.strip():
-            store.db.execute(_pg_ddl(statement) if store.postgres else statement)
 
 
 def _marks(items: Sequence) -> str:

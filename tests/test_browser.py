@@ -199,7 +199,9 @@ def test_a_hostile_title_shows_as_text_and_opens_no_dialog(running, browser):
     assert any(t.startswith("<script>alert(1)</script><img src=x onerror=") for t in titles)
     assert not browser.find_elements(By.CSS_SELECTOR, "main script, main img")
     assert no_dialog(browser)
-    submit(browser, browser.find_element(By.XPATH, "//li[contains(., 'alert(1)')]//a[text()='why?']"))
+    submit(
+        browser, browser.find_element(By.XPATH, "//li[contains(., 'alert(1)')]//a[text()='why?']")
+    )
     assert "<script>alert(1)</script>" in browser.find_element(By.TAG_NAME, "h1").text
     assert no_dialog(browser)
 
@@ -210,7 +212,9 @@ def test_not_relevant_changes_the_rules_precision(running, browser):
     browser.get(running.url + "/")
     row = browser.find_element(By.XPATH, "//li[contains(., 'train stations')]")
     submit(browser, row.find_element(By.CSS_SELECTOR, f'button.bad[data-rule="{rule}"]'))
-    assert "not relevant" in browser.find_element(By.XPATH, "//li[contains(., 'train stations')]").text
+    assert (
+        "not relevant" in browser.find_element(By.XPATH, "//li[contains(., 'train stations')]").text
+    )
     assert precision_of(browser, running, rule) == "0% (0/1)"
     browser.get(running.url + "/")
     row = browser.find_element(By.XPATH, "//li[contains(., 'alert(1)')]")

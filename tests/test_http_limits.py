@@ -21,7 +21,9 @@ def api():
         health=lambda: (True, {"status": "ok"}),
         ready=lambda: (True, {"status": "ok"}),
         metrics=lambda: b"up 1\n",
-        limits=Limits(max_connections=50, header_timeout=1.0, max_header_bytes=4096, max_body_bytes=2048),
+        limits=Limits(
+            max_connections=50, header_timeout=1.0, max_header_bytes=4096, max_body_bytes=2048
+        ),
     ).start()
     yield a
     a.close()

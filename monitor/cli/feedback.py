@@ -14,7 +14,6 @@ def cmd_feedback_export(args) -> int:
     from monitor.engine import load_rules
     from monitor.feedback import export
     from monitor.store import Store, state_exists
-    from monitor.store_web import ensure_schema
 
     since = None
     if args.since:
@@ -32,7 +31,6 @@ def cmd_feedback_export(args) -> int:
         print(p, file=sys.stderr)
     store = Store(config.state)
     try:
-        ensure_schema(store)
         text = export(store, ruleset, args.format, since)
     finally:
         store.close()

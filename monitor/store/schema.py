@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from .db import Connected, StoreError, _pg_ddl, display_state
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -93,6 +93,17 @@ CREATE TABLE IF NOT EXISTS duplicates (
     similarity REAL NOT NULL,
     created_at REAL NOT NULL
 );
+-- schema 5: a reader's verdict on a rule's match ('' rule: on the story,
+-- "should have matched"), one per story and rule (web.py)
+CREATE TABLE IF NOT EXISTS verdicts (
+    id INTEGER PRIMARY KEY,
+    story_id INTEGER NOT NULL REFERENCES stories (id),
+    rule_id TEXT NOT NULL DEFAULT '',
+    verdict TEXT NOT NULL,
+    topic TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL,
+    UNIQUE (story_id, rule_id)
+);
 """
 
 
@@ -133,6 +144,11 @@ _ADDED_COLUMNS = (
 _ADDED_INDEXES = """
 CREATE INDEX IF NOT EXISTS matches_quiet ON matches (rule_id, fingerprint, created_at);
 CREATE INDEX IF NOT EXISTS outbox_fold ON outbox (destination, fold, status);
+CREATE INDEX IF NOT EXISTS verdicts_rule ON verdicts (rule_id, created_at);
+CREATE INDEX IF NOT EXISTS matches_rule_story ON matches (rule_id, story_id);
+CREATE INDEX IF NOT EXISTS matches_created ON matches (created_at);
+CREATE INDEX IF NOT EXISTS outbox_story ON outbox (story_id);
+CREATE INDEX IF NOT EXISTS duplicates_original ON duplicates (original_id);
 """
 
 

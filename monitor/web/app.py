@@ -79,9 +79,6 @@ def create_app(dash: Dashboard) -> Flask:
         s = getattr(local, "store", None)
         if s is None:
             s = local.store = Store(dash.state)
-            from ..store_web import ensure_schema
-
-            ensure_schema(s)
             with lock:
                 opened.append(s)
         return s

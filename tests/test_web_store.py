@@ -1,0 +1,100 @@
+"""The dashboard's reads and the verdicts table, on SQLite and PostgreSQL:
+schema 5 is added in place to a state written by schema 4."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitor import store_web
+from monitor.models import Match, Story
+from monitor.store import SCHEMA_VERSION, Planned, Store
+
+
+def _stories(store: Store, n: int = 5) -> None:
+    store.ensure_source("wire", "http://example.org/feed")
+    planned = []
+    for i in range(n):
+        story = Story(
+            source="wire",
+            key=f"guid:{i}",
+            title=f"Story {i} about face scans",
+            link=f"http://example.org/{i}",
+        )
+        matches = (
+            (
+                Match(
+                    "frt",
+                    "FRT",
+                    "high",
+                    ("biometrics",),
+                    (),
+                    ("face scans",),
+                    f"Story {i} about face scans",
+                ),
+            )
+            if i % 2 == 0
+            else ()
+        )
+        planned.append(Planned(story, matches))
+    store.record_poll("wire", planned, etag=None, last_modified=None, next_check_at=0.0, now=1000.0)
+
+
+def _as_schema_4(store: Store) -> None:
+    """What a state file written before the verdicts looks like."""
+    store.db.execute("DROP TABLE verdicts")
+    store.db.execute("UPDATE meta SET value='4' WHERE key='schema_version'")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state(request, tmp_path):
+    if request.param == "sqlite":
+        return tmp_path / "state.db"
+    return request.getfixturevalue("pg_url")
+
+
+def test_schema_5_adds_verdicts_to_a_schema_4_state(state):
+    store = Store(state)
+    _stories(store)
+    _as_schema_4(store)
+    store.close()
+    store = Store(state)
+    try:
+        assert SCHEMA_VERSION == 5 and store.schema_version == 5
+        assert store_web.record_verdict(store, 1, "relevant", "frt", now=2000.0)
+        assert store_web.record_verdict(store, 3, "not_relevant", "frt", "biometrics", now=2000.0)
+        assert store_web.record_verdict(store, 3, "relevant", "frt", now=2001.0)  # replaces
+        assert not store_web.record_verdict(store, 999, "relevant", "frt")
+        assert store_web.precision(store, 0.0) == {"frt": (2, 2)}
+        store_web.record_verdict(store, 5, "not_relevant", "frt", now=2002.0)
+        assert store_web.precision(store, 0.0) == {"frt": (2, 3)}
+        assert store_web.precision(store, 2001.5) == {"frt": (0, 1)}  # the window counts
+        assert store_web.record_verdict(store, 2, "missed", "", "biometrics")
+        assert len(list(store_web.verdicts_for_export(store))) == 4
+        with pytest.raises(ValueError, match="unknown verdict"):
+            store_web.record_verdict(store, 1, "maybe")
+    finally:
+        store.close()
+
+
+def test_match_page_keyset_and_filters(state):
+    store = Store(state)
+    try:
+        _stories(store, 7)
+        rows, nxt = store_web.match_page(store, store_web.MatchFilter(), limit=2)
+        assert [r.id for r in rows] == [7, 5] and nxt == 5
+        rows, nxt = store_web.match_page(store, store_web.MatchFilter(), before=nxt, limit=2)
+        assert [r.id for r in rows] == [3, 1] and nxt is None
+        assert rows[0].matches[0]["terms"] == ["face scans"]
+        f = store_web.MatchFilter(text="story 2")  # the third story, id 3
+        assert [r.id for r in store_web.match_page(store, f)[0]] == [3]
+        f = store_web.MatchFilter(text="100%_")  # LIKE's wildcards are literal here
+        assert store_web.match_page(store, f)[0] == []
+        assert store_web.match_page(store, store_web.MatchFilter(rule_ids=[]))[0] == []
+        found, _ = store_web.search_stories(store, "story 1 ")
+        assert [r.id for r in found] == [2] and found[0].matches == []
+        assert store_web.matches_per_day(store, 0.0) == {"frt": {0: 4}}
+        assert store_web.stories_per_day(store, 0.0) == {"wire": {0: 7}}
+        assert store_web.poll_now(store, "wire", now=5.0)
+        assert store.source_state("wire").next_check_at == 5.0
+    finally:
+        store.close()
