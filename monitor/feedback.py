@@ -76,8 +76,8 @@ def tests_yaml(verdicts: Iterable[dict], ruleset) -> str:
         rule = ruleset.get(rule_id)
         where = f" ({rule.path}:{rule.line})" if rule is not None and rule.line else ""
         out.append(f"# rule {rule_id}{where}")
-        cases = {k: v for k, v in per_rule[rule_id].items() if v}
-        out.append(yaml.safe_dump({"tests": cases}, allow_unicode=True, sort_keys=False).rstrip())
+        kept = {k: v for k, v in per_rule[rule_id].items() if v}
+        out.append(yaml.safe_dump({"tests": kept}, allow_unicode=True, sort_keys=False).rstrip())
         out.append("")
     for topic in sorted(misses):
         out.append(f"# should have matched, topic {topic}: add to a rule with that tag")

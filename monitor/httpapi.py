@@ -94,8 +94,8 @@ def _install_guards(server: TcpWSGIServer, limits: Limits) -> None:
                 channel.will_close = True
         return base_readable()
 
-    server.maintenance = maintenance  # type: ignore[method-assign]
-    server.readable = readable  # type: ignore[method-assign]
+    server.maintenance = maintenance
+    server.readable = readable
 
 
 def _probe_app(health: Check, ready: Check, metrics: Callable[[], bytes], pages):

@@ -168,7 +168,13 @@ class Monitor:
             {name: list(c.urls) for name, c in config.channels.items()},
             len(config.disabled_channels),
         )
-        self.router = Router(self.dests, dict(config.channels), config.delivery, self.store)
+        self.router = Router(
+            self.dests,
+            dict(config.channels),
+            config.delivery,
+            self.store,
+            public_url=config.http.public_url,
+        )
         self.source_health = HealthKeeper(self.store, config.health, self.dests, self.clock)
         for src in self.sources:
             self.store.ensure_source(src.name, src.url)
@@ -371,7 +377,11 @@ class Monitor:
         ]
         delivery = self.config.delivery
         routing = plan.Routing(
-            self.dests, dict(self.config.channels), delivery.quiet, delivery.max_alerts_per_poll
+            self.dests,
+            dict(self.config.channels),
+            delivery.quiet,
+            delivery.max_alerts_per_poll,
+            self.config.http.public_url,
         )
         poll = plan.plan_poll(
             src.name,

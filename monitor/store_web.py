@@ -48,7 +48,8 @@ class MatchFilter:
     text: str | None = None
 
     def where(self) -> tuple[str, list]:
-        parts, args = [], []
+        parts: list[str] = []
+        args: list = []
         if self.rule_ids is not None:
             if not self.rule_ids:
                 return "1=0", []
@@ -190,9 +191,12 @@ def story(store: Store, story_id: int) -> StoryRow | None:
     return got[0] if got else None
 
 
-def story_body(store: Store, story_id: int) -> str:
-    """The stored text of a story beyond its summary (none is kept today)."""
-    return ""
+def story_id_by_key(store: Store, source: str, key: str) -> int | None:
+    """The id of a story known by its source and key (an alert's link)."""
+    row = store.db.execute(
+        "SELECT id FROM stories WHERE source=? AND key=?", (source, key)
+    ).fetchone()
+    return None if row is None else int(row["id"])
 
 
 def search_stories(

@@ -169,9 +169,10 @@ def submit(driver, button) -> None:
 
 def no_dialog(driver) -> bool:
     try:
-        driver.switch_to.alert
+        dialog = driver.switch_to.alert
     except NoAlertPresentException:
         return True
+    dialog.dismiss()
     return False
 
 

@@ -405,3 +405,36 @@ def test_the_service_refuses_pages_off_loopback_without_a_password(
         assert m.api is not None
     finally:
         m.close()
+
+
+def test_alerts_link_to_the_story_page_and_following_it_changes_nothing(tmp_path, http_server):
+    import time
+
+    from monitor.alerts.outbox import message_for
+
+    m = build(tmp_path, http_server, public_url="https://monitor.example.org/")
+    try:
+        rows = m.store.claim_deliveries(time.time() + 86400, 1.0)
+        bodies = [message_for(r, "json://127.0.0.1/x", {}).body for r in rows]
+        links = [re.search(r"Triage:\s+(\S+)", b).group(1) for b in bodies]
+        assert all(
+            x.startswith("https://monitor.example.org/story/at?source=wire&key=") for x in links
+        )
+        discord = message_for(rows[0], "discord://4174216298/JHMHI8qBe7bk2ZwO5U711o3dV_js", {}).body
+        assert "[Why it matched, and feedback](https://monitor.example.org/story/at?" in discord
+        email = message_for(rows[0], "mailto://127.0.0.1:2525?from=monitor@example.org&to=a@example.org", {}).body
+        assert '<a href="https://monitor.example.org/story/at?source=wire&amp;key=' in email
+        app = make_app(m, public_url="https://monitor.example.org")
+        c = app.test_client()
+        path = links[0].removeprefix("https://monitor.example.org")
+        r = c.get(path, base_url="https://monitor.example.org")
+        assert r.status_code == 303 and re.match(r"/story/\d+$", r.headers["Location"])
+        page = c.get(r.headers["Location"], base_url="https://monitor.example.org")
+        html = page.get_data(as_text=True)
+        assert 'method="post"' in html and 'value="relevant"' in html
+        assert "No verdicts yet" in c.get(
+            "/feedback", base_url="https://monitor.example.org"
+        ).get_data(as_text=True)
+        assert c.get("/story/at?source=wire&key=nope").status_code == 404
+    finally:
+        m.close()

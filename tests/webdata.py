@@ -53,7 +53,12 @@ NEW = [
 
 
 def monitor_config(
-    tmp_path: Path, site, *, listen: str | None = None, dead_url: str = "json://127.0.0.1:9/hook"
+    tmp_path: Path,
+    site,
+    *,
+    listen: str | None = None,
+    dead_url: str = "json://127.0.0.1:9/hook",
+    public_url: str | None = None,
 ) -> Config:
     return Config(
         state=tmp_path / "monitor.db",
@@ -63,14 +68,21 @@ def monitor_config(
         ],
         channels={"ops": ChannelConfig(urls=[dead_url], default=True)},
         fetch=FetchSettings(per_host_delay=0),
-        http=HttpSettings(listen=listen),
+        http=HttpSettings(listen=listen, public_url=public_url),
     )
 
 
-def build(tmp_path: Path, site, *, extra: list[str] = (), listen: str | None = None) -> Monitor:
+def build(
+    tmp_path: Path,
+    site,
+    *,
+    extra: list[str] = (),
+    listen: str | None = None,
+    public_url: str | None = None,
+) -> Monitor:
     """Two cycles: the baseline, then new stories; the channel's sends fail."""
     site.add("/feed.xml", feed(*BASELINE), content_type="application/rss+xml")
-    config = monitor_config(tmp_path, site, listen=listen)
+    config = monitor_config(tmp_path, site, listen=listen, public_url=public_url)
     ruleset, problems = load_checked_rules(config)
     assert not problems, problems
     mon = Monitor(config, ruleset)

@@ -61,7 +61,7 @@ def stacked_bars(
         f'<text x="{left - 4}" y="{top_pad + plot_h}" text-anchor="end" font-size="10" fill="#444">0</text>',
     ]
     for i, day in enumerate(days):
-        y = top_pad + plot_h
+        y: float = top_pad + plot_h
         for k, (name, values) in enumerate(series.items()):
             v = values[i]
             if not v:

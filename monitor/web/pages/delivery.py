@@ -49,8 +49,9 @@ def retry():
     else:
         abort(400, "which dead letter? (row id or all)")
     log.event("web.retry_dead", rows=n)
-    if dash().wake is not None:
-        dash().wake()
+    wake = dash().wake
+    if wake is not None:
+        wake()
     return back("delivery")
 
 

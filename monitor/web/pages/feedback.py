@@ -13,7 +13,8 @@ from .common import back, dash, int_arg, rule_tags, store
 def feedback_page():
     q = (request.args.get("q") or "").strip()
     s = store()
-    found, next_key = ([], None)
+    found: list = []
+    next_key = None
     if q:
         found, next_key = store_web.search_stories(s, q, int_arg("before"), dash().page_size)
     return render_template(

@@ -3,7 +3,7 @@ as it did (the same explanation as `monitor rules explain`)."""
 
 from __future__ import annotations
 
-from flask import Flask, abort, render_template, request
+from flask import Flask, abort, redirect, render_template, request, url_for
 
 from ... import store_web
 from ...engine import Context
@@ -62,5 +62,16 @@ def story(story_id: int):
     )
 
 
+def story_at():
+    """An alert's link: the story by source and key, sent on to its page."""
+    found = store_web.story_id_by_key(
+        store(), request.args.get("source", ""), request.args.get("key", "")
+    )
+    if found is None:
+        abort(404, "no such story")
+    return redirect(url_for("story", story_id=found), code=303)
+
+
 def register(app: Flask) -> None:
     app.add_url_rule("/story/<int:story_id>", "story", story)
+    app.add_url_rule("/story/at", "story_at", story_at)
