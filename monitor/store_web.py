@@ -62,10 +62,10 @@ class MatchFilter:
             parts.append("(LOWER(s.lang)=? OR LOWER(s.lang) LIKE ?)")
             args.extend([self.lang.lower(), self.lang.lower() + "-%"])
         if self.since is not None:
-            parts.append("m.created_at>=?")
+            parts.append("s.first_seen>=?")
             args.append(self.since)
         if self.until is not None:
-            parts.append("m.created_at<?")
+            parts.append("s.first_seen<?")
             args.append(self.until)
         if self.text:
             like = (
@@ -112,15 +112,66 @@ def _story(r) -> StoryRow:
     )
 
 
+# A filter the indexes cannot answer (text, source, language) looks at this
+# many matched rows per page at most, so a page costs the same in a store of
+# any size; when the window ends before the page is full, the page says so
+# and its "older" link searches on below it.
+WINDOW = 4000
+
+
+@dataclass
+class MatchPage:
+    rows: list[StoryRow]
+    next_key: int | None  # `before` of the next page, None at the end
+    partial: bool = False  # the window ended before the page filled: look older
+
+
+def _id_at_time(store: Store, t: float, newest_before: bool) -> int | None:
+    """The story id where first_seen crosses `t` (ids grow with first_seen)."""
+    if newest_before:
+        sql = "SELECT id FROM stories WHERE first_seen<? ORDER BY first_seen DESC LIMIT 1"
+    else:
+        sql = "SELECT id FROM stories WHERE first_seen>=? ORDER BY first_seen LIMIT 1"
+    row = store.db.execute(sql, (t,)).fetchone()
+    return None if row is None else int(row["id"])
+
+
 def match_page(
     store: Store, f: MatchFilter, before: int | None = None, limit: int = 50
-) -> tuple[list[StoryRow], int | None]:
+) -> MatchPage:
     """Matched stories, newest first, `limit` at a time, by keyset: the next
-    page starts below the last story id shown. Returns (rows, next key)."""
+    page starts below the last story id shown."""
     where, args = f.where()
-    if before is not None:
+    hi = before
+    if f.until is not None:  # dates are id ranges: ids grow with first_seen
+        top = _id_at_time(store, f.until, newest_before=True)
+        if top is None:
+            return MatchPage([], None)
+        hi = min(hi, top + 1) if hi is not None else top + 1
+    lo = None
+    if f.since is not None:
+        lo = _id_at_time(store, f.since, newest_before=False)
+        if lo is None:
+            return MatchPage([], None)
+    window_lo = None
+    if f.text or f.source or f.lang:
+        row = store.db.execute(
+            "SELECT story_id FROM matches"
+            + (" WHERE story_id<?" if hi is not None else "")
+            + " ORDER BY story_id DESC LIMIT 1 OFFSET ?",
+            ([hi] if hi is not None else []) + [WINDOW],
+        ).fetchone()
+        if row is not None and (lo is None or row["story_id"] > lo):
+            window_lo = int(row["story_id"])
+    if hi is not None:
         where += " AND m.story_id<?"
-        args.append(before)
+        args.append(hi)
+    if lo is not None:
+        where += " AND m.story_id>=?"
+        args.append(lo)
+    if window_lo is not None:
+        where += " AND m.story_id>?"
+        args.append(window_lo)
     rows = store.db.execute(
         f"SELECT m.story_id AS id FROM matches m JOIN stories s ON s.id=m.story_id "
         f"WHERE {where} GROUP BY m.story_id ORDER BY m.story_id DESC LIMIT ?",
@@ -130,7 +181,11 @@ def match_page(
     more = len(ids) > limit
     ids = ids[:limit]
     stories = stories_by_id(store, ids)
-    return stories, (ids[-1] if more and ids else None)
+    if more and ids:
+        return MatchPage(stories, ids[-1])
+    if window_lo is not None:  # the window ended first: older matches may still hold some
+        return MatchPage(stories, window_lo + 1, partial=True)
+    return MatchPage(stories, None)
 
 
 def stories_by_id(store: Store, ids: Sequence[int]) -> list[StoryRow]:
@@ -201,15 +256,24 @@ def story_id_by_key(store: Store, source: str, key: str) -> int | None:
 
 def search_stories(
     store: Store, text: str, before: int | None = None, limit: int = 50
-) -> tuple[list[StoryRow], int | None]:
+) -> MatchPage:
     """Any stored story (matched or not) whose title or summary holds
-    `text`, newest first: where a reader finds a miss."""
-    f = MatchFilter(text=text)
-    where, args = f.where()
-    where = where.replace("m.", "s.")
+    `text`, newest first: where a reader finds a miss. Like a filtered
+    matches page, it looks at WINDOW stories per page at most."""
+    where, args = MatchFilter(text=text).where()
+    row = store.db.execute(
+        "SELECT id FROM stories"
+        + (" WHERE id<?" if before is not None else "")
+        + " ORDER BY id DESC LIMIT 1 OFFSET ?",
+        ([before] if before is not None else []) + [WINDOW * 5],
+    ).fetchone()
+    window_lo = None if row is None else int(row["id"])
     if before is not None:
         where += " AND s.id<?"
         args.append(before)
+    if window_lo is not None:
+        where += " AND s.id>?"
+        args.append(window_lo)
     rows = store.db.execute(
         f"SELECT s.id FROM stories s WHERE {where} AND s.source<>? ORDER BY s.id DESC LIMIT ?",
         [*args, NOTICE_SOURCE, limit + 1],
@@ -217,7 +281,12 @@ def search_stories(
     ids = [r["id"] for r in rows]
     more = len(ids) > limit
     ids = ids[:limit]
-    return stories_by_id(store, ids), (ids[-1] if more and ids else None)
+    stories = stories_by_id(store, ids)
+    if more and ids:
+        return MatchPage(stories, ids[-1])
+    if window_lo is not None:
+        return MatchPage(stories, window_lo + 1, partial=True)
+    return MatchPage(stories, None)
 
 
 def source_names(store: Store) -> list[str]:

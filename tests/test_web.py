@@ -422,7 +422,9 @@ def test_alerts_link_to_the_story_page_and_following_it_changes_nothing(tmp_path
         )
         discord = message_for(rows[0], "discord://4174216298/JHMHI8qBe7bk2ZwO5U711o3dV_js", {}).body
         assert "[Why it matched, and feedback](https://monitor.example.org/story/at?" in discord
-        email = message_for(rows[0], "mailto://127.0.0.1:2525?from=monitor@example.org&to=a@example.org", {}).body
+        email = message_for(
+            rows[0], "mailto://127.0.0.1:2525?from=monitor@example.org&to=a@example.org", {}
+        ).body
         assert '<a href="https://monitor.example.org/story/at?source=wire&amp;key=' in email
         app = make_app(m, public_url="https://monitor.example.org")
         c = app.test_client()

@@ -80,21 +80,44 @@ def test_match_page_keyset_and_filters(state):
     store = Store(state)
     try:
         _stories(store, 7)
-        rows, nxt = store_web.match_page(store, store_web.MatchFilter(), limit=2)
-        assert [r.id for r in rows] == [7, 5] and nxt == 5
-        rows, nxt = store_web.match_page(store, store_web.MatchFilter(), before=nxt, limit=2)
-        assert [r.id for r in rows] == [3, 1] and nxt is None
-        assert rows[0].matches[0]["terms"] == ["face scans"]
+        page = store_web.match_page(store, store_web.MatchFilter(), limit=2)
+        assert [r.id for r in page.rows] == [7, 5] and page.next_key == 5
+        page = store_web.match_page(store, store_web.MatchFilter(), before=5, limit=2)
+        assert [r.id for r in page.rows] == [3, 1] and page.next_key is None
+        assert page.rows[0].matches[0]["terms"] == ["face scans"]
         f = store_web.MatchFilter(text="story 2")  # the third story, id 3
-        assert [r.id for r in store_web.match_page(store, f)[0]] == [3]
+        assert [r.id for r in store_web.match_page(store, f).rows] == [3]
         f = store_web.MatchFilter(text="100%_")  # LIKE's wildcards are literal here
-        assert store_web.match_page(store, f)[0] == []
-        assert store_web.match_page(store, store_web.MatchFilter(rule_ids=[]))[0] == []
-        found, _ = store_web.search_stories(store, "story 1 ")
+        assert store_web.match_page(store, f).rows == []
+        assert store_web.match_page(store, store_web.MatchFilter(rule_ids=[])).rows == []
+        assert store_web.match_page(store, store_web.MatchFilter(since=2000.0)).rows == []
+        assert len(store_web.match_page(store, store_web.MatchFilter(until=2000.0)).rows) == 4
+        found = store_web.search_stories(store, "story 1 ").rows
         assert [r.id for r in found] == [2] and found[0].matches == []
         assert store_web.matches_per_day(store, 0.0) == {"frt": {0: 4}}
         assert store_web.stories_per_day(store, 0.0) == {"wire": {0: 7}}
         assert store_web.poll_now(store, "wire", now=5.0)
         assert store.source_state("wire").next_check_at == 5.0
+    finally:
+        store.close()
+
+
+def test_a_filter_the_indexes_cannot_answer_pages_through_windows(tmp_path, monkeypatch):
+    """With a window of 2 matched rows, a text search finds every match by
+    following its "older" links, each exactly once."""
+    monkeypatch.setattr(store_web, "WINDOW", 2)
+    store = Store(tmp_path / "s.db")
+    try:
+        _stories(store, 15)  # matches on ids 1, 3, ..., 15
+        f = store_web.MatchFilter(text="face scans")
+        seen, before, partial_pages = [], None, 0
+        while True:
+            page = store_web.match_page(store, f, before=before, limit=3)
+            seen += [r.id for r in page.rows]
+            partial_pages += page.partial
+            if page.next_key is None:
+                break
+            before = page.next_key
+        assert seen == [15, 13, 11, 9, 7, 5, 3, 1] and partial_pages >= 1
     finally:
         store.close()

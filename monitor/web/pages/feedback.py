@@ -13,15 +13,15 @@ from .common import back, dash, int_arg, rule_tags, store
 def feedback_page():
     q = (request.args.get("q") or "").strip()
     s = store()
-    found: list = []
-    next_key = None
+    page = store_web.MatchPage([], None)
     if q:
-        found, next_key = store_web.search_stories(s, q, int_arg("before"), dash().page_size)
+        page = store_web.search_stories(s, q, int_arg("before"), dash().page_size)
     return render_template(
         "feedback.html",
         q=q,
-        found=found,
-        next_key=next_key,
+        found=page.rows,
+        next_key=page.next_key,
+        partial=page.partial,
         recent=store_web.recent_verdicts(s, 50),
         tags=rule_tags(dash().rules()),
     )

@@ -41,12 +41,13 @@ def matches():
         text=args["q"] or None,
     )
     s = store()
-    rows, next_key = store_web.match_page(s, f, int_arg("before"), dash().page_size)
+    page = store_web.match_page(s, f, int_arg("before"), dash().page_size)
     severities = {r.id: r.severity for r in ruleset.rules}
     return render_template(
         "matches.html",
-        rows=rows,
-        next_key=next_key,
+        rows=page.rows,
+        next_key=page.next_key,
+        partial=page.partial,
         args=args,
         errors=errors,
         rules=ruleset.rules,
