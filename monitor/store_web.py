@@ -47,7 +47,7 @@ class MatchFilter:
     until: float | None = None
     text: str | None = None
 
-    def where(self) -> tuple[str, list]:
+    def where(self, postgres: bool = False) -> tuple[str, list]:
         parts: list[str] = []
         args: list = []
         if self.rule_ids is not None:
@@ -69,13 +69,11 @@ class MatchFilter:
             args.append(self.until)
         if self.text:
             like = (
-                "%"
-                + self.text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-                + "%"
+                "%" + self.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             )
-            parts.append(
-                "(LOWER(s.title) LIKE ? ESCAPE '\\' OR LOWER(s.summary) LIKE ? ESCAPE '\\')"
-            )
+            # SQLite's LIKE ignores the case of ASCII letters; PostgreSQL's ILIKE of all
+            op = "ILIKE" if postgres else "LIKE"
+            parts.append(f"(s.title {op} ? ESCAPE '\\' OR s.summary {op} ? ESCAPE '\\')")
             args.extend([like, like])
         return (" AND ".join(parts) or "1=1"), args
 
@@ -116,7 +114,7 @@ def _story(r) -> StoryRow:
 # many matched rows per page at most, so a page costs the same in a store of
 # any size; when the window ends before the page is full, the page says so
 # and its "older" link searches on below it.
-WINDOW = 4000
+WINDOW = 2000
 
 
 @dataclass
@@ -141,7 +139,7 @@ def match_page(
 ) -> MatchPage:
     """Matched stories, newest first, `limit` at a time, by keyset: the next
     page starts below the last story id shown."""
-    where, args = f.where()
+    where, args = f.where(store.postgres)
     hi = before
     if f.until is not None:  # dates are id ranges: ids grow with first_seen
         top = _id_at_time(store, f.until, newest_before=True)
@@ -260,7 +258,7 @@ def search_stories(
     """Any stored story (matched or not) whose title or summary holds
     `text`, newest first: where a reader finds a miss. Like a filtered
     matches page, it looks at WINDOW stories per page at most."""
-    where, args = MatchFilter(text=text).where()
+    where, args = MatchFilter(text=text).where(store.postgres)
     row = store.db.execute(
         "SELECT id FROM stories"
         + (" WHERE id<?" if before is not None else "")

@@ -85,7 +85,7 @@ def test_match_page_keyset_and_filters(state):
         page = store_web.match_page(store, store_web.MatchFilter(), before=5, limit=2)
         assert [r.id for r in page.rows] == [3, 1] and page.next_key is None
         assert page.rows[0].matches[0]["terms"] == ["face scans"]
-        f = store_web.MatchFilter(text="story 2")  # the third story, id 3
+        f = store_web.MatchFilter(text="STORY 2")  # the third story, id 3; any case
         assert [r.id for r in store_web.match_page(store, f).rows] == [3]
         f = store_web.MatchFilter(text="100%_")  # LIKE's wildcards are literal here
         assert store_web.match_page(store, f).rows == []

@@ -11,6 +11,7 @@ server that reads requests without a thread per connection.
 from __future__ import annotations
 
 import hmac
+import os
 import secrets
 import threading
 import time
@@ -138,7 +139,7 @@ def create_app(dash: Dashboard) -> Flask:
         }
 
     app.jinja_env.filters.update(
-        href=safe_href, when=when, ago=ago, marked=marked, mask=log.mask, pct=pct
+        href=safe_href, when=when, ago=ago, marked=marked, mask=log.mask, pct=pct, where=where
     )
 
     @app.errorhandler(HTTPException)
@@ -172,6 +173,17 @@ def safe_href(url: str | None) -> str:
         return ""
     scheme = urlsplit(url.strip()).scheme.lower()
     return url.strip() if scheme in ("http", "https") else ""
+
+
+def where(path) -> str:
+    """A rule file's path as the operator wrote it: relative to the working
+    folder when it lies inside it."""
+    text = str(path)
+    try:
+        rel = os.path.relpath(text)
+    except ValueError:
+        return text
+    return text if rel.startswith("..") else rel
 
 
 def when(t: float | None) -> str:

@@ -7,6 +7,7 @@ from flask import Flask, abort, redirect, render_template, request, url_for
 
 from ... import store_web
 from ...engine import Context
+from ..app import where
 from .common import dash, rule_tags, store
 
 
@@ -30,7 +31,7 @@ def explain_all(ruleset, fields: dict, context: Context, wanted: list[str]) -> l
                 "rule": e.rule,
                 "missing": False,
                 "matched": e.matched,
-                "text": e.render(),
+                "text": e.render().replace(f"file {e.rule.path}", f"file {where(e.rule.path)}", 1),
                 "snippet": e.marked_snippet(240),
                 "reason": e.reason(),
                 "terms": sorted(e.evidence, key=lambda ev: ev[0].order),
