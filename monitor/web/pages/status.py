@@ -17,6 +17,12 @@ def status_page():
     healthy, health = d.health()
     ready, readiness = d.ready()
     reload = s.get_meta("last_reload") or health.get("reload")
+    now = time.time()
+    failing = [
+        {"name": r["name"], "reason": r["last_error_reason"], "failures": r["failures"]}
+        for r in s.sources()
+        if r["last_error"] and r["name"] in {src.name for src in d.config().sources}
+    ]
     return render_template(
         "status.html",
         healthy=healthy,
@@ -33,7 +39,11 @@ def status_page():
         counts=s.outbox_counts(),
         sources=len(d.config().sources),
         rules=len(d.rules().rules),
-        now=time.time(),
+        failing=failing,
+        recent=s.recent_stories(10),
+        day=s.matches_since(now - 86400),
+        week=s.matches_since(now - 7 * 86400),
+        now=now,
     )
 
 
