@@ -23,9 +23,8 @@ from webdata import BASELINE, NEW, RULES, feed, hostile_item
 
 selenium = pytest.importorskip("selenium")
 from selenium import webdriver  # noqa: E402
-from selenium.common.exceptions import NoAlertPresentException  # noqa: E402
+from selenium.common.exceptions import NoAlertPresentException, WebDriverException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.expected_conditions import staleness_of  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -162,9 +161,20 @@ def until(driver, check, timeout: float = 30.0, refresh: bool = True):
 
 
 def submit(driver, button) -> None:
-    """Click a form's button and wait for the page it leads to."""
+    """Click a form's button (or a link) and wait until the page it leads to
+    has replaced this one: the new document lacks the mark set on the old."""
+    driver.execute_script("window.monitorTestOldPage = true")
     button.click()
-    WebDriverWait(driver, 30).until(staleness_of(button))
+
+    def replaced(d) -> bool:
+        try:
+            return d.execute_script(
+                "return window.monitorTestOldPage === undefined && document.readyState === 'complete'"
+            )
+        except WebDriverException:  # between the two documents
+            return False
+
+    WebDriverWait(driver, 30).until(replaced)
 
 
 def no_dialog(driver) -> bool:
