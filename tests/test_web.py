@@ -440,3 +440,25 @@ def test_alerts_link_to_the_story_page_and_following_it_changes_nothing(tmp_path
         assert c.get("/story/at?source=wire&key=nope").status_code == 404
     finally:
         m.close()
+
+
+def test_every_page_and_a_verdict_on_postgresql(tmp_path, http_server, pg_url):
+    m = build(tmp_path, http_server, extra=[hostile_item()], state=pg_url)
+    try:
+        kill_one_delivery(m)
+        app = make_app(m)
+        c = app.test_client()
+        for path in PAGES:
+            r = c.get(path)
+            assert r.status_code == 200, (path, r.get_data(as_text=True)[:300])
+        sid, rule = first_match(c)
+        c.post(
+            "/feedback",
+            data={"csrf_token": token(c), "story_id": sid, "rule_id": rule, "verdict": "relevant"},
+        )
+        rules = c.get("/rules").get_data(as_text=True)
+        assert re.search(rf'id="rule-{rule}".*?precision7">100% \(1/1\)<', rules, re.S)
+        assert "&lt;script&gt;" in c.get("/").get_data(as_text=True)
+        app.extensions["close_stores"]()
+    finally:
+        m.close()

@@ -59,9 +59,10 @@ def monitor_config(
     listen: str | None = None,
     dead_url: str = "json://127.0.0.1:9/hook",
     public_url: str | None = None,
+    state=None,
 ) -> Config:
     return Config(
-        state=tmp_path / "monitor.db",
+        state=state or tmp_path / "monitor.db",
         rules=RULES,
         sources=[
             SourceConfig(name="wire", kind="rss", url=site.url("/feed.xml"), interval="15m"),
@@ -79,10 +80,11 @@ def build(
     extra: list[str] = (),
     listen: str | None = None,
     public_url: str | None = None,
+    state=None,
 ) -> Monitor:
     """Two cycles: the baseline, then new stories; the channel's sends fail."""
     site.add("/feed.xml", feed(*BASELINE), content_type="application/rss+xml")
-    config = monitor_config(tmp_path, site, listen=listen, public_url=public_url)
+    config = monitor_config(tmp_path, site, listen=listen, public_url=public_url, state=state)
     ruleset, problems = load_checked_rules(config)
     assert not problems, problems
     mon = Monitor(config, ruleset)
