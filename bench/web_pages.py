@@ -30,12 +30,13 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from monitor import log, store_web  # noqa: E402
+from monitor import log  # noqa: E402
 from monitor.config import Config, SourceConfig  # noqa: E402
 from monitor.engine import load_rules  # noqa: E402
 from monitor.httpapi import HttpApi  # noqa: E402
 from monitor.models import Match, Story  # noqa: E402
 from monitor.store import Delivery, Planned, Store  # noqa: E402
+from monitor.store import web as store_web  # noqa: E402
 from monitor.web import Dashboard, create_app  # noqa: E402
 
 WORDS = (
@@ -84,10 +85,10 @@ def fill(state, stories: int, matches: int, ruleset, seed: int = 7) -> dict:
                 now=when,
             )
             batch.clear()
-    rows = store_web.match_page(store, store_web.MatchFilter(), limit=400).rows
+    rows = store.match_page(store_web.MatchFilter(), limit=400).rows
     for k, row in enumerate(rows):
         verdict = "relevant" if k % 3 else "not_relevant"
-        store_web.record_verdict(store, row.id, verdict, row.matches[0]["rule_id"])
+        store.record_verdict(row.id, verdict, row.matches[0]["rule_id"])
         first_id = row.id
     store.close()
     return {"story": first_id, "rule": rules[3].id, "source": SOURCES[5]}

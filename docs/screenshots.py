@@ -24,11 +24,12 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from monitor import log, store_web  # noqa: E402
+from monitor import log  # noqa: E402
 from monitor.config import ChannelConfig, Config, DeliverySettings, FetchSettings  # noqa: E402
 from monitor.demo import DemoSite, demo_sources  # noqa: E402
 from monitor.httpapi import HttpApi  # noqa: E402
 from monitor.service import Monitor, load_checked_rules  # noqa: E402
+from monitor.store import web as store_web  # noqa: E402
 from monitor.web import Dashboard, create_app  # noqa: E402
 
 PAGES = {
@@ -62,10 +63,10 @@ def demo_monitor(tmp: Path, site) -> Monitor:
 
 def add_triage(mon: Monitor) -> None:
     store = mon.store
-    rows = store_web.match_page(store, store_web.MatchFilter(), limit=20).rows
+    rows = store.match_page(store_web.MatchFilter(), limit=20).rows
     for k, row in enumerate(rows[:4]):
         rule = row.matches[0]["rule_id"]
-        store_web.record_verdict(store, row.id, "relevant" if k != 1 else "not_relevant", rule)
+        store.record_verdict(row.id, "relevant" if k != 1 else "not_relevant", rule)
     first = store.claim_deliveries(time.time() + 86400, 1.0)
     if first:
         store.mark_failed(first[0].id, "HTTP 410 Gone: the webhook was removed", None)

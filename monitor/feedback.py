@@ -87,9 +87,8 @@ def tests_yaml(verdicts: Iterable[dict], ruleset) -> str:
 
 
 def export(store, ruleset, fmt: str = "jsonl", since: float | None = None) -> str:
-    from .store_web import verdicts_for_export
 
-    verdicts = list(verdicts_for_export(store, since))
+    verdicts = list(store.verdicts_for_export(since))
     if fmt == "tests":
         return tests_yaml(verdicts, ruleset)
     return "".join(

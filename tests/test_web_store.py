@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from monitor import store_web
 from monitor.models import Match, Story
 from monitor.store import SCHEMA_VERSION, Planned, Store
+from monitor.store import web as store_web
 
 
 def _stories(store: Store, n: int = 5) -> None:
@@ -60,18 +60,18 @@ def test_schema_5_adds_verdicts_to_a_schema_4_state(state):
     store = Store(state)
     try:
         assert SCHEMA_VERSION == 5 and store.schema_version == 5
-        assert store_web.record_verdict(store, 1, "relevant", "frt", now=2000.0)
-        assert store_web.record_verdict(store, 3, "not_relevant", "frt", "biometrics", now=2000.0)
-        assert store_web.record_verdict(store, 3, "relevant", "frt", now=2001.0)  # replaces
-        assert not store_web.record_verdict(store, 999, "relevant", "frt")
-        assert store_web.precision(store, 0.0) == {"frt": (2, 2)}
-        store_web.record_verdict(store, 5, "not_relevant", "frt", now=2002.0)
-        assert store_web.precision(store, 0.0) == {"frt": (2, 3)}
-        assert store_web.precision(store, 2001.5) == {"frt": (0, 1)}  # the window counts
-        assert store_web.record_verdict(store, 2, "missed", "", "biometrics")
-        assert len(list(store_web.verdicts_for_export(store))) == 4
+        assert store.record_verdict(1, "relevant", "frt", now=2000.0)
+        assert store.record_verdict(3, "not_relevant", "frt", "biometrics", now=2000.0)
+        assert store.record_verdict(3, "relevant", "frt", now=2001.0)  # replaces
+        assert not store.record_verdict(999, "relevant", "frt")
+        assert store.precision(0.0) == {"frt": (2, 2)}
+        store.record_verdict(5, "not_relevant", "frt", now=2002.0)
+        assert store.precision(0.0) == {"frt": (2, 3)}
+        assert store.precision(2001.5) == {"frt": (0, 1)}  # the window counts
+        assert store.record_verdict(2, "missed", "", "biometrics")
+        assert len(list(store.verdicts_for_export())) == 4
         with pytest.raises(ValueError, match="unknown verdict"):
-            store_web.record_verdict(store, 1, "maybe")
+            store.record_verdict(1, "maybe")
     finally:
         store.close()
 
@@ -80,23 +80,23 @@ def test_match_page_keyset_and_filters(state):
     store = Store(state)
     try:
         _stories(store, 7)
-        page = store_web.match_page(store, store_web.MatchFilter(), limit=2)
+        page = store.match_page(store_web.MatchFilter(), limit=2)
         assert [r.id for r in page.rows] == [7, 5] and page.next_key == 5
-        page = store_web.match_page(store, store_web.MatchFilter(), before=5, limit=2)
+        page = store.match_page(store_web.MatchFilter(), before=5, limit=2)
         assert [r.id for r in page.rows] == [3, 1] and page.next_key is None
         assert page.rows[0].matches[0]["terms"] == ["face scans"]
         f = store_web.MatchFilter(text="STORY 2")  # the third story, id 3; any case
-        assert [r.id for r in store_web.match_page(store, f).rows] == [3]
+        assert [r.id for r in store.match_page(f).rows] == [3]
         f = store_web.MatchFilter(text="100%_")  # LIKE's wildcards are literal here
-        assert store_web.match_page(store, f).rows == []
-        assert store_web.match_page(store, store_web.MatchFilter(rule_ids=[])).rows == []
-        assert store_web.match_page(store, store_web.MatchFilter(since=2000.0)).rows == []
-        assert len(store_web.match_page(store, store_web.MatchFilter(until=2000.0)).rows) == 4
-        found = store_web.search_stories(store, "story 1 ").rows
+        assert store.match_page(f).rows == []
+        assert store.match_page(store_web.MatchFilter(rule_ids=[])).rows == []
+        assert store.match_page(store_web.MatchFilter(since=2000.0)).rows == []
+        assert len(store.match_page(store_web.MatchFilter(until=2000.0)).rows) == 4
+        found = store.search_stories("story 1 ").rows
         assert [r.id for r in found] == [2] and found[0].matches == []
-        assert store_web.matches_per_day(store, 0.0) == {"frt": {0: 4}}
-        assert store_web.stories_per_day(store, 0.0) == {"wire": {0: 7}}
-        assert store_web.poll_now(store, "wire", now=5.0)
+        assert store.matches_per_day(0.0) == {"frt": {0: 4}}
+        assert store.stories_per_day(0.0) == {"wire": {0: 7}}
+        assert store.poll_now("wire", now=5.0)
         assert store.source_state("wire").next_check_at == 5.0
     finally:
         store.close()
@@ -112,7 +112,7 @@ def test_a_filter_the_indexes_cannot_answer_pages_through_windows(tmp_path, monk
         f = store_web.MatchFilter(text="face scans")
         seen, before, partial_pages = [], None, 0
         while True:
-            page = store_web.match_page(store, f, before=before, limit=3)
+            page = store.match_page(f, before=before, limit=3)
             seen += [r.id for r in page.rows]
             partial_pages += page.partial
             if page.next_key is None:

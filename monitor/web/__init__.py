@@ -4,7 +4,7 @@ monitor's own HTTP endpoint (monitor/httpapi.py) when `http.listen` is set.
 Flask routes, one small module per page under pages/, Jinja templates with
 autoescaping on every template, and a stylesheet and a few lines of script
 under static/ (every page works without them). Reads and writes go through
-the store (monitor/store_web.py); no SQL is written here.
+the store (monitor/store/web.py); no SQL is written here.
 
 Security (see auth.py): a sign-in off loopback, a CSRF token on every POST,
 no GET that changes anything, a Content-Security-Policy with no inline

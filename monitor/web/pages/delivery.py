@@ -7,7 +7,7 @@ import time
 
 from flask import Flask, abort, render_template, request
 
-from ... import log, store_web
+from ... import log
 from ...config import parse_duration
 from .. import charts
 from .common import back, dash, store
@@ -19,12 +19,12 @@ def delivery_page(error: str | None = None, status: int = 200):
     s = store()
     now = time.time()
     points = [now - (HOURS - i) * 3600 for i in range(HOURS + 1)]
-    depth = store_web.outbox_depth(s, points)
+    depth = s.outbox_depth(points)
     labels = [time.strftime("%H:%M", time.gmtime(t)) for t in points]
     failing = [dict(r) for r in s.failing_deliveries()]
     for row in failing:
         row["last_error"] = log.mask(row["last_error"] or "")
-    dead = store_web.dead_rows(s)
+    dead = s.dead_rows()
     for row in dead:
         row["last_error"] = log.mask(row["last_error"] or "")
     return render_template(
@@ -32,7 +32,7 @@ def delivery_page(error: str | None = None, status: int = 200):
         counts=s.outbox_counts(),
         failing=failing,
         dead=dead,
-        digests=store_web.digests_waiting(s),
+        digests=s.digests_waiting(),
         silences=[dict(r) for r in s.silences()],
         rules=dash().rules().rules,
         chart=charts.line(labels, depth, f"outbox depth, last {HOURS} hours"),
@@ -45,7 +45,7 @@ def retry():
     if row == "all":
         n = store().retry_dead()
     elif row.isdigit():
-        n = int(store_web.retry_dead_row(store(), int(row)))
+        n = int(store().retry_dead_row(int(row)))
     else:
         abort(400, "which dead letter? (row id or all)")
     log.event("web.retry_dead", rows=n)

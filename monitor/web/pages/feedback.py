@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from flask import Flask, Response, abort, render_template, request
 
-from ... import store_web
 from ...feedback import export
+from ...store import web as store_web
 from .common import back, dash, int_arg, rule_tags, store
 
 
@@ -15,14 +15,14 @@ def feedback_page():
     s = store()
     page = store_web.MatchPage([], None)
     if q:
-        page = store_web.search_stories(s, q, int_arg("before"), dash().page_size)
+        page = s.search_stories(q, int_arg("before"), dash().page_size)
     return render_template(
         "feedback.html",
         q=q,
         found=page.rows,
         next_key=page.next_key,
         partial=page.partial,
-        recent=store_web.recent_verdicts(s, 50),
+        recent=s.recent_verdicts(50),
         tags=rule_tags(dash().rules()),
     )
 
@@ -38,8 +38,8 @@ def record():
     if topic and topic not in rule_tags(dash().rules()):
         abort(400, f"unknown topic '{topic}' (pick one of the rules' tags)")
     if verdict == "clear":
-        store_web.remove_verdict(store(), int(story_id), rule_id)
-    elif not store_web.record_verdict(store(), int(story_id), verdict, rule_id, topic):
+        store().remove_verdict(int(story_id), rule_id)
+    elif not store().record_verdict(int(story_id), verdict, rule_id, topic):
         abort(404, "no such story")
     return back("feedback")
 

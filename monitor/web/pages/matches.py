@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Flask, render_template, request
 
-from ... import store_web
 from ...engine import SEVERITIES
+from ...store import web as store_web
 from .common import dash, int_arg, parse_day, rule_tags, store
 
 FILTERS = ("rule", "tag", "severity", "source", "lang", "since", "until", "q")
@@ -41,7 +41,7 @@ def matches():
         text=args["q"] or None,
     )
     s = store()
-    page = store_web.match_page(s, f, int_arg("before"), dash().page_size)
+    page = s.match_page(f, int_arg("before"), dash().page_size)
     severities = {r.id: r.severity for r in ruleset.rules}
     return render_template(
         "matches.html",
@@ -54,7 +54,7 @@ def matches():
         tags=rule_tags(ruleset),
         severities=SEVERITIES,
         rule_severity=severities,
-        sources=store_web.source_names(s),
+        sources=s.source_names(),
         page_args={k: v for k, v in args.items() if v},
     )
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from flask import Flask, render_template, request
 
-from ... import store_web
 from ...engine import Context, load_rules
 from ...yamlfile import MAX_FILE_BYTES
 from .. import charts
@@ -23,11 +22,11 @@ def rules_page():
     s = store()
     now = time.time()
     ruleset = dash().rules()
-    day, week = store_web.match_counts(s, now - 86400), store_web.match_counts(s, now - 7 * 86400)
-    p7, p30 = store_web.precision(s, now - 7 * 86400), store_web.precision(s, now - 30 * 86400)
+    day, week = s.matches_since(now - 86400), s.matches_since(now - 7 * 86400)
+    p7, p30 = s.precision(now - 7 * 86400), s.precision(now - 30 * 86400)
     silenced = s.silenced_rules()
     start = day_start(DAYS - 1, now)
-    per_day = store_web.matches_per_day(s, start)
+    per_day = s.matches_per_day(start)
     tags: dict[str, list[int]] = {}
     for rule in ruleset.rules:
         counts = per_day.get(rule.id, {})

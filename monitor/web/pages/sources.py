@@ -7,7 +7,7 @@ import time
 
 from flask import Flask, abort, render_template, request
 
-from ... import log, store_web
+from ... import log
 from .. import charts
 from .common import back, dash, day_start, store
 
@@ -18,7 +18,7 @@ def sources_page():
     s = store()
     now = time.time()
     start = day_start(DAYS - 1, now)
-    per_day = store_web.stories_per_day(s, start)
+    per_day = s.stories_per_day(start)
     states = {r["name"]: dict(r) for r in s.sources()}
     rows = []
     for src in dash().config().sources:
@@ -44,7 +44,7 @@ def sources_page():
                 "week": sum(values[-7:]),
             }
         )
-    failures = store_web.broken_notices_per_day(s, start)
+    failures = s.broken_notices_per_day(start)
     days = [time.strftime("%m-%d", time.gmtime(start + i * 86400)) for i in range(DAYS)]
     chart = charts.line(
         days, [failures.get(i, 0) for i in range(DAYS)], "source failures (broken alerts) per day"
@@ -56,7 +56,7 @@ def poll_now():
     name = request.form.get("source", "")
     if name not in {src.name for src in dash().config().sources}:
         abort(404, "no such source")
-    store_web.poll_now(store(), name)
+    store().poll_now(name)
     wake = dash().wake
     if wake is not None:
         wake()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from flask import Flask, abort, redirect, render_template, request, url_for
 
-from ... import store_web
 from ...engine import Context
 from ..app import where
 from .common import dash, rule_tags, store
@@ -44,7 +43,7 @@ def explain_all(ruleset, fields: dict, context: Context, wanted: list[str]) -> l
 
 
 def story(story_id: int):
-    row = store_web.story(store(), story_id)
+    row = store().story_row(story_id)
     if row is None:
         abort(404, "no such story")
     d = dash()
@@ -65,9 +64,7 @@ def story(story_id: int):
 
 def story_at():
     """An alert's link: the story by source and key, sent on to its page."""
-    found = store_web.story_id_by_key(
-        store(), request.args.get("source", ""), request.args.get("key", "")
-    )
+    found = store().story_id_by_key(request.args.get("source", ""), request.args.get("key", ""))
     if found is None:
         abort(404, "no such story")
     return redirect(url_for("story", story_id=found), code=303)
