@@ -121,3 +121,22 @@ def test_a_filter_the_indexes_cannot_answer_pages_through_windows(tmp_path, monk
         assert seen == [15, 13, 11, 9, 7, 5, 3, 1] and partial_pages >= 1
     finally:
         store.close()
+
+
+def test_a_copy_from_another_outlet_is_shown_on_its_original(tmp_path):
+    store = Store(tmp_path / "s.db")
+    try:
+        _stories(store, 1)
+        store.ensure_source("other", "http://example.net/feed")
+        copy = Story(source="other", key="guid:c", title="Story 0 about face scans, again")
+        store.record_poll(
+            "other",
+            [Planned(copy, duplicate_of=(1, 0.93))],
+            etag=None,
+            last_modified=None,
+            next_check_at=0.0,
+        )
+        (row,) = store.match_page(store_web.MatchFilter()).rows
+        assert row.id == 1 and row.outlets == ["other"]
+    finally:
+        store.close()
