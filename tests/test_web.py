@@ -462,3 +462,35 @@ def test_every_page_and_a_verdict_on_postgresql(tmp_path, http_server, pg_url):
         app.extensions["close_stores"]()
     finally:
         m.close()
+
+
+def test_off_loopback_the_pages_need_a_sign_in_and_the_probes_do_not(
+    tmp_path, http_server, monkeypatch
+):
+    import urllib.error
+    import urllib.request
+
+    monkeypatch.setenv("MONITOR_WEB_PASSWORD", "a long pass phrase")
+    m = build(tmp_path, http_server, listen="0.0.0.0:0")
+    try:
+        m.loop_alive = True
+        m.start_http()
+        base = f"http://127.0.0.1:{m.api.address[1]}"
+
+        class NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args, **kwargs):
+                return None
+
+        opener = urllib.request.build_opener(NoRedirect)
+        with pytest.raises(urllib.error.HTTPError) as e:
+            opener.open(base + "/rules", timeout=10)
+        assert e.value.code == 302 and e.value.headers["Location"].startswith("/signin")
+        with urllib.request.urlopen(base + "/healthz", timeout=10) as r:
+            assert r.status == 200 and json.loads(r.read())["status"] == "ok"
+        with urllib.request.urlopen(base + "/metrics", timeout=10) as r:
+            assert r.status == 200
+        with urllib.request.urlopen(base + "/signin", timeout=10) as r:
+            page = r.read().decode()
+        assert "a long pass phrase" not in page and 'type="password"' in page
+    finally:
+        m.close()
