@@ -5,7 +5,7 @@ Two forms:
 
 - JSON Lines, one story a line, with ``id``, ``title``, ``summary``,
   ``body``, ``lang``, ``source`` and ``labels``: the shape of the labelled
-  sets under bench/ that rule scoring reads. A label is a topic: a rule tag
+  sets under bench/, which `monitor rules score` reads. A label is a topic: a rule tag
   with ``-`` written ``_`` (``facial-recognition`` -> ``facial_recognition``).
   A story's labels are the tags of the rules it was relevant to, the topics
   readers said it should have had, and nothing for a "not relevant" verdict

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 
 import pytest
-from webdata import build, hostile_item, kill_one_delivery
+from webdata import RULES, build, hostile_item, kill_one_delivery
 
 from monitor.httpapi import ListenError
 from monitor.web import Dashboard, create_app
@@ -167,7 +169,7 @@ def test_no_get_changes_anything(client):
     assert "No rule is silenced" in client.get("/delivery").get_data(as_text=True)
 
 
-def test_not_relevant_changes_the_rules_precision_and_the_export(client):
+def test_not_relevant_changes_the_rules_precision_and_the_export(client, tmp_path):
     sid, rule = first_match(client)
     t = token(client)
     assert re.search(
@@ -207,6 +209,16 @@ def test_not_relevant_changes_the_rules_precision_and_the_export(client):
     assert by_id[f"story:{sid}"]["labels"] == ["facial_recognition"]
     assert by_id[f"story:{other}"]["labels"] == ["data_leak"]
     assert set(lines[0]) >= {"title", "summary", "body", "lang", "source", "labels"}
+    exported = tmp_path / "verdicts.jsonl"
+    exported.write_text(client.get("/feedback/export.jsonl").get_data(as_text=True))
+    scored = subprocess.run(
+        [sys.executable, "-m", "monitor", "rules", "score", str(exported), "--rules", str(RULES)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert scored.returncode == 0, scored.stderr  # `monitor rules score` reads the export
+    assert "facial-recognition" in scored.stdout and "data-leak" in scored.stdout
     tests = client.get("/feedback/export.yaml").get_data(as_text=True)
     assert f"# rule {rule}" in tests and "no_match:" in tests and "match:" in tests
     r = client.post("/feedback", data={"csrf_token": t, "story_id": sid, "verdict": "bogus"})
