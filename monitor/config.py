@@ -181,6 +181,31 @@ class HttpSettings(_Strict):
 
     listen: str | None = None  # host:port; loopback unless a host is named; empty = off
     stale_after: float = 600.0  # /healthz fails when no cycle has ended for this long
+    # The dashboard's pages beside the probes (off loopback they need
+    # MONITOR_WEB_PASSWORD); false serves only /healthz, /readyz, /metrics.
+    pages: bool = True
+    # Where readers reach the pages (https://monitor.example.org): alerts then
+    # link to the story's page, and the session cookie is Secure on https.
+    public_url: str | None = None
+    max_connections: int = Field(default=200, ge=1, le=10000)
+    header_timeout: float = 10.0  # a request's headers must arrive within this
+    max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        if not re.match(r"^https?://[^/\s]+", v.strip()):
+            raise ValueError(
+                f"'{v}' is not an http(s) URL (expected e.g. https://monitor.example.org)"
+            )
+        return v.strip().rstrip("/")
+
+    @field_validator("header_timeout", mode="before")
+    @classmethod
+    def _header_timeout(cls, v: Any) -> float:
+        return parse_duration(v)
 
     @field_validator("listen")
     @classmethod

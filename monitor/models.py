@@ -60,3 +60,4 @@ class Alert:
     channel: str
     story: Story
     matches: tuple[Match, ...] = field(default_factory=tuple)
+    page: str = ""  # the story's page on the dashboard (http.public_url), or

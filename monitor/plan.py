@@ -83,14 +83,16 @@ class Noise:
 
 @dataclass(frozen=True, slots=True)
 class Routing:
-    """Where alerts go: channel -> Apprise URLs, the channels' settings, and
-    the quiet period (None or 0: off)."""
+    """Where alerts go: channel -> Apprise URLs, the channels' settings, the
+    quiet period (None or 0: off), and the dashboard's address the alerts
+    link to (http.public_url, or None)."""
 
     dests: Mapping[str, list[str]]
     configs: Mapping[str, ChannelConfig]
     quiet: float | None = None
     # Alerting stories per poll; beyond it, one summary alert (None: no cap)
     max_alerts: int | None = None
+    public_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +223,9 @@ def plan_poll(
                 Planned(story, c.matches, (), fp, signature=c.signature, vector=c.vector)
             )
             continue
-        deliveries = plan_deliveries(story, kept, dict(routing.dests), dict(routing.configs), now)
+        deliveries = plan_deliveries(
+            story, kept, dict(routing.dests), dict(routing.configs), now, routing.public_url
+        )
         alerting += 1 if deliveries else 0
         if routing.quiet:
             pairs = routed_pairs(kept, fp, routing.dests, routing.configs)

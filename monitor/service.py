@@ -117,6 +117,7 @@ class Monitor:
         self.api: HttpApi | None = (
             None  # the HTTP endpoint, while run_forever runs with http.listen set
         )
+        self.wake = threading.Event()  # set by the dashboard ("poll now", a retry): end the sleep
         self.loop_alive = False
         self.started_at = time.monotonic()
         self.cycle_started_at: float | None = None  # monotonic
@@ -167,7 +168,13 @@ class Monitor:
             {name: list(c.urls) for name, c in config.channels.items()},
             len(config.disabled_channels),
         )
-        self.router = Router(self.dests, dict(config.channels), config.delivery, self.store)
+        self.router = Router(
+            self.dests,
+            dict(config.channels),
+            config.delivery,
+            self.store,
+            public_url=config.http.public_url,
+        )
         self.source_health = HealthKeeper(self.store, config.health, self.dests, self.clock)
         for src in self.sources:
             self.store.ensure_source(src.name, src.url)
@@ -224,17 +231,37 @@ class Monitor:
         address = self.config.http.address
         if address is None or self.api is not None:
             return
-        from .httpapi import HttpApi, ListenError
+        from .httpapi import HttpApi, Limits, ListenError
 
+        http = self.config.http
+        pages = None
+        if http.pages:
+            from .web.auth import SignInError
+            from .web.serve import dashboard_for
+
+            try:
+                pages = dashboard_for(self, address[0])
+            except SignInError as e:  # off loopback without a password: refuse to start
+                raise ListenError(str(e)) from None
+        limits = Limits(
+            max_connections=http.max_connections,
+            header_timeout=http.header_timeout,
+            max_body_bytes=http.max_request_bytes,
+        )
         try:
             self.api = HttpApi(
-                *address, health=self.health, ready=self.ready, metrics=self.metrics.exposition
+                *address,
+                health=self.health,
+                ready=self.ready,
+                metrics=self.metrics.exposition,
+                pages=pages,
+                limits=limits,
             ).start()
         except OSError as e:
             raise ListenError(
                 f"http.listen: cannot listen on {self.config.http.listen}: {e.strerror or e}"
             ) from None
-        log.event("http.listening", url=self.api.url)
+        log.event("http.listening", url=self.api.url, pages=pages is not None)
 
     # -- one source -----------------------------------------------------
     def job(self, src: SourceConfig, state: SourceState | None) -> Job:
@@ -352,7 +379,11 @@ class Monitor:
         ]
         delivery = self.config.delivery
         routing = plan.Routing(
-            self.dests, dict(self.config.channels), delivery.quiet, delivery.max_alerts_per_poll
+            self.dests,
+            dict(self.config.channels),
+            delivery.quiet,
+            delivery.max_alerts_per_poll,
+            self.config.http.public_url,
         )
         poll = plan.plan_poll(
             src.name,
@@ -780,7 +811,11 @@ class Monitor:
             left = until - time.monotonic()
             if left <= 0:
                 return
-            self.stop.wait(min(left, self.reloader.tick))
+            # short naps: a stop or the dashboard's wake is noticed within half a second
+            self.stop.wait(min(left, self.reloader.tick, 0.5))
+            if self.wake.is_set():
+                self.wake.clear()
+                return
             if not self.stop.is_set() and self._reload_checked():
                 return
 

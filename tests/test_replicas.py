@@ -187,6 +187,7 @@ def _downgrade_to_schema_3(store: Store) -> None:
     ):
         store.db.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     store.db.execute("DROP TABLE story_vectors")  # schema 5
+    store.db.execute("DROP TABLE verdicts")  # schema 6
     store.db.execute("UPDATE meta SET value='3' WHERE key='schema_version'")
 
 
@@ -205,7 +206,7 @@ def test_a_store_of_the_previous_release_is_upgraded_in_place(state):
     old.close()
     store = Store(state)
     try:
-        assert store.schema_version == SCHEMA_VERSION == 5
+        assert store.schema_version == SCHEMA_VERSION == 6
         assert store.source_state("wire").etag == "e1" and store.outbox_counts()["pending"] == 1
         assert set(store.claim_sources(["wire"], now=20.0, lease_seconds=60)) == {"wire"}
         assert len(store.claim_deliveries(now=20.0, lease_seconds=60)) == 1

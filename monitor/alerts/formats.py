@@ -69,6 +69,7 @@ TEMPLATE_FIELDS = {
     "terms": "the matched terms",
     "tags": "the rules' tags",
     "channel": "the channel's name",
+    "page": "the story's page on the dashboard, when http.public_url is set (else empty)",
 }
 
 
@@ -98,6 +99,7 @@ def alert_to_json(alert: Alert) -> str:
                 "published": s.published.isoformat() if s.published else None,
                 "lang": s.lang,
             },
+            "page": alert.page,
             "matches": [
                 {
                     "rule_id": m.rule_id,
@@ -140,7 +142,7 @@ def alert_from_json(text: str) -> Alert:
         )
         for m in d["matches"]
     )
-    return Alert(d["channel"], story, matches)
+    return Alert(d["channel"], story, matches, d.get("page") or "")
 
 
 def highest_severity(matches: Iterable[Match]) -> str:
@@ -249,6 +251,7 @@ def fields_for(alert: Alert, kind: str, text_limit: int = 600) -> dict[str, str]
         "terms": story_text(", ".join(terms), kind, 200),
         "tags": story_text(", ".join(tags), kind, 200),
         "channel": story_text(alert.channel, kind, 80),
+        "page": safe_link(alert.page),
     }
 
 
@@ -443,14 +446,21 @@ def _default_body(alert: Alert, kind: str, v: dict[str, str]) -> str:
             f"<p>Rule: <b>{t}</b> [{sev}] {rid}<br>Terms: {terms}</p>"
             for rid, sev, t, terms in rules
         )
+        page = (
+            f'<p><a href="{html.escape(v["page"])}">Why it matched, and feedback</a></p>'
+            if v["page"]
+            else ""
+        )
         return (
             f"<h3>{v['title']}</h3><p>Source: {v['source']}<br>Link: {link}<br>"
-            f"Published: {v['published']}</p>{rows}<p>{v['snippet']}</p>"
+            f"Published: {v['published']}</p>{rows}<p>{v['snippet']}</p>{page}"
         )
     if fmt == HTML:  # Telegram: its small subset of HTML, no lists or headings
         link = f'<a href="{html.escape(v["link"])}">{v["title"]}</a>' if v["link"] else v["title"]
         lines = [f"<b>{link}</b>", f"Source: {v['source']} · {v['published']}"]
         lines += [f"Rule: <b>{t}</b> [{sev}] — {terms}" for rid, sev, t, terms in rules]
+        if v["page"]:
+            lines.append(f'<a href="{html.escape(v["page"])}">Why it matched, and feedback</a>')
         return "\n".join(lines + ["", v["snippet"]])
     if fmt == MARKDOWN:
         head = f"**[{v['title']}]({v['link']})**" if v["link"] else f"**{v['title']}**"
@@ -458,6 +468,8 @@ def _default_body(alert: Alert, kind: str, v: dict[str, str]) -> str:
         lines += [
             f"Rule: **{t}** \\[{sev}\\] `{rid}` — terms: {terms}" for rid, sev, t, terms in rules
         ]
+        if v["page"]:
+            lines.append(f"[Why it matched, and feedback]({v['page']})")
         return "\n".join(lines + ["", v["snippet"]])
     lines = [
         v["title"],
@@ -468,6 +480,8 @@ def _default_body(alert: Alert, kind: str, v: dict[str, str]) -> str:
     ]
     for rid, sev, t, terms in rules:
         lines += [f"Rule:      {rid} [{sev}] {t}", f"Terms:     {terms}"]
+    if v["page"]:
+        lines.append(f"Triage:    {v['page']}")
     if v["snippet"]:
         lines += ["", v["snippet"]]
     return "\n".join(lines)

@@ -19,6 +19,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+from urllib.parse import urlencode
 
 from .. import log
 from ..models import Alert, Match, Story
@@ -88,11 +89,13 @@ def plan_deliveries(
     dests: dict[str, list[str]],
     configs: dict[str, ChannelConfig] | None = None,
     now: float = 0.0,
+    public_url: str | None = None,
 ) -> list[Delivery]:
     out: list[Delivery] = []
     configs = configs or {}
+    page = story_page(public_url, story) if public_url else ""
     for channel, ms in route(matches, list(dests), configs).items():
-        alert = Alert(channel, story, tuple(ms))
+        alert = Alert(channel, story, tuple(ms), page)
         title, body = render_text(alert)
         fold, release = "", None
         cfg = configs.get(channel)
@@ -110,6 +113,14 @@ def plan_deliveries(
     return out
 
 
+def story_page(public_url: str, story: Story) -> str:
+    """The dashboard's page of a story not yet stored (its id is not known):
+    found by source and key. Reading it changes nothing; its feedback
+    buttons are forms, so a chat client's link preview cannot press them."""
+    query = urlencode({"source": story.source, "key": story.key})
+    return f"{public_url.rstrip('/')}/story/at?{query}"
+
+
 @dataclass
 class Router:
     """Routing with the noise controls that need the store: silences and
@@ -119,6 +130,7 @@ class Router:
     configs: dict[str, ChannelConfig]
     settings: DeliverySettings
     store: Store
+    public_url: str | None = None  # http.public_url: alerts link to the story's page
     _recent: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def noise(self, pairs: Iterable[tuple[str, str]], now: float) -> Noise:
@@ -161,7 +173,7 @@ class Router:
         )
         for note in notes:
             log.event(note.event, **dict(note.fields))
-        deliveries = plan_deliveries(story, kept, self.dests, self.configs, now)
+        deliveries = plan_deliveries(story, kept, self.dests, self.configs, now, self.public_url)
         if self.settings.quiet:
             self.remember(routed_pairs(kept, fp, self.dests, self.configs), now)
         return fp, deliveries

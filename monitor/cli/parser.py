@@ -6,6 +6,7 @@ import argparse
 import os
 
 from monitor import __version__, log, scoring
+from monitor.cli.feedback import cmd_feedback_export
 from monitor.cli.replay import cmd_replay
 from monitor.cli.rules import (
     cmd_rules_explain,
@@ -198,6 +199,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="also alert the matches through the channels (never twice to a destination)",
     )
     r.set_defaults(func=cmd_replay)
+
+    fb = sub.add_parser("feedback", help="the readers' verdicts from the dashboard").add_subparsers(
+        dest="feedback_cmd", required=True
+    )
+    fe = with_config(
+        fb.add_parser("export", help="verdicts as labelled JSON Lines, or as rule tests: entries")
+    )
+    fe.add_argument(
+        "--format",
+        choices=("jsonl", "tests"),
+        default="jsonl",
+        help="jsonl: labelled items for rule scoring (default); tests: entries to paste into rules",
+    )
+    fe.add_argument("--since", help="only verdicts given in this period: 30d, 12h")
+    fe.add_argument("-o", "--output", help="write to this file (default: standard output)")
+    fe.set_defaults(func=cmd_feedback_export)
     _finish(p)
     return p
 

@@ -145,7 +145,9 @@ class _ReplaySender:
             {name: list(c.urls) for name, c in config.channels.items()},
             len(config.disabled_channels),
         )
-        self.router = Router(self.dests, dict(config.channels), config.delivery, store)
+        self.router = Router(
+            self.dests, dict(config.channels), config.delivery, store, config.http.public_url
+        )
         self.queued = 0
         self.stats: DeliveryStats | None = None
 

@@ -150,9 +150,11 @@ def item_from_file(path: str) -> dict[str, str]:
     return {"title": title.strip(), "body": body.strip()}
 
 
-def item_from_url(url: str, settings=None) -> dict[str, str]:
+def item_from_url(url: str, settings=None, content_link: bool = False) -> dict[str, str]:
     """A page fetched through the monitor's one HTTP door, read as a story:
-    its headline, description and paragraphs."""
+    its headline, description and paragraphs. `content_link`: the URL came
+    from someone other than the operator (the dashboard's playground), so
+    private addresses are refused as for links found in content."""
     from bs4 import BeautifulSoup
 
     from monitor.config import FetchSettings
@@ -160,7 +162,7 @@ def item_from_url(url: str, settings=None) -> dict[str, str]:
     from monitor.textdecode import decode_html
 
     with Fetcher(settings or FetchSettings()) as fetcher:
-        result = fetcher.get(url)
+        result = fetcher.get(url, content_link=content_link)
     soup = BeautifulSoup(decode_html(result.body, result.content_type), "html.parser")
 
     def meta(*names: str) -> str:

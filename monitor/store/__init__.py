@@ -19,7 +19,8 @@ the schema, and takes its methods from one module per part of the state:
 - sources: sources and leases;
 - stories: stories, matches and near-duplicates;
 - outbox: the outbox and silences;
-- reads: what status and the dashboard read, and meta;
+- reads: what status and replay read, and meta;
+- web: the dashboard's reads and the readers' verdicts;
 - vectors: stories' embeddings, for the semantic conditions.
 """
 
@@ -47,6 +48,7 @@ from .schema import SCHEMA_VERSION
 from .sources import LeaseLost, SourceState, _lease_owner
 from .stories import NOTICE_SOURCE, Planned, Stories
 from .vectors import Vectors
+from .web import Web
 
 __all__ = [
     "NOTICE_SOURCE",
@@ -67,7 +69,7 @@ __all__ = [
 ]
 
 
-class Store(Stories, Outbox, Reads, Vectors):
+class Store(Stories, Outbox, Reads, Web, Vectors):
     """The state, in a SQLite file (the default) or a PostgreSQL database
     (`state: postgresql://...`). One code path: the SQL is written once,
     in the dialect both accept, with `?` placeholders."""

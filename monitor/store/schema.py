@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from .db import Connected, StoreError, _pg_ddl, display_state
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -99,6 +99,17 @@ CREATE TABLE IF NOT EXISTS story_vectors (
     encoder TEXT NOT NULL,
     vector BLOB NOT NULL
 );
+-- schema 6: a reader's verdict on a rule's match ('' rule: on the story,
+-- "should have matched"), one per story and rule (web.py)
+CREATE TABLE IF NOT EXISTS verdicts (
+    id INTEGER PRIMARY KEY,
+    story_id INTEGER NOT NULL REFERENCES stories (id),
+    rule_id TEXT NOT NULL DEFAULT '',
+    verdict TEXT NOT NULL,
+    topic TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL,
+    UNIQUE (story_id, rule_id)
+);
 """
 
 
@@ -139,6 +150,11 @@ _ADDED_COLUMNS = (
 _ADDED_INDEXES = """
 CREATE INDEX IF NOT EXISTS matches_quiet ON matches (rule_id, fingerprint, created_at);
 CREATE INDEX IF NOT EXISTS outbox_fold ON outbox (destination, fold, status);
+CREATE INDEX IF NOT EXISTS verdicts_rule ON verdicts (rule_id, created_at);
+CREATE INDEX IF NOT EXISTS matches_rule_story ON matches (rule_id, story_id);
+CREATE INDEX IF NOT EXISTS matches_created ON matches (created_at);
+CREATE INDEX IF NOT EXISTS outbox_story ON outbox (story_id);
+CREATE INDEX IF NOT EXISTS duplicates_original ON duplicates (original_id);
 """
 
 
