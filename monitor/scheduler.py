@@ -227,22 +227,28 @@ def fetch_all(
             stopping = stop is not None and stop.is_set()
             soonest: float | None = None
             if not stopping:
-                # Start what the limits allow, round-robin over hosts.
-                for host in list(waiting):
-                    if in_flight >= settings.workers:
-                        break
-                    wait = gate.wait_for(host)
-                    if wait is None:
-                        continue
-                    if wait > 0:
-                        soonest = wait if soonest is None else min(soonest, wait)
-                        continue
-                    job = waiting[host].popleft()
-                    if not waiting[host]:
-                        del waiting[host]
-                    gate.start(host)
-                    in_flight += 1
-                    pool.submit(run, job, host)
+                # Start everything the limits allow: round-robin over hosts,
+                # one start per host per round, until no host may start more
+                # (so one host with concurrency N gets N fetches in flight).
+                started = True
+                while started and waiting and in_flight < settings.workers:
+                    started = False
+                    for host in list(waiting):
+                        if in_flight >= settings.workers:
+                            break
+                        wait = gate.wait_for(host)
+                        if wait is None:
+                            continue
+                        if wait > 0:
+                            soonest = wait if soonest is None else min(soonest, wait)
+                            continue
+                        job = waiting[host].popleft()
+                        if not waiting[host]:
+                            del waiting[host]
+                        gate.start(host)
+                        in_flight += 1
+                        started = True
+                        pool.submit(run, job, host)
             else:
                 waiting.clear()
             if not in_flight:
