@@ -84,20 +84,23 @@ def _check_expansion(root: yaml.Node) -> None:
     MAX_ALIAS_NODES nodes, or that contains itself, before anything walks it.
 
     The composed graph shares a node wherever an alias points at it, so the
-    tree size of every node is computed once, bottom-up (no recursion: deep
-    nesting must not reach Python's recursion limit)."""
+    tree size of every collection is computed once, bottom-up, without
+    recursion (deep nesting must not reach Python's recursion limit).
+    Scalars count one each, shared or not: an alias of a scalar adds one."""
+    if not isinstance(root, _COLLECTIONS):
+        return
     size: dict[int, int] = {}
-    distinct = 0
     open_: set[int] = set()
-    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    distinct = 0
+    stack: list[tuple[yaml.Node, list[yaml.Node] | None]] = [(root, None)]
     while stack:
-        node, children_done = stack.pop()
+        node, kids = stack.pop()
         key = id(node)
-        if children_done:
+        if kids is not None:  # its collections are sized: size it
             open_.discard(key)
-            total = 1
-            for child in _children(node):
-                total += size[id(child)]
+            total = 1 + len(node.value) * (2 if isinstance(node, yaml.MappingNode) else 1)
+            for kid in kids:
+                total += size[id(kid)] - 1
             size[key] = total
             if total - distinct > MAX_ALIAS_NODES:
                 raise _AliasBomb(
@@ -108,25 +111,23 @@ def _check_expansion(root: yaml.Node) -> None:
             continue
         if key in size:
             continue
-        if key in open_:
-            raise _AliasBomb(node, "an alias refers to a node that contains it (refused)")
         open_.add(key)
-        distinct += 1
-        stack.append((node, True))
-        for child in _children(node):
-            ckey = id(child)
-            if ckey in open_:
-                raise _AliasBomb(child, "an alias refers to a node that contains it (refused)")
-            if ckey not in size:
-                stack.append((child, False))
+        if isinstance(node, yaml.MappingNode):
+            flat = [n for pair in node.value for n in pair]
+        else:
+            flat = node.value
+        kids = [n for n in flat if isinstance(n, _COLLECTIONS)]
+        distinct += 1 + len(flat) - len(kids)
+        stack.append((node, kids))
+        for kid in kids:
+            kkey = id(kid)
+            if kkey in open_:
+                raise _AliasBomb(kid, "an alias refers to a node that contains it (refused)")
+            if kkey not in size:
+                stack.append((kid, None))
 
 
-def _children(node: yaml.Node) -> list[yaml.Node]:
-    if isinstance(node, yaml.SequenceNode):
-        return node.value
-    if isinstance(node, yaml.MappingNode):
-        return [n for pair in node.value for n in pair]
-    return []
+_COLLECTIONS = (yaml.SequenceNode, yaml.MappingNode)
 
 
 @dataclass
