@@ -81,9 +81,9 @@ def server_hint(result: FetchResult | FetchError, now: float) -> float | None:
         if m:
             hints.append(float(m.group(1)))
     if result.body:
-        m = _TTL.search(result.body, 0, _TTL_WINDOW)
-        if m:
-            hints.append(float(m.group(1)) * 60.0)  # minutes in RSS
+        ttl = _TTL.search(result.body, 0, _TTL_WINDOW)
+        if ttl:
+            hints.append(float(ttl.group(1)) * 60.0)  # minutes in RSS
     return max(hints) if hints else None
 
 
