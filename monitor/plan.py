@@ -30,6 +30,9 @@ class Known:
 
     keys: frozenset[str]  # this source's stored story keys
     urls: frozenset[str]  # canonical URLs stored from any source
+    # story key -> canonical URL, for the stories the caller computed it for
+    # (once per story: it is the costliest step of a poll's bookkeeping)
+    canonical: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +43,7 @@ class Triage:
     baseline: bool
     new: tuple[Story, ...]
     to_match: tuple[Story, ...]
+    canonical: Mapping[str, str] | None = None  # story key -> canonical URL, of the new
 
 
 def triage(state: SourceState | None, stories: Iterable[Story], known: Known) -> Triage:
@@ -49,15 +53,20 @@ def triage(state: SourceState | None, stories: Iterable[Story], known: Known) ->
     baseline = state is None or not state.baseline_done
     new = tuple(s for s in stories if s.key not in known.keys)
     seen_urls = set(known.urls)
+    given = known.canonical or {}
+    canonical: dict[str, str] = {}
     to_match: list[Story] = []
     for story in new:
-        canon = story_url(story)  # the link, with its #fragment when that alone tells it apart
+        canon = given.get(story.key)
+        if canon is None:
+            canon = story_url(story)  # the link, with its #fragment when that alone tells it apart
+        canonical[story.key] = canon
         duplicate = bool(canon) and canon in seen_urls
         if canon:
             seen_urls.add(canon)  # a second copy in this same document is a duplicate too
         if not (baseline or duplicate):
             to_match.append(story)
-    return Triage(baseline, new, tuple(to_match))
+    return Triage(baseline, new, tuple(to_match), canonical)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +167,11 @@ def plan_poll(
     checked = list(checked)
     if len(checked) != len(triage.to_match):
         raise ValueError("one Checked per story to match, in order")
+    known_canon = triage.canonical or {}
+
+    def canon(story: Story) -> str | None:
+        return known_canon.get(story.key)
+
     pending = iter(zip(triage.to_match, checked, strict=True))
     nxt = next(pending, None)
     planned: list[Planned] = []
@@ -171,7 +185,7 @@ def plan_poll(
         if nxt is not None and nxt[0] is story:
             c, nxt = nxt[1], next(pending, None)
         if c is None or not c.matches:
-            planned.append(Planned(c.story if c is not None else story))
+            planned.append(Planned(c.story if c is not None else story, canonical=canon(story)))
             continue
         story = c.story
         matched += 1
@@ -206,6 +220,7 @@ def plan_poll(
                     (),
                     fingerprint(story),
                     duplicate_of=(c.original[0], c.original[2]),
+                    canonical=canon(story),
                 )
             )
             continue
@@ -215,7 +230,9 @@ def plan_poll(
         if kept and routing.max_alerts is not None and alerting >= routing.max_alerts:
             # Over the cap: stored with its matches; the summary below tells of it.
             withheld.append((story, kept))
-            planned.append(Planned(story, c.matches, (), fp, signature=c.signature))
+            planned.append(
+                Planned(story, c.matches, (), fp, signature=c.signature, canonical=canon(story))
+            )
             continue
         deliveries = plan_deliveries(story, kept, dict(routing.dests), dict(routing.configs), now)
         alerting += 1 if deliveries else 0
@@ -223,7 +240,16 @@ def plan_poll(
             pairs = routed_pairs(kept, fp, routing.dests, routing.configs)
             alerted.update(pairs)
             routed.extend(pairs)
-        planned.append(Planned(story, c.matches, tuple(deliveries), fp, signature=c.signature))
+        planned.append(
+            Planned(
+                story,
+                c.matches,
+                tuple(deliveries),
+                fp,
+                signature=c.signature,
+                canonical=canon(story),
+            )
+        )
     if withheld:
         summary = summary_of(source, withheld, now)
         notes.append(Note("alert.capped", (("source", source), ("withheld", str(len(withheld))))))
