@@ -780,7 +780,9 @@ class Monitor:
         """Reloader.check, whose bug (or a store error while recording the
         result) is logged and kept: the rules in use go on running."""
         try:
-            return self.reloader.check()
+            # wait=0: the files are read on the reloader's own thread, and
+            # this loop goes on (and stops) while they are
+            return self.reloader.check(wait=0)
         except Exception as e:
             error = _one_line(e)
             log.event("reload.failed", level="error", error=error)
