@@ -111,12 +111,14 @@ def run_demo(rules: Path, verbose: bool = False) -> int:
         log.setup("warning")
     root = Path(str(files("monitor") / "demo_site"))
     with tempfile.TemporaryDirectory(prefix="monitor-demo-") as tmp, DemoSite(root) as site:
-        # Every demo site is on one loopback host: no per-host delay is needed.
+        # Every demo site is on one loopback host: no per-host delay is
+        # needed, and one fetch at a time keeps the sources in their order,
+        # so the same outlet's copy of a shared story alerts on every run.
         config = Config(
             state=Path(tmp) / "demo.db",
             rules=rules,
             sources=demo_sources(site.url),
-            fetch=FetchSettings(per_host_delay=0),
+            fetch=FetchSettings(per_host_delay=0, per_host_concurrency=1),
         )
         ruleset, problems = load_checked_rules(config)
         for problem in problems:

@@ -30,6 +30,9 @@ class Known:
 
     keys: frozenset[str]  # this source's stored story keys
     urls: frozenset[str]  # canonical URLs stored from any source
+    # story key -> canonical URL, for the stories the caller computed it for
+    # (once per story: it is the costliest step of a poll's bookkeeping)
+    canonical: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +43,7 @@ class Triage:
     baseline: bool
     new: tuple[Story, ...]
     to_match: tuple[Story, ...]
+    canonical: Mapping[str, str] | None = None  # story key -> canonical URL, of the new
 
 
 def triage(state: SourceState | None, stories: Iterable[Story], known: Known) -> Triage:
@@ -49,15 +53,20 @@ def triage(state: SourceState | None, stories: Iterable[Story], known: Known) ->
     baseline = state is None or not state.baseline_done
     new = tuple(s for s in stories if s.key not in known.keys)
     seen_urls = set(known.urls)
+    given = known.canonical or {}
+    canonical: dict[str, str] = {}
     to_match: list[Story] = []
     for story in new:
-        canon = story_url(story)  # the link, with its #fragment when that alone tells it apart
+        canon = given.get(story.key)
+        if canon is None:
+            canon = story_url(story)  # the link, with its #fragment when that alone tells it apart
+        canonical[story.key] = canon
         duplicate = bool(canon) and canon in seen_urls
         if canon:
             seen_urls.add(canon)  # a second copy in this same document is a duplicate too
         if not (baseline or duplicate):
             to_match.append(story)
-    return Triage(baseline, new, tuple(to_match))
+    return Triage(baseline, new, tuple(to_match), canonical)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +170,11 @@ def plan_poll(
     checked = list(checked)
     if len(checked) != len(triage.to_match):
         raise ValueError("one Checked per story to match, in order")
+    known_canon = triage.canonical or {}
+
+    def canon(story: Story) -> str | None:
+        return known_canon.get(story.key)
+
     pending = iter(zip(triage.to_match, checked, strict=True))
     nxt = next(pending, None)
     planned: list[Planned] = []
@@ -174,7 +188,11 @@ def plan_poll(
         if nxt is not None and nxt[0] is story:
             c, nxt = nxt[1], next(pending, None)
         if c is None or not c.matches:
-            planned.append(Planned(c.story, vector=c.vector) if c is not None else Planned(story))
+            planned.append(
+                Planned(c.story, vector=c.vector, canonical=canon(story))
+                if c is not None
+                else Planned(story, canonical=canon(story))
+            )
             continue
         story = c.story
         matched += 1
@@ -210,6 +228,7 @@ def plan_poll(
                     fingerprint(story),
                     duplicate_of=(c.original[0], c.original[2]),
                     vector=c.vector,
+                    canonical=canon(story),
                 )
             )
             continue
@@ -220,7 +239,15 @@ def plan_poll(
             # Over the cap: stored with its matches; the summary below tells of it.
             withheld.append((story, kept))
             planned.append(
-                Planned(story, c.matches, (), fp, signature=c.signature, vector=c.vector)
+                Planned(
+                    story,
+                    c.matches,
+                    (),
+                    fp,
+                    signature=c.signature,
+                    vector=c.vector,
+                    canonical=canon(story),
+                )
             )
             continue
         deliveries = plan_deliveries(
@@ -232,7 +259,15 @@ def plan_poll(
             alerted.update(pairs)
             routed.extend(pairs)
         planned.append(
-            Planned(story, c.matches, tuple(deliveries), fp, signature=c.signature, vector=c.vector)
+            Planned(
+                story,
+                c.matches,
+                tuple(deliveries),
+                fp,
+                signature=c.signature,
+                vector=c.vector,
+                canonical=canon(story),
+            )
         )
     if withheld:
         summary = summary_of(source, withheld, now)

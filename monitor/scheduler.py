@@ -81,9 +81,9 @@ def server_hint(result: FetchResult | FetchError, now: float) -> float | None:
         if m:
             hints.append(float(m.group(1)))
     if result.body:
-        m = _TTL.search(result.body, 0, _TTL_WINDOW)
-        if m:
-            hints.append(float(m.group(1)) * 60.0)  # minutes in RSS
+        ttl = _TTL.search(result.body, 0, _TTL_WINDOW)
+        if ttl:
+            hints.append(float(ttl.group(1)) * 60.0)  # minutes in RSS
     return max(hints) if hints else None
 
 
@@ -222,29 +222,48 @@ def fetch_all(
             out = FetchError("connect", f"fetch failed: {type(e).__name__}: {e}", url=job.url)
         done_q.put((job, host, out))
 
+    def dispatch() -> float | None:
+        """Start everything the limits allow: round-robin over hosts, one
+        start per host per round, until no host may start more (so one host
+        with concurrency N gets N fetches in flight). Returns the seconds
+        until a host held back only by its delay may start, if any."""
+        nonlocal in_flight
+        if stop is not None and stop.is_set():
+            waiting.clear()
+            return None
+        soonest: float | None = None
+        started = True
+        while started and waiting and in_flight < settings.workers:
+            started = False
+            for host in list(waiting):
+                if in_flight >= settings.workers:
+                    break
+                wait = gate.wait_for(host)
+                if wait is None:
+                    continue
+                if wait > 0:
+                    soonest = wait if soonest is None else min(soonest, wait)
+                    continue
+                job = waiting[host].popleft()
+                if not waiting[host]:
+                    del waiting[host]
+                gate.start(host)
+                in_flight += 1
+                started = True
+                pool.submit(run, job, host)
+        return soonest
+
+    def take(host: str) -> None:
+        # A fetch came back: refill the pool before the result is handled,
+        # so the network stays busy while this thread parses and stores.
+        nonlocal in_flight
+        in_flight -= 1
+        gate.done(host)
+        dispatch()
+
     try:
         while waiting or in_flight:
-            stopping = stop is not None and stop.is_set()
-            soonest: float | None = None
-            if not stopping:
-                # Start what the limits allow, round-robin over hosts.
-                for host in list(waiting):
-                    if in_flight >= settings.workers:
-                        break
-                    wait = gate.wait_for(host)
-                    if wait is None:
-                        continue
-                    if wait > 0:
-                        soonest = wait if soonest is None else min(soonest, wait)
-                        continue
-                    job = waiting[host].popleft()
-                    if not waiting[host]:
-                        del waiting[host]
-                    gate.start(host)
-                    in_flight += 1
-                    pool.submit(run, job, host)
-            else:
-                waiting.clear()
+            soonest = dispatch()
             if not in_flight:
                 if not waiting:
                     break
@@ -257,17 +276,15 @@ def fetch_all(
                 )
             except queue.Empty:
                 continue
-            in_flight -= 1
-            gate.done(host)
+            take(host)
             on_result(job, out)
-            # Hand back everything else that is ready before dispatching again.
+            # Hand back everything else that is ready before waiting again.
             while True:
                 try:
                     job, host, out = done_q.get_nowait()
                 except queue.Empty:
                     break
-                in_flight -= 1
-                gate.done(host)
+                take(host)
                 on_result(job, out)
     finally:
         if own_pool:

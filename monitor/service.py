@@ -349,8 +349,18 @@ class Monitor:
             )
             self.source_health.success(src, state, now, new=0)
             return PollOutcome(src.name, True, not_modified=True)
+        # The fast feed path asks which of its keys are stored and leaves
+        # those stories unread; its answers are kept, so no key is asked
+        # twice and no canonical URL is computed for a story already known.
+        answered: dict[str, bool] = {}
+
+        def known_keys(keys: list[str]) -> set[str]:
+            found = self.store.known_keys(src.name, keys)
+            answered.update((k, k in found) for k in keys)
+            return found
+
         try:
-            stories = parse(src, result, lambda keys: self.store.known_keys(src.name, keys))
+            stories = parse(src, result, known_keys)
         except SourceError as e:
             reason = e.reason
             if looks_like_bot_wall(result.status, result.headers, result.body[:8192]):
@@ -361,10 +371,15 @@ class Monitor:
         except Exception as e:  # a parser bug must not take the loop down
             return self._failed(src, state, "parse_error", f"{type(e).__name__}: {e}")
 
+        fresh = [s for s in stories if not answered.get(s.key, False)]
+        canonical = {s.key: story_url(s) for s in fresh}
         keys, urls = self.store.known_stories(
-            src.name, [s.key for s in stories], [story_url(s) for s in stories]
+            src.name, [s.key for s in fresh if s.key not in answered], list(canonical.values())
         )
-        sorted_ = plan.triage(state, stories, plan.Known(frozenset(keys), frozenset(urls)))
+        keys |= {k for k, stored in answered.items() if stored}
+        sorted_ = plan.triage(
+            state, stories, plan.Known(frozenset(keys), frozenset(urls), canonical)
+        )
         full = self._full_texts(src, sorted_.to_match) if src.full_text else {}
         vectors = self._embed(sorted_.to_match)
         checked = [
@@ -823,7 +838,9 @@ class Monitor:
         """Reloader.check, whose bug (or a store error while recording the
         result) is logged and kept: the rules in use go on running."""
         try:
-            return self.reloader.check()
+            # wait=0: the files are read on the reloader's own thread, and
+            # this loop goes on (and stops) while they are
+            return self.reloader.check(wait=0)
         except Exception as e:
             error = _one_line(e)
             log.event("reload.failed", level="error", error=error)

@@ -21,8 +21,15 @@ from .yamlerrors import syntax_problem, value_problem
 # A rule or config file is small; a bigger one is a mistake or an attack.
 MAX_FILE_BYTES = 2 * 1024 * 1024
 # Aliases are legal YAML, but a few nested ones expand exponentially
-# ("billion laughs"); hand-written monitor files never need many.
-MAX_ALIASES = 100
+# ("billion laughs"): a handful of aliases can stand for billions of nodes,
+# which everything reading the data then walks. What is bounded is what the
+# aliases add: the nodes of the document as a tree, beyond the ones written.
+MAX_ALIAS_NODES = 100_000
+
+# libyaml composes the node tree, marks included, many times faster than the
+# pure-Python composer; the pure one is the fallback where PyYAML was built
+# without it.
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class FileError(Exception):
@@ -65,19 +72,62 @@ def shown_path(path: str) -> str:
     return path if rel.startswith("..") else rel
 
 
-class _CountingLoader(yaml.SafeLoader):
-    """SafeLoader that refuses documents with too many alias references."""
+class _AliasBomb(Exception):
+    def __init__(self, node: yaml.Node, message: str):
+        super().__init__(message)
+        self.node = node
+        self.message = message
 
-    def compose_node(self, parent, index):  # type: ignore[override]
-        if self.check_event(yaml.AliasEvent):
-            self._aliases = getattr(self, "_aliases", 0) + 1
-            if self._aliases > MAX_ALIASES:
-                mark = self.peek_event().start_mark
-                raise yaml.MarkedYAMLError(
-                    problem=f"more than {MAX_ALIASES} aliases (refused: possible alias bomb)",
-                    problem_mark=mark,
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Refuse a node graph whose expansion as a tree adds more than
+    MAX_ALIAS_NODES nodes, or that contains itself, before anything walks it.
+
+    The composed graph shares a node wherever an alias points at it, so the
+    tree size of every collection is computed once, bottom-up, without
+    recursion (deep nesting must not reach Python's recursion limit).
+    Scalars count one each, shared or not: an alias of a scalar adds one."""
+    if not isinstance(root, _COLLECTIONS):
+        return
+    size: dict[int, int] = {}
+    open_: set[int] = set()
+    distinct = 0
+    stack: list[tuple[yaml.Node, list[yaml.Node] | None]] = [(root, None)]
+    while stack:
+        node, kids = stack.pop()
+        key = id(node)
+        if kids is not None:  # its collections are sized: size it
+            open_.discard(key)
+            total = 1 + len(node.value) * (2 if isinstance(node, yaml.MappingNode) else 1)
+            for kid in kids:
+                total += size[id(kid)] - 1
+            size[key] = total
+            if total - distinct > MAX_ALIAS_NODES:
+                raise _AliasBomb(
+                    node,
+                    f"aliases expand this to more than {MAX_ALIAS_NODES} extra nodes "
+                    "(refused: possible alias bomb)",
                 )
-        return super().compose_node(parent, index)
+            continue
+        if key in size:
+            continue
+        open_.add(key)
+        if isinstance(node, yaml.MappingNode):
+            flat = [n for pair in node.value for n in pair]
+        else:
+            flat = node.value
+        kids = [n for n in flat if isinstance(n, _COLLECTIONS)]
+        distinct += 1 + len(flat) - len(kids)
+        stack.append((node, kids))
+        for kid in kids:
+            kkey = id(kid)
+            if kkey in open_:
+                raise _AliasBomb(kid, "an alias refers to a node that contains it (refused)")
+            if kkey not in size:
+                stack.append((kid, None))
+
+
+_COLLECTIONS = (yaml.SequenceNode, yaml.MappingNode)
 
 
 @dataclass
@@ -137,20 +187,45 @@ def load_yaml(path: str | Path) -> YamlDoc:
 
 
 def parse_yaml(text: str, path: str | Path = "<string>") -> YamlDoc:
-    loader = _CountingLoader(text)
+    loader = _Loader(text)
     try:
         root = loader.get_single_node()
+        if root is not None:
+            _check_expansion(root)
         data = loader.construct_document(root) if root is not None else None
+    except _AliasBomb as e:
+        mark = e.node.start_mark
+        raise FileError(path, mark.line + 1, mark.column + 1, e.message) from None
     except yaml.MarkedYAMLError as e:
-        mark, problem = syntax_problem(e, text)
+        # The messages are worded for the pure-Python parser's wording; a
+        # broken file is read again by it, for its own words and position.
+        mark, problem = syntax_problem(_pure_error(text) or e, text)
         if mark is None:
             raise FileError(path, None, None, problem) from None
         raise FileError(path, mark.line + 1, mark.column + 1, problem) from None
     except yaml.YAMLError as e:
         raise FileError(path, None, None, f"YAML error: {e}") from None
+    except RecursionError:
+        raise FileError(path, None, None, "YAML nested too deeply") from None
     finally:
         loader.dispose()
     return YamlDoc(str(path), data, root)
+
+
+def _pure_error(text: str) -> yaml.MarkedYAMLError | None:
+    """The syntax error the pure-Python parser finds in `text`, if any."""
+    if _Loader is yaml.SafeLoader:
+        return None
+    loader = yaml.SafeLoader(text)
+    try:
+        loader.get_single_node()
+    except yaml.MarkedYAMLError as e:
+        return e
+    except (yaml.YAMLError, RecursionError):
+        return None
+    finally:
+        loader.dispose()
+    return None
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

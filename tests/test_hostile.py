@@ -1628,7 +1628,7 @@ def test_a_reload_that_raises_does_not_end_the_loop(tmp_path, monkeypatch):
             hostile_config(tmp_path, tmp_path / "state.db", [src]), camera_rules(tmp_path)
         )
 
-        def broken():
+        def broken(wait: float = 30.0):
             raise RuntimeError("a reload bug")
 
         monkeypatch.setattr(mon.reloader, "check", broken)

@@ -112,6 +112,35 @@ def test_fetch_all_keeps_per_host_concurrency_and_hands_results_back_on_the_call
     assert inflight["max"] <= 2
 
 
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_one_host_gets_per_host_concurrency_requests_in_flight_at_once(http_server, concurrency):
+    # Each response is held until `concurrency` requests are in flight at the
+    # server (or a generous deadline passes), so the count at the server is
+    # what is asserted: all N in flight together, and never more than N.
+    inflight = {"now": 0, "max": 0}
+    cond = threading.Condition()
+
+    def slow(h):
+        with cond:
+            inflight["now"] += 1
+            inflight["max"] = max(inflight["max"], inflight["now"])
+            cond.notify_all()
+            cond.wait_for(lambda: inflight["now"] >= concurrency, timeout=10)
+        with cond:
+            inflight["now"] -= 1
+        h.send(200, {"Content-Type": "text/plain"}, b"ok")
+
+    http_server.route("/held", slow)
+    settings = FetchSettings(workers=8, per_host_concurrency=concurrency, per_host_delay=0)
+    seen = []
+    with Fetcher(settings) as f:
+        jobs = [Job(f"j{i}", http_server.url(f"/held?i={i}")) for i in range(2 * concurrency)]
+        fetch_all(f, jobs, lambda job, out: seen.append(out), settings=settings)
+    assert len(seen) == 2 * concurrency
+    assert all(isinstance(o, FetchResult) for o in seen)
+    assert inflight["max"] == concurrency
+
+
 def _monitor(tmp_path, sources, **kw):
     cfg = Config(
         state=tmp_path / "s.db", sources=sources, fetch=FetchSettings(per_host_delay=0), **kw

@@ -10,9 +10,6 @@ from datetime import UTC, tzinfo
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
-from bs4 import BeautifulSoup
-from soupsieve import SelectorSyntaxError
-
 from ..configbase import Strict
 from ..identity import RawItem
 from ..textdecode import decode_html
@@ -42,6 +39,8 @@ _DATE_ATTRS = ("datetime", "content", "data-time", "data-date", "title")
 
 
 def _select_one(el, selector: str, what: str):
+    from soupsieve import SelectorSyntaxError
+
     try:
         return el.select_one(selector)
     except (SelectorSyntaxError, ValueError, NotImplementedError) as e:
@@ -96,6 +95,10 @@ def parse_listing(
 ) -> list[RawItem]:
     """Items of a listing page. Raises SourceError("selector_empty") when
     select.item finds nothing."""
+    # Imported here: the start-up of a config without html sources skips them.
+    from bs4 import BeautifulSoup
+    from soupsieve import SelectorSyntaxError
+
     text = decode_html(body, content_type)[:MAX_HTML_CHARS]
     try:
         soup = BeautifulSoup(text, HTML_PARSER)

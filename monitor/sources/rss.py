@@ -16,8 +16,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
-import feedparser
-
 from ..identity import MAX_STORIES, RawItem
 from ..textdecode import charset_from_content_type, normalize_charset
 from .budget import Budget
@@ -39,8 +37,6 @@ _JSON_TYPES = ("application/feed+json", "application/json", "text/json")
 # a feed labelled ISO-8859-1 carries cp1252 quotes and dashes.
 _WIDENED = {"gb18030", "big5hkscs", "cp1252"}
 _TITLE_FROM_TEXT = 120
-# bozo reasons that say nothing about the feed's structure
-_BENIGN = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
 
 
 def _drop_wp_footer(text: str, title: str) -> str:
@@ -178,6 +174,8 @@ def parse_xml_feed(
     headers = {}
     if ctype:
         headers["content-type"] = ctype
+    import feedparser  # the fallback: most polls never import it
+
     try:
         parsed = feedparser.parse(io.BytesIO(data), response_headers=headers)
     except Exception as e:  # feedparser rarely raises; keep it one line if it does
@@ -187,7 +185,9 @@ def parse_xml_feed(
     entries = parsed.get("entries") or []
     if not entries:
         exc = parsed.get("bozo_exception") if parsed.get("bozo") else None
-        broken = exc is not None and not isinstance(exc, _BENIGN)
+        # bozo reasons that say nothing about the feed's structure
+        benign = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
+        broken = exc is not None and not isinstance(exc, benign)
         if parsed.get("version") and not broken:
             return []  # a well-formed feed with nothing in it
         detail = f" ({' '.join(str(exc).split())[:160]})" if exc is not None else ""

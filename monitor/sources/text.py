@@ -6,8 +6,6 @@ from __future__ import annotations
 import html as _html
 import re
 
-from bs4 import BeautifulSoup
-
 try:  # lxml is faster and closer to browsers; html.parser is always there
     import lxml  # noqa: F401
 
@@ -75,6 +73,8 @@ def html_to_text(fragment: str | None) -> str:
         return ""
     if not _MARKUP.search(fragment):
         return collapse(_html.unescape(fragment))
+    from bs4 import BeautifulSoup  # here: the import costs a start-up that may never need it
+
     soup = BeautifulSoup(fragment, "html.parser")
     return element_text(soup)
 

@@ -38,6 +38,18 @@ class Planned:
     )
     # the story's embedding (encoder id, float16 bytes) when a semantic rule is enabled
     vector: tuple[str, bytes] | None = None
+    canonical: str | None = None  # the story's canonical URL, when the caller has it already
+
+    @property
+    def plain(self) -> bool:
+        """Nothing to write beside the story row itself."""
+        return (
+            not self.matches
+            and not self.deliveries
+            and self.signature is None
+            and self.duplicate_of is None
+            and self.vector is None
+        )
 
 
 class Stories(Sources):
@@ -112,26 +124,40 @@ class Stories(Sources):
         """
         now = time.time() if now is None else now
         created = 0
+
+        def values(p: Planned) -> tuple:
+            s = p.story
+            canon = p.canonical if p.canonical is not None else story_url(s)
+            return (
+                source,
+                s.key,
+                canon or None,
+                s.title,
+                s.link,
+                s.summary,
+                s.published.isoformat() if s.published else None,
+                s.lang,
+                now,
+            )
+
+        insert = (
+            "INSERT INTO stories (source, key, canonical_url, title, link, summary, published, "
+            "lang, first_seen) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING"
+        )
         with self._tx() as db:
             self._fence(db, source, lease)  # a stalled replica's stale poll writes nothing
+            # Stories with nothing but their row (a baseline, the unmatched)
+            # go in runs of one executemany; a story with matches or a copy
+            # is inserted alone, as its id is needed. Document order holds.
+            run: list[tuple] = []
             for p in planned:
-                s = p.story
-                cur = db.execute(
-                    "INSERT INTO stories (source, key, canonical_url, title, link, summary, published, "
-                    "lang, first_seen) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING RETURNING id",
-                    (
-                        source,
-                        s.key,
-                        story_url(s) or None,
-                        s.title,
-                        s.link,
-                        s.summary,
-                        s.published.isoformat() if s.published else None,
-                        s.lang,
-                        now,
-                    ),
-                )
-                got = cur.fetchall()
+                if p.plain:
+                    run.append(values(p))
+                    continue
+                if run:
+                    db.executemany(insert, run)
+                    run = []
+                got = db.execute(insert + " RETURNING id", values(p)).fetchall()
                 if not got:
                     continue  # stored already: its alerts were decided then
                 story_id = got[0]["id"]
@@ -178,6 +204,8 @@ class Stories(Sources):
                         db.execute(
                             "UPDATE outbox SET body=?, alert=? WHERE id=?", (body, alert, row["id"])
                         )
+            if run:
+                db.executemany(insert, run)
             db.execute(
                 "UPDATE sources SET etag=?, last_modified=?, baseline_done=1, last_polled_at=?, last_success_at=?, "
                 "failures=0, last_error=NULL, last_error_reason=NULL, next_check_at=?, "

@@ -1,0 +1,240 @@
+"""`monitor once` against urlwatch 2.29, both run as their users run them.
+
+    python bench/once_vs_urlwatch.py                  # 200 and 2,000 feeds, best of 3
+    python bench/once_vs_urlwatch.py --feeds 500 --repeat 1
+    python bench/once_vs_urlwatch.py --urlwatch-venv DIR   # reuse an install
+
+The farm of bench/farm.py (asyncio on loopback, keep-alive, bodies built
+before the clock starts, ETag and 304) serves N RSS feeds of 20 items on one
+host. Each program runs as a fresh process per phase, start-up included:
+
+  cold      the first poll, with empty state: every feed answers 200
+  all-304   the second poll: every feed answers 304 Not Modified
+  changed   every feed has one new item (one in ten matches the shipped
+            rules); the monitor stores, matches and prints its alerts,
+            urlwatch prints its diffs
+
+The monitor gets a config of N rss sources, the shipped rules, a SQLite
+state file and `fetch: {per_host_delay: 0, per_host_concurrency: 10,
+workers: 10}` (urlwatch runs ten fetch threads). urlwatch is installed by
+this script into a throwaway virtual environment (from the package index
+pip is configured for), with a jobs file of url jobs and its cache in a
+temporary folder. Output of both goes to files, not a terminal.
+
+The two programs take turns, a whole sequence each per round, so that both
+meet the same load; each figure is the best of --repeat rounds (the machine
+is shared and single runs are slowed by other work). Peak RSS is each
+process's own (wait4), the largest over its runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import venv
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FARM = Path(__file__).resolve().parent / "farm.py"
+URLWATCH = "urlwatch==2.29"
+PHASES = ("cold", "all-304", "changed")
+
+
+def start_farm(n: int, tmp: Path) -> tuple[subprocess.Popen, str]:
+    port_file = tmp / "port"
+    server = subprocess.Popen(
+        [sys.executable, str(FARM), "--serve", str(n), "--port-file", str(port_file)]
+    )
+    while not port_file.exists() or not port_file.read_text():
+        if server.poll() is not None:
+            raise SystemExit("farm server did not start")
+        time.sleep(0.05)
+    return server, f"http://127.0.0.1:{port_file.read_text()}"
+
+
+def bump(base: str) -> None:
+    urllib.request.urlopen(base + "/bump").read()
+
+
+def timed(cmd: list[str], env: dict, out: Path) -> tuple[float, float, int]:
+    """Wall seconds, peak RSS in MB and exit status of one process."""
+    with out.open("ab") as f:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, stdout=f, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return wall, usage.ru_maxrss / 1024.0, proc.returncode
+
+
+# -- the monitor ---------------------------------------------------------------
+
+
+def monitor_setup(n: int, base: str, work: Path) -> tuple[list[str], dict]:
+    lines = [
+        f"state: {work / 'state.db'}",
+        f"rules: {ROOT / 'rules'}",
+        "fetch: {per_host_delay: 0, per_host_concurrency: 10, workers: 10}",
+        "sources:",
+    ]
+    for i in range(n):
+        lines.append(f"  - {{name: outlet-{i}, kind: rss, url: '{base}/feed/{i}.xml'}}")
+    config = work / "config.yaml"
+    config.write_text("\n".join(lines) + "\n")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), MONITOR_NO_PROGRESS="1")
+    return [sys.executable, "-m", "monitor", "once", "--config", str(config)], env
+
+
+# -- urlwatch ------------------------------------------------------------------
+
+
+def install_urlwatch(where: Path) -> Path:
+    exe = where / "bin" / "urlwatch"
+    if exe.exists():
+        return exe
+    print(f"installing {URLWATCH} into a throwaway environment ...", flush=True)
+    venv.create(where, with_pip=True)
+    subprocess.run(
+        [str(where / "bin" / "pip"), "install", "-q", URLWATCH],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return exe
+
+
+def urlwatch_setup(exe: Path, n: int, base: str, work: Path) -> tuple[list[str], dict]:
+    jobs = work / "urls.yaml"
+    jobs.write_text(
+        "\n---\n".join(f"name: outlet-{i}\nurl: {base}/feed/{i}.xml" for i in range(n)) + "\n"
+    )
+    home = work / "home"
+    home.mkdir(exist_ok=True)
+    env = dict(os.environ, HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"))
+    env.pop("PYTHONPATH", None)
+    cmd = [
+        str(exe),
+        "--urls",
+        str(jobs),
+        "--config",
+        str(work / "urlwatch.yaml"),
+        "--hooks",
+        str(work / "hooks.py"),
+        "--cache",
+        str(work / "cache.db"),
+    ]
+    return cmd, env
+
+
+# -- one size ------------------------------------------------------------------
+
+
+def run_sequence(
+    name: str, setup: Callable, n: int, base: str, work: Path
+) -> tuple[dict[str, float], float]:
+    """One program's three phases on fresh state: wall seconds per phase, peak RSS."""
+    work.mkdir()
+    cmd, env = setup(n, base, work)
+    walls: dict[str, float] = {}
+    peak = 0.0
+    for phase in PHASES:
+        if phase == "changed":
+            bump(base)
+        wall, rss, rc = timed(cmd, env, work / f"{phase}.out")
+        if rc != 0:
+            tail = (work / f"{phase}.out").read_text(errors="replace")[-2000:]
+            raise SystemExit(f"{name} {phase} exited {rc}:\n{tail}")
+        walls[phase] = wall
+        peak = max(peak, rss)
+        print(
+            f"  {name:<8} {n:>5} feeds  {phase:<8} {wall:6.2f} s  peak RSS {rss:5.1f} MB",
+            flush=True,
+        )
+    return walls, peak
+
+
+def check_outputs(n: int, tmp: Path) -> None:
+    """Both programs saw every feed: a figure from a run that failed is no
+    figure. The monitor's `once.done` line counts failed sources."""
+    for out in sorted(tmp.glob("monitor-*/*.out")):
+        text = out.read_text(errors="replace")
+        if f"sources={n} failed=0" not in text:
+            raise SystemExit(f"monitor run {out.parent.name}/{out.name} did not poll all feeds")
+
+
+def run_size(n: int, exe: Path | None, repeat: int) -> dict:
+    """The two programs take turns, one whole sequence each per round, so
+    both meet the same load on a shared machine; the best of the rounds is
+    kept for each phase."""
+    programs: list[tuple[str, Callable[[int, str, Path], tuple[list[str], dict]]]] = [
+        ("monitor", monitor_setup)
+    ]
+    if exe is not None:
+        programs.append(("urlwatch", lambda n, b, w: urlwatch_setup(exe, n, b, w)))
+    best = {name: dict.fromkeys(PHASES, float("inf")) for name in ("monitor", "urlwatch")}
+    peak = {"monitor": 0.0, "urlwatch": 0.0}
+    with tempfile.TemporaryDirectory(prefix="once-vs-urlwatch-") as t:
+        tmp = Path(t)
+        farm, base = start_farm(n, tmp)
+        try:
+            for r in range(repeat):
+                for name, setup in programs:
+                    walls, rss = run_sequence(name, setup, n, base, tmp / f"{name}-{r}")
+                    for phase, wall in walls.items():
+                        best[name][phase] = min(best[name][phase], wall)
+                    peak[name] = max(peak[name], rss)
+            check_outputs(n, tmp)
+        finally:
+            farm.terminate()
+            farm.wait()
+    return {
+        "monitor": best["monitor"],
+        "urlwatch": best["urlwatch"],
+        "monitor_rss": peak["monitor"],
+        "urlwatch_rss": peak["urlwatch"],
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--feeds", type=int, action="append", help="farm size (default 200 and 2000)")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per figure; the best is kept")
+    ap.add_argument("--urlwatch-venv", type=Path, help="install urlwatch here and keep it")
+    ap.add_argument(
+        "--monitor-only", action="store_true", help="leave urlwatch out (no ratios; for profiling)"
+    )
+    args = ap.parse_args()
+    sizes = args.feeds or [200, 2000]
+    print(f"once vs urlwatch: {os.cpu_count()} CPUs, best of {args.repeat}, 20 items per feed")
+    with tempfile.TemporaryDirectory(prefix="urlwatch-venv-") as vt:
+        exe = (
+            None if args.monitor_only else install_urlwatch(args.urlwatch_venv or Path(vt) / "venv")
+        )
+        results = {n: run_size(n, exe, args.repeat) for n in sizes}
+    targets = {"cold": 4.0, "all-304": 10.0, "changed": 4.0}
+    print()
+    print("| feeds | phase | monitor | ms/feed | urlwatch | ms/feed | ratio | target |")
+    print("|---|---|---|---|---|---|---|---|")
+    for n, res in results.items():
+        for phase in PHASES:
+            m, u = res["monitor"][phase], res["urlwatch"][phase]
+            theirs = f"{u:.2f} s | {u / n * 1000:.2f} | {u / m:.1f}x" if exe else "- | - | -"
+            print(
+                f"| {n} | {phase} | {m:.2f} s | {m / n * 1000:.2f} | {theirs} "
+                f"| >= {targets[phase]:g}x |"
+            )
+        their_rss = f"{res['urlwatch_rss']:.1f} MB" if exe else "-"
+        print(f"| {n} | peak RSS | {res['monitor_rss']:.1f} MB | | {their_rss} | | | <= 80 MB |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
