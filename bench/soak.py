@@ -35,7 +35,14 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from monitor import log  # noqa: E402
-from monitor.config import ChannelConfig, Config, HttpSettings, Select, SourceConfig  # noqa: E402
+from monitor.config import (  # noqa: E402
+    ChannelConfig,
+    Config,
+    FetchSettings,
+    HttpSettings,
+    Select,
+    SourceConfig,
+)
 from monitor.service import Monitor, load_checked_rules  # noqa: E402
 
 TOPICS = [
@@ -71,6 +78,11 @@ class Farm:
             )
 
             def do_GET(self):  # noqa: N802
+                if self.path == "/robots.txt":  # none here: everything is allowed
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 i = int(self.path.strip("/").split("/")[0][1:])
                 body, ctype = farm.page(i)
                 self.send_response(200)
@@ -163,6 +175,9 @@ def main() -> int:
                 )
             },
             http=HttpSettings(listen="127.0.0.1:0"),
+            # every source sits on one loopback host: no politeness delay, or
+            # the cycle would measure the delay instead of the monitor
+            fetch=FetchSettings(per_host_delay=0),
         )
         ruleset, problems = load_checked_rules(config)
         if problems:
