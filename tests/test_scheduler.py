@@ -160,7 +160,7 @@ def test_unchanged_body_is_not_parsed_again(tmp_path, http_server, monkeypatch):
     src = SourceConfig(name="nov", kind="rss", url=url)
     mon = _monitor(tmp_path, [src])
     calls = []
-    import monitor.service as service
+    import monitor.polls as service  # where a poll parses
 
     real = service.parse
     monkeypatch.setattr(
