@@ -1,4 +1,8 @@
-"""The monitor's loop: poll due sources, match, store, deliver."""
+"""The monitor's loop: poll due sources, match, store, deliver.
+
+Size: the loop itself (cycle, leases, delivery, idle, signals, reload,
+health); one source's poll is handled in polls.py.
+"""
 
 from __future__ import annotations
 

@@ -14,6 +14,11 @@ from the positions the scan recorded.
 A direct evaluator that searches every term of every rule by plain string
 search is kept as the reference: tests check the index gives the same
 verdicts.
+
+Size: one module on purpose. The automata, the term finder and the
+evaluator share the compiled index and its recorded positions, and they
+are the hot path of every story; split, each call would cross modules and
+the index's invariants would be read in three places.
 """
 
 from __future__ import annotations

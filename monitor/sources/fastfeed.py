@@ -18,6 +18,10 @@ mends text as it does (cp1252 code points, UTF-8 read as latin-1). Where the
 two differ on purpose, it is sanitising: scripts and styles are dropped
 with their text, and Atom plain text is kept as written
 (bench/feed_parity.py counts the differences on a corpus).
+
+Size: the tree walk and the field readers are one piece: which element a
+field is read from, and when a feed is handed to feedparser instead, is
+the parity with feedparser that bench/feed_parity.py measures.
 """
 
 from __future__ import annotations
