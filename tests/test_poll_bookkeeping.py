@@ -6,7 +6,7 @@ URLs, whether written in a batch or one by one."""
 from __future__ import annotations
 
 import monitor.plan
-import monitor.service
+import monitor.polls
 import monitor.store.stories
 from monitor.config import Config, FetchSettings, SourceConfig
 from monitor.engine import load_rules
@@ -38,7 +38,7 @@ def _count_canonical(monkeypatch) -> list[str]:
         calls.append(story.link)
         return story_url(story)
 
-    for module in (monitor.service, monitor.plan, monitor.store.stories):
+    for module in (monitor.polls, monitor.plan, monitor.store.stories):
         monkeypatch.setattr(module, "story_url", counting)
     return calls
 
