@@ -192,6 +192,38 @@ def run_size(n: int, port: int, workers: int) -> None:
             mon.close()
 
 
+def serve_then_run(script: Path, n: int, workers: int) -> None:
+    """Start `script --serve n` (the farm, its own process), wait for its
+    port, then run `script --run n` against it: the farm's serving and the
+    monitor's polling never share a core's interpreter."""
+    with tempfile.TemporaryDirectory() as tmp:
+        port_file = Path(tmp) / "port"
+        server = subprocess.Popen(
+            [sys.executable, str(script), "--serve", str(n), "--port-file", str(port_file)]
+        )
+        try:
+            while not port_file.exists() or not port_file.read_text():
+                if server.poll() is not None:
+                    raise SystemExit("farm server did not start")
+                time.sleep(0.05)
+            subprocess.run(
+                [
+                    sys.executable,
+                    str(script),
+                    "--run",
+                    str(n),
+                    "--port",
+                    port_file.read_text(),
+                    "--workers",
+                    str(workers),
+                ],
+                check=True,
+            )
+        finally:
+            server.terminate()
+            server.wait()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -215,30 +247,7 @@ def main() -> int:
     print(f"farm benchmark: {os.cpu_count()} CPUs, {args.workers} fetch workers, 20 items per feed")
     for n in args.feeds or [200, 2000]:
         for _ in range(args.repeat):
-            with tempfile.TemporaryDirectory() as tmp:
-                port_file = Path(tmp) / "port"
-                server = subprocess.Popen(
-                    [sys.executable, __file__, "--serve", str(n), "--port-file", str(port_file)]
-                )
-                try:
-                    while not port_file.exists() or not port_file.read_text():
-                        time.sleep(0.05)
-                    subprocess.run(
-                        [
-                            sys.executable,
-                            __file__,
-                            "--run",
-                            str(n),
-                            "--port",
-                            port_file.read_text(),
-                            "--workers",
-                            str(args.workers),
-                        ],
-                        check=True,
-                    )
-                finally:
-                    server.terminate()
-                    server.wait()
+            serve_then_run(Path(__file__), n, args.workers)
     return 0
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,7 +32,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from farm import ROOT, WORDS, feed_xml, peak_rss_mb  # noqa: E402
+from farm import ROOT, WORDS, feed_xml, peak_rss_mb, serve_then_run  # noqa: E402
 
 RESULTS = 100
 
@@ -221,30 +220,7 @@ def main() -> int:
         f"search farm: {os.cpu_count()} CPUs, {args.workers} fetch workers, "
         f"{args.sources} feeds (20 items) and {args.sources} searches ({RESULTS} results)"
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        port_file = Path(tmp) / "port"
-        server = subprocess.Popen(
-            [sys.executable, __file__, "--serve", str(args.sources), "--port-file", str(port_file)]
-        )
-        try:
-            while not port_file.exists() or not port_file.read_text():
-                time.sleep(0.05)
-            subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--run",
-                    str(args.sources),
-                    "--port",
-                    port_file.read_text(),
-                    "--workers",
-                    str(args.workers),
-                ],
-                check=True,
-            )
-        finally:
-            server.terminate()
-            server.wait()
+    serve_then_run(Path(__file__), args.sources, args.workers)
     return 0
 
 
