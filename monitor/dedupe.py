@@ -64,7 +64,7 @@ def shingles(text: str) -> set[str]:
 
 
 def story_text(story: Story) -> str:
-    return " ".join(x for x in (story.title, story.summary, story.body) if x)
+    return " ".join(filter(None, (story.title, story.summary, story.body)))
 
 
 def signature(text: str) -> tuple[int, ...] | None:
@@ -216,7 +216,7 @@ def _template_titles(title_a: str, title_b: str, text_a: str, text_b: str) -> bo
 
 
 def _lede(story: Story) -> str:
-    return " ".join(x for x in (story.summary, story.body) if x) or story.title
+    return " ".join(filter(None, (story.summary, story.body))) or story.title
 
 
 def distinct(a: Story, b: Story) -> bool:
