@@ -397,7 +397,7 @@ def _rss_entry(item, base: str, feed_lang: str | None, utf8: bool, ns: str = "")
     if not link and guid and not _text(title_el).strip():
         raise NotFast("an item with an identity but neither title nor link")  # feedparser's call
     summaries = found.get("summary", []) + found.get("plain", [])
-    if len({_text(el).strip() for el in summaries}) > 1:
+    if len(summaries) > 1 and len({_text(el).strip() for el in summaries}) > 1:
         raise NotFast("several different summaries")  # feedparser's order rules decide
 
     def text_of(el) -> str:
@@ -411,7 +411,13 @@ def _rss_entry(item, base: str, feed_lang: str | None, utf8: bool, ns: str = "")
     def build(key: str | None = None) -> RawItem:
         title = _fix_text(_html_text(_text(title_el)), utf8)
         contents = found.get("content", []) + found.get("xhtml", [])
-        summary_el = min(summaries, key=lambda el: item.index(el)) if summaries else None
+        summary_el = (
+            min(summaries, key=item.index)
+            if len(summaries) > 1
+            else summaries[0]
+            if summaries
+            else None
+        )
         content = " ".join(t for t in (text_of(el) for el in contents) if t)
         summary = (
             text_of(summary_el)
