@@ -133,12 +133,13 @@ _COMMON = frozenset(
 
 
 # The store judges each new story against every candidate its bands find,
-# and a stored story is a candidate for many new ones: what is read off one
-# text (its numbers, words, names, bigrams, shingles) is kept for the
-# latest few hundred texts, so a poll's work follows its new stories rather
-# than their candidates. Long texts (article bodies) are not kept.
-_MEMO_SIZE = 512
-_MEMO_CHARS = 4000
+# and a stored story is a candidate for many new ones: what distinct() reads
+# off one text (its numbers, words, names, bigrams) is kept for the latest
+# few hundred texts, so a poll's work follows its new stories rather than
+# their candidates. Long texts (article bodies) are not kept, which bounds
+# the memory this takes to a few MB.
+_MEMO_SIZE = 256
+_MEMO_CHARS = 1000
 
 
 def _per_text(fn: Callable[[str], frozenset[str]]) -> Callable[[str], frozenset[str]]:
@@ -201,9 +202,6 @@ def _title_units(title: str) -> frozenset[str]:
     return _cjk_bigrams(title) | {w.lower() for w in _WORD.findall(title) if not _CJK.search(w)}
 
 
-_shingle_set = _per_text(lambda text: frozenset(shingles(text)))
-
-
 def _template_titles(title_a: str, title_b: str, text_a: str, text_b: str) -> bool:
     """Two headlines off one template: mostly the same words, each with its
     own that the other story never uses (the place, the organisation)."""
@@ -247,9 +245,9 @@ def distinct(a: Story, b: Story) -> bool:
 def containment(a: Story, b: Story) -> float:
     """Share of the shorter lede's shingles found in the other story's text
     (0 when a lede is too short to say)."""
-    la, lb = _shingle_set(_lede(a)), _shingle_set(_lede(b))
+    la, lb = shingles(_lede(a)), shingles(_lede(b))
     if min(len(la), len(lb)) < 8:
-        la, lb = _shingle_set(story_text(a)), _shingle_set(story_text(b))
+        la, lb = shingles(story_text(a)), shingles(story_text(b))
         if min(len(la), len(lb)) < 8:
             return 0.0
     small, big = (la, lb) if len(la) <= len(lb) else (lb, la)
