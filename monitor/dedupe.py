@@ -14,9 +14,12 @@ few.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import operator
 import re
 import struct
+from collections.abc import Callable
 
 from .models import Story
 
@@ -61,7 +64,7 @@ def shingles(text: str) -> set[str]:
 
 
 def story_text(story: Story) -> str:
-    return " ".join(x for x in (story.title, story.summary, story.body) if x)
+    return " ".join(filter(None, (story.title, story.summary, story.body)))
 
 
 def signature(text: str) -> tuple[int, ...] | None:
@@ -72,7 +75,7 @@ def signature(text: str) -> tuple[int, ...] | None:
     hashes = [
         int.from_bytes(hashlib.blake2b(s.encode(), digest_size=8).digest(), "little") for s in sh
     ]
-    return tuple(min((a * h + b) % _PRIME for h in hashes) for a, b in _COEFFS)
+    return tuple(min([(a * h + b) % _PRIME for h in hashes]) for a, b in _COEFFS)
 
 
 def bands(sig: tuple[int, ...]) -> list[str]:
@@ -88,7 +91,7 @@ def bands(sig: tuple[int, ...]) -> list[str]:
 
 
 def similarity(a: tuple[int, ...], b: tuple[int, ...]) -> float:
-    return sum(x == y for x, y in zip(a, b)) / len(a)
+    return sum(map(operator.eq, a, b)) / len(a)
 
 
 def pack(sig: tuple[int, ...]) -> bytes:
@@ -129,30 +132,73 @@ _COMMON = frozenset(
 )
 
 
-def _numbers(text: str) -> set[str]:
-    return {n.replace(",", "") for n in _NUMBER.findall(text)}
+# The store judges each new story against every candidate its bands find,
+# and a stored story is a candidate for many new ones: what distinct() reads
+# off one text (its numbers, words, names, bigrams) is kept for the latest
+# few hundred texts, so a poll's work follows its new stories rather than
+# their candidates. Long texts (article bodies) are not kept, which bounds
+# the memory this takes to a few MB.
+_MEMO_SIZE = 256
+_MEMO_CHARS = 1000
 
 
-def _names(fields: list[str], lower_words: set[str]) -> set[str]:
+def _per_text(fn: Callable[[str], frozenset[str]]) -> Callable[[str], frozenset[str]]:
+    cached = functools.lru_cache(maxsize=_MEMO_SIZE)(fn)
+
+    def read(text: str) -> frozenset[str]:
+        return cached(text) if len(text) <= _MEMO_CHARS else fn(text)
+
+    return read
+
+
+@_per_text
+def _numbers(text: str) -> frozenset[str]:
+    return frozenset(n.replace(",", "") for n in _NUMBER.findall(text))
+
+
+@_per_text
+def _lower_words(text: str) -> frozenset[str]:
+    """Words written in lower case somewhere in the text."""
+    return frozenset(re.findall(r"\b[a-z][\w'’-]*", text))
+
+
+@_per_text
+def _words(text: str) -> frozenset[str]:
+    return frozenset(w.lower() for w in _WORD.findall(text))
+
+
+@_per_text
+def _inner_capitals(field: str) -> frozenset[str]:
+    """Capitalised words inside a sentence of the field (a sentence's first
+    word is capitalised whatever it is, unless the sentence opens in lower
+    case or a digit), lower-cased."""
+    inner: set[str] = set()
+    for sentence in _SENTENCE.split(field):
+        inner.update(w.lower().strip("'’") for w in _CAPITAL.findall(sentence)[1:])
+        first = _CAPITAL.match(sentence.strip())
+        if first is None:  # a sentence opening in lower case or a digit
+            inner.update(w.lower().strip("'’") for w in _CAPITAL.findall(sentence)[:1])
+    return frozenset(inner)
+
+
+def _names(fields: list[str], lower_words: frozenset[str] | set[str]) -> set[str]:
     """Capitalised words never written in lower case in either story, and
-    capitalised inside a sentence somewhere (a sentence's first word is
-    capitalised whatever it is): names of places, organisations, people."""
+    capitalised inside a sentence somewhere: names of places,
+    organisations, people."""
     inner: set[str] = set()
     for field in fields:
-        for sentence in _SENTENCE.split(field):
-            inner.update(w.lower().strip("'’") for w in _CAPITAL.findall(sentence)[1:])
-            first = _CAPITAL.match(sentence.strip())
-            if first is None:  # a sentence opening in lower case or a digit
-                inner.update(w.lower().strip("'’") for w in _CAPITAL.findall(sentence)[:1])
+        inner |= _inner_capitals(field)
     return {w for w in inner if w not in _COMMON and w not in lower_words}
 
 
-def _cjk_bigrams(text: str) -> set[str]:
+@_per_text
+def _cjk_bigrams(text: str) -> frozenset[str]:
     chars = [c if _CJK.match(c) else " " for c in text]
-    return {a + b for a, b in zip(chars, chars[1:]) if a != " " and b != " "}
+    return frozenset(a + b for a, b in zip(chars, chars[1:]) if a != " " and b != " ")
 
 
-def _title_units(title: str) -> set[str]:
+@_per_text
+def _title_units(title: str) -> frozenset[str]:
     return _cjk_bigrams(title) | {w.lower() for w in _WORD.findall(title) if not _CJK.search(w)}
 
 
@@ -168,7 +214,7 @@ def _template_titles(title_a: str, title_b: str, text_a: str, text_b: str) -> bo
 
 
 def _lede(story: Story) -> str:
-    return " ".join(x for x in (story.summary, story.body) if x) or story.title
+    return " ".join(filter(None, (story.summary, story.body))) or story.title
 
 
 def distinct(a: Story, b: Story) -> bool:
@@ -176,12 +222,11 @@ def distinct(a: Story, b: Story) -> bool:
     if a.source == b.source and a.guid and b.guid and a.guid != b.guid:
         return True
     ta, tb = story_text(a), story_text(b)
-    lower = {w for w in re.findall(r"\b[a-z][\w'’-]*", ta + " " + tb)}
     na, nb = _numbers(ta), _numbers(tb)
     if na - nb and nb - na:
         return True
-    words_a = {w.lower() for w in _WORD.findall(ta)}
-    words_b = {w.lower() for w in _WORD.findall(tb)}
+    lower = _lower_words(ta) | _lower_words(tb)
+    words_a, words_b = _words(ta), _words(tb)
     names_a = _names([a.title, a.summary, a.body], lower)
     names_b = _names([b.title, b.summary, b.body], lower)
     if (names_a - words_b) and (names_b - words_a):

@@ -8,7 +8,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from .models import Story
 
@@ -47,12 +47,28 @@ def _is_tracking(name: str) -> bool:
     return name in _TRACKING_EXACT or name.startswith(_TRACKING_PREFIXES)
 
 
+# A lower-case http(s) URL of a plain host and a path, nothing else (no
+# port, user, query, fragment, space or non-ASCII): its canonical form is
+# itself with the host lower-cased, which urlsplit would only confirm at
+# several times the cost. Most story links look like this.
+_PLAIN_URL = re.compile(r"(https?)://([A-Za-z0-9.-]+)(/[!-\x22$-\x3e@-~]*)?")
+
+
 def canonical_url(url: str) -> str:
     """The URL with tracking parameters and the fragment removed, scheme and
     host lower-cased, default ports dropped. Empty for an empty or non-http URL."""
     url = (url or "").strip()
     if not url:
         return ""
+    plain = _PLAIN_URL.fullmatch(url)
+    if plain is not None:
+        scheme, host, path = plain.groups()
+        return f"{scheme}://{host.lower()}{path or '/'}"
+    return _canonical_parts(url)
+
+
+def _canonical_parts(url: str) -> str:
+    """canonical_url of any stripped, non-empty URL, through urlsplit."""
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -71,6 +87,21 @@ def canonical_url(url: str) -> str:
         [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)]
     )
     return urlunsplit((scheme, netloc, parts.path or "/", query, ""))
+
+
+# An absolute http(s) link that urljoin would hand back unchanged: a host
+# right after the scheme, nothing urlsplit strips or checks (space, control
+# and non-ASCII characters, brackets), no ";params" and no empty "?" or "#"
+# (urlunsplit drops those).
+_ABSOLUTE = re.compile(r"https?://[!-\x22$-.0-:<->@-Z\\^-~][!-:<-Z\\^-~]*")
+
+
+def join_url(base: str, link: str) -> str:
+    """urljoin(base, link), without parsing the link twice when it is an
+    absolute http(s) URL already (the usual case in feeds)."""
+    if base and _ABSOLUTE.fullmatch(link) and not link.endswith(("?", "#")) and "?#" not in link:
+        return link
+    return urljoin(base, link)
 
 
 # Characters no story text may carry: C0 controls but tab and newlines, DEL and
@@ -128,6 +159,11 @@ class RawItem:
     body: str = ""
     lang: str | None = None
     outlet: str = ""  # who published it, when a search service or aggregator says
+    # The item's key among all items of its document (item_keys; "" when its
+    # text keys it), set by a watcher that left stored items out unread:
+    # keys depend on the whole document (a GUID unique in it, links told
+    # apart by their fragment), so the items left must not be keyed alone.
+    key: str | None = None
 
 
 def _fragment_collisions(links: list[str]) -> set[str]:
@@ -180,7 +216,8 @@ def make_stories(source: str, items: list[RawItem], lang: str | None = None) -> 
     characters no store or channel can carry; at most MAX_STORIES, newest."""
     items = newest(items)
     pairs = [(clean_text(i.guid).strip(), clean_text(i.link).strip()) for i in items]
-    keys = item_keys(pairs)
+    given = [i.key for i in items]
+    keys = item_keys(pairs) if None in given else [k or None for k in given]
     stories: list[Story] = []
     seen: set[str] = set()
     for item, (guid, link), key in zip(items, pairs, keys):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, datetime
 
 from monitor.alerts.deliver import SendResult, mask_url, send
 from monitor.alerts.outbox import backoff, deliver_due
-from monitor.alerts.render import clean, render_text
+from monitor.alerts.render import _INVISIBLE, clean, render_text
 from monitor.alerts.route import destinations, plan_deliveries, route
 from monitor.config import DeliverySettings
 from monitor.models import Alert, Match, Story
@@ -62,6 +63,24 @@ def test_hostile_story_text_is_defused():
     # readable for a person
     assert clean("<!channel> breaking") == "\u2039!channel\u203a breaking"
     assert clean("@everyone read") == "@\u2060everyone read"
+
+
+def test_every_control_and_line_separator_becomes_a_space():
+    # Unicode's categories Cc, Zl and Zp, whole: a character becomes a space
+    # exactly when it is one of them (all lie in the first plane); a message
+    # body keeps its newlines
+    every = "".join(map(chr, range(0x10000)))
+
+    def expected(c: str, keep_newline: bool) -> str:
+        if _INVISIBLE.match(c):
+            return ""
+        if unicodedata.category(c) in ("Cc", "Zl", "Zp") and not (keep_newline and c == "\n"):
+            return " "
+        return {"<": "\u2039", ">": "\u203a"}.get(c, c)
+
+    body = "".join(expected(c, True) for c in every)
+    assert clean(every, single_line=False) == body
+    assert clean(every) == " ".join("".join(expected(c, False) for c in every).split())
 
 
 def test_long_fields_are_cut_at_a_character_boundary():

@@ -10,13 +10,15 @@ and rewrites the text, so only the key can recognise the stories."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urljoin
 
-from monitor.identity import RawItem, canonical_url, make_stories
+from monitor.identity import RawItem, _canonical_parts, canonical_url, join_url, make_stories
 from monitor.store import Store
 
 
@@ -220,3 +222,52 @@ def test_the_key_stored_is_the_key_computed_and_moved_urls_alert_nothing_twice(
     third = once(cfg)
     assert "new=0" in polled(third), polled(third)
     assert len(webhook.posts) == 1, [p["title"] for p in webhook.posts]
+
+
+# -- the short ways, against the long ones ----------------------------------------
+
+_SCHEMES = ["https://", "http://", "HTTP://", "https:", "https:///", "//", "/", "", "ftp://"]
+_HOSTS = [
+    "w.example",
+    "W.Example",
+    "\u017f.example",
+    "\u212a.example",
+    "w.example:8080",
+    "w.example:443",
+    "[::1]",
+    "[bad",
+    "u@h",
+    "",
+]
+_PATHS = ["", "/", "/a/b", "/a/../b", "a", "/a;p", "/é", "/a b", "/a\tb", " /a", "/a%20b"]
+_TAILS = ["", "?", "#", "?#", "?x=1", "?utm_source=rss&id=2", "#top", "?q#f", "#f?", "?a=1#"]
+
+
+def _links() -> list[str]:
+    return ["".join(p) for p in itertools.product(_SCHEMES, _HOSTS, _PATHS, _TAILS)]
+
+
+def test_join_url_is_urljoin():
+    # the fast path for absolute links must hand back what urljoin does,
+    # including its errors (an unclosed IPv6 bracket)
+    def outcome(fn, base, link):
+        try:
+            return fn(base, link)
+        except ValueError:
+            return ValueError
+
+    for base in ("https://w.example/feed/rss.xml", "http://w.example/a/?page=2", ""):
+        for link in _links():
+            assert outcome(join_url, base, link) == outcome(urljoin, base, link), (base, link)
+
+
+def test_canonical_url_takes_the_long_way_to_the_same_place():
+    def outcome(fn, link):
+        try:
+            return fn(link)
+        except ValueError:
+            return ValueError
+
+    for link in _links():
+        if link.strip():
+            assert outcome(canonical_url, link) == outcome(_canonical_parts, link.strip()), link

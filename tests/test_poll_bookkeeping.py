@@ -74,3 +74,31 @@ def test_canonical_urls_once_per_new_story_and_none_for_known(tmp_path, http_ser
         assert [r["canonical_url"] for r in rows] == [f"https://w.example/a/{i}" for i in range(7)]
     finally:
         mon.close()
+
+
+def test_anchors_of_one_page_are_new_once_each_poll_after_poll(tmp_path, http_server):
+    # A blog whose posts are anchors of one page: only the fragment tells
+    # them apart, so it is part of every key, also when the older anchors
+    # are left out unread as stored and a new one is read alone.
+    def page(n: int) -> bytes:
+        return feed([("", f"Note {i}", f"https://w.example/log.html#n{i}") for i in range(n)])
+
+    url = http_server.add("/w.xml", page(2), content_type="application/rss+xml")
+    rules, problems = load_rules([])
+    cfg = Config(
+        state=tmp_path / "s.db",
+        sources=[SourceConfig(name="w", kind="rss", url=url)],
+        fetch=FetchSettings(per_host_delay=0),
+    )
+    mon = Monitor(cfg, rules)
+    try:
+        assert mon.cycle(mon.sources).polls[0].new == 2
+        for n in (3, 4, 5):
+            http_server.add("/w.xml", page(n), content_type="application/rss+xml")
+            assert mon.cycle(mon.sources).polls[0].new == 1
+        rows = mon.store.db.execute("SELECT key FROM stories WHERE source='w' ORDER BY id")
+        assert [r["key"] for r in rows] == [
+            f"url:https://w.example/log.html#n{i}" for i in range(5)
+        ]
+    finally:
+        mon.close()

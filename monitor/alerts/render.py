@@ -8,7 +8,6 @@ story fields are cleaned; the message's own layout is ours.
 from __future__ import annotations
 
 import re
-import unicodedata
 
 from ..identity import canonical_url
 from ..models import Alert
@@ -28,15 +27,16 @@ _MASS_MENTION = re.compile(r"@(?=(everyone|here|channel|all)\b)", re.IGNORECASE)
 _ZWSP_AFTER_AT = "@\u2060"  # WORD JOINER after @: reads the same, pings nobody
 
 
+# Control characters and line/paragraph separators (Unicode categories Cc,
+# Zl, Zp, which stability rules fix to these code points) become spaces.
+_BREAKS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_BREAKS_BUT_NEWLINE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 def clean(text: str, limit: int | None = None, single_line: bool = True) -> str:
     """Story text made safe to paste into any chat or e-mail message."""
     text = _INVISIBLE.sub("", text or "")
-    text = "".join(
-        " "
-        if unicodedata.category(c) in ("Cc", "Zl", "Zp") and (single_line or c not in "\n")
-        else c
-        for c in text
-    )
+    text = (_BREAKS if single_line else _BREAKS_BUT_NEWLINE).sub(" ", text)
     if single_line:
         text = " ".join(text.split())
     # Slack reads <...> as a mention, command or link; angle quotes read the

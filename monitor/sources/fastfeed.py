@@ -30,12 +30,11 @@ import html as _html
 import re
 from collections.abc import Callable
 from datetime import datetime
-from urllib.parse import urljoin
 
 from lxml import etree
 from lxml import html as lhtml
 
-from ..identity import MAX_STORIES, RawItem, item_keys
+from ..identity import MAX_STORIES, RawItem, clean_text, item_keys, join_url
 from .budget import Budget
 from .dates import parse_feed_date
 from .errors import SourceError
@@ -297,8 +296,8 @@ def parse(body: bytes, url: str, known: Known | None = None) -> list[RawItem]:
     return _select(entries, known)
 
 
-# (guid, absolute link, build the whole item)
-Entry = tuple[str, str, Callable[[], RawItem]]
+# (guid, absolute link, build the whole item given its key)
+Entry = tuple[str, str, Callable[..., RawItem]]
 
 
 def _cap(entries: list[Entry]) -> list[Entry]:
@@ -314,24 +313,27 @@ def _cap(entries: list[Entry]) -> list[Entry]:
 
 def _select(entries: list[Entry], known: Known | None) -> list[RawItem]:
     entries = _cap(entries)
-    if known is None:
-        keys: list[str | None] = [None] * len(entries)
-        seen: set[str] = set()
-    else:
-        keys = item_keys([(g, link) for g, link, _ in entries])  # None: keyed by content
-        present = [k for k in keys if k]
-        seen = known(present) if present else set()
     budget = Budget()
     out = []
+    if known is None:
+        for _, _, build in entries:
+            out.append(build())
+            budget.check(len(out))
+        return out
+    # the keys make_stories would give the whole document (None: keyed by
+    # content), carried by the items read so the rest need not be
+    keys = item_keys([(clean_text(g).strip(), clean_text(link).strip()) for g, link, _ in entries])
+    present = [k for k in keys if k]
+    seen = known(present) if present else set()
     for (_, _, build), key in zip(entries, keys):
         if key is None or key not in seen:
-            out.append(build())
+            out.append(build(key or ""))
             budget.check(len(out))
     return out
 
 
 def _has_entity_refs(el) -> bool:
-    return any(isinstance(x, etree._Entity) for x in el.iter())
+    return next(el.iter(etree.Entity), None) is not None  # lxml filters the walk itself
 
 
 # -- RSS 2.0 / 0.9x ---------------------------------------------------------------
@@ -386,7 +388,7 @@ def _rss_entry(item, base: str, feed_lang: str | None, utf8: bool, ns: str = "")
         permalink = guid_el.get("isPermaLink") if guid_el is not None else None
         if about or (permalink or "true").strip().lower() != "false":
             link = guid
-    link = urljoin(base, link) if link else ""
+    link = join_url(base, link) if link else ""
     title_el = first("title")
     if title_el is None:
         if item.find(".//" + ns + "title") is not None:
@@ -395,7 +397,7 @@ def _rss_entry(item, base: str, feed_lang: str | None, utf8: bool, ns: str = "")
     if not link and guid and not _text(title_el).strip():
         raise NotFast("an item with an identity but neither title nor link")  # feedparser's call
     summaries = found.get("summary", []) + found.get("plain", [])
-    if len({_text(el).strip() for el in summaries}) > 1:
+    if len(summaries) > 1 and len({_text(el).strip() for el in summaries}) > 1:
         raise NotFast("several different summaries")  # feedparser's order rules decide
 
     def text_of(el) -> str:
@@ -406,10 +408,16 @@ def _rss_entry(item, base: str, feed_lang: str | None, utf8: bool, ns: str = "")
             return _xhtml_text(el)
         return _html_text(_text(el))
 
-    def build() -> RawItem:
+    def build(key: str | None = None) -> RawItem:
         title = _fix_text(_html_text(_text(title_el)), utf8)
         contents = found.get("content", []) + found.get("xhtml", [])
-        summary_el = min(summaries, key=lambda el: item.index(el)) if summaries else None
+        summary_el = (
+            min(summaries, key=item.index)
+            if len(summaries) > 1
+            else summaries[0]
+            if summaries
+            else None
+        )
         content = " ".join(t for t in (text_of(el) for el in contents) if t)
         summary = (
             text_of(summary_el)
@@ -434,6 +442,7 @@ def _rss_entry(item, base: str, feed_lang: str | None, utf8: bool, ns: str = "")
             guid=guid or None,
             body=body,
             lang=lang,
+            key=key,
         )
 
     return guid, link, build
@@ -516,9 +525,9 @@ def _atom_link(entry, base: str) -> str:
         rel = (link.get("rel") or "alternate").strip()
         if rel == "alternate":
             if (link.get("type") or "text/html").startswith(("text/html", "application/xhtml")):
-                return urljoin(base, href)
+                return join_url(base, href)
             fallback = fallback or href
-    return urljoin(base, fallback) if fallback else ""
+    return join_url(base, fallback) if fallback else ""
 
 
 def _atom(root, url: str, utf8: bool) -> list[Entry]:
@@ -532,7 +541,7 @@ def _atom_entry(entry, url: str, feed_lang: str | None, utf8: bool) -> Entry:
     guid = _text(entry.find(_A + "id")).strip()
     link = _atom_link(entry, url)
     if not link and guid.lower().startswith(("http://", "https://")):
-        link = urljoin(url, guid)
+        link = join_url(url, guid)
     if not link and guid and not _text(entry.find(_A + "title")).strip():
         raise NotFast("an entry with an identity but neither title nor link")
     # Content types the fast path cannot read are found now, not in build().
@@ -540,7 +549,7 @@ def _atom_entry(entry, url: str, feed_lang: str | None, utf8: bool) -> Entry:
         if el is not None and not el.get("src"):
             _atom_kind(el)
 
-    def build() -> RawItem:
+    def build(key: str | None = None) -> RawItem:
         title = _fix_text(_atom_text(entry.find(_A + "title")), utf8)
         summary_el = entry.find(_A + "summary")
         content_el = entry.find(_A + "content")
@@ -571,6 +580,7 @@ def _atom_entry(entry, url: str, feed_lang: str | None, utf8: bool) -> Entry:
             guid=guid or None,
             body=body,
             lang=lang,
+            key=key,
         )
 
     return guid, link, build

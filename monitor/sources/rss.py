@@ -14,9 +14,8 @@ import json
 import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin
 
-from ..identity import MAX_STORIES, RawItem
+from ..identity import MAX_STORIES, RawItem, join_url
 from ..textdecode import charset_from_content_type, normalize_charset
 from .budget import Budget
 from .dates import parse_feed_date
@@ -121,7 +120,7 @@ def _entry_link(entry: Any, base: str) -> str:
         if re.match(r"^https?://", guid) and entry.get("guidislink", True):
             link = guid
     link = link.strip()
-    return urljoin(base, link) if link else ""
+    return join_url(base, link) if link else ""
 
 
 # The lxml fast path (fastfeed.py) first, feedparser when it gives up. Tests
@@ -246,6 +245,7 @@ def _tidy(item: RawItem) -> RawItem:
         guid=item.guid,
         body=body,
         lang=item.lang,
+        key=item.key,
     )
 
 
@@ -288,7 +288,7 @@ def parse_json_feed(body: bytes, url: str) -> list[RawItem]:
         items.append(
             RawItem(
                 title=title,
-                link=urljoin(url, link) if link else "",
+                link=join_url(url, link) if link else "",
                 summary=summary,
                 published=parse_feed_date(text("date_published"))
                 or parse_feed_date(text("date_modified")),
