@@ -39,6 +39,7 @@ from urllib3.util import Retry, Timeout
 
 import monitor
 from monitor.config import FetchSettings
+from monitor.fetch.cookies import cookie_header, remember, with_cookies
 from monitor.fetch.errors import (
     MAX_REDIRECTS,
     FetchError,
@@ -157,12 +158,16 @@ class Fetcher:
         permanent: str | None = None
         all_permanent = True
         guarded = content_link and not self.settings.allow_private_links
+        jar = None  # cookies set by this fetch's redirects
         for _hop in range(MAX_REDIRECTS + 1):
             limit.check(current)
             sent = {**configured, **validators} if same_origin(current, url) else validators
+            if jar is not None:
+                sent = with_cookies(sent, cookie_header(jar, current))
             resp = self._send(current, sent, limit, proxy, guarded=guarded)
             if resp.status in _REDIRECT_CODES and resp.headers.get("Location"):
                 resp.close()
+                jar = remember(jar, current, resp.headers)
                 target = urljoin(current, resp.headers["Location"].strip())
                 self._check_url(target)
                 if not guarded and not self.settings.allow_private_links:
