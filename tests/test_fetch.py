@@ -472,3 +472,25 @@ def test_a_redirect_cookie_stays_with_its_host(http_server: LocalServer):
     with Fetcher(FetchSettings(deadline=5)) as f:
         assert f.get(http_server.url("/set")).body == b"ok"
     assert http_server.requests_to("/elsewhere")[0].headers.get("Cookie") is None
+
+
+def test_an_unreadable_ca_bundle_is_named(http_server: LocalServer, monkeypatch, tmp_path):
+    missing = tmp_path / "no-such-ca.pem"
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(missing))
+    with Fetcher(FetchSettings(deadline=5)) as f, pytest.raises(FetchError) as ei:
+        f.get(f"https://127.0.0.1:{http_server.port}/feed.xml")
+    assert ei.value.reason == "tls"
+    assert str(ei.value) == f"cannot read CA certificates from {missing}: No such file or directory"
+    assert http_server.requests == []
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.DependencyWarning")
+def test_a_socks_proxy_without_its_library_is_named(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "socks", None)  # PySocks missing
+    monkeypatch.delitem(sys.modules, "urllib3.contrib.socks", raising=False)
+    with Fetcher(FetchSettings(deadline=5)) as f, pytest.raises(FetchError) as ei:
+        f.get("http://feeds.example/a.xml", proxy="socks5h://ops:secret@127.0.0.1:9")
+    assert ei.value.reason == "connect"
+    assert str(ei.value) == "cannot use proxy socks5h://127.0.0.1:9: socks proxies need PySocks"

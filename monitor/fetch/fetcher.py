@@ -261,8 +261,12 @@ class Fetcher:
         scheme = parts.scheme.lower()
         try:
             manager = self._pools.manager(scheme, proxy, guarded)
-        except ImportError as e:  # a socks5:// proxy without PySocks
-            raise FetchError("connect", f"cannot use proxy {proxy}: {e}", url=url) from None
+        except ImportError:  # a socks5:// proxy without PySocks
+            p = urlsplit(proxy or "")
+            shown = f"{p.scheme}://{p.netloc.rpartition('@')[2]}"  # no password in a message
+            raise FetchError(
+                "connect", f"cannot use proxy {shown}: socks proxies need PySocks", url=url
+            ) from None
         except OSError as e:  # the CA certificates the environment names
             where = ca_location()
             raise FetchError(
