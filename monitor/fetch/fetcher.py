@@ -5,7 +5,7 @@ Everything else in the monitor takes the bytes this module returns; no other
 module opens a socket.
 
 It speaks urllib3 directly (pools.py keeps its pool managers): through
-requests a fetch cost about four times the CPU, spent under the GIL that the
+requests a fetch took more than twice the CPU, spent under the GIL that the
 fetch threads share with parsing.
 
 How the limits hold:

@@ -2,8 +2,8 @@
 (scheme, proxy, guarded), the TLS context they share, and the proxy the
 environment names for an origin.
 
-urllib3 is used directly rather than through requests: a request costs a
-quarter of the CPU, and the fetch threads share the GIL with parsing.
+urllib3 is used directly rather than through requests: a fetch takes less
+than half the CPU, and the fetch threads share the GIL with parsing.
 """
 
 from __future__ import annotations
