@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import urllib.request
 from collections.abc import Mapping
-from http.cookiejar import CookieJar
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported when a redirect first sets a cookie
+    from http.cookiejar import CookieJar
 
 
 class _Received:
@@ -36,7 +39,10 @@ def remember(jar: CookieJar | None, url: str, headers: Mapping[str, str]) -> Coo
     """The jar with the cookies a response from `url` set (made on the first)."""
     if "Set-Cookie" not in headers and "Set-Cookie2" not in headers:
         return jar
-    jar = jar if jar is not None else CookieJar()
+    if jar is None:
+        from http.cookiejar import CookieJar
+
+        jar = CookieJar()
     jar.extract_cookies(_Received(headers), urllib.request.Request(url))  # type: ignore[arg-type]
     return jar
 
