@@ -10,7 +10,7 @@ fetch threads share with parsing.
 
 How the limits hold:
 
-* The body is read unpreloaded, in small pieces (``read1``, which
+* The body is read unpreloaded (body.py), in small pieces (``read1``, which
   returns as soon as *any* bytes arrive, so a server dripping one byte a
   second is seen byte by byte) and the deadline and the stop event are checked
   between pieces.
@@ -29,8 +29,6 @@ from __future__ import annotations
 import base64
 import ipaddress
 import threading
-import zlib
-from collections.abc import Iterator
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 import urllib3
@@ -39,6 +37,7 @@ from urllib3.util import Retry, Timeout
 
 import monitor
 from monitor.config import FetchSettings
+from monitor.fetch.body import BodyReader
 from monitor.fetch.cookies import cookie_header, remember, with_cookies
 from monitor.fetch.errors import (
     MAX_REDIRECTS,
@@ -49,7 +48,7 @@ from monitor.fetch.errors import (
     reason_phrase,
 )
 from monitor.fetch.guard import BlockedAddress, host_kind, resolves_inside
-from monitor.fetch.limits import CHUNK, Deadline, Decoder, Watchdog
+from monitor.fetch.limits import Deadline, Watchdog
 from monitor.fetch.pools import Pools, ca_location
 
 # No retries and no redirects inside urllib3: a failure is reported as it
@@ -99,6 +98,7 @@ class Fetcher:
         }
         self._own = {k.lower() for k in self.headers}
         self._watchdog = Watchdog()
+        self._body = BodyReader(settings, self._watchdog)
         self._pools = Pools(settings)
 
     def __enter__(self) -> Fetcher:
@@ -353,7 +353,7 @@ class Fetcher:
                 status=status,
                 url=url,
                 headers=hdrs,
-                body_head=self._peek_body(resp, url, deadline),
+                body_head=self._body.peek(resp, url, deadline),
             )
         if 300 <= status < 400:
             raise FetchError(
@@ -362,7 +362,7 @@ class Fetcher:
                 status=status,
                 url=url,
             )
-        body = self._read_body(resp, url, deadline)
+        body = self._body.read(resp, url, deadline)
         return FetchResult(
             url=url,
             status=status,
@@ -372,93 +372,3 @@ class Fetcher:
             etag=hdrs.get("ETag"),
             last_modified=hdrs.get("Last-Modified"),
         )
-
-    def _read_body(self, resp: BaseHTTPResponse, url: str, deadline: Deadline) -> bytes:
-        cap = self.settings.max_bytes
-        coding = resp.headers.get("Content-Encoding", "").strip().lower()
-        if coding in ("", "identity"):
-            decoder: Decoder | None = None
-            declared = resp.headers.get("Content-Length", "")
-            if declared.isdigit() and int(declared) > cap:
-                raise self._too_large(url)
-        elif coding in ("gzip", "x-gzip", "deflate"):
-            decoder = Decoder(coding)
-        else:
-            decoder = None  # not one we asked for; let urllib3 decode (bounded in urllib3 >= 2.6)
-        let_urllib3_decode = decoder is None and coding not in ("", "identity")
-
-        parts: list[bytes] = []
-        total = 0
-        token = self._watchdog.watch(deadline, resp)
-        try:
-            for raw in self._raw_pieces(resp, url, deadline, let_urllib3_decode):
-                pieces = decoder.feed(raw) if decoder else (raw,)
-                for piece in pieces:
-                    total += len(piece)
-                    if total > cap:
-                        raise self._too_large(url)
-                    parts.append(piece)
-                    deadline.check(url)
-                deadline.check(url)
-            if decoder:
-                tail = decoder.flush()
-                total += len(tail)
-                if total > cap:
-                    raise self._too_large(url)
-                parts.append(tail)
-        except zlib.error as e:
-            raise FetchError(
-                "http",
-                f"http {resp.status} body is not valid {coding}: {e}",
-                status=resp.status,
-                url=url,
-            ) from None
-        finally:
-            self._watchdog.unwatch(token)
-        return b"".join(parts)
-
-    def _peek_body(
-        self, resp: BaseHTTPResponse, url: str, deadline: Deadline, limit: int = 8192
-    ) -> bytes:
-        """The first `limit` bytes of an error response (to tell a bot wall
-        from a plain error); empty when they cannot be read quickly."""
-        coding = resp.headers.get("Content-Encoding", "").strip().lower()
-        decoder = Decoder(coding) if coding in ("gzip", "x-gzip", "deflate") else None
-        out = b""
-        deadline = Deadline(max(0.05, min(2.0, deadline.remaining())), deadline.stop)
-        token = self._watchdog.watch(deadline, resp)
-        try:
-            for raw in self._raw_pieces(resp, url, deadline, False):
-                for piece in decoder.feed(raw) if decoder else (raw,):
-                    out += piece[: limit - len(out)]
-                    if len(out) >= limit:
-                        return out
-        except (FetchError, zlib.error):
-            pass
-        finally:
-            self._watchdog.unwatch(token)
-        return out
-
-    def _raw_pieces(
-        self, resp: BaseHTTPResponse, url: str, deadline: Deadline, decode: bool
-    ) -> Iterator[bytes]:
-        read = resp.read1
-        while True:
-            deadline.check(url)
-            try:
-                data = read(CHUNK, decode_content=decode)
-            except Exception as e:  # urllib3 and socket errors mid-body
-                if deadline.killed:
-                    raise deadline.error(deadline.killed, url) from None
-                reason = deadline.expired_reason()
-                if reason:
-                    raise deadline.error(reason, url) from None
-                raise classify(e, url, self.settings.read_timeout) from None
-            if deadline.killed:
-                raise deadline.error(deadline.killed, url)
-            if not data:
-                return
-            yield data
-
-    def _too_large(self, url: str) -> FetchError:
-        return FetchError("too_large", f"body larger than {self.settings.max_bytes} bytes", url=url)
