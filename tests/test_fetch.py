@@ -433,3 +433,64 @@ def test_address_kinds(address, kind):
     from monitor.fetch import address_kind
 
     assert address_kind(address) == kind
+
+
+# -- cookies along redirects ---------------------------------------------------
+
+
+def _cookie_check(target_path: str):
+    """The first visit gets a cookie and a redirect back to itself; a visit
+    that brings the cookie along is sent on to `target_path`."""
+
+    def handle(h) -> None:
+        if "seen=1" in (h.headers.get("Cookie") or ""):
+            h.send(302, {"Location": target_path})
+        else:
+            h.send(302, {"Location": h.path, "Set-Cookie": "seen=1; Path=/"})
+
+    return handle
+
+
+def test_a_cookie_set_by_a_redirect_goes_to_the_next_hops(http_server: LocalServer):
+    http_server.route("/gate", _cookie_check("/feed.xml"))
+    http_server.add("/feed.xml", b"<rss/>", content_type="application/rss+xml")
+    with Fetcher(FetchSettings(deadline=5)) as f:
+        r = f.get(http_server.url("/gate"), headers={"Cookie": "lang=zh"})
+        assert r.body == b"<rss/>"
+        sent = [q.headers.get("Cookie") for q in http_server.requests]
+        assert sent == ["lang=zh", "lang=zh; seen=1", "lang=zh; seen=1"]
+        # the cookie lived for that fetch only: the next one starts clean
+        http_server.clear_log()
+        assert f.get(http_server.url("/gate")).body == b"<rss/>"
+        assert http_server.requests[0].headers.get("Cookie") is None
+
+
+def test_a_redirect_cookie_stays_with_its_host(http_server: LocalServer):
+    other = http_server.url("/elsewhere").replace("127.0.0.1", "localhost")
+    http_server.route("/set", lambda h: h.send(302, {"Location": other, "Set-Cookie": "k=v"}))
+    http_server.add("/elsewhere", b"ok")
+    with Fetcher(FetchSettings(deadline=5)) as f:
+        assert f.get(http_server.url("/set")).body == b"ok"
+    assert http_server.requests_to("/elsewhere")[0].headers.get("Cookie") is None
+
+
+def test_an_unreadable_ca_bundle_is_named(http_server: LocalServer, monkeypatch, tmp_path):
+    missing = tmp_path / "no-such-ca.pem"
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(missing))
+    with Fetcher(FetchSettings(deadline=5)) as f, pytest.raises(FetchError) as ei:
+        f.get(f"https://127.0.0.1:{http_server.port}/feed.xml")
+    assert ei.value.reason == "tls"
+    assert str(ei.value) == f"cannot read CA certificates from {missing}: No such file or directory"
+    assert http_server.requests == []
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.DependencyWarning")
+def test_a_socks_proxy_without_its_library_is_named(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "socks", None)  # PySocks missing
+    monkeypatch.delitem(sys.modules, "urllib3.contrib.socks", raising=False)
+    with Fetcher(FetchSettings(deadline=5)) as f, pytest.raises(FetchError) as ei:
+        f.get("http://feeds.example/a.xml", proxy="socks5h://ops:secret@127.0.0.1:9")
+    assert ei.value.reason == "connect"
+    assert str(ei.value) == "cannot use proxy socks5h://127.0.0.1:9: socks proxies need PySocks"

@@ -1,13 +1,15 @@
-"""Connections and the proxy environment: a 304 leaves its connection in
-the pool for the next poll of the host, and the proxy settings of the
-environment are honoured (looked up once per origin)."""
+"""Connections and proxies: a 304 or a 200 leaves its connection in the
+pool for the next poll of the host, as many connections stay pooled as
+there are fetch threads, and the proxy settings of the environment are
+honoured (looked up once per origin), NO_PROXY and proxy credentials too."""
 
 from __future__ import annotations
 
+import pytest
 from httpserver import LocalServer
 
 from monitor.config import FetchSettings
-from monitor.fetch import Fetcher
+from monitor.fetch import Fetcher, FetchError
 
 
 def _counting(body: bytes, etag: str, ports: list[int]):
@@ -47,3 +49,90 @@ def test_the_proxy_environment_is_honoured_and_no_proxy_goes_direct(monkeypatch,
                 assert f.get(direct).body == b"<rss>direct</rss>"
         assert [r.path for r in proxy.requests] == ["http://feeds.example/via.xml"] * 2
         assert len(http_server.requests_to("/direct.xml")) == 2
+
+
+def test_a_200_leaves_its_connection_in_the_pool_too(http_server):
+    ports: list[int] = []
+    url = http_server.route(
+        "/d.xml", _counting(b"<rss>" + b"x" * 100_000 + b"</rss>", '"d"', ports)
+    )
+    with Fetcher(FetchSettings(per_host_delay=0)) as f:
+        for _ in range(3):
+            assert f.get(url).status == 200
+    assert len(ports) == 3 and len(set(ports)) == 1, ports
+
+
+def test_every_fetch_thread_keeps_its_connection_to_a_host(http_server):
+    """With `workers` fetches in flight to one host, every connection goes
+    back to the pool: the next round of as many fetches opens none."""
+    import threading
+
+    workers = 12
+    ports: list[int] = []
+    lock = threading.Lock()
+    gate = threading.Barrier(workers, timeout=20)
+
+    def handler(h):
+        with lock:
+            ports.append(h.client_address[1])
+        gate.wait()  # all `workers` requests are in flight at once
+        h.send(200, {"Content-Type": "text/plain"}, b"ok")
+
+    url = http_server.route("/w", handler)
+    with Fetcher(FetchSettings(per_host_delay=0, workers=workers)) as f:
+        for _ in range(2):
+            threads = [threading.Thread(target=f.get, args=(url,)) for _ in range(workers)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+    assert len(ports) == 2 * workers
+    assert len(set(ports)) == workers
+
+
+def test_no_proxy_names_hosts_domains_ports_and_networks(monkeypatch):
+    """NO_PROXY entries match a host, its subdomains, host:port, or a
+    network of literal addresses; a name that merely ends the same way
+    (badexample.invalid for example.invalid) still goes through the proxy."""
+    with LocalServer() as proxy:
+        for url in (
+            "http://feeds.example.invalid/a",
+            "http://badexample.invalid/b",
+            "http://wire.invalid:8080/c",
+            "http://wire.invalid/d",
+            "http://10.1.2.3/e",
+        ):
+            proxy.route(url, (200, {}, b"via proxy"))
+        monkeypatch.setenv("HTTP_PROXY", proxy.url("").rstrip("/"))
+        monkeypatch.setenv("NO_PROXY", "example.invalid, wire.invalid:8080,127.0.0.0/8")
+        with LocalServer() as direct:
+            here = direct.add("/here", b"direct")
+            with Fetcher(FetchSettings(per_host_delay=0, connect_timeout=2, deadline=5)) as f:
+                assert f.get(here).body == b"direct"  # 127.0.0.1 is inside 127.0.0.0/8
+                for url in (
+                    "http://badexample.invalid/b",
+                    "http://wire.invalid/d",
+                    "http://10.1.2.3/e",
+                ):
+                    assert f.get(url).body == b"via proxy"
+                for url in ("http://feeds.example.invalid/a", "http://wire.invalid:8080/c"):
+                    with pytest.raises(FetchError) as ei:  # direct: these names do not resolve
+                        f.get(url)
+                    assert ei.value.reason in ("dns", "connect", "timeout")
+    assert sorted(r.path for r in proxy.requests) == [
+        "http://10.1.2.3/e",
+        "http://badexample.invalid/b",
+        "http://wire.invalid/d",
+    ]
+
+
+def test_a_proxy_url_with_credentials_authenticates(http_server):
+    import base64
+
+    with LocalServer() as proxy:
+        proxy.route("http://feeds.example/p.xml", (200, {}, b"<rss/>"))
+        address = proxy.url("").rstrip("/").replace("http://", "http://ops:s%3Acret@")
+        with Fetcher(FetchSettings(per_host_delay=0)) as f:
+            assert f.get("http://feeds.example/p.xml", proxy=address).body == b"<rss/>"
+        sent = proxy.requests[-1].headers["Proxy-Authorization"]
+    assert sent == "Basic " + base64.b64encode(b"ops:s:cret").decode()

@@ -1,5 +1,5 @@
 """What a fetch returns, and the one-line errors it raises: every failure
-of requests, urllib3 or the socket is mapped to one reason of REASONS."""
+of urllib3 or the socket is mapped to one reason of REASONS."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from http.client import responses as _REASONS
 from urllib.parse import urlsplit
 
-import requests
-import requests.adapters
+from urllib3 import BaseHTTPResponse
+from urllib3 import exceptions as u3
 
 MAX_REDIRECTS = 5
 
@@ -76,8 +76,8 @@ class FetchError(Exception):
         self.body_head = body_head  # the first few KB of an error response's body
 
 
-def reason_phrase(resp: requests.Response) -> str:
-    return (resp.reason or _REASONS.get(resp.status_code, "")).strip()
+def reason_phrase(resp: BaseHTTPResponse) -> str:
+    return (resp.reason or _REASONS.get(resp.status, "")).strip()
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -98,40 +98,37 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
             stack.append(reason)
 
 
+def _timed_out(e: BaseException) -> bool:
+    # urllib3's NewConnectionError derives from its ConnectTimeoutError; a
+    # refused or unresolvable connection is no timeout.
+    return isinstance(e, (u3.TimeoutError, TimeoutError)) and not isinstance(
+        e, u3.NewConnectionError
+    )
+
+
+def is_timeout(exc: BaseException) -> bool:
+    """A connect or read timeout, however wrapped."""
+    return any(_timed_out(e) for e in _chain(exc))
+
+
 def classify(exc: BaseException, url: str, read_timeout: float | None = None) -> FetchError:
-    """Map a requests/urllib3/socket exception to a FetchError.
+    """Map a urllib3/socket exception to a FetchError.
 
     A read timeout names its own limit, so it reads apart from the total
     deadline ("deadline of N s exceeded"), which shares the reason "timeout"."""
     chain = list(_chain(exc))
     names = {type(e).__name__ for e in chain}
     host = urlsplit(url).hostname or url
-    if isinstance(exc, requests.exceptions.TooManyRedirects):
-        return FetchError("redirects", f"more than {MAX_REDIRECTS} redirects", url=url)
-    if isinstance(
-        exc,
-        (
-            requests.exceptions.InvalidURL,
-            requests.exceptions.MissingSchema,
-            requests.exceptions.InvalidSchema,
-            requests.exceptions.URLRequired,
-        ),
-    ):
+    if isinstance(exc, u3.LocationValueError):
         return FetchError("invalid_url", f"invalid URL: {url}", url=url)
     if any(isinstance(e, socket.gaierror) for e in chain) or "NameResolutionError" in names:
         return FetchError("dns", f"cannot resolve host {host}", url=url)
-    if isinstance(exc, requests.exceptions.SSLError) or any(
-        isinstance(e, ssl.SSLError) for e in chain
-    ):
+    if any(isinstance(e, (ssl.SSLError, u3.SSLError)) for e in chain):
         detail = next((str(e) for e in chain if isinstance(e, ssl.SSLError)), "handshake failed")
         return FetchError("tls", f"TLS error with {host}: {detail}", url=url)
-    if isinstance(exc, requests.exceptions.ConnectTimeout) or "ConnectTimeoutError" in names:
+    if any(isinstance(e, u3.ConnectTimeoutError) and _timed_out(e) for e in chain):
         return FetchError("timeout", f"connect to {host} timed out", url=url)
-    if (
-        isinstance(exc, requests.exceptions.Timeout)
-        or any(isinstance(e, (socket.timeout, TimeoutError)) for e in chain)
-        or "ReadTimeoutError" in names
-    ):
+    if any(_timed_out(e) for e in chain):
         limit = f": no data for {read_timeout:g} s (read_timeout)" if read_timeout else ""
         return FetchError("timeout", f"read from {host} timed out{limit}", url=url)
     if any(isinstance(e, ConnectionRefusedError) for e in chain):

@@ -4,9 +4,13 @@ bounded redirects, cancellation and an honest User-Agent.
 Everything else in the monitor takes the bytes this module returns; no other
 module opens a socket.
 
+It speaks urllib3 directly (pools.py keeps its pool managers): through
+requests a fetch took more than twice the CPU, spent under the GIL that the
+fetch threads share with parsing.
+
 How the limits hold:
 
-* The body is read with ``stream=True`` in small pieces (``read1``, which
+* The body is read unpreloaded (body.py), in small pieces (``read1``, which
   returns as soon as *any* bytes arrive, so a server dripping one byte a
   second is seen byte by byte) and the deadline and the stop event are checked
   between pieces.
@@ -22,24 +26,34 @@ How the limits hold:
 
 from __future__ import annotations
 
+import base64
 import ipaddress
-import os
 import threading
-import zlib
-from collections.abc import Iterator
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
-import requests
-import requests.adapters
-from requests.sessions import merge_setting
-from requests.structures import CaseInsensitiveDict
+import urllib3
+from urllib3 import BaseHTTPResponse
+from urllib3.util import Retry, Timeout
 
 import monitor
 from monitor.config import FetchSettings
-from monitor.fetch.errors import MAX_REDIRECTS, FetchError, FetchResult, classify, reason_phrase
-from monitor.fetch.guard import BlockedAddress, guarded_pools, host_kind, resolves_inside
-from monitor.fetch.limits import CHUNK, Deadline, Decoder, Watchdog
+from monitor.fetch.body import BodyReader
+from monitor.fetch.cookies import cookie_header, remember, with_cookies
+from monitor.fetch.errors import (
+    MAX_REDIRECTS,
+    FetchError,
+    FetchResult,
+    classify,
+    is_timeout,
+    reason_phrase,
+)
+from monitor.fetch.guard import BlockedAddress, host_kind, resolves_inside
+from monitor.fetch.limits import Deadline, Watchdog
+from monitor.fetch.pools import Pools, ca_location
 
+# No retries and no redirects inside urllib3: a failure is reported as it
+# happened, and redirects are followed (and checked) here.
+_NO_RETRY = Retry(total=0, read=False, redirect=False, raise_on_redirect=False)
 _REDIRECT_CODES = {301, 302, 303, 307, 308}
 
 
@@ -67,88 +81,25 @@ def default_user_agent(settings: FetchSettings) -> str:
     return ua
 
 
-class _Session(requests.Session):
-    """A Session that reads the proxy environment once per origin.
-
-    requests looks up HTTP(S)_PROXY and NO_PROXY on every request, walking
-    the whole environment twice: about a third of the CPU of a 304 poll.
-    The answer depends only on the URL's scheme and host, and the
-    environment of a running monitor does not change, so it is kept per
-    origin (a bounded table: article links reach many hosts)."""
-
-    _MAX_ORIGINS = 4096
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._env_proxies: dict[tuple[str, str, str | None], dict[str, str]] = {}
-
-    def merge_environment_settings(self, url, proxies, stream, verify, cert):
-        if not self.trust_env:
-            return super().merge_environment_settings(url, proxies, stream, verify, cert)
-        proxies = dict(proxies or {})
-        parts = urlsplit(url)
-        key = (parts.scheme, parts.netloc, proxies.get("no_proxy"))
-        env = self._env_proxies.get(key)
-        if env is None:
-            env = requests.utils.get_environ_proxies(url, no_proxy=key[2])
-            if len(self._env_proxies) >= self._MAX_ORIGINS:
-                self._env_proxies.clear()
-            self._env_proxies[key] = env
-        for k, v in env.items():
-            proxies.setdefault(k, v)
-        if verify is True or verify is None:
-            verify = (
-                os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or verify
-            )
-        return {
-            "proxies": merge_setting(proxies, self.proxies),
-            "stream": merge_setting(stream, self.stream),
-            "verify": merge_setting(verify, self.verify),
-            "cert": merge_setting(cert, self.cert),
-        }
-
-
 class Fetcher:
     """HTTP GET with the monitor's limits. Safe to share between threads
-    (one requests.Session; its connection pool is thread-safe)."""
+    (urllib3's pools are thread-safe)."""
 
     def __init__(self, settings: FetchSettings, stop: threading.Event | None = None):
         self.settings = settings
         self.stop = stop
         self.user_agent = default_user_agent(settings)
-        self.session = _Session()
-        self.session.max_redirects = MAX_REDIRECTS
-        self.session.headers.update(
-            {
-                "User-Agent": self.user_agent,
-                "Accept-Encoding": "gzip, deflate",
-                "Accept": "application/rss+xml, application/atom+xml, application/feed+json, "
-                "application/xml;q=0.9, text/xml;q=0.9, text/html;q=0.8, */*;q=0.5",
-            }
-        )
+        self.headers = {
+            "User-Agent": self.user_agent,
+            "Accept-Encoding": "gzip, deflate",
+            "Accept": "application/rss+xml, application/atom+xml, application/feed+json, "
+            "application/xml;q=0.9, text/xml;q=0.9, text/html;q=0.8, */*;q=0.5",
+            "Connection": "keep-alive",  # HTTP/1.0 servers and proxies close without it
+        }
+        self._own = {k.lower() for k in self.headers}
         self._watchdog = Watchdog()
-        self._guarded: requests.Session | None = None
-        self._guard_lock = threading.Lock()
-
-    def _guarded_session(self) -> requests.Session:
-        """The session for links found in content: public addresses only
-        (see guarded_pools), no proxies from the environment (a proxy's
-        own address would be what the guard checks)."""
-        with self._guard_lock:
-            if self._guarded is None:
-                sess = requests.Session()
-                sess.headers.update(self.session.headers)
-                sess.trust_env = False
-                allow = tuple(
-                    ipaddress.ip_network(n, strict=False) for n in self.settings.allow_networks
-                )
-                pools = guarded_pools(allow)
-                for prefix in ("http://", "https://"):
-                    adapter = requests.adapters.HTTPAdapter()
-                    adapter.poolmanager.pool_classes_by_scheme = pools
-                    sess.mount(prefix, adapter)
-                self._guarded = sess
-            return self._guarded
+        self._body = BodyReader(settings, self._watchdog)
+        self._pools = Pools(settings)
 
     def __enter__(self) -> Fetcher:
         return self
@@ -158,9 +109,7 @@ class Fetcher:
 
     def close(self) -> None:
         self._watchdog.close()
-        self.session.close()
-        if self._guarded is not None:
-            self._guarded.close()
+        self._pools.close()
 
     # -- public ---------------------------------------------------------
 
@@ -209,12 +158,16 @@ class Fetcher:
         permanent: str | None = None
         all_permanent = True
         guarded = content_link and not self.settings.allow_private_links
+        jar = None  # cookies set by this fetch's redirects
         for _hop in range(MAX_REDIRECTS + 1):
             limit.check(current)
             sent = {**configured, **validators} if same_origin(current, url) else validators
+            if jar is not None:
+                sent = with_cookies(sent, cookie_header(jar, current))
             resp = self._send(current, sent, limit, proxy, guarded=guarded)
-            if resp.status_code in _REDIRECT_CODES and resp.headers.get("Location"):
+            if resp.status in _REDIRECT_CODES and resp.headers.get("Location"):
                 resp.close()
+                jar = remember(jar, current, resp.headers)
                 target = urljoin(current, resp.headers["Location"].strip())
                 self._check_url(target)
                 if not guarded and not self.settings.allow_private_links:
@@ -223,7 +176,7 @@ class Fetcher:
                     proxy = proxy or self._env_proxy(target)
                     guarded = not self._inside(url, proxy)
                 downgrade = urlsplit(url).scheme == "https" and urlsplit(target).scheme == "http"
-                all_permanent = all_permanent and resp.status_code in (301, 308) and not downgrade
+                all_permanent = all_permanent and resp.status in (301, 308) and not downgrade
                 if all_permanent:
                     permanent = target
                 current = target
@@ -248,10 +201,7 @@ class Fetcher:
         )
 
     def _env_proxy(self, url: str) -> str | None:
-        if not self.session.trust_env:
-            return None
-        proxies = requests.utils.get_environ_proxies(url)
-        return proxies.get(urlsplit(url).scheme) or proxies.get("all")
+        return self._pools.environment_proxy(url)
 
     def _inside(self, url: str, proxy: str | None) -> bool:
         """Whether a configured URL is itself on an internal host (then its
@@ -293,51 +243,100 @@ class Fetcher:
         deadline: Deadline,
         proxy: str | None = None,
         guarded: bool = False,
-    ) -> requests.Response:
+    ) -> BaseHTTPResponse:
+        """One request, its body left unread. Links found in content go
+        through the guarded pools (public addresses only) and never through
+        the environment's proxies: a proxy's own address would be what the
+        guard checks."""
         remaining = max(deadline.remaining(), 0.05)
-        timeout = (
-            min(self.settings.connect_timeout, remaining),
-            min(self.settings.read_timeout, remaining),
+        timeout = Timeout(
+            connect=min(self.settings.connect_timeout, remaining),
+            read=min(self.settings.read_timeout, remaining),
         )
-        proxies = {"http": proxy, "https": proxy} if proxy else None
         if guarded and proxy:
             self._check_proxied(url)
-        session = self._guarded_session() if guarded and not proxy else self.session
+        if not proxy and not guarded:
+            proxy = self._pools.environment_proxy(url)
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
         try:
-            return session.get(
-                url,
-                headers=headers,
-                stream=True,
-                allow_redirects=False,
+            manager = self._pools.manager(scheme, proxy, guarded)
+        except ImportError:  # a socks5:// proxy without PySocks
+            p = urlsplit(proxy or "")
+            shown = f"{p.scheme}://{p.netloc.rpartition('@')[2]}"  # no password in a message
+            raise FetchError(
+                "connect", f"cannot use proxy {shown}: socks proxies need PySocks", url=url
+            ) from None
+        except OSError as e:  # the CA certificates the environment names
+            where = ca_location()
+            raise FetchError(
+                "tls", f"cannot read CA certificates from {where}: {e.strerror or e}", url=url
+            ) from None
+        try:
+            sent = self._merged(headers)
+            netloc = parts.netloc
+            if "@" in netloc:  # user:password@ becomes Basic authorization
+                netloc = netloc.rpartition("@")[2]
+                if parts.username is not None:
+                    pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+                    sent["Authorization"] = "Basic " + base64.b64encode(
+                        pair.encode("latin-1", "replace")
+                    ).decode("ascii")
+            if proxy and scheme == "http" and not proxy.lower().startswith("socks"):
+                # a forward proxy takes the whole URL in the request line
+                target = urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
+            else:
+                target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            pool = manager.connection_from_url(url)
+            return pool.urlopen(
+                "GET",
+                target,
+                headers=sent,
+                retries=_NO_RETRY,
+                redirect=False,
+                assert_same_host=False,
                 timeout=timeout,
-                proxies=proxies,
+                preload_content=False,
+                decode_content=False,
             )
         except BlockedAddress as e:
             raise FetchError("blocked_address", f"refused: {e}", url=url) from None
-        except requests.exceptions.RequestException as e:
+        except urllib3.exceptions.HTTPError as e:
             reason = deadline.expired_reason()
-            if reason and isinstance(e, requests.exceptions.Timeout):
+            if reason and is_timeout(e):
                 raise deadline.error(reason, url) from None
             raise classify(e, url, self.settings.read_timeout) from None
         except (ValueError, UnicodeError) as e:  # e.g. a malformed host name
             raise FetchError("invalid_url", f"invalid URL: {url!r} ({e})", url=url) from None
 
+    def _merged(self, extra: dict[str, str]) -> dict[str, str]:
+        """The fetcher's own headers under `extra`, names compared without case."""
+        if not extra:
+            return dict(self.headers)
+        lower = {k.lower() for k in extra}
+        if lower & self._own:
+            merged = {k: v for k, v in self.headers.items() if k.lower() not in lower}
+        else:
+            merged = dict(self.headers)
+        merged.update(extra)
+        return merged
+
     def _finish(
         self,
-        resp: requests.Response,
+        resp: BaseHTTPResponse,
         url: str,
         deadline: Deadline,
         sent_etag: str | None,
         sent_last_modified: str | None,
     ) -> FetchResult:
-        status = resp.status_code
-        hdrs = CaseInsensitiveDict(resp.headers)
+        status = resp.status
+        hdrs = resp.headers  # case-insensitive
         if status == 304:
             # A 304 has no body (http.client reads none, whatever the headers
-            # say): taking it returns the connection to the pool, where
+            # say): reading it returns the connection to the pool, where
             # closing the response unread would drop it, and the next poll
             # of the host would open a new one.
-            resp.content  # noqa: B018
+            resp.read()
             return FetchResult(
                 url=url,
                 status=304,
@@ -354,7 +353,7 @@ class Fetcher:
                 status=status,
                 url=url,
                 headers=hdrs,
-                body_head=self._peek_body(resp, url, deadline),
+                body_head=self._body.peek(resp, url, deadline),
             )
         if 300 <= status < 400:
             raise FetchError(
@@ -363,7 +362,7 @@ class Fetcher:
                 status=status,
                 url=url,
             )
-        body = self._read_body(resp, url, deadline)
+        body = self._body.read(resp, url, deadline)
         return FetchResult(
             url=url,
             status=status,
@@ -373,94 +372,3 @@ class Fetcher:
             etag=hdrs.get("ETag"),
             last_modified=hdrs.get("Last-Modified"),
         )
-
-    def _read_body(self, resp: requests.Response, url: str, deadline: Deadline) -> bytes:
-        cap = self.settings.max_bytes
-        coding = resp.headers.get("Content-Encoding", "").strip().lower()
-        if coding in ("", "identity"):
-            decoder: Decoder | None = None
-            declared = resp.headers.get("Content-Length", "")
-            if declared.isdigit() and int(declared) > cap:
-                raise self._too_large(url)
-        elif coding in ("gzip", "x-gzip", "deflate"):
-            decoder = Decoder(coding)
-        else:
-            decoder = None  # not one we asked for; let urllib3 decode (bounded in urllib3 >= 2.6)
-        let_urllib3_decode = decoder is None and coding not in ("", "identity")
-
-        parts: list[bytes] = []
-        total = 0
-        token = self._watchdog.watch(deadline, resp)
-        try:
-            for raw in self._raw_pieces(resp, url, deadline, let_urllib3_decode):
-                pieces = decoder.feed(raw) if decoder else (raw,)
-                for piece in pieces:
-                    total += len(piece)
-                    if total > cap:
-                        raise self._too_large(url)
-                    parts.append(piece)
-                    deadline.check(url)
-                deadline.check(url)
-            if decoder:
-                tail = decoder.flush()
-                total += len(tail)
-                if total > cap:
-                    raise self._too_large(url)
-                parts.append(tail)
-        except zlib.error as e:
-            raise FetchError(
-                "http",
-                f"http {resp.status_code} body is not valid {coding}: {e}",
-                status=resp.status_code,
-                url=url,
-            ) from None
-        finally:
-            self._watchdog.unwatch(token)
-        return b"".join(parts)
-
-    def _peek_body(
-        self, resp: requests.Response, url: str, deadline: Deadline, limit: int = 8192
-    ) -> bytes:
-        """The first `limit` bytes of an error response (to tell a bot wall
-        from a plain error); empty when they cannot be read quickly."""
-        coding = resp.headers.get("Content-Encoding", "").strip().lower()
-        decoder = Decoder(coding) if coding in ("gzip", "x-gzip", "deflate") else None
-        out = b""
-        deadline = Deadline(max(0.05, min(2.0, deadline.remaining())), deadline.stop)
-        token = self._watchdog.watch(deadline, resp)
-        try:
-            for raw in self._raw_pieces(resp, url, deadline, False):
-                for piece in decoder.feed(raw) if decoder else (raw,):
-                    out += piece[: limit - len(out)]
-                    if len(out) >= limit:
-                        return out
-        except (FetchError, zlib.error):
-            pass
-        finally:
-            self._watchdog.unwatch(token)
-        return out
-
-    def _raw_pieces(
-        self, resp: requests.Response, url: str, deadline: Deadline, decode: bool
-    ) -> Iterator[bytes]:
-        raw = resp.raw
-        read = getattr(raw, "read1", None) or raw.read
-        while True:
-            deadline.check(url)
-            try:
-                data = read(CHUNK, decode_content=decode)
-            except Exception as e:  # urllib3 and socket errors mid-body
-                if deadline.killed:
-                    raise deadline.error(deadline.killed, url) from None
-                reason = deadline.expired_reason()
-                if reason:
-                    raise deadline.error(reason, url) from None
-                raise classify(e, url, self.settings.read_timeout) from None
-            if deadline.killed:
-                raise deadline.error(deadline.killed, url)
-            if not data:
-                return
-            yield data
-
-    def _too_large(self, url: str) -> FetchError:
-        return FetchError("too_large", f"body larger than {self.settings.max_bytes} bytes", url=url)

@@ -11,8 +11,7 @@ import zlib
 from collections.abc import Iterator
 from typing import Any
 
-import requests
-import requests.adapters
+from urllib3 import BaseHTTPResponse
 
 from monitor.fetch.errors import FetchError
 
@@ -58,11 +57,11 @@ class Watchdog:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._active: dict[int, tuple[Deadline, requests.Response]] = {}
+        self._active: dict[int, tuple[Deadline, BaseHTTPResponse]] = {}
         self._thread: threading.Thread | None = None
         self._closed = threading.Event()
 
-    def watch(self, deadline: Deadline, resp: requests.Response) -> int:
+    def watch(self, deadline: Deadline, resp: BaseHTTPResponse) -> int:
         with self._lock:
             token = id(resp)
             self._active[token] = (deadline, resp)
@@ -94,10 +93,9 @@ class Watchdog:
                 _shutdown_socket(resp)
 
 
-def _response_socket(resp: requests.Response) -> socket.socket | None:
-    raw = resp.raw
+def _response_socket(resp: BaseHTTPResponse) -> socket.socket | None:
     for path in (("connection", "sock"), ("_connection", "sock"), ("_fp", "fp", "raw", "_sock")):
-        obj: Any = raw
+        obj: Any = resp
         try:
             for attr in path:
                 obj = getattr(obj, attr)
@@ -108,7 +106,7 @@ def _response_socket(resp: requests.Response) -> socket.socket | None:
     return None
 
 
-def _shutdown_socket(resp: requests.Response) -> None:
+def _shutdown_socket(resp: BaseHTTPResponse) -> None:
     sock = _response_socket(resp)
     try:
         if sock is not None:
