@@ -148,9 +148,12 @@ class Polls:
         # those stories unread; its answers are kept, so no key is asked
         # twice and no canonical URL is computed for a story already known.
         answered: dict[str, bool] = {}
+        # Before its first poll is written a source has no story stored
+        # (record_poll sets baseline_done with the stories): nothing to ask.
+        first = state is None or not state.baseline_done
 
         def known_keys(keys: list[str]) -> set[str]:
-            found = self.store.known_keys(src.name, keys)
+            found = set() if first else self.store.known_keys(src.name, keys)
             answered.update((k, k in found) for k in keys)
             return found
 

@@ -284,3 +284,31 @@ def pg_server_if_postgres(request, state):
     if isinstance(state, str):
         return request.getfixturevalue("pg_server")
     return None
+
+
+def test_a_first_poll_reads_what_is_stored_in_one_query(state, tmp_path, http_server):
+    urls = {
+        "a": http_server.add(
+            "/a.xml", _feed("a", ["Council meets", "Budget"]), content_type="application/rss+xml"
+        )
+    }
+    mon = _monitor(state, tmp_path, urls)
+    try:
+        trace = Trace(mon.store)
+        (first,) = mon.cycle(mon.sources).polls
+        assert first.baseline and first.new == 2
+        reads = [s for s in trace.statements if "FROM stories" in s and s.startswith("SELECT")]
+        # no stored keys to ask for before the first poll is written: only
+        # the canonical URLs, which any source may have stored
+        assert len(reads) == 1 and "canonical_url IN" in reads[0]
+        http_server.add(
+            "/a.xml",
+            _feed("a", ["Transit", "Council meets", "Budget"]),
+            content_type="application/rss+xml",
+        )
+        (second,) = mon.cycle(mon.sources).polls
+        assert second.new == 1 and not second.baseline
+        stored = mon.store.db.execute("SELECT title FROM stories WHERE source='a'").fetchall()
+        assert sorted(r["title"] for r in stored) == ["Budget", "Council meets", "Transit"]
+    finally:
+        mon.close()
