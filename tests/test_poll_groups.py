@@ -13,8 +13,10 @@ import pytest
 from test_hostile import rss_doc
 
 import monitor.pollgroup
+import monitor.polls
 from monitor.config import Config, FetchSettings, SourceConfig
 from monitor.engine import load_rules
+from monitor.pollgroup import Pending
 from monitor.service import Monitor
 from monitor.store import NotModified, Store, StoreUnavailable
 
@@ -310,5 +312,40 @@ def test_a_first_poll_reads_what_is_stored_in_one_query(state, tmp_path, http_se
         assert second.new == 1 and not second.baseline
         stored = mon.store.db.execute("SELECT title FROM stories WHERE source='a'").fetchall()
         assert sorted(r["title"] for r in stored) == ["Budget", "Council meets", "Transit"]
+    finally:
+        mon.close()
+
+
+def test_a_row_the_database_refuses_costs_only_its_own_source(tmp_path, http_server, caplog):
+    names = ["s0", "s1", "s2"]
+    urls = {
+        n: http_server.add_conditional(f"/{n}.xml", _feed(n, ["Budget"]), etag=f'"{n}"')
+        for n in names
+    }
+    mon = _monitor(tmp_path / "state.db", tmp_path, urls)
+    try:
+        mon.cycle(mon.sources)
+        leases = mon.store.claim_sources(names, now=0.0, lease_seconds=60, force=True)
+        src = {s.name: s for s in mon.sources}
+        outcomes = {n: monitor.polls.PollOutcome(n, True, not_modified=True) for n in names}
+        then = {n: [] for n in names}
+        entries = [
+            Pending(
+                src[n],
+                # s1's validator is a value no driver can bind (a bug upstream)
+                NotModified(n, 99.0, 5.0, object() if n == "s1" else '"new"', None, 304, leases[n]),
+                lambda n=n: then[n].append("written"),
+                outcomes[n],
+            )
+            for n in names
+        ]
+        with caplog.at_level("INFO", logger="monitor"):
+            mon._settle(entries)
+        assert "event=poll.group_write_failed" in caplog.text
+        assert then == {"s0": ["written"], "s1": [], "s2": ["written"]}
+        assert outcomes["s1"].reason == "internal_error" and not outcomes["s1"].ok
+        assert outcomes["s0"].ok and outcomes["s2"].ok
+        assert mon.store.source_state("s0").etag == '"new"'
+        assert mon.store.source_state("s1").last_error_reason == "internal_error"
     finally:
         mon.close()
