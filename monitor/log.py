@@ -48,8 +48,14 @@ def _quote(value: object) -> str:
     return text
 
 
+# The handler setup() installed: while it is the logger's only one, a line
+# is written to its stream directly (see _write).
+_handler: logging.StreamHandler | None = None
+
+
 def setup(level: str = "info", stream=None, fmt: str | None = None) -> None:
-    handler = logging.StreamHandler(stream or sys.stdout)
+    global _handler
+    handler = _handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(logging.Formatter("%(message)s"))
     _logger.handlers[:] = [handler]
     _logger.setLevel(level.upper())
@@ -89,7 +95,7 @@ def mask(text: str) -> str:
     for secret in _secret_order:
         if secret in text:
             text = text.replace(secret, _secrets[secret])
-    return _USERINFO.sub(r"\1***@", text)
+    return _USERINFO.sub(r"\1***@", text) if "://" in text else text
 
 
 def subscribe(fn: Callable[[str, dict], None]) -> None:
@@ -109,6 +115,8 @@ _CONTROLS = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 def printable(text: str) -> str:
     """Text from outside (titles, reason phrases, errors) made safe for a
     terminal: every control character shown as \\xNN."""
+    if text.isprintable():  # no control character (nearly always)
+        return text
     return _CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
@@ -120,16 +128,29 @@ def _clean(value: object) -> object:
     return printable(mask(str(value)))
 
 
+_LEVELS = {name: getattr(logging, name.upper()) for name in ("debug", "info", "warning", "error")}
+_stamp: tuple[int, str] = (0, "")
+
+
+def _timestamp() -> str:
+    """The time of a line, to the second (formatted once per second)."""
+    global _stamp
+    now = int(time.time())
+    if _stamp[0] != now:
+        _stamp = (now, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)))
+    return _stamp[1]
+
+
 def event(name: str, level: str = "info", **fields: object) -> None:
     for fn in list(_subscribers):
         try:
             fn(name, fields)
         except Exception:  # a broken subscriber must not break logging or the loop
             pass
-    lvl = getattr(logging, level.upper())
+    lvl = _LEVELS.get(level) or getattr(logging, level.upper())
     if not _logger.isEnabledFor(lvl):
-        return
-    ts = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        return  # nothing below is built for a level that is off
+    ts = _timestamp()
     values = {k: _clean(v) for k, v in fields.items() if v is not None}
     if _format == "json":
         line = json.dumps({"ts": ts, "level": level, "event": name, **values}, ensure_ascii=False)
@@ -139,6 +160,23 @@ def event(name: str, level: str = "info", **fields: object) -> None:
         line = " ".join(parts)
     if before_write is not None:
         before_write()
-    _logger.log(lvl, line)
+    _write(lvl, line)
     if after_write is not None:
         after_write()
+
+
+def _write(lvl: int, line: str) -> None:
+    """The line to setup()'s stream, as its handler would write it, without
+    building a log record; through logging when anything else listens (a
+    test's capture, a handler added since)."""
+    h = _handler
+    handlers = _logger.handlers
+    if h is None or _logger.propagate or len(handlers) != 1 or handlers[0] is not h or h.filters:
+        _logger.log(lvl, line)
+        return
+    try:
+        with h.lock:  # type: ignore[union-attr]  # StreamHandler always has its lock
+            h.stream.write(line + h.terminator)
+            h.stream.flush()
+    except Exception:  # a closed or broken stream: logging reports it its own way
+        _logger.log(lvl, line)

@@ -86,13 +86,18 @@ class Metrics:
             registry=r,
         )
         self.reload_ok.set(1)
+        self._polls: dict[str, Counter] = {}  # monitor_source_polls by source
         for status in ("pending", "sent", "dead"):
             self.outbox.labels(status).set(0)
 
     def on_event(self, name: str, fields: dict) -> None:
         source, channel = fields.get("source"), fields.get("channel")
         if name == "source.polled" and source:
-            self.polls.labels(source).inc()
+            # one event per poll: each source's counter is looked up once
+            polls = self._polls.get(source)
+            if polls is None:
+                polls = self._polls[source] = self.polls.labels(source)
+            polls.inc()
             new = fields.get("new") or 0
             if isinstance(new, int) and new > 0:
                 self.stories.labels(source).inc(new)

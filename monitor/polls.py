@@ -42,10 +42,11 @@ from .health import (
 )
 from .identity import story_url
 from .models import Story
+from .pollgroup import Pending, PollGroup
 from .scheduler import backoff_interval, next_interval, server_hint
 from .sources import SourceError, parse
 from .sources.search import name_search_error, search_of
-from .store import LeaseLost, SourceState, StoreUnavailable
+from .store import LeaseLost, NotModified, SourceState, StoreUnavailable
 
 
 @dataclass
@@ -83,6 +84,8 @@ class Polls:
     robots: Robots
     pacer: Pacer
     pool: ThreadPoolExecutor
+    # the cycle's group of unchanged polls, None outside a cycle
+    group: PollGroup | None
 
     def handle(
         self, src: SourceConfig, state: SourceState | None, result: FetchResult
@@ -106,31 +109,51 @@ class Polls:
             state is not None and state.baseline_done and body_hash == state.body_hash
         )
         if unchanged:
-            self.store.record_not_modified(
+            outcome = PollOutcome(src.name, True, not_modified=True)
+            row = NotModified(
                 src.name,
                 next_at,
                 now,
-                etag=result.etag,
-                last_modified=result.last_modified,
-                status=result.status,
-                lease=self.leases.get(src.name),
+                result.etag,
+                result.last_modified,
+                result.status,
+                self.leases.get(src.name),
             )
-            log.event(
-                "source.polled",
-                source=src.name,
-                status=result.status,
-                new=0,
-                unchanged="same_body" if not result.not_modified else "not_modified",
+            fields: dict[str, object] = {
+                "source": src.name,
+                "status": result.status,
+                "new": 0,
+                "unchanged": "same_body" if not result.not_modified else "not_modified",
+            }
+
+            def written() -> None:
+                log.event("source.polled", "info", **fields)
+                self.source_health.success(src, state, now, new=0)
+
+            if self.group is not None:  # a cycle's: written with others (pollgroup.py)
+                self.group.add(Pending(src, row, written, outcome))
+                return outcome
+            self.store.record_not_modified(
+                row.name,
+                row.next_check_at,
+                row.now,
+                etag=row.etag,
+                last_modified=row.last_modified,
+                status=row.status,
+                lease=row.lease,
             )
-            self.source_health.success(src, state, now, new=0)
-            return PollOutcome(src.name, True, not_modified=True)
+            written()
+            return outcome
         # The fast feed path asks which of its keys are stored and leaves
         # those stories unread; its answers are kept, so no key is asked
         # twice and no canonical URL is computed for a story already known.
         answered: dict[str, bool] = {}
+        # Before its first poll is written a source has no story stored
+        # (record_poll sets baseline_done with the stories): nothing to ask.
+        first = state is None or not state.baseline_done
 
         def known_keys(keys: list[str]) -> set[str]:
-            found = self.store.known_keys(src.name, keys)
+            found = set() if first else self.store.known_keys(src.name, keys)
             answered.update((k, k in found) for k in keys)
             return found
 

@@ -188,9 +188,12 @@ def fetch_all(
     stop: threading.Event | None = None,
     pool: ThreadPoolExecutor | None = None,
     paced: dict[str, float] | None = None,
+    idle: Callable[[], float | None] | None = None,
 ) -> None:
     """Fetch every job with per-host limits on a pool, calling
     on_result(job, result-or-FetchError) on this thread as each finishes.
+    `idle` runs before each wait for a result and returns the seconds
+    until it wants to run again (None: only when a result comes).
     Returns when every started fetch has been handed back; jobs not started
     when `stop` is set are dropped. Jobs with a `pace` are queued by their
     service instead of their host; `paced` keeps when each was last asked."""
@@ -270,7 +273,10 @@ def fetch_all(
                 time.sleep(min(soonest or 0.05, 0.5))
                 continue
             try:
-                timeout = None if soonest is None else soonest
+                timeout = soonest
+                again = idle() if idle is not None else None
+                if again is not None:
+                    timeout = again if timeout is None else min(timeout, again)
                 job, host, out = done_q.get(
                     timeout=timeout if timeout is None else max(timeout, 0.001)
                 )

@@ -38,6 +38,7 @@ from .health import (
     is_network_down,
 )
 from .metrics import Metrics
+from .pollgroup import Pending, PollGroup
 from .polls import PollOutcome, Polls, _one_line  # noqa: F401
 from .reload import Reloader
 from .robots import Robots
@@ -87,6 +88,7 @@ class Monitor(Polls):
         self.store.release_dead_owners()
         # The sources this replica claimed for the current cycle: {name: lease token}
         self.leases: dict[str, int] = {}
+        self.group: PollGroup | None = None  # the cycle's unchanged polls, written together
         self.fetcher = Fetcher(config.fetch, self.stop)
         self.pool = ThreadPoolExecutor(max_workers=config.fetch.workers, thread_name_prefix="fetch")
         self.robots = Robots(self.fetcher)
@@ -159,8 +161,7 @@ class Monitor(Polls):
             public_url=config.http.public_url,
         )
         self.source_health = HealthKeeper(self.store, config.health, self.dests, self.clock)
-        for src in self.sources:
-            self.store.ensure_source(src.name, src.url)
+        self.store.ensure_sources((src.name, src.url) for src in self.sources)
         register_secrets(config)
         register_moved_secrets(config, self.store.sources())
         self.metrics.rules.set(len(self.rules.rules))
@@ -340,21 +341,41 @@ class Monitor(Polls):
                     self._fenced(src, lambda: self.handle(src, states.get(src.name), out))
                 )
 
+        group = self.group = PollGroup(self.store)
+
+        def settle() -> float | None:
+            """Write the group of unchanged polls when it is due; else the
+            seconds until it will be (the fetch loop wakes for it)."""
+            wait = group.wait()
+            if wait == 0:
+                self._settle(group.take())
+                return None
+            return wait
+
+        def on_each(job: Job, out: FetchResult | FetchError) -> None:
+            on_result(job, out)
+            settle()
+
         jobs = []
         for s in todo:
             try:
                 jobs.append(self.job(s, states.get(s.name)))
             except Exception as bad:  # e.g. a remembered address that no longer parses
                 outcome.polls.append(self._fenced(s, functools.partial(_raise, bad)))
-        fetch_all(
-            self.fetcher,
-            jobs,
-            on_result,
-            settings=self.config.fetch,
-            stop=self.stop,
-            pool=self.pool,
-            paced=self.paced,
-        )
+        try:
+            fetch_all(
+                self.fetcher,
+                jobs,
+                on_each,
+                settings=self.config.fetch,
+                stop=self.stop,
+                pool=self.pool,
+                paced=self.paced,
+                idle=settle,
+            )
+            self._settle(group.take())
+        finally:
+            self.group = None  # a store error: the rows not written mean a poll again
         down = is_network_down(
             [e.reason for _, e in network], sum(p.ok for p in outcome.polls)
         ) and not any(p.reason not in NETWORK_REASONS for p in outcome.polls if not p.ok)
@@ -408,6 +429,53 @@ class Monitor(Polls):
                 raise
             except Exception:
                 return PollOutcome(src.name, False, reason="internal_error", error=error)
+
+    def _settle(self, entries: list[Pending]) -> None:
+        """Write a group of unchanged polls, then what follows each (its log
+        line, its health). A source whose lease was lost is not written and
+        its outcome says so; when the group as a whole cannot be written (a
+        value the database refuses), each row is written on its own."""
+        if not entries:
+            return
+        try:
+            lost = set(self.store.record_not_modified_many([e.row for e in entries]))
+        except StoreUnavailable:
+            raise
+        except Exception as e:
+            log.event("poll.group_write_failed", level="error", error=_one_line(e))
+            for entry in entries:
+                self._settled(entry, functools.partial(self._write_one, entry))
+            return
+        for entry in entries:
+            if entry.row.name in lost:
+                self._settled(entry, functools.partial(_raise, LeaseLost(entry.row.name)))
+            else:
+                self._settled(entry, entry.then)
+
+    def _write_one(self, entry: Pending) -> None:
+        r = entry.row
+        self.store.record_not_modified(
+            r.name,
+            r.next_check_at,
+            r.now,
+            etag=r.etag,
+            last_modified=r.last_modified,
+            status=r.status,
+            lease=r.lease,
+        )
+        entry.then()
+
+    def _settled(self, entry: Pending, write: Callable[[], object]) -> None:
+        """`write` through _fenced; the outcome handed back for the poll
+        becomes the failure _fenced names, if any."""
+
+        def attempt() -> PollOutcome:
+            write()
+            return entry.outcome
+
+        got = self._fenced(entry.src, attempt)
+        if got is not entry.outcome:
+            vars(entry.outcome).update(vars(got))
 
     def _cycle_ended(self, seconds: float) -> None:
         self.cycle_ended_at = time.monotonic()

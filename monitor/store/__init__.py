@@ -45,7 +45,7 @@ from .db import (
 from .outbox import Delivery, Outbox, OutboxRow, destination_id
 from .reads import Reads
 from .schema import SCHEMA_VERSION
-from .sources import LeaseLost, SourceState, _lease_owner
+from .sources import LeaseLost, NotModified, SourceState, _lease_owner
 from .stories import NOTICE_SOURCE, Planned, Stories
 from .vectors import Vectors
 from .web import Web
@@ -55,6 +55,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "Delivery",
     "LeaseLost",
+    "NotModified",
     "OutboxRow",
     "Planned",
     "SourceState",

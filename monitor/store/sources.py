@@ -112,6 +112,30 @@ class Sources(Connected):
             (url, name, url),
         )
 
+    def ensure_sources(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """A row for every (name, url), read in one query and written in
+        one transaction, only where a row is missing or its URL changed
+        (start-up and every reload call this for every source)."""
+        wanted = dict(pairs)
+        if not wanted:
+            return
+        stored = {r["name"]: r["url"] for r in self.db.execute("SELECT name, url FROM sources")}
+        new = [(n, u) for n, u in wanted.items() if n not in stored]
+        moved = [(u, n, u) for n, u in wanted.items() if n in stored and stored[n] != u]
+        if not new and not moved:
+            return
+        with self._tx() as db:
+            if new:
+                db.executemany(
+                    "INSERT INTO sources (name, url) VALUES (?, ?) ON CONFLICT DO NOTHING", new
+                )
+            if moved:  # as in ensure_source
+                db.executemany(
+                    "UPDATE sources SET url=?, etag=NULL, last_modified=NULL, body_hash=NULL, "
+                    "permanent_url=NULL WHERE name=? AND url<>?",
+                    moved,
+                )
+
     def record_permanent_url(self, name: str, url: str | None) -> None:
         self.db.execute("UPDATE sources SET permanent_url=? WHERE name=?", (url, name))
 
@@ -186,18 +210,22 @@ class Sources(Connected):
         the quickest taking them all; on SQLite (one process) all of them."""
         return max(4 * workers, 16) if self.postgres else None
 
-    def _fence(self, db, name: str, lease: int | None) -> None:
-        """Inside a transaction: go on only while `lease` is still the
-        source's token (None: a direct poll, not a claimed one), and release
-        the lease with the write that follows."""
+    def _write_source(self, db, name: str, lease: int | None, sets: str, params: tuple) -> None:
+        """UPDATE the source's row with `sets`, fenced by its lease: the
+        write happens only while `lease` is still the source's token (None:
+        a direct poll, not a claimed one), and releases the lease. One
+        statement, so it is atomic on its own and takes the row's lock on
+        PostgreSQL for the rest of a surrounding transaction."""
         if lease is None:
+            db.execute(f"UPDATE sources SET {sets} WHERE name=?", (*params, name))
             return
-        row = db.execute(
-            f"SELECT lease_token FROM sources WHERE name=?{self._lock}", (name,)
-        ).fetchone()
-        if row is None or row["lease_token"] != lease:
+        cur = db.execute(
+            f"UPDATE sources SET {sets}, lease_owner=NULL, lease_until=NULL "
+            "WHERE name=? AND lease_token=?",
+            (*params, name, lease),
+        )
+        if cur.rowcount == 0:
             raise LeaseLost(name)
-        db.execute("UPDATE sources SET lease_owner=NULL, lease_until=NULL WHERE name=?", (name,))
 
     def held_elsewhere(self) -> set[str]:
         """The sources another replica holds a live lease on."""
@@ -254,13 +282,14 @@ class Sources(Connected):
         """A failed poll. `count=False` (the network was down for every
         source) records the error without lengthening the backoff."""
         now = time.time() if now is None else now
-        with self._tx() as db:
-            self._fence(db, name, lease)
-            db.execute(
-                "UPDATE sources SET last_polled_at=?, last_error=?, last_error_reason=?, failures=failures+?, "
-                "next_check_at=?, last_status=? WHERE name=?",
-                (now, error, reason, 1 if count else 0, next_check_at, status, name),
-            )
+        self._write_source(
+            self.db,
+            name,
+            lease,
+            "last_polled_at=?, last_error=?, last_error_reason=?, failures=failures+?, "
+            "next_check_at=?, last_status=?",
+            (now, error, reason, 1 if count else 0, next_check_at, status),
+        )
 
     def record_not_modified(
         self,
@@ -274,13 +303,72 @@ class Sources(Connected):
         lease: int | None = None,
     ) -> None:
         """A poll that found nothing new to parse: a 304, or a 200 whose body
-        hash is the last one's (then the new validators are kept)."""
+        hash is the last one's (then the new validators are kept). Raises
+        LeaseLost when the lease was lost and nothing was written."""
         now = time.time() if now is None else now
+        row = NotModified(name, next_check_at, now, etag, last_modified, status, lease)
+        self._write_source(self.db, name, lease, _NOT_MODIFIED, row.values())
+
+    def record_not_modified_many(self, rows: list[NotModified]) -> list[str]:
+        """The bookkeeping of a group of unchanged polls in one transaction:
+        one query reads the leases, one executemany writes the rows whose
+        lease still holds. Returns the names whose lease was lost (not
+        written). On PostgreSQL the rows are locked in name order, so two
+        replicas flushing overlapping groups cannot deadlock."""
+        if not rows:
+            return []
+        leased = sorted({r.name for r in rows if r.lease is not None})
         with self._tx() as db:
-            self._fence(db, name, lease)
-            db.execute(
-                "UPDATE sources SET last_polled_at=?, last_success_at=?, failures=0, last_error=NULL, "
-                "last_error_reason=NULL, next_check_at=?, last_status=?, etag=COALESCE(?, etag), "
-                "last_modified=COALESCE(?, last_modified) WHERE name=?",
-                (now, now, next_check_at, status, etag, last_modified, name),
-            )
+            tokens: dict[str, int] = {}
+            for i in range(0, len(leased), 500):
+                chunk = leased[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                for r in db.execute(
+                    f"SELECT name, lease_token FROM sources WHERE name IN ({marks}) "
+                    f"ORDER BY name{self._lock}",
+                    chunk,
+                ):
+                    tokens[r["name"]] = r["lease_token"]
+            lost = [r.name for r in rows if r.lease is not None and tokens.get(r.name) != r.lease]
+            kept = [r for r in rows if r.lease is None or tokens.get(r.name) == r.lease]
+            released = [(*r.values(), r.name) for r in kept if r.lease is not None]
+            direct = [(*r.values(), r.name) for r in kept if r.lease is None]
+            if released:
+                db.executemany(
+                    f"UPDATE sources SET {_NOT_MODIFIED}, lease_owner=NULL, lease_until=NULL "
+                    "WHERE name=?",
+                    released,
+                )
+            if direct:
+                db.executemany(f"UPDATE sources SET {_NOT_MODIFIED} WHERE name=?", direct)
+        return lost
+
+
+_NOT_MODIFIED = (
+    "last_polled_at=?, last_success_at=?, failures=0, last_error=NULL, last_error_reason=NULL, "
+    "next_check_at=?, last_status=?, etag=COALESCE(?, etag), last_modified=COALESCE(?, last_modified)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NotModified:
+    """The bookkeeping of one unchanged poll (Sources.record_not_modified)."""
+
+    name: str
+    next_check_at: float
+    now: float
+    etag: str | None = None
+    last_modified: str | None = None
+    status: int = 304
+    lease: int | None = None
+
+    def values(self) -> tuple:
+        """The parameters of _NOT_MODIFIED, in its order."""
+        return (
+            self.now,
+            self.now,
+            self.next_check_at,
+            self.status,
+            self.etag,
+            self.last_modified,
+        )

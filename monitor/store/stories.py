@@ -145,7 +145,29 @@ class Stories(Sources):
             "lang, first_seen) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING"
         )
         with self._tx() as db:
-            self._fence(db, source, lease)  # a stalled replica's stale poll writes nothing
+            # The source's row first, fenced by the lease: a stalled replica's
+            # stale poll writes nothing (LeaseLost rolls the transaction back).
+            self._write_source(
+                db,
+                source,
+                lease,
+                "etag=?, last_modified=?, baseline_done=1, last_polled_at=?, last_success_at=?, "
+                "failures=0, last_error=NULL, last_error_reason=NULL, next_check_at=?, "
+                "stories_seen=stories_seen+?, body_hash=?, last_status=?, "
+                "last_new_at=CASE WHEN ? > 0 OR last_new_at IS NULL THEN ? ELSE last_new_at END",
+                (
+                    etag,
+                    last_modified,
+                    now,
+                    now,
+                    next_check_at,
+                    len(planned),
+                    body_hash,
+                    status,
+                    len(planned),
+                    now,
+                ),
+            )
             # Stories with nothing but their row (a baseline, the unmatched)
             # go in runs of one executemany; a story with matches or a copy
             # is inserted alone, as its id is needed. Document order holds.
@@ -206,25 +228,6 @@ class Stories(Sources):
                         )
             if run:
                 db.executemany(insert, run)
-            db.execute(
-                "UPDATE sources SET etag=?, last_modified=?, baseline_done=1, last_polled_at=?, last_success_at=?, "
-                "failures=0, last_error=NULL, last_error_reason=NULL, next_check_at=?, "
-                "stories_seen=stories_seen+?, body_hash=?, last_status=?, "
-                "last_new_at=CASE WHEN ? > 0 OR last_new_at IS NULL THEN ? ELSE last_new_at END WHERE name=?",
-                (
-                    etag,
-                    last_modified,
-                    now,
-                    now,
-                    next_check_at,
-                    len(planned),
-                    body_hash,
-                    status,
-                    len(planned),
-                    now,
-                    source,
-                ),
-            )
         return created
 
     def queue_notice(
