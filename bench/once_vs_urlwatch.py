@@ -97,10 +97,12 @@ def timed(cmd: list[str], env: dict, out: Path) -> tuple[float, float, float, in
 
 def compile_monitor(pycache: Path) -> dict:
     """The environment the monitor runs in: its modules compiled once into
-    `pycache`, before any clock starts."""
+    `pycache`, before any clock starts, and its cache folder (the config
+    read before) beside it, filled by the first run as a user's is."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), MONITOR_NO_PROGRESS="1")
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPYCACHEPREFIX"] = str(pycache)
+    env["XDG_CACHE_HOME"] = str(pycache.parent / "cache")
     subprocess.run(
         [sys.executable, "-m", "compileall", "-q", str(ROOT / "monitor")], env=env, check=True
     )
