@@ -70,9 +70,9 @@ def plugin_for(url: str):
     """The Apprise plugin for a URL, set up the way we send: Discord with
     allowed_mentions empty. None when the URL is not valid."""
     plugin = _apprise().Apprise.instantiate(url)
-    if plugin is not None and kind_of_plugin(plugin) == "discord" and not len(plugin.template):  # type: ignore[attr-defined]
+    if plugin is not None and kind_of_plugin(plugin) == "discord" and not len(plugin.template):
         # An operator's own ?template= is left alone; theirs decides the mentions.
-        plugin.template.add(str(DISCORD_TEMPLATE))  # type: ignore[attr-defined]
+        plugin.template.add(str(DISCORD_TEMPLATE))
     return plugin
 
 
