@@ -4,6 +4,7 @@ position, never stale, and never in the way when the cache is broken."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -98,7 +99,7 @@ def test_monitor_check_reads_a_cached_config_the_same(tmp_path, cache_home):
             capture_output=True,
             text=True,
             timeout=120,
-            env={"XDG_CACHE_HOME": str(cache_home), "PATH": "/usr/bin:/bin"},
+            env={**os.environ, "XDG_CACHE_HOME": str(cache_home)},
         )
         for _ in range(2)
     ]
