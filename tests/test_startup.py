@@ -61,3 +61,54 @@ def test_the_program_collects_again_once_its_command_has_started(tmp_path):
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
     )
     assert out.stdout.split() == ["True", "True", "True"]
+
+
+HEAVY = (
+    "apprise",
+    "bs4",
+    "croniter",
+    "feedparser",
+    "flask",
+    "lxml.etree",
+    "lxml.html",
+    "requests",
+    "trafilatura",
+)
+
+
+def imported_by(tmp_path, *argv: str) -> list[str]:
+    """The heavy libraries a command run in a fresh interpreter imported."""
+    probe = (
+        "import sys\n"
+        "from monitor.cli import main\n"
+        f"main({list(argv)!r})\n"
+        f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        cwd=tmp_path,
+    )
+    return out.stdout.splitlines()[-1].split()
+
+
+def test_check_without_channels_imports_no_sender_parser_or_http_client(tmp_path):
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(
+        f"rules: {ROOT / 'rules'}\nsources:\n"
+        "  - {name: a, kind: rss, url: 'http://a.example/feed.xml'}\n"
+        "  - {name: t, kind: telegram, channel: privacy_news}\n"
+    )
+    assert imported_by(tmp_path, "check", "--config", str(cfg)) == []
+
+
+def test_once_with_nothing_to_send_imports_only_its_http_client(tmp_path):
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(
+        f"state: {tmp_path / 'state.db'}\nrules: {ROOT / 'rules'}\nsources:\n"
+        "  - {name: a, kind: rss, enabled: false, url: 'http://a.example/feed.xml'}\n"
+    )
+    assert imported_by(tmp_path, "once", "--config", str(cfg)) == ["requests"]
