@@ -105,10 +105,11 @@ def test_check_without_channels_imports_no_sender_parser_or_http_client(tmp_path
     assert imported_by(tmp_path, "check", "--config", str(cfg)) == []
 
 
-def test_once_with_nothing_to_send_imports_only_its_http_client(tmp_path):
+def test_once_with_nothing_to_send_imports_at_most_its_http_client(tmp_path):
     cfg = tmp_path / "config.yaml"
     cfg.write_text(
         f"state: {tmp_path / 'state.db'}\nrules: {ROOT / 'rules'}\nsources:\n"
         "  - {name: a, kind: rss, enabled: false, url: 'http://a.example/feed.xml'}\n"
     )
-    assert imported_by(tmp_path, "once", "--config", str(cfg)) == ["requests"]
+    # the HTTP client is the fetcher's choice; nothing else heavy is loaded
+    assert set(imported_by(tmp_path, "once", "--config", str(cfg))) <= {"requests"}
