@@ -331,10 +331,30 @@ def interpolate(
     missing inside a channel is no error: it is listed there under the
     channel's name (the channel is then left out)."""
     environ: Mapping[str, str] = os.environ if env is None else env
-    errors: list[FileError] = []
-    secrets = set() if secrets is None else secrets
+    subst = _Interpolation(doc, environ, set() if secrets is None else secrets, unset)
+    return subst.walk(doc.data, ()), subst.errors
 
-    def value_of(name: str, default: str | None, loc: tuple) -> str:
+
+class _Interpolation:
+    """One pass of interpolate over a document. A class, not nested
+    closures: a recursive closure is a reference cycle, and it would hold
+    the document's node tree until the garbage collector came by."""
+
+    def __init__(
+        self,
+        doc: YamlDoc,
+        environ: Mapping[str, str],
+        secrets: set[str],
+        unset: dict[str, list[tuple[tuple, str]]] | None,
+    ):
+        self.doc = doc
+        self.environ = environ
+        self.secrets = secrets
+        self.unset = unset
+        self.errors: list[FileError] = []
+
+    def value_of(self, name: str, default: str | None, loc: tuple) -> str:
+        environ = self.environ
         if name in environ:
             return environ[name]
         file_var = environ.get(f"{name}_FILE")
@@ -342,37 +362,37 @@ def interpolate(
             try:
                 return Path(file_var).read_text(encoding="utf-8").strip()
             except OSError as e:
-                errors.append(
-                    doc.error(loc, f"cannot read {name}_FILE={file_var}: {e.strerror or e}")
+                self.errors.append(
+                    self.doc.error(loc, f"cannot read {name}_FILE={file_var}: {e.strerror or e}")
                 )
                 return ""
         if default is not None:
             return default
-        if unset is not None and len(loc) >= 2 and loc[0] == "channels":
-            unset.setdefault(str(loc[1]), []).append((loc, name))
+        if self.unset is not None and len(loc) >= 2 and loc[0] == "channels":
+            self.unset.setdefault(str(loc[1]), []).append((loc, name))
             return ""
-        errors.append(doc.error(loc, f"environment variable {name} is not set"))
+        self.errors.append(self.doc.error(loc, f"environment variable {name} is not set"))
         return ""
 
-    def walk(value: Any, loc: tuple) -> Any:
+    def walk(self, value: Any, loc: tuple) -> Any:
         if isinstance(value, str):
+            if "$" not in value:
+                return value
 
             def sub(m: re.Match) -> str:
                 if m.group(0) == "$$":
                     return "$"
-                got = value_of(m.group(1), m.group(2), loc)
+                got = self.value_of(m.group(1), m.group(2), loc)
                 if _is_secret_place(loc) and got != m.group(2):
-                    secrets.add(got)
+                    self.secrets.add(got)
                 return got
 
             return _VAR.sub(sub, value)
         if isinstance(value, dict):
-            return {k: walk(v, loc + (k,)) for k, v in value.items()}
+            return {k: self.walk(v, loc + (k,)) for k, v in value.items()}
         if isinstance(value, list):
-            return [walk(v, loc + (i,)) for i, v in enumerate(value)]
+            return [self.walk(v, loc + (i,)) for i, v in enumerate(value)]
         return value
-
-    return walk(doc.data, ()), errors
 
 
 def _hidden(errors: list[FileError], secrets: set[str]) -> list[FileError]:

@@ -3,6 +3,8 @@
 Config and rule files are written by hand, so every problem is reported as
 one line ``path:line:col: what was wrong``. We compose the node tree once,
 build plain data from it, and keep the tree to look up positions later.
+A big file read before comes from yamlcache by the hash of its bytes, and
+its tree is composed again only when a position is asked for.
 """
 
 from __future__ import annotations
@@ -10,12 +12,12 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from . import yamlcache
 from .yamlerrors import syntax_problem, value_problem
 
 # A rule or config file is small; a bigger one is a mistake or an attack.
@@ -130,11 +132,28 @@ def _check_expansion(root: yaml.Node) -> None:
 _COLLECTIONS = (yaml.SequenceNode, yaml.MappingNode)
 
 
-@dataclass
 class YamlDoc:
-    path: str
-    data: Any
-    root: yaml.Node | None
+    """A file's data, and its node tree for positions. Given `text` instead
+    of the tree, the tree is composed from it when first asked for."""
+
+    def __init__(self, path: str, data: Any, root: yaml.Node | None, text: str | None = None):
+        self.path = path
+        self.data = data
+        self._root = root
+        self._text = text
+
+    @property
+    def root(self) -> yaml.Node | None:
+        if self._text is not None:
+            text, self._text = self._text, None
+            loader = _Loader(text)
+            try:
+                self._root = loader.get_single_node()
+            except (yaml.YAMLError, RecursionError):
+                self._root = None  # it loaded cleanly before; positions are then unknown
+            finally:
+                loader.dispose()
+        return self._root
 
     def node_at(self, loc: Iterable[Any]) -> yaml.Node | None:
         """The deepest node along `loc` (mapping keys and sequence indexes).
@@ -183,7 +202,15 @@ def load_yaml(path: str | Path) -> YamlDoc:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise FileError(path, None, None, f"not UTF-8 text (byte {e.start})") from None
-    return parse_yaml(text, path)
+    key = yamlcache.key_of(raw, f"{_Loader.__name__} {MAX_ALIAS_NODES}")
+    if key is not None:
+        hit, data = yamlcache.get(key)
+        if hit:
+            return YamlDoc(str(path), data, None, text)
+    doc = parse_yaml(text, path)
+    if key is not None:
+        yamlcache.put(key, doc.data)
+    return doc
 
 
 def parse_yaml(text: str, path: str | Path = "<string>") -> YamlDoc:

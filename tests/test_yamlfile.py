@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from monitor import yamlfile
 from monitor.config import ConfigError, load_config
 from monitor.engine import load_rules
-from monitor.yamlfile import MAX_ALIAS_NODES, FileError, parse_yaml
+from monitor.yamlfile import MAX_ALIAS_NODES, FileError, load_yaml, parse_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,6 +34,25 @@ def test_a_nine_by_nine_alias_bomb_is_refused_with_its_position():
     assert err.startswith("bomb.yaml:") and "possible alias bomb" in err
     assert e.value.line is not None and 2 <= e.value.line <= 10
     assert "\n" not in err
+
+
+def test_files_are_read_by_libyaml_where_pyyaml_has_it():
+    assert yamlfile._Loader is (yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader)
+
+
+@pytest.mark.parametrize("loader", ["libyaml", "pure"])
+def test_a_bomb_file_is_refused_by_either_loader(tmp_path, monkeypatch, loader):
+    if loader == "libyaml" and not yaml.__with_libyaml__:
+        pytest.skip("PyYAML without libyaml")
+    monkeypatch.setattr(
+        yamlfile, "_Loader", yaml.CSafeLoader if loader == "libyaml" else yaml.SafeLoader
+    )
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(nine_by_nine() + "rules: []\n")
+    with pytest.raises(FileError) as e:
+        load_yaml(bomb)
+    assert str(e.value).startswith(f"{bomb}:") and "possible alias bomb" in str(e.value)
+    assert e.value.line is not None and 2 <= e.value.line <= 10
 
 
 def test_the_bomb_in_a_rule_file_leaves_other_files_loading(tmp_path):

@@ -1,4 +1,8 @@
-"""Sending one rendered message to one destination through Apprise."""
+"""Sending one rendered message to one destination through Apprise.
+
+Apprise is imported where it is used: its hundred plugin modules cost a
+start-up (`monitor check` without channels, `monitor once` with nothing to
+send) that never needs them."""
 
 from __future__ import annotations
 
@@ -6,11 +10,15 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
-
-import apprise
+from typing import Any, TextIO
 
 from .formats import HTML, MARKDOWN, TEXT, kind_of_plugin
+
+
+def _apprise() -> Any:
+    import apprise
+
+    return apprise
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,14 +30,14 @@ class SendResult:
 
 
 def is_valid_url(url: str) -> bool:
-    return apprise.Apprise.instantiate(url) is not None
+    return _apprise().Apprise.instantiate(url) is not None
 
 
 def mask_url(url: str) -> str:
     """The URL as Apprise prints it with secrets hidden, for logs."""
     if url == "stdout":
         return url
-    plugin = apprise.Apprise.instantiate(url)
+    plugin = _apprise().Apprise.instantiate(url)
     if plugin is None:
         scheme = url.split("://", 1)[0] if "://" in url else "?"
         return f"{scheme}://(invalid)"
@@ -61,10 +69,10 @@ _TIMEOUT = re.compile(r"timed? ?out", re.IGNORECASE)
 def plugin_for(url: str):
     """The Apprise plugin for a URL, set up the way we send: Discord with
     allowed_mentions empty. None when the URL is not valid."""
-    plugin = apprise.Apprise.instantiate(url)
-    if plugin is not None and kind_of_plugin(plugin) == "discord" and not len(plugin.template):  # type: ignore[attr-defined]
+    plugin = _apprise().Apprise.instantiate(url)
+    if plugin is not None and kind_of_plugin(plugin) == "discord" and not len(plugin.template):
         # An operator's own ?template= is left alone; theirs decides the mentions.
-        plugin.template.add(str(DISCORD_TEMPLATE))  # type: ignore[attr-defined]
+        plugin.template.add(str(DISCORD_TEMPLATE))
     return plugin
 
 
@@ -72,7 +80,7 @@ def size_limit(url: str) -> int:
     """The longest body the service takes (Apprise's own figure)."""
     if url == "stdout":
         return 100_000
-    plugin = apprise.Apprise.instantiate(url)
+    plugin = _apprise().Apprise.instantiate(url)
     limit = getattr(plugin, "body_maxlen", 0) or 0
     return limit if limit > 0 else 100_000
 
@@ -80,15 +88,11 @@ def size_limit(url: str) -> int:
 def kind_of_url(url: str) -> str:
     if url == "stdout":
         return "text"
-    plugin = apprise.Apprise.instantiate(url)
+    plugin = _apprise().Apprise.instantiate(url)
     return kind_of_plugin(plugin) if plugin is not None else "text"
 
 
-_FORMATS = {
-    TEXT: apprise.NotifyFormat.TEXT,
-    MARKDOWN: apprise.NotifyFormat.MARKDOWN,
-    HTML: apprise.NotifyFormat.HTML,
-}
+_FORMATS = {TEXT: "text", MARKDOWN: "markdown", HTML: "html"}  # apprise.NotifyFormat values
 
 
 def send(
@@ -109,12 +113,15 @@ def send(
     plugin = plugin_for(url)
     if plugin is None:
         return SendResult(False, f"not a valid Apprise URL: {mask_url(url)}", permanent=True)
+    apprise = _apprise()
     ap = apprise.Apprise()
     ap.add(plugin)
     with apprise.LogCapture(level=apprise.logging.DEBUG, fmt="%(levelname)s %(message)s") as logs:
         try:
             result = ap.notify(
-                body=body, title=title, body_format=_FORMATS.get(body_format, _FORMATS[TEXT])
+                body=body,
+                title=title,
+                body_format=apprise.NotifyFormat(_FORMATS.get(body_format, _FORMATS[TEXT])),
             )
         except Exception as e:  # a plugin bug must not stop the service
             return SendResult(False, f"{type(e).__name__}: {e}")

@@ -13,14 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from croniter import croniter
-
 NAMED = {"hourly": "0 * * * *", "daily": "0 0 * * *"}
 
 
 def schedule_of(spec: str) -> Callable[[float], float]:
     """A function giving the first release time strictly after `now`.
     Raises ValueError for a spec that is neither a name nor valid cron."""
+    from croniter import croniter  # here: only digest channels need it
+
     expr = NAMED.get(spec.strip().lower(), spec.strip())
     if len(expr.split()) != 5 or not croniter.is_valid(expr):
         raise ValueError(

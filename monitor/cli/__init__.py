@@ -7,10 +7,11 @@ import os
 import sys
 import warnings
 
-from monitor.cli import signals
+from monitor.cli import signals, startup
 
 if signals.started_as_program(sys.argv[0]):
     signals.install_early()  # before the imports below, which take a while
+    startup.hold()
 
 from monitor import log  # noqa: E402
 from monitor.cli.common import bundled_rules_dir  # noqa: E402
@@ -21,6 +22,9 @@ from monitor.store import StoreError, StoreUnavailable  # noqa: E402
 # run and once stop gracefully on SIGTERM/SIGINT; every other command
 # behaves as commands do
 GRACEFUL = ("run", "once")
+# Commands that end start-up themselves (startup.done()) once loaded; check
+# is all start-up and exits.
+STARTING = ("run", "once", "check")
 
 __all__ = ["build_parser", "bundled_rules_dir", "health_url", "main", "source_rows"]
 
@@ -29,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command not in GRACEFUL:
         signals.restore_defaults()
+    if args.command not in STARTING:
+        startup.done()
     args.config_given = args.config is not None or "MONITOR_CONFIG" in os.environ
     if args.config is None:
         args.config = os.environ.get("MONITOR_CONFIG") or "config.yaml"

@@ -34,7 +34,7 @@ def bundled_rules_dir() -> Path:
 def _load(args) -> tuple:
     """Config and rules for run/once; exits 2 with one line per problem
     when the config is unusable or no rule loads."""
-    from monitor.service import load_checked_rules
+    from monitor.checks import load_checked_rules
 
     config = load_config_or_exit(args.config)
     _apply_log_settings(args, config)

@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 from monitor import log
-from monitor.cli import signals
+from monitor.cli import signals, startup
 from monitor.cli.common import _load, bundled_rules_dir, plural
 from monitor.config import ConfigError, load_config
 from monitor.yamlfile import shown
@@ -72,9 +72,11 @@ def _start(args, wait_for_store: bool = False):
         except StoreUnavailable as e:
             if not wait_for_store or stop.is_set():
                 raise
+            startup.done()  # waiting may be long: the collector runs meanwhile
             log.event("store.unavailable", level="warning", error=str(e), retry_in="5s")
             if stop.wait(5.0):
                 return _stopped_early()
+    startup.done()
     if stop.is_set():
         mon.close()
         return _stopped_early()
@@ -131,7 +133,7 @@ def cmd_once(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from monitor.service import load_checked_rules, register_secrets
+    from monitor.checks import load_checked_rules, register_secrets
 
     try:
         config = load_config(args.config)

@@ -21,9 +21,6 @@ from html import unescape as _unescape
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-import lxml.html
-from lxml import etree
-
 from ..identity import RawItem, canonical_url
 from .dates import parse_date
 from .errors import SourceError
@@ -66,6 +63,8 @@ def _text(item, name: str) -> str:
 
 def rss_items(body: bytes, service: str):
     """The <item> elements of an RSS document, and the channel's language."""
+    from lxml import etree  # here: a start-up without these kinds never needs lxml
+
     body, _ = prepare(body)
     rejected_or_refused(body, service)
     try:
@@ -116,6 +115,9 @@ def _description(html: str, redirect_host: str) -> tuple[str, str]:
     item's HTML description; lxml, as bs4 costs a millisecond an item."""
     if "<" not in html:
         return collapse(_unescape(html)), ""
+    import lxml.html
+    from lxml import etree
+
     try:
         frag = lxml.html.fragment_fromstring(html, create_parent="div")
     except (etree.ParserError, ValueError):

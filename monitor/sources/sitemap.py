@@ -12,8 +12,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urljoin, urlsplit
 
-from lxml import etree
-
 from ..identity import RawItem
 from .budget import Budget
 from .dates import parse_feed_date
@@ -45,6 +43,8 @@ def _title_from_url(url: str) -> str:
 
 
 def parse_sitemap(body: bytes, url: str) -> list[RawItem]:
+    from lxml import etree  # here: a start-up without sitemaps never needs lxml
+
     from .xmlprep import prepare
 
     body, _ = prepare(body)

@@ -14,8 +14,6 @@ import re
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urljoin
 
-from bs4 import BeautifulSoup
-
 from ..identity import RawItem
 from .dates import parse_date
 from .errors import SourceError
@@ -31,6 +29,8 @@ _CHANNEL = re.compile(r"^[A-Za-z][A-Za-z0-9_]{3,31}$")
 
 
 def parse_telegram(body: bytes, url: str) -> list[RawItem]:
+    from bs4 import BeautifulSoup  # here: a start-up without telegram sources never needs it
+
     soup = BeautifulSoup(body, HTML_PARSER)
     messages = soup.select("[data-post]")
     if not messages:
