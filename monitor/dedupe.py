@@ -118,6 +118,10 @@ def unpack(blob: bytes) -> tuple[int, ...]:
 #   lede under a rewritten headline is still folded.
 
 CANDIDATE_THRESHOLD = 0.2  # estimated Jaccard at which a stored story is judged at all
+# Stories off one template share bands with every earlier one; without a
+# bound each new story would be judged against all of them in the window.
+# The candidates sharing the most bands (the likeliest copies) are judged.
+MAX_CANDIDATES = 64
 CONTAINMENT = 0.6  # share of the shorter lede's shingles the other must hold
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")

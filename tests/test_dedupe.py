@@ -309,3 +309,67 @@ def test_posts_told_apart_only_by_fragment_are_all_kept_and_alerted(tmp_path, ht
         ]
     finally:
         mon.close()
+
+
+@pytest.mark.parametrize("db", ["sqlite", "postgresql"])
+def test_a_copy_is_found_among_many_template_stories_judging_a_bounded_few(
+    db, tmp_path, monkeypatch, request
+):
+    """Headlines off one template share bands with every earlier one: each
+    new story is judged against the likeliest copies only, and the real
+    copy is still found."""
+    import time
+
+    import monitor.dedupe as dedupe
+    from monitor.store import Store
+
+    state = tmp_path / "state.db" if db == "sqlite" else request.getfixturevalue("pg_url")
+    store = Store(state)
+    now = time.time()
+    original = Story(
+        source="wire",
+        key="url:https://wire.example/original",
+        title="Regional police expand live facial recognition cameras to busy junctions",
+        summary=WIRE_P1,
+    )
+    template = [
+        Story(
+            source="wire",
+            key=f"url:https://wire.example/town-{i}",
+            title=f"Town {i} police expand live facial recognition cameras to {i} junctions",
+            summary=f"Police in town {i} said the cameras would cover {i} junctions this year.",
+        )
+        for i in range(300)
+    ]
+    ids = []
+    with store._tx() as tx:
+        for s in [original, *template]:
+            sig = signature(story_text(s))
+            sid = tx.execute(
+                "INSERT INTO stories (source, key, title, link, summary, lang, first_seen) "
+                "VALUES (?,?,?,?,?,?,?) RETURNING id",
+                (s.source, s.key, s.title, "", s.summary, "en", now),
+            ).fetchall()[0]["id"]
+            ids.append(sid)
+            tx.execute(
+                "INSERT INTO signatures (story_id, sig, created_at) VALUES (?,?,?)",
+                (sid, dedupe.pack(sig), now),
+            )
+            tx.executemany(
+                "INSERT INTO signature_bands (band, story_id) VALUES (?,?)",
+                [(b, sid) for b in dedupe.bands(sig)],
+            )
+    copy = Story(
+        source="agency",
+        key="url:https://agency.example/copy",
+        title=original.title,
+        summary=original.summary,
+    )
+    judged = []
+    real = dedupe.similarity
+    monkeypatch.setattr(dedupe, "similarity", lambda a, b: judged.append(1) or real(a, b))
+    found = store.find_near_duplicate(signature(story_text(copy)), now - 60, copy)
+    assert found is not None and found[1] == "wire"
+    assert found[0] == ids[0]  # the original
+    assert len(judged) <= dedupe.MAX_CANDIDATES
+    store.close()

@@ -264,15 +264,25 @@ class Stories(Sources):
         signature's bands find are judged on their text (dedupe.same_story),
         most similar first. Without `story`, the most similar one past the
         MinHash threshold."""
-        from ..dedupe import CANDIDATE_THRESHOLD, THRESHOLD, bands, same_story, similarity, unpack
+        from ..dedupe import (
+            CANDIDATE_THRESHOLD,
+            MAX_CANDIDATES,
+            THRESHOLD,
+            bands,
+            same_story,
+            similarity,
+            unpack,
+        )
 
         keys = bands(sig)
         marks = ",".join("?" * len(keys))
         rows = self.db.execute(
             "SELECT s.story_id, s.sig, st.source, st.key, st.title, st.summary FROM signatures s "
-            "JOIN stories st ON st.id=s.story_id WHERE s.created_at>=? AND s.story_id IN "
-            f"(SELECT story_id FROM signature_bands WHERE band IN ({marks}))",
-            [since, *keys],
+            "JOIN stories st ON st.id=s.story_id WHERE s.story_id IN "
+            "(SELECT b.story_id FROM signature_bands b JOIN signatures w ON w.story_id=b.story_id "
+            f"WHERE b.band IN ({marks}) AND w.created_at>=? GROUP BY b.story_id "
+            "ORDER BY COUNT(*) DESC, b.story_id DESC LIMIT ?)",
+            [*keys, since, MAX_CANDIDATES],
         ).fetchall()
         floor = THRESHOLD if story is None else CANDIDATE_THRESHOLD
         scored = sorted(
