@@ -34,7 +34,10 @@ Both run from compiled bytecode, as installed programs do: pip compiled
 urlwatch's when it installed it, and the monitor's modules are compiled
 into a bytecode folder in the temporary folder before the clock starts
 (PYTHONDONTWRITEBYTECODE, when set, would otherwise have the monitor
-compile its sources again in every run).
+compile its sources again in every run). Before each round's clock starts,
+one untimed `monitor once` of ten feeds (own state) compiles every other
+module a poll imports into that folder, and `monitor check` of both configs
+fills the YAML cache, so that no timed run pays either (see warm_up).
 
 The two programs take turns, a whole sequence each per round, so that both
 meet the same load; each figure is the best of --repeat rounds (the machine
