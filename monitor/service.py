@@ -79,6 +79,7 @@ class Monitor(Polls):
         stop: threading.Event | None = None,
         clock: Callable[[], float] = time.time,
         problems: list[str] | None = None,
+        metrics: bool = True,
     ):
         self.config = config
         self.rules = ruleset
@@ -96,7 +97,10 @@ class Monitor(Polls):
         # when each paced service (gdelt) was last asked, kept from cycle to cycle
         self.paced: dict[str, float] = {}
         self.metrics = Metrics()
-        log.subscribe(self.metrics.on_event)
+        # `monitor once` serves no /metrics: its polls are not counted
+        self.counting = metrics
+        if metrics:
+            log.subscribe(self.metrics.on_event)
         self._use_config()
         self.reloader = Reloader(self)
         self.api: HttpApi | None = (
@@ -480,7 +484,8 @@ class Monitor(Polls):
     def _cycle_ended(self, seconds: float) -> None:
         self.cycle_ended_at = time.monotonic()
         ended = time.time()
-        self.metrics.cycle_ended(seconds, ended, self.store.outbox_counts())
+        if self.counting:
+            self.metrics.cycle_ended(seconds, ended, self.store.outbox_counts())
         self.store.set_meta("last_cycle", {"ended_at": ended, "seconds": round(seconds, 3)})
 
     def deliver(self) -> DeliveryStats:

@@ -317,6 +317,34 @@ def store(request, tmp_path):
     s.close()
 
 
+def test_a_cycle_with_nothing_due_opens_no_write_transaction(store):
+    """Most cycles have nothing to send: the outbox is read, not locked. A
+    row that is due is still claimed and sent, in a transaction."""
+    from test_poll_groups import Trace
+
+    dests = {"desk": ["json://h/a"]}
+    configs = {"desk": ChannelConfig(burst=60)}
+    clock, rec = Clock(), Recorder()
+    trace = Trace(store)
+    assert (
+        deliver_due(store, dests, DeliverySettings(), configs=configs, sender=rec, now=clock).sent
+        == 0
+    )
+    assert trace.transactions == 0  # an empty outbox
+    _queue(store, story(1), [match()], dests, configs, now=clock.t)
+    trace.clear()
+    assert (
+        deliver_due(store, dests, DeliverySettings(), configs=configs, sender=rec, now=clock).sent
+        == 0
+    )
+    assert trace.transactions == 0  # a row in its burst window: not due yet
+    clock.t = T0 + 60
+    stats = deliver_due(store, dests, DeliverySettings(), configs=configs, sender=rec, now=clock)
+    assert stats.sent == 1 and len(rec.sent) == 1
+    assert trace.transactions >= 1
+    assert store.outbox_counts() == {"pending": 0, "sent": 1, "dead": 0}
+
+
 # -- bursts and digests, on a controlled clock --------------------------------
 def test_a_burst_folds_matches_within_the_window_into_one_message_per_destination(store):
     dests = {"desk": ["json://h/a", "json://h/b"]}

@@ -47,12 +47,13 @@ def _stop_deadline(grace: float) -> None:
     os._exit(0)
 
 
-def _start(args, wait_for_store: bool = False):
+def _start(args, wait_for_store: bool = False, metrics: bool = True):
     """A Monitor for run/once, stopped by SIGTERM or SIGINT (leaving at the
     latest STOP_GRACE seconds later); None when a signal came during
     start-up (the program's first import installed a handler for it).
     With `wait_for_store` (run), a state that is locked by another
-    process or away is waited for, never a reason to exit."""
+    process or away is waited for, never a reason to exit. Without
+    `metrics` (once), nothing is counted for a /metrics that never serves."""
     from monitor.service import STOP_GRACE, Monitor
     from monitor.store import StoreUnavailable
 
@@ -67,7 +68,9 @@ def _start(args, wait_for_store: bool = False):
         return _stopped_early()
     while True:
         try:
-            mon = Monitor(config, ruleset, stop=stop, problems=[str(p) for p in problems])
+            mon = Monitor(
+                config, ruleset, stop=stop, problems=[str(p) for p in problems], metrics=metrics
+            )
             break
         except StoreUnavailable as e:
             if not wait_for_store or stop.is_set():
@@ -113,7 +116,7 @@ def cmd_run(args) -> int:
 def cmd_once(args) -> int:
     from monitor.progress import Progress
 
-    mon = _start(args)
+    mon = _start(args, metrics=False)
     if mon is None:
         return 0
     try:
