@@ -69,3 +69,12 @@ def pg_server():
 def pg_url(pg_server):
     """The URL of a fresh, empty database on the session's server."""
     return pg_server.new_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state(request, tmp_path):
+    """A state location on each backend: a SQLite file, then a fresh
+    PostgreSQL database."""
+    if request.param == "sqlite":
+        return tmp_path / "state.db"
+    return request.getfixturevalue("pg_url")

@@ -311,10 +311,7 @@ def test_posts_told_apart_only_by_fragment_are_all_kept_and_alerted(tmp_path, ht
         mon.close()
 
 
-@pytest.mark.parametrize("db", ["sqlite", "postgresql"])
-def test_a_copy_is_found_among_many_template_stories_judging_a_bounded_few(
-    db, tmp_path, monkeypatch, request
-):
+def test_a_copy_is_found_among_many_template_stories_judging_a_bounded_few(state, monkeypatch):
     """Headlines off one template share bands with every earlier one: each
     new story is judged against the likeliest copies only, and the real
     copy is still found."""
@@ -323,7 +320,6 @@ def test_a_copy_is_found_among_many_template_stories_judging_a_bounded_few(
     import monitor.dedupe as dedupe
     from monitor.store import Store
 
-    state = tmp_path / "state.db" if db == "sqlite" else request.getfixturevalue("pg_url")
     store = Store(state)
     now = time.time()
     original = Story(

@@ -30,13 +30,6 @@ rules:
 """
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def state(request, tmp_path):
-    if request.param == "sqlite":
-        return tmp_path / "state.db"
-    return request.getfixturevalue("pg_url")
-
-
 class Trace:
     """What a store's connection was asked: every statement on SQLite (the
     driver's trace callback), the transactions and statements on PostgreSQL

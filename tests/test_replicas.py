@@ -32,14 +32,6 @@ rules:
 """
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def state(request, tmp_path):
-    """A state location on each backend."""
-    if request.param == "sqlite":
-        return tmp_path / "state.db"
-    return request.getfixturevalue("pg_url")
-
-
 def _story(n: int) -> Story:
     return Story(
         source="wire",

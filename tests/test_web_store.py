@@ -45,13 +45,6 @@ def _as_schema_4(store: Store) -> None:
     store.db.execute("UPDATE meta SET value='4' WHERE key='schema_version'")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def state(request, tmp_path):
-    if request.param == "sqlite":
-        return tmp_path / "state.db"
-    return request.getfixturevalue("pg_url")
-
-
 def test_schema_5_adds_verdicts_to_a_schema_4_state(state):
     store = Store(state)
     _stories(store)
