@@ -356,24 +356,26 @@ class Web(Connected):
     # -- rules, sources and delivery ------------------------------------------
     def matches_per_day(self, start: float) -> dict[str, dict[int, int]]:
         """{rule id: {day index from `start`: matches}}."""
-        out: dict[str, dict[int, int]] = {}
-        for r in self.db.execute(
-            f"SELECT rule_id, {self._day_expr('created_at')} AS day, COUNT(*) AS n FROM matches "
-            "WHERE created_at>=? GROUP BY rule_id, day",
-            (start, start),
-        ):
-            out.setdefault(r["rule_id"], {})[int(r["day"])] = r["n"]
-        return out
+        return self._per_day("rule_id", "matches", "created_at", start)
 
     def stories_per_day(self, start: float) -> dict[str, dict[int, int]]:
         """{source: {day index from `start`: new stories}}."""
+        return self._per_day("source", "stories", "first_seen", start, NOTICE_SOURCE)
+
+    def _per_day(
+        self, key: str, table: str, column: str, start: float, but: str | None = None
+    ) -> dict[str, dict[int, int]]:
+        """{`key`: {day index from `start`: rows}} of `table` dated by `column`,
+        leaving out the rows whose `key` is `but`."""
         out: dict[str, dict[int, int]] = {}
+        skip = f" AND {key}<>?" if but is not None else ""
+        args = (start, start) if but is None else (start, start, but)
         for r in self.db.execute(
-            f"SELECT source, {self._day_expr('first_seen')} AS day, COUNT(*) AS n FROM stories "
-            "WHERE first_seen>=? AND source<>? GROUP BY source, day",
-            (start, start, NOTICE_SOURCE),
+            f"SELECT {key}, {self._day_expr(column)} AS day, COUNT(*) AS n FROM {table} "
+            f"WHERE {column}>=?{skip} GROUP BY {key}, day",
+            args,
         ):
-            out.setdefault(r["source"], {})[int(r["day"])] = r["n"]
+            out.setdefault(r[key], {})[int(r["day"])] = r["n"]
         return out
 
     def broken_notices_per_day(self, start: float) -> dict[int, int]:
