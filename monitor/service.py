@@ -38,7 +38,7 @@ from .health import (
     is_network_down,
 )
 from .metrics import Metrics
-from .pollgroup import Pending, PollGroup
+from .pollgroup import PollGroup
 from .polls import PollOutcome, Polls, _one_line  # noqa: F401
 from .reload import Reloader
 from .robots import Robots
@@ -352,7 +352,7 @@ class Monitor(Polls):
             seconds until it will be (the fetch loop wakes for it)."""
             wait = group.wait()
             if wait == 0:
-                self._settle(group.take())
+                group.write(group.take(), self._fenced)
                 return None
             return wait
 
@@ -377,7 +377,7 @@ class Monitor(Polls):
                 paced=self.paced,
                 idle=settle,
             )
-            self._settle(group.take())
+            group.write(group.take(), self._fenced)
         finally:
             self.group = None  # a store error: the rows not written mean a poll again
         down = is_network_down(
@@ -433,53 +433,6 @@ class Monitor(Polls):
                 raise
             except Exception:
                 return PollOutcome(src.name, False, reason="internal_error", error=error)
-
-    def _settle(self, entries: list[Pending]) -> None:
-        """Write a group of unchanged polls, then what follows each (its log
-        line, its health). A source whose lease was lost is not written and
-        its outcome says so; when the group as a whole cannot be written (a
-        value the database refuses), each row is written on its own."""
-        if not entries:
-            return
-        try:
-            lost = set(self.store.record_not_modified_many([e.row for e in entries]))
-        except StoreUnavailable:
-            raise
-        except Exception as e:
-            log.event("poll.group_write_failed", level="error", error=_one_line(e))
-            for entry in entries:
-                self._settled(entry, functools.partial(self._write_one, entry))
-            return
-        for entry in entries:
-            if entry.row.name in lost:
-                self._settled(entry, functools.partial(_raise, LeaseLost(entry.row.name)))
-            else:
-                self._settled(entry, entry.then)
-
-    def _write_one(self, entry: Pending) -> None:
-        r = entry.row
-        self.store.record_not_modified(
-            r.name,
-            r.next_check_at,
-            r.now,
-            etag=r.etag,
-            last_modified=r.last_modified,
-            status=r.status,
-            lease=r.lease,
-        )
-        entry.then()
-
-    def _settled(self, entry: Pending, write: Callable[[], object]) -> None:
-        """`write` through _fenced; the outcome handed back for the poll
-        becomes the failure _fenced names, if any."""
-
-        def attempt() -> PollOutcome:
-            write()
-            return entry.outcome
-
-        got = self._fenced(entry.src, attempt)
-        if got is not entry.outcome:
-            vars(entry.outcome).update(vars(got))
 
     def _cycle_ended(self, seconds: float) -> None:
         self.cycle_ended_at = time.monotonic()

@@ -16,7 +16,7 @@ import monitor.pollgroup
 import monitor.polls
 from monitor.config import Config, FetchSettings, SourceConfig
 from monitor.engine import load_rules
-from monitor.pollgroup import Pending
+from monitor.pollgroup import Pending, PollGroup
 from monitor.service import Monitor
 from monitor.store import NotModified, Store, StoreUnavailable
 
@@ -334,7 +334,7 @@ def test_a_row_the_database_refuses_costs_only_its_own_source(tmp_path, http_ser
             for n in names
         ]
         with caplog.at_level("INFO", logger="monitor"):
-            mon._settle(entries)
+            PollGroup(mon.store).write(entries, mon._fenced)
         assert "event=poll.group_write_failed" in caplog.text
         assert then == {"s0": ["written"], "s1": [], "s2": ["written"]}
         assert outcomes["s1"].reason == "internal_error" and not outcomes["s1"].ok
