@@ -5,6 +5,9 @@ itself (service.py), which schedules, fetches, delivers and reloads.
 
 `Polls` is a mixin of `Monitor`: it uses the monitor's config, rules, store,
 router, fetch pool and clock, and holds no state of its own.
+
+Size: the steps of one poll in order (parse, plan, write, failure); the
+decisions are in plan.py and the unchanged polls' writes in pollgroup.py.
 """
 
 from __future__ import annotations

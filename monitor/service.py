@@ -1,7 +1,8 @@
 """The monitor's loop: poll due sources, match, store, deliver.
 
 Size: the loop itself (cycle, leases, delivery, idle, signals, reload,
-health); one source's poll is handled in polls.py.
+health); one source's poll is handled in polls.py, a group of unchanged
+polls written by pollgroup.py.
 """
 
 from __future__ import annotations

@@ -7,6 +7,9 @@ Loading happens in three passes over all files: read every file (and the
 list files it includes), collect the named term lists of all of them, then
 parse the rules, resolving `extend` against the parsed base rule. A problem
 in one file or rule never stops the others.
+
+Size: the three passes share the files' state (lists, base rules,
+problems); the condition syntax is apart in conditions.py.
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ topic it should have had), or that a stored story should have matched.
 One verdict per story and rule; a new one replaces the old (the table is
 created by the store's schema 5). They feed the rules page's precision and
 `monitor feedback export`.
+
+Size: one query per page section, each short; kept together as the
+dashboard's one reading surface.
 """
 
 from __future__ import annotations
