@@ -224,6 +224,26 @@ def serve_then_run(script: Path, n: int, workers: int) -> None:
             server.wait()
 
 
+def add_roles(ap: argparse.ArgumentParser) -> None:
+    """The hidden options serve_then_run starts this script's two processes with."""
+    ap.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--port-file", help=argparse.SUPPRESS)
+    ap.add_argument("--run", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
+
+
+def play_role(args: argparse.Namespace, serve, run) -> bool:
+    """Be the farm (--serve) or the monitor (--run) when asked; False when
+    this is the parent that starts both."""
+    if args.serve:
+        serve(args.serve, args.port_file)
+        return True
+    if args.run:
+        run(args.run, args.port, args.workers)
+        return True
+    return False
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -233,16 +253,9 @@ def main() -> int:
     )
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--workers", type=int, default=8)
-    ap.add_argument("--serve", type=int, help=argparse.SUPPRESS)
-    ap.add_argument("--port-file", help=argparse.SUPPRESS)
-    ap.add_argument("--run", type=int, help=argparse.SUPPRESS)
-    ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    add_roles(ap)
     args = ap.parse_args()
-    if args.serve:
-        serve(args.serve, args.port_file)
-        return 0
-    if args.run:
-        run_size(args.run, args.port, args.workers)
+    if play_role(args, serve, run_size):
         return 0
     print(f"farm benchmark: {os.cpu_count()} CPUs, {args.workers} fetch workers, 20 items per feed")
     for n in args.feeds or [200, 2000]:

@@ -32,7 +32,15 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from farm import ROOT, WORDS, feed_xml, peak_rss_mb, serve_then_run  # noqa: E402
+from farm import (  # noqa: E402
+    ROOT,
+    WORDS,
+    add_roles,
+    feed_xml,
+    peak_rss_mb,
+    play_role,
+    serve_then_run,
+)
 
 RESULTS = 100
 
@@ -205,16 +213,9 @@ def main() -> int:
     )
     ap.add_argument("--sources", type=int, default=200, help="feeds, and as many searches")
     ap.add_argument("--workers", type=int, default=8)
-    ap.add_argument("--serve", type=int, help=argparse.SUPPRESS)
-    ap.add_argument("--port-file", help=argparse.SUPPRESS)
-    ap.add_argument("--run", type=int, help=argparse.SUPPRESS)
-    ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    add_roles(ap)
     args = ap.parse_args()
-    if args.serve:
-        serve(args.serve, args.port_file)
-        return 0
-    if args.run:
-        run(args.run, args.port, args.workers)
+    if play_role(args, serve, run):
         return 0
     print(
         f"search farm: {os.cpu_count()} CPUs, {args.workers} fetch workers, "
