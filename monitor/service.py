@@ -38,7 +38,6 @@ from .health import (
     HealthKeeper,
     is_network_down,
 )
-from .metrics import Metrics
 from .pollgroup import PollGroup
 from .polls import PollOutcome, Polls, _one_line  # noqa: F401
 from .reload import Reloader
@@ -49,6 +48,7 @@ from .store import LeaseLost, SourceState, Store, StoreUnavailable, display_stat
 
 if TYPE_CHECKING:
     from .httpapi import HttpApi
+    from .metrics import Metrics
 
 
 def process_key() -> str:
@@ -97,10 +97,13 @@ class Monitor(Polls):
         self.pacer = Pacer(config.fetch.per_host_delay, self.stop)
         # when each paced service (gdelt) was last asked, kept from cycle to cycle
         self.paced: dict[str, float] = {}
-        self.metrics = Metrics()
-        # `monitor once` serves no /metrics: its polls are not counted
-        self.counting = metrics
+        # `monitor once` serves no /metrics: its polls are not counted, and
+        # prometheus_client is not even imported
+        self.metrics: Metrics | None = None
         if metrics:
+            from .metrics import Metrics
+
+            self.metrics = Metrics()
             log.subscribe(self.metrics.on_event)
         self._use_config()
         self.reloader = Reloader(self)
@@ -129,7 +132,8 @@ class Monitor(Polls):
         if self.api is not None:
             self.api.close()
             self.api = None
-        log.unsubscribe(self.metrics.on_event)
+        if self.metrics is not None:
+            log.unsubscribe(self.metrics.on_event)
         self.pool.shutdown(wait=True)
         self.fetcher.close()
         self.store.close()
@@ -169,8 +173,9 @@ class Monitor(Polls):
         self.store.ensure_sources((src.name, src.url) for src in self.sources)
         register_secrets(config)
         register_moved_secrets(config, self.store.sources())
-        self.metrics.rules.set(len(self.rules.rules))
-        self.metrics.sources.set(len(self.sources))
+        if self.metrics is not None:
+            self.metrics.rules.set(len(self.rules.rules))
+            self.metrics.sources.set(len(self.sources))
 
     def request_reload(self) -> None:
         self.reloader.request()
@@ -242,7 +247,7 @@ class Monitor(Polls):
                 *address,
                 health=self.health,
                 ready=self.ready,
-                metrics=self.metrics.exposition,
+                metrics=self.metrics.exposition if self.metrics else bytes,
                 pages=pages,
                 limits=limits,
             ).start()
@@ -438,7 +443,7 @@ class Monitor(Polls):
     def _cycle_ended(self, seconds: float) -> None:
         self.cycle_ended_at = time.monotonic()
         ended = time.time()
-        if self.counting:
+        if self.metrics is not None:
             self.metrics.cycle_ended(seconds, ended, self.store.outbox_counts())
         self.store.set_meta("last_cycle", {"ended_at": ended, "seconds": round(seconds, 3)})
 
