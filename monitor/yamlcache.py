@@ -29,7 +29,7 @@ import yaml
 
 CACHE_MIN_BYTES = 32 * 1024
 CACHE_ENTRIES = 16
-_FORMAT = b"yamlcache 1"
+_FORMAT = b"yamlcache 2"
 _SUFFIX = ".marshal"
 
 

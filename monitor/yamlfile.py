@@ -3,8 +3,9 @@
 Config and rule files are written by hand, so every problem is reported as
 one line ``path:line:col: what was wrong``. We compose the node tree once,
 build plain data from it, and keep the tree to look up positions later.
-A big file read before comes from yamlcache by the hash of its bytes, and
-its tree is composed again only when a position is asked for.
+A big file read before comes from yamlcache by the hash of its bytes, with
+the lines of its collections (what a loaded rule records of itself); its
+tree is composed again only when another position is asked for.
 """
 
 from __future__ import annotations
@@ -136,11 +137,19 @@ class YamlDoc:
     """A file's data, and its node tree for positions. Given `text` instead
     of the tree, the tree is composed from it when first asked for."""
 
-    def __init__(self, path: str, data: Any, root: yaml.Node | None, text: str | None = None):
+    def __init__(
+        self,
+        path: str,
+        data: Any,
+        root: yaml.Node | None,
+        text: str | None = None,
+        lines: dict[tuple, int] | None = None,
+    ):
         self.path = path
         self.data = data
         self._root = root
         self._text = text
+        self._lines = lines  # collection_lines() of the tree, when it came from the cache
 
     @property
     def root(self) -> yaml.Node | None:
@@ -181,6 +190,16 @@ class YamlDoc:
                 return node
         return node
 
+    def line_of(self, loc: tuple) -> int | None:
+        """The line of node_at(loc), without composing the tree when the
+        cached lines hold it."""
+        if self._lines is not None:
+            found = self._lines.get(loc)
+            if found is not None:
+                return found
+        node = self.node_at(loc)
+        return node.start_mark.line + 1 if node is not None else None
+
     def error(self, loc: Iterable[Any], message: str) -> FileError:
         node = self.node_at(loc)
         if node is None:
@@ -204,13 +223,40 @@ def load_yaml(path: str | Path) -> YamlDoc:
         raise FileError(path, None, None, f"not UTF-8 text (byte {e.start})") from None
     key = yamlcache.key_of(raw, f"{_Loader.__name__} {MAX_ALIAS_NODES}")
     if key is not None:
-        hit, data = yamlcache.get(key)
-        if hit:
-            return YamlDoc(str(path), data, None, text)
+        hit, entry = yamlcache.get(key)
+        if hit and isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[1], dict):
+            return YamlDoc(str(path), entry[0], None, text, entry[1])
     doc = parse_yaml(text, path)
-    if key is not None:
-        yamlcache.put(key, doc.data)
+    if key is not None and doc.root is not None:
+        yamlcache.put(key, (doc.data, collection_lines(doc.root)))
     return doc
+
+
+def collection_lines(root: yaml.Node) -> dict[tuple, int]:
+    """{loc: line} as node_at finds them, for every sequence item (a rule,
+    a test case) by its index and every mapping or sequence under a key
+    (the key's line, where node_at stops). A key's scalar value is left
+    out: it is asked for only by errors, which compose the tree."""
+    lines: dict[tuple, int] = {}
+    stack: list[tuple[tuple, yaml.Node]] = [((), root)]
+    while stack:
+        loc, node = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value in node.value:
+                step = getattr(key_node, "value", None)
+                if not isinstance(step, str) or not isinstance(value, _COLLECTIONS):
+                    continue
+                here = (*loc, step)
+                if here not in lines:  # node_at takes a repeated key's first
+                    lines[here] = key_node.start_mark.line + 1
+                    stack.append((here, value))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                here = (*loc, i)
+                lines[here] = item.start_mark.line + 1
+                if isinstance(item, _COLLECTIONS):
+                    stack.append((here, item))
+    return lines
 
 
 def parse_yaml(text: str, path: str | Path = "<string>") -> YamlDoc:

@@ -4,15 +4,21 @@ position, never stale, and never in the way when the cache is broken."""
 
 from __future__ import annotations
 
+import marshal
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from monitor import yamlcache
+from monitor import yamlcache, yamlfile
 from monitor.config import ConfigError, load_config
+from monitor.engine import load_rules
 from monitor.yamlfile import FileError, load_yaml
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
@@ -42,7 +48,7 @@ def test_a_big_file_read_again_comes_from_the_cache(tmp_path):
     assert len(entries()) == 1
     # An entry that says something else shows that the entry is what is read.
     (only,) = entries()
-    yamlcache.put(only.name.split(".")[0], {"marker": True})
+    yamlcache.put(only.name.split(".")[0], ({"marker": True}, {}))
     assert load_yaml(cfg).data == {"marker": True}
     only.unlink()
     assert load_yaml(cfg).data == first.data
@@ -111,7 +117,8 @@ def test_monitor_check_reads_a_cached_config_the_same(tmp_path, cache_home):
 def test_a_broken_entry_is_read_past(tmp_path):
     cfg = big_config(tmp_path / "config.yaml")
     good = load_yaml(cfg).data
-    for junk in (b"", b"yamlcache 1", b"yamlcache 1\xff\x00garbage", b"not a cache entry"):
+    junk_entries = (b"", b"yamlcache 2", b"yamlcache 2\xff\x00garbage", b"not a cache entry")
+    for junk in junk_entries + (yamlcache._FORMAT + marshal.dumps({"old": "shape"}),):
         entries()[0].write_bytes(junk)
         assert load_yaml(cfg).data == good
 
@@ -151,3 +158,33 @@ def test_the_oldest_entries_go(tmp_path):
     for i in range(yamlcache.CACHE_ENTRIES + 3):
         load_yaml(big_config(tmp_path / f"c{i}.yaml", n=500 + i))
     assert len(entries()) == yamlcache.CACHE_ENTRIES
+
+
+def where(ruleset):
+    return [
+        (r.id, r.path, r.line, [c.line for c in r.tests.match + r.tests.no_match])
+        for r in ruleset.rules
+    ]
+
+
+def test_rules_from_the_cache_keep_their_lines_without_composing_again(tmp_path, monkeypatch):
+    """A rule and each of its test cases record their line; from the cache
+    those lines come from the entry, and the file's tree is not composed."""
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", rules, ignore=shutil.ignore_patterns("semantic", "examples"))
+    assert max(f.stat().st_size for f in rules.glob("*.yaml")) >= yamlcache.CACHE_MIN_BYTES
+    fresh, problems = load_rules([rules])
+    assert problems == [] and len(entries()) >= 1
+    composed = []
+    compose = yamlfile.YamlDoc.root.fget
+
+    def counting(doc):
+        composed.append(doc.path)
+        return compose(doc)
+
+    monkeypatch.setattr(yamlfile.YamlDoc, "root", property(counting))
+    cached, _ = load_rules([rules])
+    big = [str(f) for f in rules.glob("*.yaml") if f.stat().st_size >= yamlcache.CACHE_MIN_BYTES]
+    assert not set(composed) & set(big)
+    assert where(cached) == where(fresh)
+    assert all(line for _, _, line, _ in where(cached))

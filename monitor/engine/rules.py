@@ -45,8 +45,7 @@ def _tests(doc: YamlDoc, loc: tuple, model: TestsModel | None) -> RuleTests:
     if model is not None:
         for kind, cases in (("match", model.match), ("no_match", model.no_match)):
             for j, case in enumerate(cases):
-                case_node = doc.node_at(loc + ("tests", kind, j))
-                line = case_node.start_mark.line + 1 if case_node is not None else None
+                line = doc.line_of((*loc, "tests", kind, j))
                 fields = {k: v for k, v in case.model_dump().items() if v}
                 tests[kind].append(RuleTest(kind == "match", fields, line))
     return RuleTests(tuple(tests["match"]), tuple(tests["no_match"]))
@@ -110,7 +109,6 @@ def _parse_rule(
     weighted = tuple(parser.weighted)
     if not check_weights(doc, loc, model.threshold, weighted, errors):
         return None
-    node = doc.node_at(loc)
     return Rule(
         id=model.id,
         title=model.title or "",
@@ -121,7 +119,7 @@ def _parse_rule(
         enabled=model.enabled,
         condition=condition,
         path=path,
-        line=node.start_mark.line + 1 if node is not None else None,
+        line=doc.line_of(loc),
         description=model.description,
         references=tuple(model.references),
         tests=_tests(doc, loc, model.tests),
@@ -176,7 +174,6 @@ def _apply_extend(p: _Pending, base: Rule, lists: Lists, errors: list[FileError]
     threshold = changes.get("threshold", base.threshold)
     if not check_weights(doc, loc, threshold, weighted, errors):
         return None
-    node = doc.node_at(loc)
     return replace(
         base,
         **changes,
@@ -184,7 +181,7 @@ def _apply_extend(p: _Pending, base: Rule, lists: Lists, errors: list[FileError]
         condition=condition,
         weighted=weighted,
         path=p.path,
-        line=node.start_mark.line + 1 if node is not None else None,
+        line=doc.line_of(loc),
         tests=_tests(doc, loc, model.tests),
         extends=base.id,
     )
@@ -455,10 +452,7 @@ def read_rules(paths: list[Path]) -> tuple[list[Rule], list[FileError]]:
                     by_id[got.id] = got
                     rules.append(((n, i), got))
             elif isinstance(got, RuleModel):
-                node = doc.node_at(loc)
-                if claim(
-                    doc, loc, got.id, path, node.start_mark.line + 1 if node is not None else None
-                ):
+                if claim(doc, loc, got.id, path, doc.line_of(loc)):
                     pending.append(_Pending(doc, path, (n, i), loc, raw, got))
     resolve_errors: list[FileError] = []
     rules.extend(_resolve(pending, by_id, lists, resolve_errors))
