@@ -102,14 +102,17 @@ class SourceConfig(Strict):
     def _options_match_kind(self) -> SourceConfig:
         """Each kind checks its own options; another kind's option is refused."""
         own = KINDS[self.kind].options
+        given = self.model_fields_set  # an option left out keeps its None/False default
         for kind in KINDS.values():
             if kind.name == self.kind:
                 if kind.check is not None:
                     kind.check(self)
                 continue
             for option in kind.options:
+                if option in own or option not in given:
+                    continue
                 value = getattr(self, option)
-                if option not in own and value is not None and value is not False:
+                if value is not None and value is not False:
                     written = type(self).model_fields[option].alias or option
                     owners = [k.name for k in KINDS.values() if option in k.options]
                     names = (
