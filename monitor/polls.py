@@ -174,10 +174,15 @@ class Polls:
 
         fresh = [s for s in stories if not answered.get(s.key, False)]
         canonical = {s.key: story_url(s) for s in fresh}
-        keys, urls = self.store.known_stories(
-            src.name, [s.key for s in fresh if s.key not in answered], list(canonical.values())
-        )
-        keys |= {k for k, stored in answered.items() if stored}
+        if first:
+            # A baseline matches nothing, so whether another source stored
+            # these URLs changes nothing, and this source has stored nothing
+            keys, urls = set(), set()
+        else:
+            keys, urls = self.store.known_stories(
+                src.name, [s.key for s in fresh if s.key not in answered], list(canonical.values())
+            )
+            keys |= {k for k, stored in answered.items() if stored}
         sorted_ = plan.triage(
             state, stories, plan.Known(frozenset(keys), frozenset(urls), canonical)
         )

@@ -263,7 +263,9 @@ class Monitor(Polls):
             etag=state.etag if state else None,
             last_modified=state.last_modified if state else None,
             # configured headers go to the configured origin only, also after a 301
-            headers=(src.headers or None) if same_origin(url, src.url) else None,
+            headers=src.headers
+            if src.headers and (url == src.url or same_origin(url, src.url))
+            else None,
             proxy=src.proxy,
             before=self.robots.checker(src, url),
             pace=pace_of(src),

@@ -89,16 +89,42 @@ def clean_text(value: str) -> str:
     return value
 
 
+def _storable(text: str) -> bool:
+    """Whether `text` needs no cleaning: no NUL, and encodable as UTF-8."""
+    if "\x00" in text:
+        return False
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def clean_params(params: Any) -> Any:
     """`params` with every string made storable (the same object when
-    nothing needed it, which is nearly always)."""
+    nothing needed it, which is nearly always). The strings are checked
+    joined, in one pass of C code, and cleaned one by one only when that
+    finds something (a lone surrogate stays lone when joined: Python never
+    pairs two of them into one character)."""
     if isinstance(params, dict):
         if any(type(v) is str for v in params.values()):
             return {k: clean_text(v) if type(v) is str else v for k, v in params.items()}
         return params
-    if any(type(v) is str and clean_text(v) is not v for v in params):
-        return tuple(clean_text(v) if type(v) is str else v for v in params)
-    return params
+    if _storable("".join([v for v in params if type(v) is str])):
+        return params
+    return tuple(clean_text(v) if type(v) is str else v for v in params)
+
+
+def clean_rows(rows: Any) -> list:
+    """clean_params for every row of an executemany, all rows' strings
+    checked in one pass; the rows themselves when nothing needed it."""
+    rows = rows if isinstance(rows, list) else list(rows)
+    if rows and not isinstance(rows[0], dict):
+        if _storable("".join([v for row in rows for v in row if type(v) is str])):
+            return rows
+    return [clean_params(r) for r in rows]
 
 
 class StoreLocked(StoreUnavailable):
@@ -145,7 +171,7 @@ class SqliteDb(sqlite3.Connection):
 
     def executemany(self, sql: str, seq: Any, /) -> sqlite3.Cursor:
         try:
-            return super().executemany(sql, (clean_params(p) for p in seq))
+            return super().executemany(sql, clean_rows(seq))
         except sqlite3.DatabaseError as e:
             raise self._unavailable(e) from None
 
@@ -236,7 +262,7 @@ class _PgDb:
     def executemany(self, sql: str, seq):
         cur = self.conn.cursor()
         try:
-            cur.executemany(_pg_sql(sql), [clean_params(p) for p in seq])
+            cur.executemany(_pg_sql(sql), clean_rows(seq))
         except self._psycopg.OperationalError as e:
             raise StoreUnavailable(_first_line(e)) from None
         return cur
