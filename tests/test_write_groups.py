@@ -101,6 +101,7 @@ def test_a_changed_cycle_writes_its_polls_in_one_transaction(
 def test_a_lost_lease_in_the_group_writes_nothing_of_that_poll_and_keeps_the_rest(
     state, tmp_path, http_server, long_groups, caplog
 ):
+    caplog.set_level("INFO", logger="monitor")
     names = ["s0", "s1", "s2"]
     mon = _monitor(state, tmp_path, _serve(http_server, names, new=False), workers=1)
     other = Store(state)
@@ -118,6 +119,7 @@ def test_a_lost_lease_in_the_group_writes_nothing_of_that_poll_and_keeps_the_res
 
         http_server.route("/s0.xml", stolen)
         trace = Trace(mon.store)
+        caplog.clear()
         with caplog.at_level("INFO", logger="monitor"):
             polls = {p.source: p for p in mon.cycle(mon.sources).polls}
         assert polls["s0"].reason == "lease_lost" and not polls["s0"].ok
@@ -210,6 +212,7 @@ def test_a_copy_of_a_story_written_earlier_in_the_open_group_is_known_as_one(
 def test_a_group_the_database_will_not_commit_is_written_poll_by_poll(
     state, tmp_path, http_server, long_groups, monkeypatch, caplog
 ):
+    caplog.set_level("INFO", logger="monitor")
     names = ["s0", "s1", "s2"]
     mon = _monitor(state, tmp_path, _serve(http_server, names, new=False))
     commit = GroupTx.commit
@@ -226,6 +229,7 @@ def test_a_group_the_database_will_not_commit_is_written_poll_by_poll(
         _serve(http_server, names, new=True)
         monkeypatch.setattr(GroupTx, "commit", refuse_once)
         trace = Trace(mon.store)
+        caplog.clear()
         with caplog.at_level("INFO", logger="monitor"):
             polls = mon.cycle(mon.sources).polls
         assert refused and "event=poll.group_write_failed" in caplog.text
