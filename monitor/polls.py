@@ -12,6 +12,7 @@ decisions are in plan.py and the unchanged polls' writes in pollgroup.py.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -45,7 +46,7 @@ from .health import (
 )
 from .identity import story_url
 from .models import Story
-from .pollgroup import Pending, PollGroup
+from .pollgroup import Pending, PollGroup, WriteGroup, Written
 from .scheduler import backoff_interval, next_interval, server_hint
 from .sources import SourceError, parse
 from .sources.search import name_search_error, search_of
@@ -89,6 +90,8 @@ class Polls:
     pool: ThreadPoolExecutor
     # the cycle's group of unchanged polls, None outside a cycle
     group: PollGroup | None
+    # the cycle's open group of written polls, None outside a cycle
+    writes: WriteGroup | None
 
     def handle(
         self, src: SourceConfig, state: SourceState | None, result: FetchResult
@@ -174,10 +177,16 @@ class Polls:
 
         fresh = [s for s in stories if not answered.get(s.key, False)]
         canonical = {s.key: story_url(s) for s in fresh}
-        keys, urls = self.store.known_stories(
-            src.name, [s.key for s in fresh if s.key not in answered], list(canonical.values())
-        )
-        keys |= {k for k, stored in answered.items() if stored}
+        if first:
+            # A baseline matches nothing, so whether another source stored
+            # these URLs changes nothing, and this source has stored nothing
+            keys: set[str] = set()
+            urls: set[str] = set()
+        else:
+            keys, urls = self.store.known_stories(
+                src.name, [s.key for s in fresh if s.key not in answered], list(canonical.values())
+            )
+            keys |= {k for k, stored in answered.items() if stored}
         sorted_ = plan.triage(
             state, stories, plan.Known(frozenset(keys), frozenset(urls), canonical)
         )
@@ -211,9 +220,9 @@ class Polls:
         )
         for note in poll.notes:
             log.event(note.event, **dict(note.fields))
-        self.router.remember(poll.routed, now)
         baseline, new, matched = poll.baseline, sorted_.new, poll.matched
-        queued = self._record_poll(
+        write = functools.partial(
+            self._record_poll,
             src.name,
             list(poll.stories),
             etag=result.etag,
@@ -224,20 +233,31 @@ class Polls:
             status=result.status,
             lease=self.leases.get(src.name),
         )
+        queued = write(grouped=True)
         if src.full_text:  # the poll is written: its pages need not be remembered
             self.store.drop_meta_under(f"article:{src.name}:")
-        log.event(
-            "source.polled",
-            source=src.name,
-            status=result.status,
-            stories=len(stories),
-            new=len(new),
-            baseline=str(baseline).lower(),
-            matched=matched,
-            queued=queued,
-        )
-        self.source_health.success(src, state, now, new=len(new))
-        return PollOutcome(src.name, True, len(new), baseline, matched, queued)
+        outcome = PollOutcome(src.name, True, len(new), baseline, matched, queued)
+        polled: dict[str, object] = {
+            "source": src.name,
+            "status": result.status,
+            "stories": len(stories),
+            "new": len(new),
+            "baseline": str(baseline).lower(),
+            "matched": matched,
+            "queued": queued,
+        }
+
+        def committed() -> None:
+            # the alerts' quiet periods start once they are stored for good
+            self.router.remember(poll.routed, now)
+            log.event("source.polled", "info", **polled)
+            self.source_health.success(src, state, now, new=len(new))
+
+        if self.writes is not None and self.writes.open:  # committed with its group
+            self.writes.add(Written(src, write, committed, outcome))
+        else:
+            committed()
+        return outcome
 
     def _check_one(self, src: SourceConfig, story: Story, now: float, vector=None) -> plan.Checked:
         """_check, for one story whose handling may meet a bug: such a story
@@ -257,10 +277,14 @@ class Polls:
             )
             return plan.Checked(story)
 
-    def _record_poll(self, source: str, planned: list, **kw) -> int:
+    def _record_poll(self, source: str, planned: list, *, grouped: bool = False, **kw) -> int:
         """Store.record_poll; when the whole poll cannot be written (a value
         the database refuses), each story is written on its own so one
-        story cannot keep the others, or the source, from the store."""
+        story cannot keep the others, or the source, from the store.
+        `grouped`: in the cycle's open group (pollgroup.WriteGroup), which
+        this opens if need be; each write is then a savepoint of it."""
+        if grouped and self.writes is not None:
+            self.writes.begin()
         try:
             return self.store.record_poll(source, planned, **kw)
         except (LeaseLost, StoreUnavailable):

@@ -38,7 +38,7 @@ from .health import (
     HealthKeeper,
     is_network_down,
 )
-from .pollgroup import PollGroup
+from .pollgroup import PollGroup, WriteGroup
 from .polls import PollOutcome, Polls, _one_line  # noqa: F401
 from .reload import Reloader
 from .robots import Robots
@@ -91,6 +91,7 @@ class Monitor(Polls):
         # The sources this replica claimed for the current cycle: {name: lease token}
         self.leases: dict[str, int] = {}
         self.group: PollGroup | None = None  # the cycle's unchanged polls, written together
+        self.writes: WriteGroup | None = None  # the cycle's open group of written polls
         self.fetcher = Fetcher(config.fetch, self.stop)
         self.pool = ThreadPoolExecutor(max_workers=config.fetch.workers, thread_name_prefix="fetch")
         self.robots = Robots(self.fetcher)
@@ -268,7 +269,9 @@ class Monitor(Polls):
             etag=state.etag if state else None,
             last_modified=state.last_modified if state else None,
             # configured headers go to the configured origin only, also after a 301
-            headers=(src.headers or None) if same_origin(url, src.url) else None,
+            headers=src.headers
+            if src.headers and (url == src.url or same_origin(url, src.url))
+            else None,
             proxy=src.proxy,
             before=self.robots.checker(src, url),
             pace=pace_of(src),
@@ -347,20 +350,31 @@ class Monitor(Polls):
                     self._fenced(src, lambda: self.failed_fetch(src, states.get(src.name), out))
                 )
             else:
+                if src.full_text:  # its pages are fetched first: no lock is held meanwhile
+                    writes.commit(self._fenced)
                 outcome.polls.append(
                     self._fenced(src, lambda: self.handle(src, states.get(src.name), out))
                 )
 
         group = self.group = PollGroup(self.store)
+        writes = self.writes = WriteGroup(self.store)
 
         def settle() -> float | None:
-            """Write the group of unchanged polls when it is due; else the
-            seconds until it will be (the fetch loop wakes for it)."""
+            """Write the group of unchanged polls, and commit the open group
+            of written ones, when due; else the seconds until the first of
+            them will be (the fetch loop wakes for it)."""
             wait = group.wait()
             if wait == 0:
+                # the unchanged rows are written in a transaction of their own
+                writes.commit(self._fenced)
                 group.write(group.take(), self._fenced)
-                return None
-            return wait
+                wait = None
+            due = writes.wait()
+            if due == 0:
+                writes.commit(self._fenced)
+                due = None
+            waits = [w for w in (wait, due) if w is not None]
+            return min(waits) if waits else None
 
         def on_each(job: Job, out: FetchResult | FetchError) -> None:
             on_result(job, out)
@@ -383,9 +397,12 @@ class Monitor(Polls):
                 paced=self.paced,
                 idle=settle,
             )
+            writes.commit(self._fenced)
             group.write(group.take(), self._fenced)
         finally:
-            self.group = None  # a store error: the rows not written mean a poll again
+            # a store error: the rows not written, or not committed, mean a poll again
+            writes.abandon()
+            self.group = self.writes = None
         down = is_network_down(
             [e.reason for _, e in network], sum(p.ok for p in outcome.polls)
         ) and not any(p.reason not in NETWORK_REASONS for p in outcome.polls if not p.ok)
@@ -419,7 +436,7 @@ class Monitor(Polls):
         """Handle a result unless the source's lease was lost meanwhile (this
         replica stalled past it and another claimed the source)."""
         try:
-            return write()
+            return self._savepointed(write)
         except LeaseLost:
             log.event(
                 "source.lease_lost",
@@ -434,11 +451,24 @@ class Monitor(Polls):
             error = _one_line(e)
             log.event("source.crashed", level="error", source=src.name, error=error)
             try:
-                return self._failed(src, self.store.source_state(src.name), "internal_error", error)
+                return self._savepointed(
+                    lambda: self._failed(
+                        src, self.store.source_state(src.name), "internal_error", error
+                    )
+                )
             except (LeaseLost, StoreUnavailable):
                 raise
             except Exception:
                 return PollOutcome(src.name, False, reason="internal_error", error=error)
+
+    def _savepointed(self, write: Callable[[], PollOutcome]) -> PollOutcome:
+        """`write`, in a savepoint of the open group on PostgreSQL, where a
+        statement that fails would otherwise fail the whole transaction (on
+        SQLite a failed statement undoes itself alone)."""
+        if self.writes is None or not self.writes.open or not self.store.postgres:
+            return write()
+        with self.store.savepoint():
+            return write()
 
     def _cycle_ended(self, seconds: float) -> None:
         self.cycle_ended_at = time.monotonic()

@@ -89,16 +89,42 @@ def clean_text(value: str) -> str:
     return value
 
 
+def _storable(text: str) -> bool:
+    """Whether `text` needs no cleaning: no NUL, and encodable as UTF-8."""
+    if "\x00" in text:
+        return False
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def clean_params(params: Any) -> Any:
     """`params` with every string made storable (the same object when
-    nothing needed it, which is nearly always)."""
+    nothing needed it, which is nearly always). The strings are checked
+    joined, in one pass of C code, and cleaned one by one only when that
+    finds something (a lone surrogate stays lone when joined: Python never
+    pairs two of them into one character)."""
     if isinstance(params, dict):
         if any(type(v) is str for v in params.values()):
             return {k: clean_text(v) if type(v) is str else v for k, v in params.items()}
         return params
-    if any(type(v) is str and clean_text(v) is not v for v in params):
-        return tuple(clean_text(v) if type(v) is str else v for v in params)
-    return params
+    if _storable("".join([v for v in params if type(v) is str])):
+        return params
+    return tuple(clean_text(v) if type(v) is str else v for v in params)
+
+
+def clean_rows(rows: Any) -> list:
+    """clean_params for every row of an executemany, all rows' strings
+    checked in one pass; the rows themselves when nothing needed it."""
+    rows = rows if isinstance(rows, list) else list(rows)
+    if rows and not isinstance(rows[0], dict):
+        if _storable("".join([v for row in rows for v in row if type(v) is str])):
+            return rows
+    return [clean_params(r) for r in rows]
 
 
 class StoreLocked(StoreUnavailable):
@@ -145,7 +171,7 @@ class SqliteDb(sqlite3.Connection):
 
     def executemany(self, sql: str, seq: Any, /) -> sqlite3.Cursor:
         try:
-            return super().executemany(sql, (clean_params(p) for p in seq))
+            return super().executemany(sql, clean_rows(seq))
         except sqlite3.DatabaseError as e:
             raise self._unavailable(e) from None
 
@@ -236,7 +262,7 @@ class _PgDb:
     def executemany(self, sql: str, seq):
         cur = self.conn.cursor()
         try:
-            cur.executemany(_pg_sql(sql), [clean_params(p) for p in seq])
+            cur.executemany(_pg_sql(sql), clean_rows(seq))
         except self._psycopg.OperationalError as e:
             raise StoreUnavailable(_first_line(e)) from None
         return cur
@@ -259,6 +285,12 @@ class _PgDb:
                 raise StoreUnavailable(_first_line(e)) from None
             # the connection is gone and the server rolled back for us
 
+    def failed(self) -> bool:
+        """Whether the open transaction met an error on the server."""
+        from psycopg.pq import TransactionStatus
+
+        return self.conn.info.transaction_status == TransactionStatus.INERROR
+
     def close(self) -> None:
         if self.conn is not None:
             self.conn.close()
@@ -269,27 +301,78 @@ def _first_line(e: BaseException) -> str:
     return text[0] if text else type(e).__name__
 
 
+def _in_tx(db: Any) -> bool:
+    return db.in_tx if isinstance(db, _PgDb) else db.in_transaction
+
+
 class Tx:
     """A write transaction: BEGIN IMMEDIATE on SQLite (the one write lock),
-    BEGIN on PostgreSQL (rows are locked by the statements that need it)."""
+    BEGIN on PostgreSQL (rows are locked by the statements that need it).
+    Inside a transaction already open (a cycle's group of written polls,
+    pollgroup.py) it is a savepoint: its work is undone alone on an error,
+    and committed with the rest."""
 
     def __init__(self, db: Any):
         self.db = db
+        self.savepoint: str | None = None
 
     def __enter__(self) -> Any:
-        if isinstance(self.db, _PgDb):
-            self.db.begin()
+        db = self.db
+        if _in_tx(db):
+            depth = getattr(db, "savepoints", 0) + 1
+            db.savepoints = depth
+            self.savepoint = f"sp{depth}"
+            db.execute(f"SAVEPOINT {self.savepoint}")
+        elif isinstance(db, _PgDb):
+            db.begin()
         else:
-            self.db.execute("BEGIN IMMEDIATE")
-        return self.db
+            db.execute("BEGIN IMMEDIATE")
+        return db
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if isinstance(self.db, _PgDb):
-            self.db.end(exc_type is None)
+        db, name = self.db, self.savepoint
+        if name is not None:
+            db.savepoints -= 1
+            if exc_type is None:
+                db.execute(f"RELEASE {name}")
+            elif _in_tx(db):
+                try:
+                    db.execute(f"ROLLBACK TO {name}")
+                    db.execute(f"RELEASE {name}")
+                except StoreUnavailable:  # the connection went: the whole group is undone
+                    pass
+        elif isinstance(db, _PgDb):
+            db.end(exc_type is None)
         elif exc_type is None:
-            self.db.execute("COMMIT")
-        elif self.db.in_transaction:  # SQLite may have rolled back already (a full disk)
-            self.db.execute("ROLLBACK")
+            db.execute("COMMIT")
+        elif db.in_transaction:  # SQLite may have rolled back already (a full disk)
+            db.execute("ROLLBACK")
+
+
+class GroupRefused(Exception):
+    """The database would not commit a group of polls' writes."""
+
+
+class GroupTx(Tx):
+    """The open transaction of a group of polls (pollgroup.WriteGroup),
+    begun and ended by hand rather than by a `with` block."""
+
+    def begin(self) -> None:
+        self.__enter__()
+
+    def commit(self) -> None:
+        """COMMIT; GroupRefused (after a ROLLBACK) when PostgreSQL holds the
+        transaction as failed, which it would end with a silent ROLLBACK."""
+        db = self.db
+        if isinstance(db, _PgDb) and db.in_tx and db.failed():
+            self.rollback()
+            raise GroupRefused("the transaction failed on the server")
+        if not isinstance(db, _PgDb) and not db.in_transaction:
+            raise GroupRefused("SQLite ended the transaction itself")
+        self.__exit__(None, None, None)
+
+    def rollback(self) -> None:
+        self.__exit__(GroupRefused, None, None)
 
 
 class Connected:
@@ -306,6 +389,13 @@ class Connected:
     _skip: str  # the same, skipping rows another transaction holds
 
     def _tx(self) -> Tx:
+        return Tx(self.db)
+
+    def group_tx(self) -> GroupTx:
+        return GroupTx(self.db)
+
+    def savepoint(self) -> Tx:
+        """A savepoint of the open transaction (Tx inside one)."""
         return Tx(self.db)
 
 
