@@ -189,12 +189,24 @@ def _plain_text(fragment: str) -> str | None:
     return None if "<" in text else text
 
 
+# A fragment that is one element of those tags around plain text, such as
+# "<p>The summary.</p>": its text is what _plain_text reads, without the walk.
+_ONE_ELEMENT = re.compile(r"<([a-z][a-z0-9]*)>([^<]*)</\1>")
+_CLOSED = (_PLAIN_BLOCK | _PLAIN_INLINE) - _VOID
+
+
 def _html_text(fragment: str) -> str:
     """html_to_text done with lxml (BeautifulSoup costs more than the whole
     feed), keeping `<!word>` as text the way feedparser's sanitiser does (it
     is story text such as Slack's `<!channel>`, not a declaration)."""
     if not fragment:
         return ""
+    if "<" not in fragment:  # no markup: most titles
+        return collapse(_html.unescape(fragment))
+    one = _ONE_ELEMENT.fullmatch(fragment)
+    if one is not None and one.group(1) in _CLOSED:
+        # the spaces a block element adds are at the ends, where collapse drops them
+        return collapse(_html.unescape(one.group(2)))
     if "<!" in fragment:
         fragment = _BANG.sub("&lt;!", fragment)
     if not _MARKUP.search(fragment):
@@ -352,6 +364,9 @@ def _rss2(root, url: str, utf8: bool) -> list[Entry]:
     return [_rss_entry(item, url, feed_lang, utf8) for item in items]
 
 
+_DATE_ROLES = ("published", "updated", "created")  # the first with a readable date is the story's
+
+
 def _rss_entry(item, base: str, feed_lang: str | None, utf8: bool, ns: str = "") -> Entry:
     roles = _ROLES[ns]
     found: dict[str, list] = {}
@@ -411,29 +426,25 @@ def _rss_entry(item, base: str, feed_lang: str | None, utf8: bool, ns: str = "")
     def build(key: str | None = None) -> RawItem:
         title = _fix_text(_html_text(_text(title_el)), utf8)
         contents = found.get("content", []) + found.get("xhtml", [])
-        summary_el = (
-            min(summaries, key=item.index)
-            if len(summaries) > 1
-            else summaries[0]
-            if summaries
-            else None
-        )
-        content = " ".join(t for t in (text_of(el) for el in contents) if t)
-        summary = (
-            text_of(summary_el)
-            if summary_el is not None
-            else text_of(contents[0])
-            if contents
-            else ""
-        )
+        texts = [text_of(el) for el in contents] if contents else []
+        content = " ".join(t for t in texts if t) if len(texts) > 1 else texts[0] if texts else ""
+        if summaries:
+            summary_el = summaries[0] if len(summaries) == 1 else min(summaries, key=item.index)
+            summary = text_of(summary_el)
+        else:
+            summary_el = None
+            summary = texts[0] if texts else ""
         summary, content = _fix_text(summary, utf8), _fix_text(content, utf8)
         body = content if summary_el is not None and content != summary else ""
         published = None
-        for role in ("published", "updated", "created"):
-            published = _date(*(_text(el) for el in found.get(role, [])))
-            if published is not None:
-                break
-        lang = primary_lang(_text(first("lang"))) or feed_lang
+        for role in _DATE_ROLES:
+            els = found.get(role)
+            if els is not None:
+                published = _date(*(_text(el) for el in els))
+                if published is not None:
+                    break
+        lang_el = first("lang")
+        lang = (primary_lang(_text(lang_el)) if lang_el is not None else None) or feed_lang
         return RawItem(
             title=title,
             link=link,
