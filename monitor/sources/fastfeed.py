@@ -373,11 +373,15 @@ def _rss_entry(item, base: str, feed_lang: str | None, utf8: bool, ns: str = "")
     media_title = None
     for child in item:  # one pass over the item, in document order
         tag = child.tag
-        if not isinstance(tag, str):
-            continue
         role = roles.get(tag)
         if role is not None:
-            found.setdefault(role, []).append(child)
+            els = found.get(role)
+            if els is None:
+                found[role] = [child]
+            else:
+                els.append(child)
+        elif not isinstance(tag, str):
+            continue
         elif tag == _MEDIA_TITLE:
             media_title = media_title if media_title is not None else child
         elif tag in _MEDIA_BOXES:
@@ -391,9 +395,9 @@ def _rss_entry(item, base: str, feed_lang: str | None, utf8: bool, ns: str = "")
             found.setdefault("lang", []).append(child)
     first = lambda role: found[role][0] if role in found else None  # noqa: E731
     link_el = first("link")
-    link = _text(link_el).strip()
-    if not link and link_el is not None:
-        link = (link_el.get("href") or "").strip()
+    link = ""
+    if link_el is not None:
+        link = _text(link_el).strip() or (link_el.get("href") or "").strip()
     guid_el = first("guid")
     guid = _text(guid_el).strip() if guid_el is not None else ""
     about = ""
