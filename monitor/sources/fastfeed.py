@@ -364,6 +364,15 @@ def _rss2(root, url: str, utf8: bool) -> list[Entry]:
     return [_rss_entry(item, url, feed_lang, utf8) for item in items]
 
 
+def _text_of(el, roles: dict[str, str]) -> str:
+    role = roles.get(el.tag)
+    if role == "plain":
+        return collapse(_text(el))
+    if role == "xhtml":
+        return _xhtml_text(el)
+    return _html_text(_text(el))
+
+
 _DATE_ROLES = ("published", "updated", "created")  # the first with a readable date is the story's
 
 
@@ -393,12 +402,11 @@ def _rss_entry(item, base: str, feed_lang: str | None, utf8: bool, ns: str = "")
                 media_title = child.find(".//" + _MEDIA_TITLE)
         elif tag == _DC_LANG:
             found.setdefault("lang", []).append(child)
-    first = lambda role: found[role][0] if role in found else None  # noqa: E731
-    link_el = first("link")
+    link_el = found["link"][0] if "link" in found else None
     link = ""
     if link_el is not None:
         link = _text(link_el).strip() or (link_el.get("href") or "").strip()
-    guid_el = first("guid")
+    guid_el = found["guid"][0] if "guid" in found else None
     guid = _text(guid_el).strip() if guid_el is not None else ""
     about = ""
     if not guid and ns:  # RSS 1.0: rdf:about is the item's identity
@@ -408,7 +416,7 @@ def _rss_entry(item, base: str, feed_lang: str | None, utf8: bool, ns: str = "")
         if about or (permalink or "true").strip().lower() != "false":
             link = guid
     link = join_url(base, link) if link else ""
-    title_el = first("title")
+    title_el = found["title"][0] if "title" in found else None
     if title_el is None:
         if item.find(".//" + ns + "title") is not None:
             raise NotFast("a title nested below the item")  # feedparser takes it as the item's
@@ -419,22 +427,14 @@ def _rss_entry(item, base: str, feed_lang: str | None, utf8: bool, ns: str = "")
     if len(summaries) > 1 and len({_text(el).strip() for el in summaries}) > 1:
         raise NotFast("several different summaries")  # feedparser's order rules decide
 
-    def text_of(el) -> str:
-        role = roles.get(el.tag)
-        if role == "plain":
-            return collapse(_text(el))
-        if role == "xhtml":
-            return _xhtml_text(el)
-        return _html_text(_text(el))
-
     def build(key: str | None = None) -> RawItem:
         title = _fix_text(_html_text(_text(title_el)), utf8)
         contents = found.get("content", []) + found.get("xhtml", [])
-        texts = [text_of(el) for el in contents] if contents else []
+        texts = [_text_of(el, roles) for el in contents] if contents else []
         content = " ".join(t for t in texts if t) if len(texts) > 1 else texts[0] if texts else ""
         if summaries:
             summary_el = summaries[0] if len(summaries) == 1 else min(summaries, key=item.index)
-            summary = text_of(summary_el)
+            summary = _text_of(summary_el, roles)
         else:
             summary_el = None
             summary = texts[0] if texts else ""
@@ -447,7 +447,7 @@ def _rss_entry(item, base: str, feed_lang: str | None, utf8: bool, ns: str = "")
                 published = _date(*(_text(el) for el in els))
                 if published is not None:
                     break
-        lang_el = first("lang")
+        lang_el = found["lang"][0] if "lang" in found else None
         lang = (primary_lang(_text(lang_el)) if lang_el is not None else None) or feed_lang
         return RawItem(
             title=title,
