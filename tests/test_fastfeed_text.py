@@ -4,6 +4,8 @@ attributes, entities and whitespace it accepts."""
 
 from __future__ import annotations
 
+import re
+import sys
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -17,6 +19,7 @@ from monitor.sources.fastfeed import (
     _lxml_text,
     _plain_text,
 )
+from monitor.sources.text import collapse
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -135,3 +138,11 @@ def test_anything_else_goes_to_lxml():
         "<pre>\nx</pre>",
     ]:
         assert _plain_text(f) is None, f
+
+
+def test_collapse_splits_on_what_a_regular_expression_calls_space():
+    space = re.compile(r"\s")
+    for n in range(sys.maxunicode + 1):
+        c = chr(n)
+        assert (space.fullmatch(c) is not None) == c.isspace(), hex(n)
+    assert collapse("\u3000 a\xa0\x1c b\u2028\n") == "a b"

@@ -189,12 +189,24 @@ def _plain_text(fragment: str) -> str | None:
     return None if "<" in text else text
 
 
+# A fragment that is one element of those tags around plain text, such as
+# "<p>The summary.</p>": its text is what _plain_text reads, without the walk.
+_ONE_ELEMENT = re.compile(r"<([a-z][a-z0-9]*)>([^<]*)</\1>")
+_CLOSED = (_PLAIN_BLOCK | _PLAIN_INLINE) - _VOID
+
+
 def _html_text(fragment: str) -> str:
     """html_to_text done with lxml (BeautifulSoup costs more than the whole
     feed), keeping `<!word>` as text the way feedparser's sanitiser does (it
     is story text such as Slack's `<!channel>`, not a declaration)."""
     if not fragment:
         return ""
+    if "<" not in fragment:  # no markup: most titles
+        return collapse(_html.unescape(fragment))
+    one = _ONE_ELEMENT.fullmatch(fragment)
+    if one is not None and one.group(1) in _CLOSED:
+        # the spaces a block element adds are at the ends, where collapse drops them
+        return collapse(_html.unescape(one.group(2)))
     if "<!" in fragment:
         fragment = _BANG.sub("&lt;!", fragment)
     if not _MARKUP.search(fragment):
@@ -352,17 +364,33 @@ def _rss2(root, url: str, utf8: bool) -> list[Entry]:
     return [_rss_entry(item, url, feed_lang, utf8) for item in items]
 
 
+def _text_of(el, roles: dict[str, str]) -> str:
+    role = roles.get(el.tag)
+    if role == "plain":
+        return collapse(_text(el))
+    if role == "xhtml":
+        return _xhtml_text(el)
+    return _html_text(_text(el))
+
+
+_DATE_ROLES = ("published", "updated", "created")  # the first with a readable date is the story's
+
+
 def _rss_entry(item, base: str, feed_lang: str | None, utf8: bool, ns: str = "") -> Entry:
     roles = _ROLES[ns]
     found: dict[str, list] = {}
     media_title = None
     for child in item:  # one pass over the item, in document order
         tag = child.tag
-        if not isinstance(tag, str):
-            continue
         role = roles.get(tag)
         if role is not None:
-            found.setdefault(role, []).append(child)
+            els = found.get(role)
+            if els is None:
+                found[role] = [child]
+            else:
+                els.append(child)
+        elif not isinstance(tag, str):
+            continue
         elif tag == _MEDIA_TITLE:
             media_title = media_title if media_title is not None else child
         elif tag in _MEDIA_BOXES:
@@ -374,12 +402,11 @@ def _rss_entry(item, base: str, feed_lang: str | None, utf8: bool, ns: str = "")
                 media_title = child.find(".//" + _MEDIA_TITLE)
         elif tag == _DC_LANG:
             found.setdefault("lang", []).append(child)
-    first = lambda role: found[role][0] if role in found else None  # noqa: E731
-    link_el = first("link")
-    link = _text(link_el).strip()
-    if not link and link_el is not None:
-        link = (link_el.get("href") or "").strip()
-    guid_el = first("guid")
+    link_el = found["link"][0] if "link" in found else None
+    link = ""
+    if link_el is not None:
+        link = _text(link_el).strip() or (link_el.get("href") or "").strip()
+    guid_el = found["guid"][0] if "guid" in found else None
     guid = _text(guid_el).strip() if guid_el is not None else ""
     about = ""
     if not guid and ns:  # RSS 1.0: rdf:about is the item's identity
@@ -389,7 +416,7 @@ def _rss_entry(item, base: str, feed_lang: str | None, utf8: bool, ns: str = "")
         if about or (permalink or "true").strip().lower() != "false":
             link = guid
     link = join_url(base, link) if link else ""
-    title_el = first("title")
+    title_el = found["title"][0] if "title" in found else None
     if title_el is None:
         if item.find(".//" + ns + "title") is not None:
             raise NotFast("a title nested below the item")  # feedparser takes it as the item's
@@ -400,40 +427,28 @@ def _rss_entry(item, base: str, feed_lang: str | None, utf8: bool, ns: str = "")
     if len(summaries) > 1 and len({_text(el).strip() for el in summaries}) > 1:
         raise NotFast("several different summaries")  # feedparser's order rules decide
 
-    def text_of(el) -> str:
-        role = roles.get(el.tag)
-        if role == "plain":
-            return collapse(_text(el))
-        if role == "xhtml":
-            return _xhtml_text(el)
-        return _html_text(_text(el))
-
     def build(key: str | None = None) -> RawItem:
         title = _fix_text(_html_text(_text(title_el)), utf8)
         contents = found.get("content", []) + found.get("xhtml", [])
-        summary_el = (
-            min(summaries, key=item.index)
-            if len(summaries) > 1
-            else summaries[0]
-            if summaries
-            else None
-        )
-        content = " ".join(t for t in (text_of(el) for el in contents) if t)
-        summary = (
-            text_of(summary_el)
-            if summary_el is not None
-            else text_of(contents[0])
-            if contents
-            else ""
-        )
+        texts = [_text_of(el, roles) for el in contents] if contents else []
+        content = " ".join(t for t in texts if t) if len(texts) > 1 else texts[0] if texts else ""
+        if summaries:
+            summary_el = summaries[0] if len(summaries) == 1 else min(summaries, key=item.index)
+            summary = _text_of(summary_el, roles)
+        else:
+            summary_el = None
+            summary = texts[0] if texts else ""
         summary, content = _fix_text(summary, utf8), _fix_text(content, utf8)
         body = content if summary_el is not None and content != summary else ""
         published = None
-        for role in ("published", "updated", "created"):
-            published = _date(*(_text(el) for el in found.get(role, [])))
-            if published is not None:
-                break
-        lang = primary_lang(_text(first("lang"))) or feed_lang
+        for role in _DATE_ROLES:
+            els = found.get(role)
+            if els is not None:
+                published = _date(*(_text(el) for el in els))
+                if published is not None:
+                    break
+        lang_el = found["lang"][0] if "lang" in found else None
+        lang = (primary_lang(_text(lang_el)) if lang_el is not None else None) or feed_lang
         return RawItem(
             title=title,
             link=link,

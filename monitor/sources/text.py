@@ -48,13 +48,15 @@ _BLOCK = (
     "ul",
 )
 _DROP = ("script", "style", "noscript", "template", "iframe", "object")
-_WS = re.compile(r"\s+")
 _MARKUP = re.compile(r"<[A-Za-z!/?]")
 
 
 def collapse(text: str | None) -> str:
     """Whitespace runs (including non-breaking and ideographic spaces) to one space."""
-    return _WS.sub(" ", text or "").strip()
+    # str.split() splits on exactly the characters \s matches in a str
+    # pattern (tests/test_fastfeed_text.py checks every code point), at a
+    # fifth of a regular expression's cost
+    return " ".join(text.split()) if text else ""
 
 
 def element_text(el) -> str:
