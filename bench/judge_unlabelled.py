@@ -40,11 +40,17 @@ if str(ROOT) not in sys.path:
 from monitor import scoring  # noqa: E402
 from monitor.engine import load_rules  # noqa: E402
 
+# Wide on purpose: misses hide in the categories the rules do not name
+# (ransomware claims, open databases, credential dumps, brokers, cameras,
+# Chinese theft verbs), so the quiet sample looks there too.
 TOPIC_WORDS = re.compile(
-    r"\b(?:leak\w*|breach\w*|hack\w*|stolen|exposed|ransomware|biometric\w*|fingerprint\w*|"
-    r"facial|face scan\w*|face recognition|iris|surveillance camera\w*|cctv|data broker\w*|"
-    r"scrap\w*|dox\w*)\b|泄露|泄漏|外泄|洩露|人脸|人臉|刷脸|指纹|指紋|虹膜|声纹|生物识别|"
-    r"个人信息|隐私|黑客|窃取|倒卖|监控|摄像头|快递单|面单",
+    r"\b(?:leak\w*|breach\w*|hack\w*|stolen|steal\w*|exposed|ransom\w*|biometric\w*|"
+    r"fingerprint\w*|facial|face scan\w*|face recognition|recogni[sz]\w*|iris|palm|gait|"
+    r"voice ?print\w*|cameras?|surveillance|cctv|data broker\w*|database\w*|credential\w*|"
+    r"passwords?|dark ?web|cyber-? ?attack\w*|privacy|personal (?:data|information|details)|"
+    r"scrap\w*|dox\w*)\b|泄露|泄漏|外泄|洩露|泄密|人脸|人臉|刷脸|面部|人像|指纹|指紋|虹膜|声纹|"
+    r"生物识别|识别|个人信息|隐私|黑客|窃取|盗取|盗走|被盗|偷拍|倒卖|开盒|人肉|暗网|勒索|数据库|"
+    r"身份证|手机号|爬取|爬虫|入侵|网络攻击|监控|摄像头|快递单|面单",
     re.I,
 )
 
@@ -133,6 +139,7 @@ def sample(args) -> int:
             row: dict[str, object] = {
                 "id": i.id,
                 "kind": kind,
+                "lang": i.lang,
                 "title": i.fields["title"],
                 "summary": i.fields["summary"],
             }
@@ -160,18 +167,29 @@ def count(args) -> int:
         {t for r in rows for k in r if k.endswith("_tags") for t in r[k]}
         | {t for r in rows for t in r["judged"]}
     )
-    print(f"{'tag':<20}{'rules':<6}{'flagged':>8}{'right':>7}{'P':>7}{'misses in quiet':>17}")
+    langs = sorted({str(r.get("lang") or "") for r in rows})
+    # One block for the whole sheet, then one per language when it holds several.
+    groups = [("all", rows)] + (
+        [(lang or "?", [r for r in rows if (r.get("lang") or "") == lang]) for lang in langs]
+        if len(langs) > 1
+        else []
+    )
+    print(
+        f"{'tag':<20}{'lang':<6}{'rules':<6}{'flagged':>8}{'right':>7}{'P':>7}"
+        f"{'quiet':>7}{'misses in quiet':>17}"
+    )
     for tag in tags:
-        for name in names:
-            flagged = [r for r in rows if tag in r[f"{name}_tags"]]
-            right = sum(tag in r["judged"] for r in flagged)
-            missed = sum(
-                tag in r["judged"] and tag not in r[f"{name}_tags"]
-                for r in rows
-                if r["kind"] == "quiet"
-            )
-            p = f"{right / len(flagged):.3f}" if flagged else "-"
-            print(f"{tag:<20}{name:<6}{len(flagged):>8}{right:>7}{p:>7}{missed:>17}")
+        for lang, part in groups:
+            quiet = [r for r in part if r["kind"] == "quiet"]
+            for name in names:
+                flagged = [r for r in part if tag in r[f"{name}_tags"]]
+                right = sum(tag in r["judged"] for r in flagged)
+                missed = sum(tag in r["judged"] and tag not in r[f"{name}_tags"] for r in quiet)
+                p = f"{right / len(flagged):.3f}" if flagged else "-"
+                print(
+                    f"{tag:<20}{lang:<6}{name:<6}{len(flagged):>8}{right:>7}{p:>7}"
+                    f"{len(quiet):>7}{missed:>17}"
+                )
     return 0
 
 
