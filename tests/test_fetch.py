@@ -484,13 +484,79 @@ def test_an_unreadable_ca_bundle_is_named(http_server: LocalServer, monkeypatch,
     assert http_server.requests == []
 
 
-@pytest.mark.filterwarnings("ignore::urllib3.exceptions.DependencyWarning")
-def test_a_socks_proxy_without_its_library_is_named(monkeypatch):
-    import sys
+def test_stop_event_cancels_a_fetch_waiting_for_its_response(http_server: LocalServer):
+    """The request is out and the server never answers: the stop event ends
+    the wait for the status line too, not only a body read."""
+    closed: list[bool] = []
+    done = threading.Event()
 
-    monkeypatch.setitem(sys.modules, "socks", None)  # PySocks missing
-    monkeypatch.delitem(sys.modules, "urllib3.contrib.socks", raising=False)
-    with Fetcher(FetchSettings(deadline=5)) as f, pytest.raises(FetchError) as ei:
-        f.get("http://feeds.example/a.xml", proxy="socks5h://ops:secret@127.0.0.1:9")
-    assert ei.value.reason == "connect"
-    assert str(ei.value) == "cannot use proxy socks5h://127.0.0.1:9: socks proxies need PySocks"
+    def silent(h) -> None:
+        h.connection.settimeout(30)
+        try:
+            closed.append(h.connection.recv(1) == b"")
+        except OSError:
+            closed.append(False)
+        finally:
+            done.set()
+        h.close_connection = True
+
+    http_server.route("/mute", silent)
+    stop = threading.Event()
+    f = Fetcher(FetchSettings(read_timeout=30, deadline=60), stop=stop)
+    timer = threading.Timer(0.3, stop.set)
+    timer.start()
+    try:
+        with pytest.raises(FetchError) as ei:
+            f.get(http_server.url("/mute"))
+    finally:
+        timer.cancel()
+        f.close()
+    assert ei.value.reason == "cancelled"
+    done.wait(60)
+    assert closed == [True]
+
+
+def test_read_timeout_counts_the_wait_for_the_status_line(http_server: LocalServer):
+    http_server.route("/mute", lambda h: h.stopping.wait(30))
+    with (
+        Fetcher(FetchSettings(read_timeout=0.5, deadline=20)) as f,
+        pytest.raises(FetchError) as ei,
+    ):
+        f.get(http_server.url("/mute"))
+    assert str(ei.value) == "read from 127.0.0.1 timed out: no data for 0.5 s (read_timeout)"
+
+
+def test_an_http_1_0_server_and_a_garbage_reply(http_server: LocalServer, fetcher: Fetcher):
+    def old(h) -> None:
+        h.wfile.write(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nfrom 1996")
+        h.close_connection = True
+
+    def garbage(h) -> None:
+        h.wfile.write(b"\x00\x17 not http at all\r\n\r\n")
+        h.close_connection = True
+
+    http_server.route("/old", old)
+    http_server.route("/garbage", garbage)
+    assert fetcher.get(http_server.url("/old")).body == b"from 1996"  # read to the close
+    with pytest.raises(FetchError) as ei:
+        fetcher.get(http_server.url("/garbage"))
+    assert ei.value.reason == "connect" and "\n" not in str(ei.value)
+
+
+def test_urls_with_spaces_and_text_outside_ascii_are_sent_encoded(
+    http_server: LocalServer, fetcher: Fetcher
+):
+    http_server.add("/%E6%96%B0%E9%97%BB/a%20b.xml", b"<rss/>")
+    assert fetcher.get(http_server.url("/新闻/a b.xml")).body == b"<rss/>"
+    assert http_server.requests[-1].path == "/%E6%96%B0%E9%97%BB/a%20b.xml"
+
+
+def test_credentials_in_the_url_become_basic_authorization(
+    http_server: LocalServer, fetcher: Fetcher
+):
+    import base64
+
+    url = http_server.add("/private.xml", b"<rss/>")
+    fetcher.get(url.replace("http://", "http://desk:p%40ss@"))
+    sent = http_server.requests[-1].headers["Authorization"]
+    assert sent == "Basic " + base64.b64encode(b"desk:p@ss").decode()
