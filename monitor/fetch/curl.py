@@ -97,6 +97,7 @@ class Transfer:
             c.setopt(pycurl.CAPATH, capath)
             c.setopt(pycurl.PROXY_CAPATH, capath)
         c.setopt(pycurl.MAXCONNECTS, max_connections)
+        c.setopt(pycurl.BUFFERSIZE, 64 * 1024)  # fewer, larger pieces to the callback
         c.setopt(pycurl.HEADERFUNCTION, self._on_header)
         c.setopt(pycurl.WRITEFUNCTION, self._on_data)
         c.setopt(pycurl.OPENSOCKETFUNCTION, self._open)
@@ -124,6 +125,7 @@ class Transfer:
     def run(
         self,
         url: str,
+        curl_url: str,
         host: str,
         lines: list[bytes],
         proxy: str | None,
@@ -133,13 +135,14 @@ class Transfer:
         cap: int,
         pin: list[str] | None = None,
     ) -> Reply:
-        """GET `url` with header `lines`; the body read when the status
-        asks for one (2xx whole, at most `cap`; >= 400 its first bytes)."""
+        """GET `curl_url` (`url` as libcurl takes it; errors name `url`)
+        with header `lines`; the body read when the status asks for one
+        (2xx whole, at most `cap`; >= 400 its first bytes)."""
         self._begin(url, deadline, read_timeout, cap)
         self.host = host
         remaining = deadline.remaining()
         c = self.curl
-        c.setopt(pycurl.URL, url)
+        c.setopt(pycurl.URL, curl_url)
         c.setopt(pycurl.HTTPHEADER, lines)
         c.setopt(pycurl.PROXY, proxy or "")
         c.setopt(pycurl.TIMEOUT_MS, max(math.ceil(remaining * 1000) + 1, 1))
@@ -158,7 +161,12 @@ class Transfer:
             self.watchdog.unwatch(self)
             if self._pending:
                 self._drop_pending()
-        return self._outcome(failure)
+        try:
+            return self._outcome(failure)
+        finally:  # an idle handle holds no body
+            self.body = None
+            self.headers = None
+            self.lines = []
 
     def _outcome(self, failure: pycurl.error | None) -> Reply:
         if self.error is not None:
@@ -183,12 +191,12 @@ class Transfer:
         reason = self.deadline.expired_reason()
         if reason and (reason == "cancelled" or code == 28 or self.connected):
             raise self.deadline.error(reason, url)
-        return_errno = self.curl.getinfo(pycurl.OS_ERRNO)
         raise classify(
             code,
             message,
             url,
-            os_errno=return_errno,
+            host=self.host,
+            os_errno=self.curl.getinfo(pycurl.OS_ERRNO),
             connected=self.connected,
             read_timeout=self.read_timeout,
         )
@@ -257,6 +265,8 @@ class Transfer:
             return 0
 
     def _sending(self, *_address):
+        if self.killed:  # the stop event, while the name was looked up
+            return pycurl.PREREQFUNC_ABORT
         self.connected = True
         self.last = _monotonic()
         return pycurl.PREREQFUNC_OK
@@ -307,11 +317,15 @@ class Transfer:
             return "read_timeout"
         return None
 
-    def kill(self, reason: str) -> None:
+    def kill(self, reason: str) -> bool:
         """End the request: shut down every socket of the handle (a blocked
-        read returns at once; libcurl then closes them)."""
+        read returns at once; libcurl then closes them). False when it has
+        none yet (a name being looked up): the request is refused as it
+        is about to go out, and the watchdog tries again."""
         self.killed = reason
         with self._lock:
+            if not self._fds:
+                return False
             for fd in self._fds:
                 try:
                     sock = socket.socket(fileno=fd)
@@ -323,6 +337,7 @@ class Transfer:
                     pass
                 finally:
                     sock.detach()
+        return True
 
     def close(self) -> None:
         self.curl.close()  # libcurl closes its sockets through _close

@@ -93,6 +93,7 @@ def classify(
     message: str,
     url: str,
     *,
+    host: str | None = None,
     os_errno: int = 0,
     connected: bool = False,
     read_timeout: float | None = None,
@@ -103,7 +104,7 @@ def classify(
 
     A read timeout names its own limit, so it reads apart from the total
     deadline ("deadline of N s exceeded"), which shares the reason "timeout"."""
-    host = host_of(url)
+    host = host or host_of(url)
     detail = " ".join(str(message).split()) or f"libcurl error {code}"
     if code in _MALFORMED:
         return FetchError("invalid_url", f"invalid URL: {url!r} ({detail})", url=url)

@@ -399,6 +399,7 @@ class Fetcher:
         transfer = self._pools.take(direct_guard)
         try:
             return transfer.run(
+                target.url,
                 target.curl_url,
                 target.host,
                 lines,

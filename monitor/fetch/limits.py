@@ -51,7 +51,7 @@ class Watched(Protocol):
 
     def due(self, now: float) -> str | None: ...
 
-    def kill(self, reason: str) -> None: ...
+    def kill(self, reason: str) -> bool: ...
 
 
 class Watchdog:
@@ -94,9 +94,8 @@ class Watchdog:
                 # killed under the lock: a transfer that is being unwatched
                 # (its request done) cannot have the next one killed instead
                 for key, transfer, reason in due:
-                    if reason:
+                    if reason and transfer.kill(reason):
                         self._active.pop(key, None)
-                        transfer.kill(reason)
 
 
 class Decoder:
