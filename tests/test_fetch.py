@@ -560,3 +560,22 @@ def test_credentials_in_the_url_become_basic_authorization(
     fetcher.get(url.replace("http://", "http://desk:p%40ss@"))
     sent = http_server.requests[-1].headers["Authorization"]
     assert sent == "Basic " + base64.b64encode(b"desk:p@ss").decode()
+
+
+def test_a_redirect_body_is_never_waited_for(http_server: LocalServer):
+    """A 302 that promises a body and then goes silent: the redirect is
+    followed at once (waiting for that body would run into the deadline)."""
+
+    def promise(h) -> None:
+        h.send_response(302)
+        h.send_header("Location", "/there")
+        h.send_header("Content-Length", "1000")
+        h.end_headers()
+        h.wfile.flush()
+        h.stopping.wait(30)
+        h.close_connection = True
+
+    http_server.route("/here", promise)
+    http_server.add("/there", b"arrived")
+    with Fetcher(FetchSettings(read_timeout=30, deadline=5)) as f:
+        assert f.get(http_server.url("/here")).body == b"arrived"

@@ -30,13 +30,10 @@ How the limits hold:
 
 from __future__ import annotations
 
-import base64
 import ipaddress
-import re
 import threading
-from dataclasses import dataclass, replace
-from functools import lru_cache
-from urllib.parse import quote, unquote, urljoin, urlsplit
+from dataclasses import replace
+from urllib.parse import urljoin, urlsplit
 
 import monitor
 from monitor.config import FetchSettings
@@ -51,29 +48,12 @@ from monitor.fetch.errors import (
 from monitor.fetch.guard import BlockedAddress, host_kind, resolves_inside, vetted
 from monitor.fetch.limits import Deadline, Watchdog
 from monitor.fetch.pools import Pools, ca_location
+from monitor.fetch.urls import Target, line, origin_of, parse_target, same_origin
+
+__all__ = ["Fetcher", "default_user_agent", "origin_of", "same_origin"]
 
 _REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
-_PORTS = {"http": 80, "https": 443}
-# What a URL's path and query may hold as they are; anything else (spaces,
-# non-ASCII text) is percent-encoded as UTF-8 before libcurl sees it.
-_URL_SAFE = re.compile(r"[A-Za-z0-9\-._~:/?\[\]@!$&'()*+,;=%]*\Z")
 _MAX_TARGETS = 8192  # URLs worked out and kept (feeds, then article links)
-
-
-@lru_cache(maxsize=8192)
-def origin_of(url: str) -> tuple[str, str, int | None]:
-    """(scheme, host, port) of a URL, the port made explicit."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return ("", url, None)
-    scheme = parts.scheme.lower()
-    return (scheme, (parts.hostname or "").lower(), port or _PORTS.get(scheme))
-
-
-def same_origin(a: str, b: str) -> bool:
-    return a == b or origin_of(a) == origin_of(b)
 
 
 def default_user_agent(settings: FetchSettings) -> str:
@@ -83,77 +63,6 @@ def default_user_agent(settings: FetchSettings) -> str:
     if settings.contact:
         ua += f" (+{settings.contact})"
     return ua
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """A URL as the transport takes it, worked out once."""
-
-    url: str  # as given
-    curl_url: str  # no credentials or fragment, host in ASCII, path percent-encoded
-    scheme: str
-    host: str  # lower case, as in messages
-    ascii_host: str  # as libcurl looks it up (IDNA), no brackets
-    port: int
-    origin: tuple[str, str, int | None]
-    auth: bytes | None  # the Authorization line user:password@ in the URL makes
-
-
-def _line(name: str, value: str) -> bytes:
-    """One request header line; an empty value is sent empty (libcurl would
-    otherwise drop the header)."""
-    if "\r" in name or "\n" in name or "\r" in value or "\n" in value:
-        raise ValueError(f"line break in header {name!r}")
-    return (f"{name}: {value}" if value else f"{name};").encode("latin-1")
-
-
-def parse_target(url: str) -> Target:
-    """Target for `url`, or FetchError("invalid_url")."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        raise FetchError("invalid_url", f"invalid URL: {url!r}", url=url) from None
-    scheme = parts.scheme.lower()
-    host = parts.hostname
-    if scheme not in _PORTS or not host:
-        raise FetchError("invalid_url", f"not an http(s) URL: {url!r}", url=url)
-    try:
-        ascii_host = host if host.isascii() else _idna(host)
-    except (UnicodeError, ValueError) as e:
-        raise FetchError("invalid_url", f"invalid URL: {url!r} ({e})", url=url) from None
-    netloc = parts.netloc.rpartition("@")[2]
-    if ascii_host != host:
-        netloc = ascii_host + (f":{port}" if port else "")
-    path = parts.path or "/"
-    if parts.query:
-        path += "?" + parts.query
-    if not _URL_SAFE.match(path):
-        path = quote(path, safe="/:?[]@!$&'()*+,;=%~")
-    if any(ord(ch) < 33 or ord(ch) > 126 for ch in netloc):
-        raise FetchError("invalid_url", f"invalid URL: {url!r}", url=url)
-    auth = None
-    if "@" in parts.netloc and parts.username is not None:  # becomes Basic authorization
-        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
-        token = base64.b64encode(pair.encode("latin-1", "replace")).decode("ascii")
-        auth = f"Authorization: Basic {token}".encode("ascii")
-    port = port or _PORTS[scheme]
-    return Target(
-        url=url,
-        curl_url=f"{scheme}://{netloc}{path}",
-        scheme=scheme,
-        host=host.lower(),
-        ascii_host=ascii_host.strip("[]"),
-        port=port,
-        origin=(scheme, host.lower(), port),
-        auth=auth,
-    )
-
-
-def _idna(host: str) -> str:
-    import idna
-
-    return idna.encode(host, uts46=True).decode("ascii")
 
 
 class Fetcher:
@@ -172,7 +81,7 @@ class Fetcher:
             "Connection": "keep-alive",  # HTTP/1.0 servers and proxies close without it
         }
         self._own = {k.lower() for k in self.headers}
-        self._own_lines = [_line(k, v) for k, v in self.headers.items()]
+        self._own_lines = [line(k, v) for k, v in self.headers.items()]
         self._watchdog = Watchdog()
         self._pools = Pools(settings, self._watchdog)
         self._targets: dict[str, Target] = {}
@@ -283,15 +192,15 @@ class Fetcher:
             lines = self._configured_lines(configured) if configured else self._own_lines
             extra: list[bytes] = []
             if etag:
-                extra.append(_line("If-None-Match", etag))
+                extra.append(line("If-None-Match", etag))
             if last_modified:
-                extra.append(_line("If-Modified-Since", last_modified))
+                extra.append(line("If-Modified-Since", last_modified))
             cookie = cookie_header(jar, target.url) if jar is not None else None
             if cookie:
                 given = with_cookies(dict(configured or {}), cookie)
                 name = next(k for k in given if k.lower() == "cookie")
                 lines = [x for x in lines if not x.lower().startswith(b"cookie:")]
-                extra.append(_line(name, given[name]))
+                extra.append(line(name, given[name]))
             if target.auth is not None:
                 lines = [x for x in lines if not x.lower().startswith(b"authorization:")]
                 extra.append(target.auth)
@@ -306,8 +215,8 @@ class Fetcher:
         found = self._configured.get(key)
         if found is None:
             lower = {str(k).lower() for k in configured}
-            found = [_line(k, v) for k, v in self.headers.items() if k.lower() not in lower] + [
-                _line(str(k), str(v)) for k, v in configured.items()
+            found = [line(k, v) for k, v in self.headers.items() if k.lower() not in lower] + [
+                line(str(k), str(v)) for k, v in configured.items()
             ]
             if len(self._configured) >= 1024:
                 self._configured.clear()

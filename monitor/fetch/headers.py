@@ -31,7 +31,7 @@ class Headers(Mapping[str, str]):
     def __getitem__(self, name: str) -> str:
         return self._map()[name.lower()]
 
-    def get(self, name: str, default=None):  # type: ignore[override]
+    def get(self, name: str, default=None):
         return self._map().get(name.lower(), default)
 
     def __contains__(self, name: object) -> bool:
