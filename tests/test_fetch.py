@@ -579,3 +579,73 @@ def test_a_redirect_body_is_never_waited_for(http_server: LocalServer):
     http_server.add("/there", b"arrived")
     with Fetcher(FetchSettings(read_timeout=30, deadline=5)) as f:
         assert f.get(http_server.url("/here")).body == b"arrived"
+
+
+def _tls_server(tmp_path):
+    """An https server on loopback with a self-signed certificate for
+    127.0.0.1 (made by the openssl command), and that certificate's path."""
+    import shutil
+    import ssl
+    import subprocess
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a certificate")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"]
+        + ["-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"]
+        + ["-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "14")
+            self.end_headers()
+            self.wfile.write(b"<rss>tls</rss>")
+
+        def log_message(self, *args) -> None:
+            pass
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, cert
+
+
+def test_https_is_verified_against_the_ca_file_or_folder_named(tmp_path, monkeypatch):
+    import shutil
+    import subprocess
+
+    server, cert = _tls_server(tmp_path)
+    url = f"https://127.0.0.1:{server.server_address[1]}/feed.xml"
+    try:
+        monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+        monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+        with Fetcher(FetchSettings(deadline=10)) as f, pytest.raises(FetchError) as ei:
+            f.get(url)  # certifi's bundle does not hold this certificate
+        assert ei.value.reason == "tls"
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
+        with Fetcher(FetchSettings(deadline=10)) as f:
+            assert f.get(url).body == b"<rss>tls</rss>"
+        folder = tmp_path / "certs"
+        folder.mkdir()
+        digest = subprocess.run(
+            ["openssl", "x509", "-hash", "-noout", "-in", str(cert)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        shutil.copy(cert, folder / f"{digest}.0")  # the name a CA folder looks certificates up by
+        monkeypatch.delenv("REQUESTS_CA_BUNDLE")
+        monkeypatch.setenv("CURL_CA_BUNDLE", str(folder))
+        with Fetcher(FetchSettings(deadline=10)) as f:
+            assert f.get(url).body == b"<rss>tls</rss>"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -7,11 +7,11 @@ module opens a socket.
 This module is the policy (which headers go where, redirects, the address
 guard, proxies); the transport is libcurl (curl.py, through pycurl). libcurl
 runs a request with the GIL released, where an HTTP client written in
-Python spent most of a fetch's CPU under the GIL that the fetch threads
-share with parsing: 2,000 conditional GETs cost a quarter of the CPU they
-did through urllib3. What is worked out from a URL (its origin, the form
-libcurl takes, Basic credentials) is kept per URL, and the environment's
-proxy per origin: a running monitor asks for the same URLs every cycle.
+Python (urllib3, before) spent most of a fetch's CPU under the GIL that the
+fetch threads share with parsing. What is worked out from a URL (its
+origin, the form libcurl takes, Basic credentials; urls.py) is kept per
+URL, and the environment's proxy per origin: a running monitor asks for
+the same URLs every cycle.
 
 How the limits hold:
 
