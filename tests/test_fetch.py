@@ -484,13 +484,168 @@ def test_an_unreadable_ca_bundle_is_named(http_server: LocalServer, monkeypatch,
     assert http_server.requests == []
 
 
-@pytest.mark.filterwarnings("ignore::urllib3.exceptions.DependencyWarning")
-def test_a_socks_proxy_without_its_library_is_named(monkeypatch):
-    import sys
+def test_stop_event_cancels_a_fetch_waiting_for_its_response(http_server: LocalServer):
+    """The request is out and the server never answers: the stop event ends
+    the wait for the status line too, not only a body read."""
+    closed: list[bool] = []
+    done = threading.Event()
 
-    monkeypatch.setitem(sys.modules, "socks", None)  # PySocks missing
-    monkeypatch.delitem(sys.modules, "urllib3.contrib.socks", raising=False)
-    with Fetcher(FetchSettings(deadline=5)) as f, pytest.raises(FetchError) as ei:
-        f.get("http://feeds.example/a.xml", proxy="socks5h://ops:secret@127.0.0.1:9")
-    assert ei.value.reason == "connect"
-    assert str(ei.value) == "cannot use proxy socks5h://127.0.0.1:9: socks proxies need PySocks"
+    def silent(h) -> None:
+        h.connection.settimeout(30)
+        try:
+            closed.append(h.connection.recv(1) == b"")
+        except OSError:
+            closed.append(False)
+        finally:
+            done.set()
+        h.close_connection = True
+
+    http_server.route("/mute", silent)
+    stop = threading.Event()
+    f = Fetcher(FetchSettings(read_timeout=30, deadline=60), stop=stop)
+    timer = threading.Timer(0.3, stop.set)
+    timer.start()
+    try:
+        with pytest.raises(FetchError) as ei:
+            f.get(http_server.url("/mute"))
+    finally:
+        timer.cancel()
+        f.close()
+    assert ei.value.reason == "cancelled"
+    done.wait(60)
+    assert closed == [True]
+
+
+def test_read_timeout_counts_the_wait_for_the_status_line(http_server: LocalServer):
+    http_server.route("/mute", lambda h: h.stopping.wait(30))
+    with (
+        Fetcher(FetchSettings(read_timeout=0.5, deadline=20)) as f,
+        pytest.raises(FetchError) as ei,
+    ):
+        f.get(http_server.url("/mute"))
+    assert str(ei.value) == "read from 127.0.0.1 timed out: no data for 0.5 s (read_timeout)"
+
+
+def test_an_http_1_0_server_and_a_garbage_reply(http_server: LocalServer, fetcher: Fetcher):
+    def old(h) -> None:
+        h.wfile.write(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nfrom 1996")
+        h.close_connection = True
+
+    def garbage(h) -> None:
+        h.wfile.write(b"\x00\x17 not http at all\r\n\r\n")
+        h.close_connection = True
+
+    http_server.route("/old", old)
+    http_server.route("/garbage", garbage)
+    assert fetcher.get(http_server.url("/old")).body == b"from 1996"  # read to the close
+    with pytest.raises(FetchError) as ei:
+        fetcher.get(http_server.url("/garbage"))
+    assert ei.value.reason == "connect" and "\n" not in str(ei.value)
+
+
+def test_urls_with_spaces_and_text_outside_ascii_are_sent_encoded(
+    http_server: LocalServer, fetcher: Fetcher
+):
+    http_server.add("/%E6%96%B0%E9%97%BB/a%20b.xml", b"<rss/>")
+    assert fetcher.get(http_server.url("/新闻/a b.xml")).body == b"<rss/>"
+    assert http_server.requests[-1].path == "/%E6%96%B0%E9%97%BB/a%20b.xml"
+
+
+def test_credentials_in_the_url_become_basic_authorization(
+    http_server: LocalServer, fetcher: Fetcher
+):
+    import base64
+
+    url = http_server.add("/private.xml", b"<rss/>")
+    fetcher.get(url.replace("http://", "http://desk:p%40ss@"))
+    sent = http_server.requests[-1].headers["Authorization"]
+    assert sent == "Basic " + base64.b64encode(b"desk:p@ss").decode()
+
+
+def test_a_redirect_body_is_never_waited_for(http_server: LocalServer):
+    """A 302 that promises a body and then goes silent: the redirect is
+    followed at once (waiting for that body would run into the deadline)."""
+
+    def promise(h) -> None:
+        h.send_response(302)
+        h.send_header("Location", "/there")
+        h.send_header("Content-Length", "1000")
+        h.end_headers()
+        h.wfile.flush()
+        h.stopping.wait(30)
+        h.close_connection = True
+
+    http_server.route("/here", promise)
+    http_server.add("/there", b"arrived")
+    with Fetcher(FetchSettings(read_timeout=30, deadline=5)) as f:
+        assert f.get(http_server.url("/here")).body == b"arrived"
+
+
+def _tls_server(tmp_path):
+    """An https server on loopback with a self-signed certificate for
+    127.0.0.1 (made by the openssl command), and that certificate's path."""
+    import shutil
+    import ssl
+    import subprocess
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a certificate")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"]
+        + ["-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"]
+        + ["-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "14")
+            self.end_headers()
+            self.wfile.write(b"<rss>tls</rss>")
+
+        def log_message(self, *args) -> None:
+            pass
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, cert
+
+
+def test_https_is_verified_against_the_ca_file_or_folder_named(tmp_path, monkeypatch):
+    import shutil
+    import subprocess
+
+    server, cert = _tls_server(tmp_path)
+    url = f"https://127.0.0.1:{server.server_address[1]}/feed.xml"
+    try:
+        monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+        monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+        with Fetcher(FetchSettings(deadline=10)) as f, pytest.raises(FetchError) as ei:
+            f.get(url)  # certifi's bundle does not hold this certificate
+        assert ei.value.reason == "tls"
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
+        with Fetcher(FetchSettings(deadline=10)) as f:
+            assert f.get(url).body == b"<rss>tls</rss>"
+        folder = tmp_path / "certs"
+        folder.mkdir()
+        digest = subprocess.run(
+            ["openssl", "x509", "-hash", "-noout", "-in", str(cert)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        shutil.copy(cert, folder / f"{digest}.0")  # the name a CA folder looks certificates up by
+        monkeypatch.delenv("REQUESTS_CA_BUNDLE")
+        monkeypatch.setenv("CURL_CA_BUNDLE", str(folder))
+        with Fetcher(FetchSettings(deadline=10)) as f:
+            assert f.get(url).body == b"<rss>tls</rss>"
+    finally:
+        server.shutdown()
+        server.server_close()

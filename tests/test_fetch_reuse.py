@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 from httpserver import LocalServer
+from socksproxy import SocksProxy
 
 from monitor.config import FetchSettings
 from monitor.fetch import Fetcher, FetchError
@@ -136,3 +137,42 @@ def test_a_proxy_url_with_credentials_authenticates(http_server):
             assert f.get("http://feeds.example/p.xml", proxy=address).body == b"<rss/>"
         sent = proxy.requests[-1].headers["Proxy-Authorization"]
     assert sent == "Basic " + base64.b64encode(b"ops:s:cret").decode()
+
+
+def test_socks5_proxies_with_credentials_carry_the_fetch(http_server):
+    """socks5h:// hands the name to the proxy to resolve; socks5:// resolves
+    it here and hands over the address. Credentials in the proxy URL are
+    percent-decoded, as in an http:// proxy URL."""
+    url = http_server.add("/s.xml", b"<rss>via socks</rss>")
+    named = url.replace("127.0.0.1", "feeds.example")
+    with SocksProxy("ops", "s:cret", names={"feeds.example": "127.0.0.1"}) as socks:
+        with Fetcher(FetchSettings(per_host_delay=0, deadline=10)) as f:
+            assert f.get(named, proxy=socks.url("socks5h", "ops:s%3Acret")).body == (
+                b"<rss>via socks</rss>"
+            )
+            assert f.get(url, proxy=socks.url("socks5", "ops:s%3Acret")).body == (
+                b"<rss>via socks</rss>"
+            )
+            with pytest.raises(FetchError) as ei:
+                f.get(url, proxy=socks.url("socks5", "ops:wrong"))
+        assert ei.value.reason == "connect" and "wrong" not in str(ei.value)
+        assert socks.connects == [
+            ("feeds.example", http_server.port),
+            ("127.0.0.1", http_server.port),
+        ]
+        assert socks.logins == [("ops", "s:cret"), ("ops", "s:cret"), ("ops", "wrong")]
+    assert len(http_server.requests_to("/s.xml")) == 2
+
+
+def test_libcurl_reads_no_proxy_of_its_own(monkeypatch, http_server):
+    """A source's proxy is used even for a host the environment's NO_PROXY
+    names (NO_PROXY is about the environment's proxies), and lower-case
+    http_proxy is not read by libcurl behind the fetcher's back."""
+    with LocalServer() as proxy:
+        proxy.route("http://feeds.example/n.xml", (200, {}, b"<rss>proxied</rss>"))
+        monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")  # nothing listens there
+        monkeypatch.setenv("no_proxy", "feeds.example")
+        with Fetcher(FetchSettings(per_host_delay=0)) as f:
+            via = proxy.url("").rstrip("/")
+            assert f.get("http://feeds.example/n.xml", proxy=via).body == b"<rss>proxied</rss>"
+    assert [r.path for r in proxy.requests] == ["http://feeds.example/n.xml"]

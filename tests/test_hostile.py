@@ -681,8 +681,9 @@ def test_nul_and_surrogates_in_stories_and_reason_phrases_are_stored(
     tmp_path, state_of, parser_path
 ):
     """A NUL or a lone surrogate in a story field (JSON allows both as
-    escapes), or a NUL in an HTTP reason phrase, is made storable at the
-    store's edge: the poll is stored and every other source too."""
+    escapes) is made storable at the store's edge, and a NUL in an HTTP
+    reason phrase (refused by the transport as a broken reply) is named:
+    the poll is stored and every other source too."""
     with LocalServer() as srv:
         jct = {"Content-Type": "application/feed+json"}
         srv.route("/j.json", (200, jct, json_feed([("j0", "Old camera")])))
@@ -706,12 +707,12 @@ def test_nul_and_surrogates_in_stories_and_reason_phrases_are_stored(
             by = {p.source: p for p in out.polls}
             assert by["good"].ok and by["good"].new == 1
             assert by["jsonfeed"].ok and by["jsonfeed"].new == 2, by["jsonfeed"]
-            assert by["nul_reason"].reason == "http"
+            assert by["nul_reason"].reason == "connect"
             titles = queued_titles(mon, "jsonfeed")
             assert len(titles) == 2 and not any("\x00" in t for t in titles)
             assert queued_titles(mon, "good") == ["Council adds camera number 1"]
             row = {r["name"]: r for r in mon.store.sources()}["nul_reason"]
-            assert "Slow" in row["last_error"] and "\x00" not in row["last_error"]
+            assert "NUL byte in header" in row["last_error"] and "\x00" not in row["last_error"]
         finally:
             mon.close()
 

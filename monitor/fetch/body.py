@@ -1,114 +1,90 @@
-"""Reading a response body under the fetch limits: in pieces as they come,
-decoded here with bounded output (a gzip bomb grows memory by one piece at
-a time), the deadline and the stop event checked between pieces, and the
-watchdog ready to shut a read that a silent server holds."""
+"""A response body as it arrives, piece by piece from the transport: decoded
+here with bounded output (a gzip bomb grows memory by one piece at a time),
+counted against max_bytes as it grows, and given up on the moment it passes.
+
+libcurl is told nothing of Content-Encoding (it would decode without a
+bound): the fetcher sends Accept-Encoding itself and the pieces come here
+as they were sent."""
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
 
-from urllib3 import BaseHTTPResponse
+from monitor.fetch.errors import FetchError
+from monitor.fetch.headers import Headers
+from monitor.fetch.limits import Decoder
 
-from monitor.config import FetchSettings
-from monitor.fetch.errors import FetchError, classify
-from monitor.fetch.limits import CHUNK, Deadline, Decoder, Watchdog
+_DECODED = ("gzip", "x-gzip", "deflate")
 
 
-class BodyReader:
-    """The body reads of one Fetcher (the settings are read at each call)."""
+def too_large(url: str, cap: int) -> FetchError:
+    return FetchError("too_large", f"body larger than {cap} bytes", url=url)
 
-    def __init__(self, settings: FetchSettings, watchdog: Watchdog):
-        self.settings = settings
-        self._watchdog = watchdog
 
-    def read(self, resp: BaseHTTPResponse, url: str, deadline: Deadline) -> bytes:
-        """The whole body, decoded, at most max_bytes of it."""
-        cap = self.settings.max_bytes
-        coding = resp.headers.get("Content-Encoding", "").strip().lower()
-        if coding in ("", "identity"):
-            decoder: Decoder | None = None
-            declared = resp.headers.get("Content-Length", "")
+class Body:
+    """The body of one response. feed() returns True once no more is
+    wanted (a peek has its bytes); it raises FetchError when the body is
+    too large or not valid in its Content-Encoding."""
+
+    __slots__ = ("url", "status", "cap", "peek", "coding", "_decoder", "_parts", "_total")
+
+    def __init__(self, url: str, status: int, headers: Headers, cap: int, peek: bool = False):
+        self.url = url
+        self.status = status
+        self.cap = cap
+        self.peek = peek  # the first `cap` bytes of an error page, errors ignored
+        coding = headers.get("Content-Encoding", "").strip().lower()
+        self.coding = coding
+        # Codings we did not ask for (br, zstd) are kept as sent: the parsers
+        # then see bytes they cannot read, and say so, as with any garbage.
+        self._decoder = Decoder(coding) if coding in _DECODED else None
+        self._parts: list[bytes] = []
+        self._total = 0
+        if not peek and coding in ("", "identity"):
+            declared = headers.get("Content-Length", "")
             if declared.isdigit() and int(declared) > cap:
-                raise self.too_large(url)
-        elif coding in ("gzip", "x-gzip", "deflate"):
-            decoder = Decoder(coding)
-        else:
-            decoder = None  # not one we asked for; let urllib3 decode (bounded in urllib3 >= 2.6)
-        let_urllib3_decode = decoder is None and coding not in ("", "identity")
+                raise too_large(url, cap)
 
-        parts: list[bytes] = []
-        total = 0
-        token = self._watchdog.watch(deadline, resp)
+    def feed(self, raw: bytes) -> bool:
+        decoder = self._decoder
+        if decoder is None:
+            return self._add(raw)
         try:
-            for raw in self._pieces(resp, url, deadline, let_urllib3_decode):
-                pieces = decoder.feed(raw) if decoder else (raw,)
-                for piece in pieces:
-                    total += len(piece)
-                    if total > cap:
-                        raise self.too_large(url)
-                    parts.append(piece)
-                    deadline.check(url)
-                deadline.check(url)
-            if decoder:
-                tail = decoder.flush()
-                total += len(tail)
-                if total > cap:
-                    raise self.too_large(url)
-                parts.append(tail)
+            for piece in decoder.feed(raw):
+                if self._add(piece):
+                    return True
         except zlib.error as e:
-            raise FetchError(
-                "http",
-                f"http {resp.status} body is not valid {coding}: {e}",
-                status=resp.status,
-                url=url,
-            ) from None
-        finally:
-            self._watchdog.unwatch(token)
-        return b"".join(parts)
+            if self.peek:
+                return True
+            raise self._invalid(e) from None
+        return False
 
-    def peek(
-        self, resp: BaseHTTPResponse, url: str, deadline: Deadline, limit: int = 8192
-    ) -> bytes:
-        """The first `limit` bytes of an error response (to tell a bot wall
-        from a plain error); empty when they cannot be read quickly."""
-        coding = resp.headers.get("Content-Encoding", "").strip().lower()
-        decoder = Decoder(coding) if coding in ("gzip", "x-gzip", "deflate") else None
-        out = b""
-        deadline = Deadline(max(0.05, min(2.0, deadline.remaining())), deadline.stop)
-        token = self._watchdog.watch(deadline, resp)
-        try:
-            for raw in self._pieces(resp, url, deadline, False):
-                for piece in decoder.feed(raw) if decoder else (raw,):
-                    out += piece[: limit - len(out)]
-                    if len(out) >= limit:
-                        return out
-        except (FetchError, zlib.error):
-            pass
-        finally:
-            self._watchdog.unwatch(token)
-        return out
+    def _add(self, piece: bytes) -> bool:
+        self._total += len(piece)
+        if self._total > self.cap:
+            if self.peek:
+                self._parts.append(piece[: len(piece) - (self._total - self.cap)])
+                return True
+            raise too_large(self.url, self.cap)
+        self._parts.append(piece)
+        return self.peek and self._total == self.cap
 
-    def _pieces(
-        self, resp: BaseHTTPResponse, url: str, deadline: Deadline, decode: bool
-    ) -> Iterator[bytes]:
-        read = resp.read1
-        while True:
-            deadline.check(url)
-            try:
-                data = read(CHUNK, decode_content=decode)
-            except Exception as e:  # urllib3 and socket errors mid-body
-                if deadline.killed:
-                    raise deadline.error(deadline.killed, url) from None
-                reason = deadline.expired_reason()
-                if reason:
-                    raise deadline.error(reason, url) from None
-                raise classify(e, url, self.settings.read_timeout) from None
-            if deadline.killed:
-                raise deadline.error(deadline.killed, url)
-            if not data:
-                return
-            yield data
+    def finish(self) -> bytes:
+        """The whole body, decoded."""
+        if self._decoder is not None and not self.peek:
+            tail = self._decoder.flush()
+            if tail:
+                self._add(tail)
+        return b"".join(self._parts)
 
-    def too_large(self, url: str) -> FetchError:
-        return FetchError("too_large", f"body larger than {self.settings.max_bytes} bytes", url=url)
+    def head(self) -> bytes:
+        """What a peek read."""
+        return b"".join(self._parts)
+
+    def _invalid(self, e: zlib.error) -> FetchError:
+        return FetchError(
+            "http",
+            f"http {self.status} body is not valid {self.coding}: {e}",
+            status=self.status,
+            url=self.url,
+        )

@@ -1,18 +1,13 @@
 """What a fetch returns, and the one-line errors it raises: every failure
-of urllib3 or the socket is mapped to one reason of REASONS."""
+of libcurl or the socket is mapped to one reason of REASONS."""
 
 from __future__ import annotations
 
 import errno
-import socket
-import ssl
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.client import responses as _REASONS
 from urllib.parse import urlsplit
-
-from urllib3 import BaseHTTPResponse
-from urllib3 import exceptions as u3
 
 MAX_REDIRECTS = 5
 
@@ -76,67 +71,59 @@ class FetchError(Exception):
         self.body_head = body_head  # the first few KB of an error response's body
 
 
-def reason_phrase(resp: BaseHTTPResponse) -> str:
-    return (resp.reason or _REASONS.get(resp.status, "")).strip()
+# libcurl's error codes (CURLE_*) that the mapping below tells apart
+_RESOLVE_PROXY, _RESOLVE_HOST, _CONNECT, _TIMED_OUT = 5, 6, 7, 28
+_TLS = frozenset({35, 53, 54, 58, 59, 60, 64, 66, 77, 80, 82, 83, 90, 91, 98})
+_MALFORMED = frozenset({3})
 
 
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    stack = [exc]
-    while stack:
-        e = stack.pop()
-        if e is None or id(e) in seen:
-            continue
-        seen.add(id(e))
-        yield e
-        stack.extend([e.__cause__, e.__context__])  # type: ignore[list-item]
-        for arg in getattr(e, "args", ()):
-            if isinstance(arg, BaseException):
-                stack.append(arg)
-        reason = getattr(e, "reason", None)
-        if isinstance(reason, BaseException):
-            stack.append(reason)
+def reason_phrase(status: int, reason: str) -> str:
+    return (reason or _REASONS.get(status, "")).strip()
 
 
-def _timed_out(e: BaseException) -> bool:
-    # urllib3's NewConnectionError derives from its ConnectTimeoutError; a
-    # refused or unresolvable connection is no timeout.
-    return isinstance(e, (u3.TimeoutError, TimeoutError)) and not isinstance(
-        e, u3.NewConnectionError
-    )
+def host_of(url: str) -> str:
+    try:
+        return urlsplit(url).hostname or url
+    except ValueError:
+        return url
 
 
-def is_timeout(exc: BaseException) -> bool:
-    """A connect or read timeout, however wrapped."""
-    return any(_timed_out(e) for e in _chain(exc))
-
-
-def classify(exc: BaseException, url: str, read_timeout: float | None = None) -> FetchError:
-    """Map a urllib3/socket exception to a FetchError.
+def classify(
+    code: int,
+    message: str,
+    url: str,
+    *,
+    host: str | None = None,
+    os_errno: int = 0,
+    connected: bool = False,
+    read_timeout: float | None = None,
+) -> FetchError:
+    """Map a libcurl error (code, message, and the errno of the socket call
+    that failed) to a FetchError. `connected`: the request had been sent,
+    so a timeout was one of reading.
 
     A read timeout names its own limit, so it reads apart from the total
     deadline ("deadline of N s exceeded"), which shares the reason "timeout"."""
-    chain = list(_chain(exc))
-    names = {type(e).__name__ for e in chain}
-    host = urlsplit(url).hostname or url
-    if isinstance(exc, u3.LocationValueError):
-        return FetchError("invalid_url", f"invalid URL: {url}", url=url)
-    if any(isinstance(e, socket.gaierror) for e in chain) or "NameResolutionError" in names:
+    host = host or host_of(url)
+    detail = " ".join(str(message).split()) or f"libcurl error {code}"
+    if code in _MALFORMED:
+        return FetchError("invalid_url", f"invalid URL: {url!r} ({detail})", url=url)
+    if code == _RESOLVE_HOST:
         return FetchError("dns", f"cannot resolve host {host}", url=url)
-    if any(isinstance(e, (ssl.SSLError, u3.SSLError)) for e in chain):
-        detail = next((str(e) for e in chain if isinstance(e, ssl.SSLError)), "handshake failed")
-        return FetchError("tls", f"TLS error with {host}: {detail}", url=url)
-    if any(isinstance(e, u3.ConnectTimeoutError) and _timed_out(e) for e in chain):
-        return FetchError("timeout", f"connect to {host} timed out", url=url)
-    if any(_timed_out(e) for e in chain):
+    if code == _RESOLVE_PROXY:
+        name = detail.rpartition(":")[2].strip() or "host"
+        return FetchError("dns", f"cannot resolve proxy {name}", url=url)
+    if code in _TLS:
+        return FetchError("tls", f"TLS error with {host}: {detail[:200]}", url=url)
+    if code == _TIMED_OUT:
+        if not connected:
+            return FetchError("timeout", f"connect to {host} timed out", url=url)
         limit = f": no data for {read_timeout:g} s (read_timeout)" if read_timeout else ""
         return FetchError("timeout", f"read from {host} timed out{limit}", url=url)
-    if any(isinstance(e, ConnectionRefusedError) for e in chain):
+    if os_errno == errno.ECONNREFUSED:
         return FetchError("connect", f"connection to {host} refused", url=url)
-    if any(isinstance(e, ConnectionResetError) for e in chain):
+    if os_errno == errno.ECONNRESET or "reset by peer" in detail:
         return FetchError("connect", f"connection to {host} reset", url=url)
-    for e in chain:
-        if isinstance(e, OSError) and e.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
-            return FetchError("connect", f"{host} unreachable", url=url)
-    detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if os_errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+        return FetchError("connect", f"{host} unreachable", url=url)
     return FetchError("connect", f"connection to {host} failed: {detail[:200]}", url=url)

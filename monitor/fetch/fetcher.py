@@ -4,72 +4,56 @@ bounded redirects, cancellation and an honest User-Agent.
 Everything else in the monitor takes the bytes this module returns; no other
 module opens a socket.
 
-It speaks urllib3 directly (pools.py keeps its pool managers): through
-requests a fetch took more than twice the CPU, spent under the GIL that the
-fetch threads share with parsing.
+This module is the policy (which headers go where, redirects, the address
+guard, proxies); the transport is libcurl (curl.py, through pycurl). libcurl
+runs a request with the GIL released, where an HTTP client written in
+Python (urllib3, before) spent most of a fetch's CPU under the GIL that the
+fetch threads share with parsing. What is worked out from a URL (its
+origin, the form libcurl takes, Basic credentials; urls.py) is kept per
+URL, and the environment's proxy per origin: a running monitor asks for
+the same URLs every cycle.
 
 How the limits hold:
 
-* The body is read unpreloaded (body.py), in small pieces (``read1``, which
-  returns as soon as *any* bytes arrive, so a server dripping one byte a
-  second is seen byte by byte) and the deadline and the stop event are checked
-  between pieces.
-* The body is decompressed here, not by urllib3, with ``max_length`` on every
-  zlib call, so a gzip bomb grows memory by one piece at a time and the
-  download stops as soon as the decompressed count passes ``max_bytes``.
-* A watchdog thread shuts the socket down when the deadline passes or the
-  stop event is set while a read is blocked on a silent server, so a stalled
-  fetch ends within a fraction of a second of either.
+* libcurl's own timeout is the total deadline, its connect timeout the
+  connect_timeout; a watchdog thread (limits.py) shuts the sockets of a
+  request down when the stop event is set or no data has come for
+  read_timeout seconds, so a stalled fetch ends within a fraction of a
+  second of either.
+* The body is decompressed here, not by libcurl, with ``max_length`` on
+  every zlib call, as each piece arrives (body.py), so a gzip bomb grows
+  memory by one piece at a time and the download stops as soon as the
+  decompressed count passes ``max_bytes``.
 * Redirects are followed by hand (at most five), and the body of a 3xx
   response is never read.
 """
 
 from __future__ import annotations
 
-import base64
 import ipaddress
 import threading
-from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
-
-import urllib3
-from urllib3 import BaseHTTPResponse
-from urllib3.util import Retry, Timeout
+from dataclasses import replace
+from urllib.parse import urljoin, urlsplit
 
 import monitor
 from monitor.config import FetchSettings
-from monitor.fetch.body import BodyReader
 from monitor.fetch.cookies import cookie_header, remember, with_cookies
+from monitor.fetch.curl import Reply
 from monitor.fetch.errors import (
     MAX_REDIRECTS,
     FetchError,
     FetchResult,
-    classify,
-    is_timeout,
     reason_phrase,
 )
-from monitor.fetch.guard import BlockedAddress, host_kind, resolves_inside
+from monitor.fetch.guard import BlockedAddress, host_kind, resolves_inside, vetted
 from monitor.fetch.limits import Deadline, Watchdog
 from monitor.fetch.pools import Pools, ca_location
+from monitor.fetch.urls import Target, line, origin_of, parse_target, same_origin
 
-# No retries and no redirects inside urllib3: a failure is reported as it
-# happened, and redirects are followed (and checked) here.
-_NO_RETRY = Retry(total=0, read=False, redirect=False, raise_on_redirect=False)
-_REDIRECT_CODES = {301, 302, 303, 307, 308}
+__all__ = ["Fetcher", "default_user_agent", "origin_of", "same_origin"]
 
-
-def origin_of(url: str) -> tuple[str, str, int | None]:
-    """(scheme, host, port) of a URL, the port made explicit."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return ("", url, None)
-    scheme = parts.scheme.lower()
-    return (scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme))
-
-
-def same_origin(a: str, b: str) -> bool:
-    return origin_of(a) == origin_of(b)
+_REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
+_MAX_TARGETS = 8192  # URLs worked out and kept (feeds, then article links)
 
 
 def default_user_agent(settings: FetchSettings) -> str:
@@ -83,7 +67,7 @@ def default_user_agent(settings: FetchSettings) -> str:
 
 class Fetcher:
     """HTTP GET with the monitor's limits. Safe to share between threads
-    (urllib3's pools are thread-safe)."""
+    (each fetch in flight has a Curl handle of its own)."""
 
     def __init__(self, settings: FetchSettings, stop: threading.Event | None = None):
         self.settings = settings
@@ -91,15 +75,17 @@ class Fetcher:
         self.user_agent = default_user_agent(settings)
         self.headers = {
             "User-Agent": self.user_agent,
-            "Accept-Encoding": "gzip, deflate",
+            "Accept-Encoding": "gzip, deflate",  # decoded here (body.py), never by libcurl
             "Accept": "application/rss+xml, application/atom+xml, application/feed+json, "
             "application/xml;q=0.9, text/xml;q=0.9, text/html;q=0.8, */*;q=0.5",
             "Connection": "keep-alive",  # HTTP/1.0 servers and proxies close without it
         }
         self._own = {k.lower() for k in self.headers}
+        self._own_lines = [line(k, v) for k, v in self.headers.items()]
         self._watchdog = Watchdog()
-        self._body = BodyReader(settings, self._watchdog)
-        self._pools = Pools(settings)
+        self._pools = Pools(settings, self._watchdog)
+        self._targets: dict[str, Target] = {}
+        self._configured: dict[tuple, list[bytes]] = {}
 
     def __enter__(self) -> Fetcher:
         return self
@@ -124,8 +110,9 @@ class Fetcher:
         content_link: bool = False,
         deadline: float | None = None,
     ) -> FetchResult:
-        """GET `url`. `proxy` (http://host:port) overrides the standard
-        HTTP(S)_PROXY / NO_PROXY environment variables for this fetch.
+        """GET `url`. `proxy` (http://, https://, socks5:// or socks5h://
+        host:port, credentials allowed) overrides the standard HTTP(S)_PROXY
+        / ALL_PROXY / NO_PROXY environment variables for this fetch.
 
         `headers` (a source's configured headers) go to the origin of `url`
         only: a redirect to another scheme, host or port drops them all.
@@ -146,62 +133,102 @@ class Fetcher:
             self.settings.deadline if deadline is None else min(deadline, self.settings.deadline)
         )
         limit = Deadline(max(seconds, 0.05), self.stop)
-        self._check_url(url)
-        configured: dict[str, str] = dict(headers or {})
-        validators: dict[str, str] = {}
-        if etag:
-            validators["If-None-Match"] = etag
-        if last_modified:
-            validators["If-Modified-Since"] = last_modified
-
-        current = url
+        first = self._target(url)
+        current = first
         permanent: str | None = None
         all_permanent = True
         guarded = content_link and not self.settings.allow_private_links
         jar = None  # cookies set by this fetch's redirects
         for _hop in range(MAX_REDIRECTS + 1):
-            limit.check(current)
-            sent = {**configured, **validators} if same_origin(current, url) else validators
-            if jar is not None:
-                sent = with_cookies(sent, cookie_header(jar, current))
-            resp = self._send(current, sent, limit, proxy, guarded=guarded)
-            if resp.status in _REDIRECT_CODES and resp.headers.get("Location"):
-                resp.close()
-                jar = remember(jar, current, resp.headers)
-                target = urljoin(current, resp.headers["Location"].strip())
-                self._check_url(target)
+            limit.check(current.url)
+            configured = headers if current.origin == first.origin else None
+            lines = self._lines(current, configured, etag, last_modified, jar)
+            reply = self._send(current, lines, limit, proxy, guarded)
+            location = reply.headers.get("Location") if reply.status in _REDIRECT_CODES else None
+            if location:
+                jar = remember(jar, current.url, reply.headers)
+                target = self._target(urljoin(current.url, location.strip()))
                 if not guarded and not self.settings.allow_private_links:
                     # Through a proxy (the source's or the environment's),
                     # judged without a DNS lookup of our own.
                     proxy = proxy or self._env_proxy(target)
                     guarded = not self._inside(url, proxy)
-                downgrade = urlsplit(url).scheme == "https" and urlsplit(target).scheme == "http"
-                all_permanent = all_permanent and resp.status in (301, 308) and not downgrade
+                downgrade = first.scheme == "https" and target.scheme == "http"
+                all_permanent = all_permanent and reply.status in (301, 308) and not downgrade
                 if all_permanent:
-                    permanent = target
+                    permanent = target.url
                 current = target
                 continue
-            try:
-                result = self._finish(resp, current, limit, etag, last_modified)
-            finally:
-                resp.close()
+            result = self._finish(reply, current.url, etag, last_modified)
             if permanent and permanent != url:
-                from dataclasses import replace
-
                 result = replace(result, permanent_url=permanent)
             return result
         raise FetchError("redirects", f"more than {MAX_REDIRECTS} redirects", url=url)
 
     # -- internals --------------------------------------------------------
 
+    def _target(self, url: str) -> Target:
+        """parse_target(url), kept: a monitor asks for the same URLs again."""
+        found = self._targets.get(url)
+        if found is None:
+            found = parse_target(url)
+            if len(self._targets) >= _MAX_TARGETS:
+                self._targets.clear()
+            self._targets[url] = found
+        return found
+
+    def _lines(
+        self,
+        target: Target,
+        configured: dict | None,
+        etag: str | None,
+        last_modified: str | None,
+        jar,
+    ) -> list[bytes]:
+        """The request's header lines: ours under the source's configured
+        ones (names compared without case), the validators, the cookies of
+        this fetch's redirects and the URL's credentials."""
+        try:
+            lines = self._configured_lines(configured) if configured else self._own_lines
+            extra: list[bytes] = []
+            if etag:
+                extra.append(line("If-None-Match", etag))
+            if last_modified:
+                extra.append(line("If-Modified-Since", last_modified))
+            cookie = cookie_header(jar, target.url) if jar is not None else None
+            if cookie:
+                given = with_cookies(dict(configured or {}), cookie)
+                name = next(k for k in given if k.lower() == "cookie")
+                lines = [x for x in lines if not x.lower().startswith(b"cookie:")]
+                extra.append(line(name, given[name]))
+            if target.auth is not None:
+                lines = [x for x in lines if not x.lower().startswith(b"authorization:")]
+                extra.append(target.auth)
+        except (ValueError, UnicodeError) as e:
+            raise FetchError(
+                "invalid_url", f"invalid URL: {target.url!r} ({e})", url=target.url
+            ) from None
+        return lines + extra if extra else lines
+
+    def _configured_lines(self, configured: dict) -> list[bytes]:
+        key = tuple(configured.items())
+        found = self._configured.get(key)
+        if found is None:
+            lower = {str(k).lower() for k in configured}
+            found = [line(k, v) for k, v in self.headers.items() if k.lower() not in lower] + [
+                line(str(k), str(v)) for k, v in configured.items()
+            ]
+            if len(self._configured) >= 1024:
+                self._configured.clear()
+            self._configured[key] = found
+        return found
+
     def _allowed(self, address: str) -> bool:
         ip = ipaddress.ip_address(address.strip("[]").split("%", 1)[0])
-        return any(
-            ip in ipaddress.ip_network(n, strict=False) for n in self.settings.allow_networks
-        )
+        return any(ip in net for net in self._pools.allow)
 
-    def _env_proxy(self, url: str) -> str | None:
-        return self._pools.environment_proxy(url)
+    def _env_proxy(self, target: Target) -> str | None:
+        return self._pools.environment_proxy(target.origin, target.url)
 
     def _inside(self, url: str, proxy: str | None) -> bool:
         """Whether a configured URL is itself on an internal host (then its
@@ -212,11 +239,11 @@ class Fetcher:
             return host_kind(parts.hostname or "") is not None
         return resolves_inside(parts.hostname or "", parts.port)
 
-    def _check_proxied(self, url: str) -> None:
+    def _check_proxied(self, target: Target) -> None:
         """A guarded fetch through a proxy: the proxy resolves the name, so
         only what the URL itself says can be judged here (a literal
         internal address, localhost)."""
-        host = urlsplit(url).hostname or ""
+        host = target.host
         kind = host_kind(host)
         if kind is None:
             return
@@ -225,118 +252,86 @@ class Fetcher:
         except ValueError:  # a name (localhost), not an address
             allowed = False
         if not allowed:
-            raise FetchError("blocked_address", f"refused: {host} is a {kind} address", url=url)
+            raise FetchError(
+                "blocked_address", f"refused: {host} is a {kind} address", url=target.url
+            )
 
-    @staticmethod
-    def _check_url(url: str) -> None:
+    def _pin(self, target: Target) -> list[str]:
+        """A guarded fetch without a proxy: every address of the host checked
+        here, and libcurl told to connect to those (its sockets are checked
+        again as they open)."""
+        host = target.ascii_host
         try:
-            parts = urlsplit(url)
+            ipaddress.ip_address(host.split("%", 1)[0])
+            literal = True
         except ValueError:
-            raise FetchError("invalid_url", f"invalid URL: {url!r}", url=url) from None
-        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-            raise FetchError("invalid_url", f"not an http(s) URL: {url!r}", url=url)
+            literal = False
+        try:
+            addresses = vetted(host, target.port, self._pools.allow)
+        except BlockedAddress as e:
+            raise FetchError("blocked_address", f"refused: {e}", url=target.url) from None
+        except (OSError, UnicodeError, ValueError):
+            raise FetchError("dns", f"cannot resolve host {target.host}", url=target.url) from None
+        if literal:
+            return []
+        shown = ",".join(f"[{a}]" if ":" in a else a for a in addresses)
+        return [f"{host}:{target.port}:{shown}"]
 
     def _send(
         self,
-        url: str,
-        headers: dict[str, str],
+        target: Target,
+        lines: list[bytes],
         deadline: Deadline,
         proxy: str | None = None,
         guarded: bool = False,
-    ) -> BaseHTTPResponse:
-        """One request, its body left unread. Links found in content go
-        through the guarded pools (public addresses only) and never through
-        the environment's proxies: a proxy's own address would be what the
-        guard checks."""
-        remaining = max(deadline.remaining(), 0.05)
-        timeout = Timeout(
-            connect=min(self.settings.connect_timeout, remaining),
-            read=min(self.settings.read_timeout, remaining),
-        )
+    ) -> Reply:
+        """One request; the body read only when its status wants it. Links
+        found in content connect to checked public addresses only, on handles
+        of their own, and never through the environment's proxies: a proxy's
+        own address would be what the guard checks."""
         if guarded and proxy:
-            self._check_proxied(url)
+            self._check_proxied(target)
         if not proxy and not guarded:
-            proxy = self._pools.environment_proxy(url)
-        parts = urlsplit(url)
-        scheme = parts.scheme.lower()
+            proxy = self._pools.environment_proxy(target.origin, target.url)
+        if target.scheme == "https" or (proxy and proxy[:8].lower() == "https://"):
+            trouble = self._pools.ca_error()
+            if trouble is not None:
+                raise FetchError(
+                    "tls",
+                    f"cannot read CA certificates from {ca_location()}: "
+                    f"{trouble.strerror or trouble}",
+                    url=target.url,
+                )
+        direct_guard = guarded and not proxy
+        pin = self._pin(target) if direct_guard else None
+        settings = self.settings
+        transfer = self._pools.take(direct_guard)
         try:
-            manager = self._pools.manager(scheme, proxy, guarded)
-        except ImportError:  # a socks5:// proxy without PySocks
-            p = urlsplit(proxy or "")
-            shown = f"{p.scheme}://{p.netloc.rpartition('@')[2]}"  # no password in a message
-            raise FetchError(
-                "connect", f"cannot use proxy {shown}: socks proxies need PySocks", url=url
-            ) from None
-        except OSError as e:  # the CA certificates the environment names
-            where = ca_location()
-            raise FetchError(
-                "tls", f"cannot read CA certificates from {where}: {e.strerror or e}", url=url
-            ) from None
-        try:
-            sent = self._merged(headers)
-            netloc = parts.netloc
-            if "@" in netloc:  # user:password@ becomes Basic authorization
-                netloc = netloc.rpartition("@")[2]
-                if parts.username is not None:
-                    pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
-                    sent["Authorization"] = "Basic " + base64.b64encode(
-                        pair.encode("latin-1", "replace")
-                    ).decode("ascii")
-            if proxy and scheme == "http" and not proxy.lower().startswith("socks"):
-                # a forward proxy takes the whole URL in the request line
-                target = urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
-            else:
-                target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-            pool = manager.connection_from_url(url)
-            return pool.urlopen(
-                "GET",
-                target,
-                headers=sent,
-                retries=_NO_RETRY,
-                redirect=False,
-                assert_same_host=False,
-                timeout=timeout,
-                preload_content=False,
-                decode_content=False,
+            return transfer.run(
+                target.url,
+                target.curl_url,
+                target.host,
+                lines,
+                proxy,
+                deadline,
+                settings.connect_timeout,
+                settings.read_timeout,
+                settings.max_bytes,
+                pin,
             )
-        except BlockedAddress as e:
-            raise FetchError("blocked_address", f"refused: {e}", url=url) from None
-        except urllib3.exceptions.HTTPError as e:
-            reason = deadline.expired_reason()
-            if reason and is_timeout(e):
-                raise deadline.error(reason, url) from None
-            raise classify(e, url, self.settings.read_timeout) from None
-        except (ValueError, UnicodeError) as e:  # e.g. a malformed host name
-            raise FetchError("invalid_url", f"invalid URL: {url!r} ({e})", url=url) from None
-
-    def _merged(self, extra: dict[str, str]) -> dict[str, str]:
-        """The fetcher's own headers under `extra`, names compared without case."""
-        if not extra:
-            return dict(self.headers)
-        lower = {k.lower() for k in extra}
-        if lower & self._own:
-            merged = {k: v for k, v in self.headers.items() if k.lower() not in lower}
-        else:
-            merged = dict(self.headers)
-        merged.update(extra)
-        return merged
+        finally:
+            self._pools.give(transfer)
 
     def _finish(
         self,
-        resp: BaseHTTPResponse,
+        reply: Reply,
         url: str,
-        deadline: Deadline,
         sent_etag: str | None,
         sent_last_modified: str | None,
     ) -> FetchResult:
-        status = resp.status
-        hdrs = resp.headers  # case-insensitive
+        status = reply.status
+        hdrs = reply.headers  # case-insensitive
         if status == 304:
-            # A 304 has no body (http.client reads none, whatever the headers
-            # say): reading it returns the connection to the pool, where
-            # closing the response unread would drop it, and the next poll
-            # of the host would open a new one.
-            resp.read()
             return FetchResult(
                 url=url,
                 status=304,
@@ -349,25 +344,24 @@ class Fetcher:
         if status >= 400:
             raise FetchError(
                 "http",
-                f"http {status} {reason_phrase(resp)}".strip(),
+                f"http {status} {reason_phrase(status, reply.reason)}".strip(),
                 status=status,
                 url=url,
                 headers=hdrs,
-                body_head=self._body.peek(resp, url, deadline),
+                body_head=reply.body,
             )
         if 300 <= status < 400:
             raise FetchError(
                 "http",
-                f"http {status} {reason_phrase(resp)} without a usable Location".strip(),
+                f"http {status} {reason_phrase(status, reply.reason)} without a usable Location".strip(),
                 status=status,
                 url=url,
             )
-        body = self._body.read(resp, url, deadline)
         return FetchResult(
             url=url,
             status=status,
             headers=hdrs,
-            body=body,
+            body=reply.body,
             not_modified=False,
             etag=hdrs.get("ETag"),
             last_modified=hdrs.get("Last-Modified"),

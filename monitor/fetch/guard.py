@@ -1,5 +1,7 @@
-"""Links found in content may reach public addresses only: the urllib3
-connection classes that check every address a host resolves to."""
+"""Links found in content may reach public addresses only: what an address
+is, and the check of every address a host resolves to (the transport pins
+the connection to the addresses checked, and checks each again as it
+opens its socket)."""
 
 from __future__ import annotations
 
@@ -83,53 +85,28 @@ class BlockedAddress(Exception):
     """A link found in content resolved to an address it may not reach."""
 
 
-def guarded_pools(allow: tuple) -> dict:
-    """urllib3 pool classes whose connections resolve the host, refuse it
-    when any of its addresses is not public (unless in `allow`), and connect
-    to the address they checked, so a second DNS answer cannot slip in
-    between the check and the connection. Every redirect hop opens its
-    connection through here."""
-    from urllib3.connection import HTTPConnection, HTTPSConnection
-    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-    from urllib3.exceptions import NameResolutionError
+def refusal(address: str, allow: tuple) -> str | None:
+    """Why a guarded fetch may not connect to `address` (its kind), or None
+    when it is public or inside one of the `allow` networks."""
+    kind = address_kind(address)
+    if kind and not any(ipaddress.ip_address(address.split("%", 1)[0]) in n for n in allow):
+        return kind
+    return None
 
-    def vetted(conn) -> str:
-        try:
-            infos = socket.getaddrinfo(conn._dns_host, conn.port, 0, socket.SOCK_STREAM)
-        except socket.gaierror as e:
-            raise NameResolutionError(conn.host, conn, e) from e
-        first: str | None = None
-        for info in infos:
-            addr = str(info[4][0])
-            kind = address_kind(addr)
-            if kind and not any(
-                ipaddress.ip_address(addr.split("%", 1)[0]) in net for net in allow
-            ):
-                raise BlockedAddress(f"{conn.host} resolves to {addr}, a {kind} address")
-            first = first or addr
-        return first or conn._dns_host
 
-    class _Guard:
-        _dns_host: str
-
-        def _new_conn(self):
-            host = self._dns_host
-            self._dns_host = vetted(self)
-            try:
-                return super()._new_conn()  # type: ignore[misc]
-            finally:
-                self._dns_host = host
-
-    class GuardedHTTP(_Guard, HTTPConnection):
-        pass
-
-    class GuardedHTTPS(_Guard, HTTPSConnection):
-        pass
-
-    class HTTPPool(HTTPConnectionPool):
-        ConnectionCls = GuardedHTTP
-
-    class HTTPSPool(HTTPSConnectionPool):
-        ConnectionCls = GuardedHTTPS
-
-    return {"http": HTTPPool, "https": HTTPSPool}
+def vetted(host: str, port: int, allow: tuple) -> list[str]:
+    """Every address `host` resolves to, when all of them may be reached
+    (raises BlockedAddress naming the first that may not). The transport
+    then connects to these addresses and no others, so a second DNS answer
+    cannot slip in between the check and the connection; raises
+    socket.gaierror when the name does not resolve."""
+    infos = socket.getaddrinfo(host.strip("[]"), port, 0, socket.SOCK_STREAM)
+    found: list[str] = []
+    for info in infos:
+        addr = str(info[4][0])
+        kind = refusal(addr, allow)
+        if kind:
+            raise BlockedAddress(f"{host} resolves to {addr}, a {kind} address")
+        if addr not in found:
+            found.append(addr)
+    return found

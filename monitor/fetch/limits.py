@@ -1,17 +1,15 @@
-"""The limits that hold while a body is read: the total deadline (and the
-stop event), a watchdog that shuts the socket of a read blocked past it,
-and a Content-Encoding decoder with bounded output per call."""
+"""The limits that hold while a response is read: the total deadline (and
+the stop event), a watchdog that shuts the sockets of a transfer blocked
+past it (or silent for read_timeout), and a Content-Encoding decoder with
+bounded output per call."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 import zlib
 from collections.abc import Iterator
-from typing import Any
-
-from urllib3 import BaseHTTPResponse
+from typing import Protocol
 
 from monitor.fetch.errors import FetchError
 
@@ -26,7 +24,6 @@ class Deadline:
         self.seconds = seconds
         self.at = time.monotonic() + seconds
         self.stop = stop
-        self.killed: str | None = None  # set by the watchdog: "timeout" or "cancelled"
 
     def remaining(self) -> float:
         return self.at - time.monotonic()
@@ -49,70 +46,56 @@ class Deadline:
             raise self.error(reason, url)
 
 
+class Watched(Protocol):
+    """A transfer in flight, as the watchdog sees it."""
+
+    def due(self, now: float) -> str | None: ...
+
+    def kill(self, reason: str) -> bool: ...
+
+
 class Watchdog:
-    """One daemon thread per Fetcher that shuts down the socket of a body
-    read that has outlived its deadline or whose stop event is set. Reads that
-    make progress are stopped between pieces anyway; this is for a server
-    that has gone silent."""
+    """One daemon thread per Fetcher that ends a transfer blocked on a silent
+    server: past its deadline, its stop event set, or no data for
+    read_timeout seconds (transfer.due says which). transfer.kill shuts its
+    sockets down, so the blocked read returns at once. Transfers that make
+    progress are stopped between pieces anyway."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._active: dict[int, tuple[Deadline, BaseHTTPResponse]] = {}
+        self._active: dict[int, Watched] = {}
         self._thread: threading.Thread | None = None
         self._closed = threading.Event()
 
-    def watch(self, deadline: Deadline, resp: BaseHTTPResponse) -> int:
+    def watch(self, transfer: Watched) -> None:
         with self._lock:
-            token = id(resp)
-            self._active[token] = (deadline, resp)
+            self._active[id(transfer)] = transfer
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="fetch-watchdog", daemon=True
                 )
                 self._thread.start()
-            return token
 
-    def unwatch(self, token: int) -> None:
+    def unwatch(self, transfer: Watched) -> None:
         with self._lock:
-            self._active.pop(token, None)
+            self._active.pop(id(transfer), None)
 
     def close(self) -> None:
         self._closed.set()
 
     def _run(self) -> None:
         while not self._closed.wait(_WATCHDOG_TICK):
+            now = time.monotonic()
             with self._lock:
                 if not self._active:  # idle: end; the next watch() starts a new thread
                     self._thread = None
                     return
-                due = [(t, d, r) for t, (d, r) in self._active.items() if d.expired_reason()]
-                for token, _, _ in due:
-                    self._active.pop(token, None)
-            for _, deadline, resp in due:
-                deadline.killed = deadline.expired_reason()
-                _shutdown_socket(resp)
-
-
-def _response_socket(resp: BaseHTTPResponse) -> socket.socket | None:
-    for path in (("connection", "sock"), ("_connection", "sock"), ("_fp", "fp", "raw", "_sock")):
-        obj: Any = resp
-        try:
-            for attr in path:
-                obj = getattr(obj, attr)
-        except AttributeError:
-            continue
-        if isinstance(obj, socket.socket):
-            return obj
-    return None
-
-
-def _shutdown_socket(resp: BaseHTTPResponse) -> None:
-    sock = _response_socket(resp)
-    try:
-        if sock is not None:
-            sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
+                due = [(k, t, t.due(now)) for k, t in self._active.items()]
+                # killed under the lock: a transfer that is being unwatched
+                # (its request done) cannot have the next one killed instead
+                for key, transfer, reason in due:
+                    if reason and transfer.kill(reason):
+                        self._active.pop(key, None)
 
 
 class Decoder:

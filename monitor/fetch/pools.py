@@ -1,30 +1,23 @@
-"""The connection pools behind the fetcher: urllib3 pool managers kept per
-(scheme, proxy, guarded), the TLS context they share, and the proxy the
-environment names for an origin.
-
-urllib3 is used directly rather than through requests: a fetch takes less
-than half the CPU, and the fetch threads share the GIL with parsing.
-"""
+"""The Curl handles behind the fetcher (see curl.py), where the trusted CA
+certificates are, and the proxy the environment names for an origin
+(read here, with our own NO_PROXY matcher: libcurl is never left to read
+the environment itself)."""
 
 from __future__ import annotations
 
 import ipaddress
 import os
-import ssl
 import threading
 import urllib.request
-from urllib.parse import unquote, urlsplit
-
-import urllib3
-from urllib3.util import make_headers
-from urllib3.util.ssl_ import create_urllib3_context
+from urllib.parse import urlsplit
 
 from monitor.config import FetchSettings
-from monitor.fetch.guard import guarded_pools
+from monitor.fetch.curl import Transfer
+from monitor.fetch.limits import Watchdog
 
-# Origins whose pools (and idle keep-alive connections) are kept; the least
-# recently used one is closed beyond this.
-NUM_POOLS = 32
+# Idle keep-alive connections one handle keeps (libcurl closes the oldest
+# beyond this): a handle serves many hosts in turn.
+_CONNECTIONS = 8
 # Environment proxy answers kept (article links reach many hosts).
 _MAX_ORIGINS = 4096
 
@@ -40,16 +33,24 @@ def ca_location() -> str:
     return certifi.where()
 
 
-def tls_context() -> ssl.SSLContext:
-    """Certificates verified against ca_location(), host names checked.
-    Built once per Fetcher: loading a CA bundle costs milliseconds."""
-    ctx = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)
+def ca_files() -> tuple[str | None, str | None]:
+    """(CA file, CA directory) for libcurl, from ca_location()."""
     where = ca_location()
-    if os.path.isdir(where):
-        ctx.load_verify_locations(capath=where)
-    else:
-        ctx.load_verify_locations(cafile=where)
-    return ctx
+    return (None, where) if os.path.isdir(where) else (where, None)
+
+
+def unreadable_ca() -> OSError | None:
+    """Why the CA certificates cannot be read, if they cannot."""
+    where = ca_location()
+    try:
+        if os.path.isdir(where):
+            os.listdir(where)
+        else:
+            with open(where, "rb"):
+                pass
+    except OSError as e:
+        return e
+    return None
 
 
 def _bypassed(host: str, port: int | None, no_proxy: str) -> bool:
@@ -101,73 +102,60 @@ def environment_proxy(url: str) -> str | None:
 
 
 class Pools:
-    """Pool managers, made on first use and shared by every fetch thread:
-    direct, guarded (links found in content: public addresses only, see
-    guard.py) and one per proxy. A pool holds as many connections to one
-    origin as there are fetch threads to use them."""
+    """The Curl handles of one Fetcher, shared by every fetch thread: a
+    fetch takes one that is free (made when none is) and gives it back
+    with its idle keep-alive connections, so there are as many as there
+    are fetches in flight at once. Links found in content get handles of
+    their own (guarded: they connect to public addresses only), so they
+    never reuse a connection made without that check."""
 
-    def __init__(self, settings: FetchSettings):
-        self.maxsize = max(settings.workers, 1)
+    def __init__(self, settings: FetchSettings, watchdog: Watchdog):
         self.allow = tuple(ipaddress.ip_network(n, strict=False) for n in settings.allow_networks)
-        self._managers: dict[tuple[str, str | None, bool], urllib3.PoolManager] = {}
-        self._env: dict[tuple[str, str], str | None] = {}
-        self._tls: ssl.SSLContext | None = None
+        self._watchdog = watchdog
+        self._free: dict[bool, list[Transfer]] = {False: [], True: []}
+        self._made: list[Transfer] = []
+        self._env: dict[tuple[str, str, int | None], str | None] = {}
+        self._ca: tuple[str | None, str | None] | None = None
+        self._ca_error: OSError | None | bool = False  # False: not looked at yet
         self._lock = threading.Lock()
 
-    def manager(self, scheme: str, proxy: str | None, guarded: bool) -> urllib3.PoolManager:
-        key = (scheme, proxy, guarded and not proxy)
-        found = self._managers.get(key)
-        if found is not None:
-            return found
+    def take(self, guarded: bool) -> Transfer:
+        try:
+            return self._free[guarded].pop()
+        except IndexError:
+            pass
         with self._lock:
-            found = self._managers.get(key)
-            if found is None:
-                found = self._managers[key] = self._make(scheme, proxy, key[2])
-            return found
+            if self._ca is None:
+                self._ca = ca_files()
+            made = Transfer(self._watchdog, self._ca, guarded, self.allow, _CONNECTIONS)
+            self._made.append(made)
+        return made
 
-    def _make(self, scheme: str, proxy: str | None, guarded: bool) -> urllib3.PoolManager:
-        kw: dict = {"num_pools": NUM_POOLS, "maxsize": self.maxsize}
-        if scheme == "https":
-            kw["ssl_context"] = self._context()
-        if proxy and proxy.lower().startswith("socks"):
-            from urllib3.contrib.socks import SOCKSProxyManager
+    def give(self, transfer: Transfer) -> None:
+        self._free[transfer.guarded].append(transfer)
 
-            return SOCKSProxyManager(proxy, **kw)
-        if proxy:
-            p = urlsplit(proxy)
-            if p.username:
-                auth = f"{unquote(p.username)}:{unquote(p.password or '')}"
-                kw["proxy_headers"] = make_headers(proxy_basic_auth=auth)
-            if p.scheme == "https":
-                kw["proxy_ssl_context"] = self._context()
-            return urllib3.ProxyManager(proxy, **kw)
-        manager = urllib3.PoolManager(**kw)
-        if guarded:
-            manager.pool_classes_by_scheme = guarded_pools(self.allow)
-        return manager
+    def ca_error(self) -> OSError | None:
+        """unreadable_ca(), looked at once (before the first https fetch)."""
+        if self._ca_error is False:
+            self._ca_error = unreadable_ca()
+        return self._ca_error  # type: ignore[return-value]
 
-    def _context(self) -> ssl.SSLContext:
-        if self._tls is None:
-            self._tls = tls_context()
-        return self._tls
-
-    def environment_proxy(self, url: str) -> str | None:
+    def environment_proxy(self, origin: tuple[str, str, int | None], url: str) -> str | None:
         """environment_proxy(url), remembered per origin: reading the
         environment walks all of it, and a running monitor's does not change."""
-        parts = urlsplit(url)
-        key = (parts.scheme, parts.netloc)
         try:
-            return self._env[key]
+            return self._env[origin]
         except KeyError:
             pass
         found = environment_proxy(url)
         if len(self._env) >= _MAX_ORIGINS:
             self._env.clear()
-        self._env[key] = found
+        self._env[origin] = found
         return found
 
     def close(self) -> None:
         with self._lock:
-            managers, self._managers = list(self._managers.values()), {}
-        for m in managers:
-            m.clear()
+            made, self._made = self._made, []
+            self._free = {False: [], True: []}
+        for t in made:
+            t.close()
