@@ -13,11 +13,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
-from urllib.robotparser import RobotFileParser
 
 from .fetch import Fetcher, FetchError
 from .fetch.fetcher import same_origin
+
+if TYPE_CHECKING:  # imported where a page source first asks (it brings http.client and ssl)
+    from urllib.robotparser import RobotFileParser
 
 KEEP_OK = 24 * 3600.0
 KEEP_MISSING = 3600.0
@@ -60,6 +63,8 @@ class Robots:
                     deadline=deadline,
                 )
                 if result.status == 200:
+                    from urllib.robotparser import RobotFileParser
+
                     parser = RobotFileParser()
                     parser.parse(result.body.decode("utf-8", "replace").splitlines())
                     keep = KEEP_OK

@@ -5,6 +5,8 @@ honoured (looked up once per origin), NO_PROXY and proxy credentials too."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from httpserver import LocalServer
 from socksproxy import SocksProxy
@@ -176,3 +178,29 @@ def test_libcurl_reads_no_proxy_of_its_own(monkeypatch, http_server):
             via = proxy.url("").rstrip("/")
             assert f.get("http://feeds.example/n.xml", proxy=via).body == b"<rss>proxied</rss>"
     assert [r.path for r in proxy.requests] == ["http://feeds.example/n.xml"]
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {},
+        {"HTTP_PROXY": "http://up:1", "https_proxy": "http://low:2"},
+        {"HTTP_PROXY": "http://up:1", "http_proxy": "http://low:2"},
+        {"HTTPS_PROXY": "http://up:1", "https_proxy": ""},  # an empty lower-case one unsets
+        {"HTTP_PROXY": "http://cgi:1", "REQUEST_METHOD": "GET", "ALL_PROXY": "socks5://s:3"},
+        {"http_proxy": "http://cgi:1", "REQUEST_METHOD": "GET"},  # lower case is kept under CGI
+        {"No_Proxy": "a.example", "NO_PROXY": "b.example", "PATH": "/bin"},
+    ],
+)
+def test_proxy_variables_are_read_as_the_standard_library_reads_them(environ):
+    import urllib.request
+
+    from monitor.fetch.pools import proxy_variables
+
+    with pytest.MonkeyPatch.context() as mp:
+        for name in list(os.environ):
+            mp.delenv(name)
+        for name, value in environ.items():
+            mp.setenv(name, value)
+        expected = urllib.request.getproxies_environment()
+    assert proxy_variables(environ) == expected

@@ -8,7 +8,6 @@ nothing set by one site outlives its fetch.
 
 from __future__ import annotations
 
-import urllib.request
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -43,6 +42,8 @@ def remember(jar: CookieJar | None, url: str, headers: Mapping[str, str]) -> Coo
         from http.cookiejar import CookieJar
 
         jar = CookieJar()
+    import urllib.request  # here: only a redirect that sets a cookie needs it
+
     jar.extract_cookies(_Received(headers), urllib.request.Request(url))  # type: ignore[arg-type]
     return jar
 
@@ -51,6 +52,8 @@ def cookie_header(jar: CookieJar | None, url: str) -> str | None:
     """The Cookie header the jar holds for `url`, if any."""
     if jar is None:
         return None
+    import urllib.request
+
     request = urllib.request.Request(url)
     jar.add_cookie_header(request)
     return request.unredirected_hdrs.get("Cookie")

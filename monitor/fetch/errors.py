@@ -6,7 +6,7 @@ from __future__ import annotations
 import errno
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from http.client import responses as _REASONS
+from http import HTTPStatus
 from urllib.parse import urlsplit
 
 MAX_REDIRECTS = 5
@@ -78,7 +78,16 @@ _MALFORMED = frozenset({3})
 
 
 def reason_phrase(status: int, reason: str) -> str:
-    return (reason or _REASONS.get(status, "")).strip()
+    return (reason or _standard_phrase(status)).strip()
+
+
+def _standard_phrase(status: int) -> str:
+    # http.HTTPStatus, not http.client's table of the same phrases: importing
+    # http.client brings ssl and the email package into every start-up
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
 
 
 def host_of(url: str) -> str:

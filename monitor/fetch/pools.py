@@ -8,7 +8,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import threading
-import urllib.request
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from monitor.config import FetchSettings
@@ -83,11 +83,34 @@ def _bypassed(host: str, port: int | None, no_proxy: str) -> bool:
     return False
 
 
+def proxy_variables(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """{scheme: value} of the *_proxy variables (http, https, all, no), as
+    the standard library reads them: a lower-case name wins over its
+    upper-case twin, an empty lower-case one unsets it, and HTTP_PROXY is
+    ignored under CGI (REQUEST_METHOD set: the name a client's Proxy header
+    becomes). Read here because urllib.request's reader costs http.client
+    and ssl at the first fetch."""
+    environ = os.environ if environ is None else environ
+    found: dict[str, str] = {}
+    for name, value in environ.items():
+        if value and name[-6:].lower() == "_proxy" and not name.islower():
+            found[name[:-6].lower()] = value
+    if "REQUEST_METHOD" in environ:
+        found.pop("http", None)
+    for name, value in environ.items():
+        if name[-6:] == "_proxy" and name.islower():
+            if value:
+                found[name[:-6]] = value
+            else:
+                found.pop(name[:-6], None)
+    return found
+
+
 def environment_proxy(url: str) -> str | None:
     """The proxy HTTP_PROXY / HTTPS_PROXY / ALL_PROXY name for `url`, unless
     NO_PROXY exempts its host."""
     parts = urlsplit(url)
-    env = urllib.request.getproxies_environment()
+    env = proxy_variables()
     scheme = parts.scheme.lower()
     proxy = env.get(scheme) or env.get("all")
     if not proxy:
