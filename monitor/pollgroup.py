@@ -107,16 +107,7 @@ class PollGroup:
                 _settled(entry, entry.then, fenced)
 
     def _write_one(self, entry: Pending) -> None:
-        r = entry.row
-        self.store.record_not_modified(
-            r.name,
-            r.next_check_at,
-            r.now,
-            etag=r.etag,
-            last_modified=r.last_modified,
-            status=r.status,
-            lease=r.lease,
-        )
+        self.store.record_unchanged(entry.row)
         entry.then()
 
 

@@ -139,15 +139,7 @@ class Polls:
             if self.group is not None:  # a cycle's: written with others (pollgroup.py)
                 self.group.add(Pending(src, row, written, outcome))
                 return outcome
-            self.store.record_not_modified(
-                row.name,
-                row.next_check_at,
-                row.now,
-                etag=row.etag,
-                last_modified=row.last_modified,
-                status=row.status,
-                lease=row.lease,
-            )
+            self.store.record_unchanged(row)
             written()
             return outcome
         # The fast feed path asks which of its keys are stored and leaves

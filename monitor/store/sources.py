@@ -306,8 +306,13 @@ class Sources(Connected):
         hash is the last one's (then the new validators are kept). Raises
         LeaseLost when the lease was lost and nothing was written."""
         now = time.time() if now is None else now
-        row = NotModified(name, next_check_at, now, etag, last_modified, status, lease)
-        self._write_source(self.db, name, lease, _NOT_MODIFIED, row.values())
+        self.record_unchanged(
+            NotModified(name, next_check_at, now, etag, last_modified, status, lease)
+        )
+
+    def record_unchanged(self, row: NotModified) -> None:
+        """record_not_modified of a row already made (a poll's plan)."""
+        self._write_source(self.db, row.name, row.lease, _NOT_MODIFIED, row.values())
 
     def record_not_modified_many(self, rows: list[NotModified]) -> list[str]:
         """The bookkeeping of a group of unchanged polls in one transaction:
