@@ -257,22 +257,29 @@ def test_read_timeout(http_server: LocalServer):
     assert str(ei.value) == "read from 127.0.0.1 timed out: no data for 0.5 s (read_timeout)"
 
 
-def test_stop_event_cancels_a_fetch(http_server: LocalServer):
-    closed: list[bool] = []
-    done = threading.Event()
-    http_server.route("/stall", _silent_until_closed(closed, done))
+def _stopped_while_fetching(url: str) -> FetchError:
+    """The error of a fetch of `url` whose stop event is set 0.3 s in (the
+    server holds it far longer than that)."""
     stop = threading.Event()
     f = Fetcher(FetchSettings(read_timeout=30, deadline=60), stop=stop)
     timer = threading.Timer(0.3, stop.set)
     timer.start()
     try:
         with pytest.raises(FetchError) as ei:
-            f.get(http_server.url("/stall"))
+            f.get(url)
     finally:
         timer.cancel()
         f.close()
-    assert ei.value.reason == "cancelled"
-    assert str(ei.value) == "fetch cancelled: the service is stopping"
+    return ei.value
+
+
+def test_stop_event_cancels_a_fetch(http_server: LocalServer):
+    closed: list[bool] = []
+    done = threading.Event()
+    http_server.route("/stall", _silent_until_closed(closed, done))
+    error = _stopped_while_fetching(http_server.url("/stall"))
+    assert error.reason == "cancelled"
+    assert str(error) == "fetch cancelled: the service is stopping"
     done.wait(60)
     assert closed == [True]  # the watchdog shut the blocked read
 
@@ -501,17 +508,7 @@ def test_stop_event_cancels_a_fetch_waiting_for_its_response(http_server: LocalS
         h.close_connection = True
 
     http_server.route("/mute", silent)
-    stop = threading.Event()
-    f = Fetcher(FetchSettings(read_timeout=30, deadline=60), stop=stop)
-    timer = threading.Timer(0.3, stop.set)
-    timer.start()
-    try:
-        with pytest.raises(FetchError) as ei:
-            f.get(http_server.url("/mute"))
-    finally:
-        timer.cancel()
-        f.close()
-    assert ei.value.reason == "cancelled"
+    assert _stopped_while_fetching(http_server.url("/mute")).reason == "cancelled"
     done.wait(60)
     assert closed == [True]
 
