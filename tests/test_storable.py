@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from monitor.models import Story
 from monitor.store import Planned, Store
-from monitor.store.db import clean_params, clean_rows
+from monitor.store.clean import clean_params, clean_rows
 
 
 def test_a_row_is_cleaned_only_where_it_needs_it():
