@@ -359,15 +359,17 @@ class Monitor(Polls):
         group = self.group = PollGroup(self.store)
         writes = self.writes = WriteGroup(self.store)
 
+        def flush() -> None:
+            writes.commit(self._fenced)  # the unchanged rows go in a transaction of their own
+            group.write(group.take(), self._fenced)
+
         def settle() -> float | None:
             """Write the group of unchanged polls, and commit the open group
             of written ones, when due; else the seconds until the first of
             them will be (the fetch loop wakes for it)."""
             wait = group.wait()
             if wait == 0:
-                # the unchanged rows are written in a transaction of their own
-                writes.commit(self._fenced)
-                group.write(group.take(), self._fenced)
+                flush()
                 wait = None
             due = writes.wait()
             if due == 0:
@@ -397,8 +399,7 @@ class Monitor(Polls):
                 paced=self.paced,
                 idle=settle,
             )
-            writes.commit(self._fenced)
-            group.write(group.take(), self._fenced)
+            flush()
         finally:
             # a store error: the rows not written, or not committed, mean a poll again
             writes.abandon()
