@@ -123,6 +123,14 @@ def clean_text(text: str | None) -> str:
     return _DROP.sub("", text).translate(_CP1252)
 
 
+def clean_pairs(pairs: list[tuple[str | None, str | None]]) -> list[tuple[str, str]]:
+    """Each (guid, link) cleaned (clean_text) and stripped: what item_keys
+    reads. One search of all of them first, as nearly all are clean."""
+    if not _SUSPECT.search("".join([(g or "") + (link or "") for g, link in pairs])):
+        return [((g or "").strip(), (link or "").strip()) for g, link in pairs]
+    return [(clean_text(g).strip(), clean_text(link).strip()) for g, link in pairs]
+
+
 MAX_STORIES = 1000  # per document: a feed of 160,000 items is an attack or an archive
 
 
@@ -185,7 +193,9 @@ def item_keys(pairs: list[tuple[str, str]]) -> list[str | None]:
     unique in it, else ``url:`` of the canonical link (with its fragment
     when only the fragment tells two items apart), else None (the item is
     keyed by its text, see make_stories)."""
-    guids = Counter(g for g, _ in pairs if g)
+    present = [g for g, _ in pairs if g]
+    # nearly always each GUID is there once: no count needed
+    guids = Counter(present) if len(set(present)) < len(present) else dict.fromkeys(present, 1)
     collide = _fragment_collisions([link for _, link in pairs])
     keys: list[str | None] = []
     for guid, link in pairs:
@@ -215,7 +225,7 @@ def make_stories(source: str, items: list[RawItem], lang: str | None = None) -> 
     later duplicates of a key within the same document. Text is cleaned of
     characters no store or channel can carry; at most MAX_STORIES, newest."""
     items = newest(items)
-    pairs = [(clean_text(i.guid).strip(), clean_text(i.link).strip()) for i in items]
+    pairs = clean_pairs([(i.guid, i.link) for i in items])
     given = [i.key for i in items]
     keys = item_keys(pairs) if None in given else [k or None for k in given]
     stories: list[Story] = []

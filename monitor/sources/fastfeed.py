@@ -28,13 +28,14 @@ from __future__ import annotations
 
 import html as _html
 import re
+import threading
 from collections.abc import Callable
 from datetime import datetime
 
 from lxml import etree
 from lxml import html as lhtml
 
-from ..identity import MAX_STORIES, RawItem, clean_text, item_keys, join_url
+from ..identity import MAX_STORIES, RawItem, clean_pairs, item_keys, join_url
 from .budget import Budget
 from .dates import parse_feed_date
 from .errors import SourceError
@@ -233,8 +234,16 @@ class NotFast(Exception):
     """This document is for feedparser; the message says why (for tests)."""
 
 
+_PARSERS = threading.local()
+
+
 def _parser() -> etree.XMLParser:
-    return etree.XMLParser(**_PARSER_KW)
+    """This thread's parser: an lxml parser is reused from one document to
+    the next, but never shared between threads."""
+    parser = getattr(_PARSERS, "parser", None)
+    if parser is None:
+        parser = _PARSERS.parser = etree.XMLParser(**_PARSER_KW)
+    return parser
 
 
 def _local(tag: object) -> str:
@@ -334,7 +343,7 @@ def _select(entries: list[Entry], known: Known | None) -> list[RawItem]:
         return out
     # the keys make_stories would give the whole document (None: keyed by
     # content), carried by the items read so the rest need not be
-    keys = item_keys([(clean_text(g).strip(), clean_text(link).strip()) for g, link, _ in entries])
+    keys = item_keys(clean_pairs([(g, link) for g, link, _ in entries]))
     present = [k for k in keys if k]
     seen = known(present) if present else set()
     for (_, _, build), key in zip(entries, keys):
