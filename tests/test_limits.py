@@ -81,6 +81,23 @@ def test_a_read_over_its_cpu_budget_ends_with_one_clear_error(kind, monkeypatch)
     assert e.value.reason == "parse_error" and "s of CPU" in str(e.value)
 
 
+def test_the_cpu_clock_is_not_read_for_every_document_or_story(monkeypatch):
+    """Reading the thread's CPU clock is a system call: documents read in
+    less wall time than their budget share one reading of it, and the
+    budget still stops a document over it (above)."""
+    import time
+
+    calls = []
+    real = time.thread_time
+    monkeypatch.setattr(budget, "SAMPLE_SECONDS", 3600.0)
+    monkeypatch.setattr(budget._clock, "last", None, raising=False)
+    monkeypatch.setattr(time, "thread_time", lambda: calls.append(1) or real())
+    feed = _docs()["fast path"]
+    for _ in range(30):
+        assert feed()
+    assert len(calls) == 1
+
+
 def test_text_is_cleaned_of_surrogates_nul_and_controls():
     assert clean_text("a\ud800b\x00c\x1bd\x7fe\ufffff") == "abcdef"
     assert clean_text("don\x92t \x93quote\x94") == "don\u2019t \u201cquote\u201d"
