@@ -123,10 +123,31 @@ def clean_text(text: str | None) -> str:
     return _DROP.sub("", text).translate(_CP1252)
 
 
+# The ASCII characters _SUSPECT finds, each mapped to another byte: a text
+# that bytes.translate leaves as it was holds none of them.
+_ASCII_MARK = bytes(
+    0x20 if (b < 0x20 and b not in (0x09, 0x0A, 0x0D)) or b == 0x7F else b for b in range(256)
+)
+
+
+def is_clean(text: str) -> bool:
+    """True when clean_text(text) is `text`. An ASCII text (nearly every
+    one, or a document's texts joined) is checked with one byte translation
+    at a fraction of the regular expression's cost per character."""
+    if text.isascii():
+        data = text.encode("ascii")
+        return data.translate(_ASCII_MARK) == data
+    return not _SUSPECT.search(text)
+
+
+def _as_is(text: str | None) -> str:
+    return text or ""  # clean_text of a text known to be clean
+
+
 def clean_pairs(pairs: list[tuple[str | None, str | None]]) -> list[tuple[str, str]]:
     """Each (guid, link) cleaned (clean_text) and stripped: what item_keys
-    reads. One search of all of them first, as nearly all are clean."""
-    if not _SUSPECT.search("".join([(g or "") + (link or "") for g, link in pairs])):
+    reads. One check of all of them first, as nearly all are clean."""
+    if is_clean("".join([(g or "") + (link or "") for g, link in pairs])):
         return [((g or "").strip(), (link or "").strip()) for g, link in pairs]
     return [(clean_text(g).strip(), clean_text(link).strip()) for g, link in pairs]
 
@@ -232,9 +253,12 @@ def make_stories(source: str, items: list[RawItem], lang: str | None = None) -> 
     keys = item_keys(pairs) if None in given else [k or None for k in given]
     stories: list[Story] = []
     seen: set[str] = set()
+    # one check of the whole document's text, which is nearly always clean
+    texts = [(i.title or "") + (i.summary or "") + (i.body or "") + (i.lang or "") for i in items]
+    clean = _as_is if is_clean("".join(texts)) else clean_text
     for item, (guid, link), key in zip(items, pairs, keys):
-        title = " ".join(clean_text(item.title).split())
-        summary = " ".join(clean_text(item.summary).split())
+        title = " ".join(clean(item.title).split())
+        summary = " ".join(clean(item.summary).split())
         if not title and not link:
             continue
         if key is None:
@@ -250,8 +274,8 @@ def make_stories(source: str, items: list[RawItem], lang: str | None = None) -> 
                 link=link,
                 summary=summary,
                 published=item.published,
-                body=clean_text(item.body),
-                lang=clean_text(item.lang) or lang,
+                body=clean(item.body),
+                lang=clean(item.lang) or lang,
                 guid=guid or None,
                 outlet=" ".join(item.outlet.split()),
             )
