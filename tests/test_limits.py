@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from monitor.config import JsonPaths, Select
-from monitor.identity import MAX_STORIES, RawItem, clean_text, make_stories
+from monitor.identity import MAX_STORIES, RawItem, clean_text, is_clean, make_stories
 from monitor.sources import budget, rss
 from monitor.sources.errors import SourceError
 from monitor.sources.frontpage import find_articles
@@ -81,6 +81,23 @@ def test_a_read_over_its_cpu_budget_ends_with_one_clear_error(kind, monkeypatch)
     assert e.value.reason == "parse_error" and "s of CPU" in str(e.value)
 
 
+def test_the_cpu_clock_is_not_read_for_every_document_or_story(monkeypatch):
+    """Reading the thread's CPU clock is a system call: documents read in
+    less wall time than their budget share one reading of it, and the
+    budget still stops a document over it (above)."""
+    import time
+
+    calls = []
+    real = time.thread_time
+    monkeypatch.setattr(budget, "SAMPLE_SECONDS", 3600.0)
+    monkeypatch.setattr(budget._clock, "last", None, raising=False)
+    monkeypatch.setattr(time, "thread_time", lambda: calls.append(1) or real())
+    feed = _docs()["fast path"]
+    for _ in range(30):
+        assert feed()
+    assert len(calls) == 1
+
+
 def test_text_is_cleaned_of_surrogates_nul_and_controls():
     assert clean_text("a\ud800b\x00c\x1bd\x7fe\ufffff") == "abcdef"
     assert clean_text("don\x92t \x93quote\x94") == "don\u2019t \u201cquote\u201d"
@@ -101,6 +118,15 @@ def test_text_is_cleaned_of_surrogates_nul_and_controls():
     for value in (story.title, story.link, story.summary, story.guid, story.body, story.lang):
         value.encode("utf-8")  # storable and sendable
         assert not any(ord(c) < 32 for c in value)
+
+
+def test_the_quick_check_of_clean_text_agrees_with_clean_text_on_every_code_point():
+    points = [*range(0x3000), *range(0xD7F0, 0xE010), 0xFEFF, 0xFFFD, 0xFFFE, 0xFFFF, 0x10FFFF]
+    for c in points:
+        for text in (chr(c), f"A title {chr(c)} in ASCII", f"标题{chr(c)}"):
+            assert is_clean(text) == (clean_text(text) == text), hex(c)
+    # a document's texts joined: one character anywhere decides for all
+    assert is_clean("title" * 500) and not is_clean("title" * 500 + "\x1b")
 
 
 def test_posts_that_differ_only_by_fragment_are_distinct_stories():

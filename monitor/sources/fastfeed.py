@@ -28,13 +28,14 @@ from __future__ import annotations
 
 import html as _html
 import re
+import threading
 from collections.abc import Callable
 from datetime import datetime
 
 from lxml import etree
 from lxml import html as lhtml
 
-from ..identity import MAX_STORIES, RawItem, clean_text, item_keys, join_url
+from ..identity import MAX_STORIES, RawItem, clean_pairs, item_keys, join_url
 from .budget import Budget
 from .dates import parse_feed_date
 from .errors import SourceError
@@ -68,6 +69,7 @@ NS_ITUNES = "http://www.itunes.com/dtds/podcast-1.0.dtd"
 NS_XHTML = "http://www.w3.org/1999/xhtml"
 
 _A = "{%s}" % NS_ATOM
+_A_LINK = _A + "link"
 _DC_DATE = "{%s}date" % NS_DC
 _DC_LANG = "{%s}language" % NS_DC
 _CONTENT = "{%s}encoded" % NS_CONTENT
@@ -233,8 +235,16 @@ class NotFast(Exception):
     """This document is for feedparser; the message says why (for tests)."""
 
 
+_PARSERS = threading.local()
+
+
 def _parser() -> etree.XMLParser:
-    return etree.XMLParser(**_PARSER_KW)
+    """This thread's parser: an lxml parser is reused from one document to
+    the next, but never shared between threads."""
+    parser = getattr(_PARSERS, "parser", None)
+    if parser is None:
+        parser = _PARSERS.parser = etree.XMLParser(**_PARSER_KW)
+    return parser
 
 
 def _local(tag: object) -> str:
@@ -251,14 +261,10 @@ def _text(el) -> str:
     return "".join(el.itertext())
 
 
-def _child(el, *names: str):
-    """First child whose tag (Clark notation, or a bare local name for
-    no-namespace RSS) is one of `names`."""
-    for name in names:
-        found = el.find(name)
-        if found is not None:
-            return found
-    return None
+def _first(el, tag: str):
+    """el.find(tag) for a plain tag (Clark notation, or a bare local name
+    for no-namespace RSS), without ElementPath's Python-level machinery."""
+    return next(el.iterchildren(tag), None)
 
 
 def _date(*values: str) -> datetime | None:
@@ -334,7 +340,7 @@ def _select(entries: list[Entry], known: Known | None) -> list[RawItem]:
         return out
     # the keys make_stories would give the whole document (None: keyed by
     # content), carried by the items read so the rest need not be
-    keys = item_keys([(clean_text(g).strip(), clean_text(link).strip()) for g, link, _ in entries])
+    keys = item_keys(clean_pairs([(g, link) for g, link, _ in entries]))
     present = [k for k in keys if k]
     seen = known(present) if present else set()
     for (_, _, build), key in zip(entries, keys):
@@ -352,15 +358,14 @@ def _has_entity_refs(el) -> bool:
 
 
 def _rss2(root, url: str, utf8: bool) -> list[Entry]:
-    channel = root.find("channel")
+    channel = _first(root, "channel")
     if channel is None:
         raise NotFast("rss without channel")
     if _has_entity_refs(root):
         raise NotFast("unresolved entity references")
-    feed_lang = primary_lang(_text(channel.find("language")) or _text(channel.find(_DC_LANG)))
-    items = list(channel.iterfind("item")) or list(
-        root.iterfind("item")
-    )  # RSS 0.91 puts some beside the channel
+    feed_lang = primary_lang(_text(_first(channel, "language")) or _text(_first(channel, _DC_LANG)))
+    # RSS 0.91 puts some beside the channel
+    items = list(channel.iterchildren("item")) or list(root.iterchildren("item"))
     return [_rss_entry(item, url, feed_lang, utf8) for item in items]
 
 
@@ -499,11 +504,11 @@ def _rdf(root, url: str, utf8: bool) -> list[Entry]:
         raise NotFast("unresolved entity references")
     for ns_uri in (NS_RSS1, NS_RSS09):
         ns = "{%s}" % ns_uri
-        channel = root.find(ns + "channel")
-        found = root.findall(ns + "item")
+        channel = _first(root, ns + "channel")
+        found = list(root.iterchildren(ns + "item"))
         if channel is None and not found:
             continue
-        feed_lang = primary_lang(_text(channel.find(_DC_LANG))) if channel is not None else None
+        feed_lang = primary_lang(_text(_first(channel, _DC_LANG))) if channel is not None else None
         return [_rss_entry(item, url, feed_lang, utf8, ns) for item in found]
     raise NotFast("RDF document without an RSS channel")
 
@@ -529,9 +534,9 @@ def _atom_text(el) -> str:
     return " ".join(_text(el).split())
 
 
-def _atom_link(entry, base: str) -> str:
+def _atom_link(links: list, base: str) -> str:
     fallback = ""
-    for link in entry.iterfind(_A + "link"):
+    for link in links:
         href = (link.get("href") or "").strip()
         if not href:
             if _text(link).strip():  # an address as text: feedparser's rules for it
@@ -549,25 +554,35 @@ def _atom(root, url: str, utf8: bool) -> list[Entry]:
     if _has_entity_refs(root):
         raise NotFast("unresolved entity references")
     feed_lang = primary_lang(root.get(_XML_LANG))
-    return [_atom_entry(entry, url, feed_lang, utf8) for entry in root.iterfind(_A + "entry")]
+    return [_atom_entry(entry, url, feed_lang, utf8) for entry in root.iterchildren(_A + "entry")]
 
 
 def _atom_entry(entry, url: str, feed_lang: str | None, utf8: bool) -> Entry:
-    guid = _text(entry.find(_A + "id")).strip()
-    link = _atom_link(entry, url)
+    # one pass over the entry: the first child of each name, and every link
+    first: dict = {}
+    links = []
+    for child in entry:
+        tag = child.tag
+        if tag == _A_LINK:
+            links.append(child)
+        if tag not in first:
+            first[tag] = child
+    get = first.get
+    guid = _text(get(_A + "id")).strip()
+    link = _atom_link(links, url)
     if not link and guid.lower().startswith(("http://", "https://")):
         link = join_url(url, guid)
-    if not link and guid and not _text(entry.find(_A + "title")).strip():
+    if not link and guid and not _text(get(_A + "title")).strip():
         raise NotFast("an entry with an identity but neither title nor link")
     # Content types the fast path cannot read are found now, not in build().
-    for el in (entry.find(_A + "title"), entry.find(_A + "summary"), entry.find(_A + "content")):
+    for el in (get(_A + "title"), get(_A + "summary"), get(_A + "content")):
         if el is not None and not el.get("src"):
             _atom_kind(el)
 
     def build(key: str | None = None) -> RawItem:
-        title = _fix_text(_atom_text(entry.find(_A + "title")), utf8)
-        summary_el = entry.find(_A + "summary")
-        content_el = entry.find(_A + "content")
+        title = _fix_text(_atom_text(get(_A + "title")), utf8)
+        summary_el = get(_A + "summary")
+        content_el = get(_A + "content")
         if content_el is not None and content_el.get("src"):
             content_el = None
         content = _atom_text(content_el) if content_el is not None else ""
@@ -576,15 +591,15 @@ def _atom_entry(entry, url: str, feed_lang: str | None, utf8: bool) -> Entry:
         body = content if content != summary else ""
         published = (
             _date(
-                _text(entry.find(_A + "published")),
-                _text(entry.find(_DCT_ISSUED)),
+                _text(get(_A + "published")),
+                _text(get(_DCT_ISSUED)),
             )
             or _date(
-                _text(entry.find(_A + "updated")),
-                _text(entry.find(_DC_DATE)),
-                _text(entry.find(_DCT_MODIFIED)),
+                _text(get(_A + "updated")),
+                _text(get(_DC_DATE)),
+                _text(get(_DCT_MODIFIED)),
             )
-            or _date(_text(entry.find(_DCT_CREATED)))
+            or _date(_text(get(_DCT_CREATED)))
         )
         lang = primary_lang(entry.get(_XML_LANG)) or feed_lang
         return RawItem(

@@ -68,7 +68,7 @@ def _widen_encoding(body: bytes, content_type: str | None) -> tuple[bytes, str |
     feedparser's strict decoding and reach the fast path as characters."""
     m = _XML_DECL.match(body)
     labels = [charset_from_content_type(content_type), m.group(2).decode("ascii") if m else None]
-    codec = next((normalize_charset(x) for x in labels if normalize_charset(x)), None)
+    codec = next((c for c in map(normalize_charset, labels) if c), None)
     if codec not in _WIDENED:
         return body, content_type
     text = body.decode(codec, errors="replace").encode("utf-8")
