@@ -61,10 +61,18 @@ class Stories(Sources):
         for i in range(0, len(keys), 500):
             chunk = keys[i : i + 500]
             marks = ",".join("?" * len(chunk))
-            rows = self.db.execute(
-                f"SELECT key FROM stories WHERE source=? AND key IN ({marks})", [source, *chunk]
-            )
-            found.update(r["key"] for r in rows)
+            where = f"FROM stories WHERE source=? AND key IN ({marks})"
+            if self.postgres:
+                rows = self.db.execute(f"SELECT key {where}", [source, *chunk])
+                found.update(r["key"] for r in rows)
+                continue
+            # SQLite: the keys as one row. sqlite3 lets go of the GIL for
+            # each row it steps to, and a feed polled again has most of its
+            # keys stored: one row spares the loop's thread a wait per key.
+            row = self.db.execute(
+                f"SELECT json_group_array(key) AS keys {where}", [source, *chunk]
+            ).fetchone()
+            found.update(json.loads(row["keys"]))
         return found
 
     def known_urls(self, urls: Iterable[str]) -> set[str]:
@@ -276,12 +284,16 @@ class Stories(Sources):
 
         keys = bands(sig)
         marks = ",".join("?" * len(keys))
+        # The shared bands are counted per story off the (band, story_id)
+        # index, then each story counted is looked up once for the window,
+        # not once per band it shares.
         rows = self.db.execute(
             "SELECT s.story_id, s.sig, st.source, st.key, st.title, st.summary FROM signatures s "
             "JOIN stories st ON st.id=s.story_id WHERE s.story_id IN "
-            "(SELECT b.story_id FROM signature_bands b JOIN signatures w ON w.story_id=b.story_id "
-            f"WHERE b.band IN ({marks}) AND w.created_at>=? GROUP BY b.story_id "
-            "ORDER BY COUNT(*) DESC, b.story_id DESC LIMIT ?)",
+            "(SELECT g.story_id FROM (SELECT story_id, COUNT(*) AS shared FROM signature_bands "
+            f"WHERE band IN ({marks}) GROUP BY story_id) g "
+            "JOIN signatures w ON w.story_id=g.story_id WHERE w.created_at>=? "
+            "ORDER BY g.shared DESC, g.story_id DESC LIMIT ?)",
             [*keys, since, MAX_CANDIDATES],
         ).fetchall()
         floor = THRESHOLD if story is None else CANDIDATE_THRESHOLD
