@@ -280,6 +280,23 @@ def test_changed_selectors_read_an_unchanged_page_again(tmp_path, http_server):
         mon.close()
 
 
+def test_the_body_hash_is_the_one_states_already_hold():
+    """A state written before keeps its hashes: an unchanged body stays
+    unparsed after an upgrade, whatever the body's size."""
+    import hashlib
+
+    from monitor.polls import hash_body
+
+    src = SourceConfig(name="list", kind="rss", url="http://feeds.example.test/rss")
+    other = SourceConfig(name="list", kind="rss", url="http://feeds.example.test/rss2")
+    for size in (0, 1, 1999, 2000, 2001, 4000, 70001):
+        body = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+        for s in (src, other, src):
+            want = hashlib.sha256(s.model_dump_json().encode() + b"\0" + body).hexdigest()
+            assert hash_body(s, body) == want
+    assert hash_body(src, b"same") != hash_body(other, b"same")
+
+
 def test_robots_txt_of_a_proxied_source_goes_through_its_proxy(tmp_path, http_server):
     """A scraped page behind a proxy: its robots.txt is asked of the proxy
     too, never fetched directly."""
