@@ -52,6 +52,27 @@ class Planned:
         )
 
 
+_INSERT_STORY = (
+    "INSERT INTO stories (source, key, canonical_url, title, link, summary, published, "
+    "lang, first_seen) VALUES "
+)
+_ONE_STORY = "(?,?,?,?,?,?,?,?,?)"
+# Rows per INSERT: one statement for a feed's baseline rather than one
+# execution per row (sqlite3 lets go of the GIL at each), and well under
+# any build's limit of bound values (999 in the oldest SQLite).
+_ROWS_PER_INSERT = 100
+
+
+def _insert_plain(db, rows: list[tuple]) -> None:
+    """Story rows without an id wanted, in order, a stored one skipped."""
+    for i in range(0, len(rows), _ROWS_PER_INSERT):
+        chunk = rows[i : i + _ROWS_PER_INSERT]
+        db.execute(
+            _INSERT_STORY + ",".join([_ONE_STORY] * len(chunk)) + " ON CONFLICT DO NOTHING",
+            [v for row in chunk for v in row],
+        )
+
+
 class Stories(Sources):
     """Inherits Sources: a poll's write is fenced by its source's lease."""
 
@@ -148,10 +169,7 @@ class Stories(Sources):
                 now,
             )
 
-        insert = (
-            "INSERT INTO stories (source, key, canonical_url, title, link, summary, published, "
-            "lang, first_seen) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING"
-        )
+        insert = _INSERT_STORY + _ONE_STORY + " ON CONFLICT DO NOTHING"
         with self._tx() as db:
             # The source's row first, fenced by the lease: a stalled replica's
             # stale poll writes nothing (LeaseLost rolls the transaction back).
@@ -177,15 +195,16 @@ class Stories(Sources):
                 ),
             )
             # Stories with nothing but their row (a baseline, the unmatched)
-            # go in runs of one executemany; a story with matches or a copy
-            # is inserted alone, as its id is needed. Document order holds.
+            # go in runs, each one INSERT of many rows; a story with matches
+            # or a copy is inserted alone, as its id is needed. Document
+            # order holds.
             run: list[tuple] = []
             for p in planned:
                 if p.plain:
                     run.append(values(p))
                     continue
                 if run:
-                    db.executemany(insert, run)
+                    _insert_plain(db, run)
                     run = []
                 got = db.execute(insert + " RETURNING id", values(p)).fetchall()
                 if not got:
@@ -201,9 +220,11 @@ class Stories(Sources):
                         "INSERT INTO signatures (story_id, sig, created_at) VALUES (?,?,?)",
                         (story_id, pack(p.signature), now),
                     )
-                    db.executemany(
-                        "INSERT INTO signature_bands (band, story_id) VALUES (?,?)",
-                        [(b, story_id) for b in bands(p.signature)],
+                    keys = bands(p.signature)  # one statement for the 32 rows
+                    db.execute(
+                        "INSERT INTO signature_bands (band, story_id) VALUES "
+                        + ",".join(["(?,?)"] * len(keys)),
+                        [v for b in keys for v in (b, story_id)],
                     )
                 if p.duplicate_of is not None:
                     original, sim = p.duplicate_of
@@ -235,7 +256,7 @@ class Stories(Sources):
                             "UPDATE outbox SET body=?, alert=? WHERE id=?", (body, alert, row["id"])
                         )
             if run:
-                db.executemany(insert, run)
+                _insert_plain(db, run)
         return created
 
     def queue_notice(
