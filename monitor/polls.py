@@ -74,18 +74,47 @@ _SETTINGS_HASHED: dict[str, tuple[SourceConfig, hashlib._Hash]] = {}
 _PIECE = 2000
 
 
-def hash_body(src: SourceConfig, body: bytes) -> str:
+def hash_body(src: SourceConfig, body: bytes, *, keep_gil: bool = True) -> str:
     """sha256 of the source's settings and the body. The settings are part
-    of it: new selectors or paths must read the same body again."""
+    of it: new selectors or paths must read the same body again.
+    `keep_gil`: on the loop's thread; a fetch thread lets go of it."""
     known = _SETTINGS_HASHED.get(src.name)
     if known is None or known[0] is not src:
         known = (src, hashlib.sha256(src.model_dump_json().encode() + b"\0"))
         _SETTINGS_HASHED[src.name] = known
     h = known[1].copy()
+    if not keep_gil:
+        h.update(body)
+        return h.hexdigest()
     view = memoryview(body)
     for i in range(0, len(view), _PIECE):
         h.update(view[i : i + _PIECE])
     return h.hexdigest()
+
+
+class HashingFetcher:
+    """A cycle's fetcher: each body is hashed (hash_body, for the sources
+    whose fetch it answers) on the fetch thread, beside the other fetches,
+    rather than on the loop's thread, which parses and stores."""
+
+    def __init__(self, fetcher: Fetcher, sources_by_url: dict[str, list[SourceConfig]]):
+        self.fetcher = fetcher
+        self.by_url = sources_by_url
+        # id of a result not yet handled -> source name -> body hash
+        self.hashes: dict[int, dict[str, str]] = {}
+
+    def get(self, url: str, **kw) -> FetchResult:
+        result = self.fetcher.get(url, **kw)
+        if not result.not_modified:
+            self.hashes[id(result)] = {
+                s.name: hash_body(s, result.body, keep_gil=False) for s in self.by_url.get(url, ())
+            }
+        return result
+
+    def take(self, src: SourceConfig, result: FetchResult) -> str:
+        """The body hash of a result of this cycle's, computed here if need be."""
+        known = self.hashes.pop(id(result), {}).get(src.name)
+        return known if known is not None else hash_body(src, result.body)
 
 
 def _one_line(e: BaseException, limit: int = 300) -> str:
@@ -114,6 +143,8 @@ class Polls:
     group: PollGroup | None
     # the cycle's open group of written polls, None outside a cycle
     writes: WriteGroup | None
+    # the cycle's fetcher, which hashes bodies as they come; None outside a cycle
+    hashing: HashingFetcher | None
 
     def handle(
         self, src: SourceConfig, state: SourceState | None, result: FetchResult
@@ -126,7 +157,13 @@ class Polls:
             self.store.record_permanent_url(src.name, result.permanent_url)
             log.event("source.moved", source=src.name, to=result.permanent_url)
         next_at = now + next_interval(src.name, src.interval, fs, server_hint(result, now))
-        body_hash = None if result.not_modified else hash_body(src, result.body)
+        body_hash = (
+            None
+            if result.not_modified
+            else self.hashing.take(src, result)
+            if self.hashing is not None
+            else hash_body(src, result.body)
+        )
         unchanged = result.not_modified or (
             state is not None and state.baseline_done and body_hash == state.body_hash
         )
