@@ -69,33 +69,25 @@ class PollOutcome:
 # The settings part of each source's body hash, hashed once per config
 # object: by name, with the object it was made from.
 _SETTINGS_HASHED: dict[str, tuple[SourceConfig, hashlib._Hash]] = {}
-# hashlib lets go of the GIL for a piece of 2 KB or more; on the loop's
-# thread, taking it back from a fetch thread costs more than the hash.
-_PIECE = 2000
 
 
-def hash_body(src: SourceConfig, body: bytes, *, keep_gil: bool = True) -> str:
+def hash_body(src: SourceConfig, body: bytes) -> str:
     """sha256 of the source's settings and the body. The settings are part
-    of it: new selectors or paths must read the same body again.
-    `keep_gil`: on the loop's thread; a fetch thread lets go of it."""
+    of it: new selectors or paths must read the same body again."""
     known = _SETTINGS_HASHED.get(src.name)
     if known is None or known[0] is not src:
         known = (src, hashlib.sha256(src.model_dump_json().encode() + b"\0"))
         _SETTINGS_HASHED[src.name] = known
     h = known[1].copy()
-    if not keep_gil:
-        h.update(body)
-        return h.hexdigest()
-    view = memoryview(body)
-    for i in range(0, len(view), _PIECE):
-        h.update(view[i : i + _PIECE])
+    h.update(body)
     return h.hexdigest()
 
 
 class HashingFetcher:
     """A cycle's fetcher: each body is hashed (hash_body, for the sources
-    whose fetch it answers) on the fetch thread, beside the other fetches,
-    rather than on the loop's thread, which parses and stores."""
+    whose fetch it answers) on the fetch thread, where hashlib lets go of
+    the GIL for a body of 2 KB or more, rather than on the loop's thread,
+    which parses and stores."""
 
     def __init__(self, fetcher: Fetcher, sources_by_url: dict[str, list[SourceConfig]]):
         self.fetcher = fetcher
@@ -107,7 +99,7 @@ class HashingFetcher:
         result = self.fetcher.get(url, **kw)
         if not result.not_modified:
             self.hashes[id(result)] = {
-                s.name: hash_body(s, result.body, keep_gil=False) for s in self.by_url.get(url, ())
+                s.name: hash_body(s, result.body) for s in self.by_url.get(url, ())
             }
         return result
 

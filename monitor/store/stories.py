@@ -87,9 +87,9 @@ class Stories(Sources):
                 rows = self.db.execute(f"SELECT key {where}", [source, *chunk])
                 found.update(r["key"] for r in rows)
                 continue
-            # SQLite: the keys as one row. sqlite3 lets go of the GIL for
-            # each row it steps to, and a feed polled again has most of its
-            # keys stored: one row spares the loop's thread a wait per key.
+            # SQLite: the keys found as one row (a JSON array) rather than a
+            # row each: a feed polled again has most of its keys stored, and
+            # sqlite3 lets go of the GIL at every row it steps to.
             row = self.db.execute(
                 f"SELECT json_group_array(key) AS keys {where}", [source, *chunk]
             ).fetchone()
