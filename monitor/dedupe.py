@@ -43,6 +43,7 @@ def _coefficients() -> list[tuple[int, int]]:
 
 
 _COEFFS = _coefficients()
+_BAND = struct.Struct(f"<{ROWS}Q")
 _WORD = re.compile(r"[^\W\d_]+|\d+", re.UNICODE)
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
@@ -78,16 +79,17 @@ def signature(text: str) -> tuple[int, ...] | None:
     return tuple(min([(a * h + b) % _PRIME for h in hashes]) for a, b in _COEFFS)
 
 
-def bands(sig: tuple[int, ...]) -> list[str]:
+# A matched story's bands are asked for twice: to look for its copies, then
+# to store them with it. The latest few are kept.
+@functools.lru_cache(maxsize=64)
+def bands(sig: tuple[int, ...]) -> tuple[str, ...]:
     """The LSH keys of a signature: band number and a short hash of its rows."""
     out = []
     for i in range(BANDS):
         rows = sig[i * ROWS : (i + 1) * ROWS]
-        h = hashlib.blake2b(
-            struct.pack(f"<{ROWS}Q", *(r & _MASK for r in rows)), digest_size=6
-        ).hexdigest()
+        h = hashlib.blake2b(_BAND.pack(*(r & _MASK for r in rows)), digest_size=6).hexdigest()
         out.append(f"{i}:{h}")
-    return out
+    return tuple(out)
 
 
 def similarity(a: tuple[int, ...], b: tuple[int, ...]) -> float:

@@ -66,6 +66,49 @@ class PollOutcome:
     error: str | None = None
 
 
+# The settings part of each source's body hash, hashed once per config
+# object: by name, with the object it was made from.
+_SETTINGS_HASHED: dict[str, tuple[SourceConfig, hashlib._Hash]] = {}
+
+
+def hash_body(src: SourceConfig, body: bytes) -> str:
+    """sha256 of the source's settings and the body. The settings are part
+    of it: new selectors or paths must read the same body again."""
+    known = _SETTINGS_HASHED.get(src.name)
+    if known is None or known[0] is not src:
+        known = (src, hashlib.sha256(src.model_dump_json().encode() + b"\0"))
+        _SETTINGS_HASHED[src.name] = known
+    h = known[1].copy()
+    h.update(body)
+    return h.hexdigest()
+
+
+class HashingFetcher:
+    """A cycle's fetcher: each body is hashed (hash_body, for the sources
+    whose fetch it answers) on the fetch thread, where hashlib lets go of
+    the GIL for a body of 2 KB or more, rather than on the loop's thread,
+    which parses and stores."""
+
+    def __init__(self, fetcher: Fetcher, sources_by_url: dict[str, list[SourceConfig]]):
+        self.fetcher = fetcher
+        self.by_url = sources_by_url
+        # id of a result not yet handled -> source name -> body hash
+        self.hashes: dict[int, dict[str, str]] = {}
+
+    def get(self, url: str, **kw) -> FetchResult:
+        result = self.fetcher.get(url, **kw)
+        if not result.not_modified:
+            self.hashes[id(result)] = {
+                s.name: hash_body(s, result.body) for s in self.by_url.get(url, ())
+            }
+        return result
+
+    def take(self, src: SourceConfig, result: FetchResult) -> str:
+        """The body hash of a result of this cycle's, computed here if need be."""
+        known = self.hashes.pop(id(result), {}).get(src.name)
+        return known if known is not None else hash_body(src, result.body)
+
+
 def _one_line(e: BaseException, limit: int = 300) -> str:
     """An exception as one line of a log or of the state: its type and message."""
     text = " ".join(str(e).split())
@@ -92,6 +135,8 @@ class Polls:
     group: PollGroup | None
     # the cycle's open group of written polls, None outside a cycle
     writes: WriteGroup | None
+    # the cycle's fetcher, which hashes bodies as they come; None outside a cycle
+    hashing: HashingFetcher | None
 
     def handle(
         self, src: SourceConfig, state: SourceState | None, result: FetchResult
@@ -104,12 +149,12 @@ class Polls:
             self.store.record_permanent_url(src.name, result.permanent_url)
             log.event("source.moved", source=src.name, to=result.permanent_url)
         next_at = now + next_interval(src.name, src.interval, fs, server_hint(result, now))
-        # The source's settings are part of the hash: new selectors or paths
-        # must read the same body again.
         body_hash = (
             None
             if result.not_modified
-            else hashlib.sha256(src.model_dump_json().encode() + b"\0" + result.body).hexdigest()
+            else self.hashing.take(src, result)
+            if self.hashing is not None
+            else hash_body(src, result.body)
         )
         unchanged = result.not_modified or (
             state is not None and state.baseline_done and body_hash == state.body_hash

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from . import log
 from .alerts.outbox import DeliveryStats, deliver_due
@@ -39,7 +39,7 @@ from .health import (
     is_network_down,
 )
 from .pollgroup import PollGroup, WriteGroup
-from .polls import PollOutcome, Polls, _one_line  # noqa: F401
+from .polls import HashingFetcher, PollOutcome, Polls, _one_line  # noqa: F401
 from .reload import Reloader
 from .robots import Robots
 from .scheduler import Job, fetch_all
@@ -91,6 +91,7 @@ class Monitor(Polls):
         # The sources this replica claimed for the current cycle: {name: lease token}
         self.leases: dict[str, int] = {}
         self.group: PollGroup | None = None  # the cycle's unchanged polls, written together
+        self.hashing: HashingFetcher | None = None  # the cycle's fetcher (polls.py)
         self.writes: WriteGroup | None = None  # the cycle's open group of written polls
         self.fetcher = Fetcher(config.fetch, self.stop)
         self.pool = ThreadPoolExecutor(max_workers=config.fetch.workers, thread_name_prefix="fetch")
@@ -388,9 +389,13 @@ class Monitor(Polls):
                 jobs.append(self.job(s, states.get(s.name)))
             except Exception as bad:  # e.g. a remembered address that no longer parses
                 outcome.polls.append(self._fenced(s, functools.partial(_raise, bad)))
+        by_url: dict[str, list[SourceConfig]] = {}
+        for job in jobs:
+            by_url.setdefault(job.url, []).append(by_name[job.key])
+        self.hashing = HashingFetcher(self.fetcher, by_url)
         try:
             fetch_all(
-                self.fetcher,
+                cast(Fetcher, self.hashing),  # get() is all fetch_all asks of it
                 jobs,
                 on_each,
                 settings=self.config.fetch,
@@ -404,6 +409,7 @@ class Monitor(Polls):
             # a store error: the rows not written, or not committed, mean a poll again
             writes.abandon()
             self.group = self.writes = None
+            self.hashing = None
         down = is_network_down(
             [e.reason for _, e in network], sum(p.ok for p in outcome.polls)
         ) and not any(p.reason not in NETWORK_REASONS for p in outcome.polls if not p.ok)

@@ -369,3 +369,53 @@ def test_a_copy_is_found_among_many_template_stories_judging_a_bounded_few(state
     assert found[0] == ids[0]  # the original
     assert len(judged) <= dedupe.MAX_CANDIDATES
     store.close()
+
+
+def _band_indexes(store) -> set[str]:
+    if store.postgres:
+        rows = store.db.execute(
+            "SELECT indexname AS name FROM pg_indexes WHERE tablename='signature_bands'"
+        )
+    else:
+        rows = store.db.execute(
+            "SELECT name FROM sqlite_master WHERE type='index' AND tbl_name='signature_bands'"
+        )
+    return {r["name"] for r in rows}
+
+
+def test_a_schema_6_state_gains_the_band_and_story_index(state):
+    """A state written before schema 7 has bands indexed by band alone: once
+    opened they are indexed by band and story, the old index is gone, and a
+    copy is still found within the window and not past it."""
+    from monitor.store import SCHEMA_VERSION, Planned, Store
+
+    original = Story(
+        source="wire", key="url:https://wire.example/a", title=ORIGINAL[0], summary=WIRE_P1
+    )
+    store = Store(state)
+    store.record_poll(
+        "wire",
+        [Planned(original, signature=signature(story_text(original)))],
+        etag=None,
+        last_modified=None,
+        next_check_at=0.0,
+        now=1000.0,
+    )
+    store.db.execute("DROP INDEX signature_bands_band_story")
+    store.db.execute("CREATE INDEX signature_bands_band ON signature_bands (band)")
+    store.db.execute("UPDATE meta SET value='6' WHERE key='schema_version'")
+    assert _band_indexes(store) == {"signature_bands_band"}
+    store.close()
+    store = Store(state)
+    try:
+        assert store.schema_version == SCHEMA_VERSION == 7
+        assert _band_indexes(store) == {"signature_bands_band_story"}
+        copy = Story(
+            source="agency", key="url:https://agency.example/a", title=ORIGINAL[0], summary=WIRE_P1
+        )
+        sig = signature(story_text(copy))
+        found = store.find_near_duplicate(sig, 900.0, copy)
+        assert found is not None and found[1] == "wire"
+        assert store.find_near_duplicate(sig, 1001.0, copy) is None  # signed before the window
+    finally:
+        store.close()

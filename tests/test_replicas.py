@@ -198,7 +198,7 @@ def test_a_store_of_the_previous_release_is_upgraded_in_place(state):
     old.close()
     store = Store(state)
     try:
-        assert store.schema_version == SCHEMA_VERSION == 6
+        assert store.schema_version == SCHEMA_VERSION == 7
         assert store.source_state("wire").etag == "e1" and store.outbox_counts()["pending"] == 1
         assert set(store.claim_sources(["wire"], now=20.0, lease_seconds=60)) == {"wire"}
         assert len(store.claim_deliveries(now=20.0, lease_seconds=60)) == 1

@@ -280,6 +280,52 @@ def test_changed_selectors_read_an_unchanged_page_again(tmp_path, http_server):
         mon.close()
 
 
+def test_the_body_hash_is_the_one_states_already_hold():
+    """A state written before keeps its hashes: an unchanged body stays
+    unparsed after an upgrade, whatever the body's size."""
+    import hashlib
+
+    from monitor.polls import hash_body
+
+    src = SourceConfig(name="list", kind="rss", url="http://feeds.example.test/rss")
+    other = SourceConfig(name="list", kind="rss", url="http://feeds.example.test/rss2")
+    for size in (0, 1, 1999, 2000, 2001, 4000, 70001):
+        body = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+        for s in (src, other, src):
+            want = hashlib.sha256(s.model_dump_json().encode() + b"\0" + body).hexdigest()
+            assert hash_body(s, body) == want
+    assert hash_body(src, b"same") != hash_body(other, b"same")
+
+
+def test_a_cycle_hashes_each_source_of_one_url_with_its_own_settings(
+    tmp_path, http_server, monkeypatch
+):
+    """Bodies are hashed as they are fetched, in a cycle: two sources of
+    one URL, told apart by their settings, each keep the hash of theirs, and
+    an unchanged body is not parsed again by either."""
+    from monitor.polls import hash_body
+
+    url = http_server.add("/one.xml", FEED, content_type="application/rss+xml")  # no validators
+    a = SourceConfig(name="a", kind="rss", url=url)
+    b = SourceConfig(name="b", kind="rss", url=url, tags=["other"])
+    mon = _monitor(tmp_path, [a, b])
+    calls = []
+    import monitor.polls as polls
+
+    real = polls.parse
+    monkeypatch.setattr(
+        polls, "parse", lambda s, r, known=None: calls.append(s.name) or real(s, r, known)
+    )
+    try:
+        assert {p.source: p.new for p in mon.cycle(sources=[a, b]).polls} == {"a": 2, "b": 2}
+        for src in (a, b):
+            assert mon.store.source_state(src.name).body_hash == hash_body(src, FEED)
+        again = mon.cycle(sources=[a, b]).polls
+        assert all(p.ok and p.not_modified for p in again) and sorted(calls) == ["a", "b"]
+    finally:
+        mon.close()
+
+
 def test_robots_txt_of_a_proxied_source_goes_through_its_proxy(tmp_path, http_server):
     """A scraped page behind a proxy: its robots.txt is asked of the proxy
     too, never fetched directly."""

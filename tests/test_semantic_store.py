@@ -133,7 +133,7 @@ def test_a_schema_4_state_gains_the_vectors_table(tmp_path):
     db.close()
     store = Store(path)
     try:
-        assert store.schema_version == SCHEMA_VERSION == 6
+        assert store.schema_version == SCHEMA_VERSION == 7
         assert store.stored_vectors() == 0
     finally:
         store.close()

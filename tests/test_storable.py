@@ -54,3 +54,40 @@ def test_stories_written_in_one_batch_come_back_storable(state):
         ]
     finally:
         store.close()
+
+
+def test_a_long_poll_keeps_document_order_and_each_story_once(state):
+    """Plain stories go in multi-row statements: past a statement's rows,
+    around a matched story, beside a story stored before, the rows come
+    back in document order, once each, and their keys are known again
+    exactly, whatever characters they hold."""
+    from monitor.models import Match
+
+    odd = ['q"uote', "back\\slash", "人脸识别", "new\nline", "comma,[]"]
+    store = Store(state)
+    try:
+        store.ensure_source("wire", "https://wire.example/feed")
+        store.record_poll(
+            "wire",
+            [Planned(Story(source="wire", key="k7", title="Stored before"))],
+            etag=None,
+            last_modified=None,
+            next_check_at=0.0,
+        )
+        keys = [f"k{i}" for i in range(250)] + odd
+        match = Match("r1", "Rule", "high", (), (), ("face",), "face")
+        planned = [
+            Planned(
+                Story(source="wire", key=k, title=f"Story {k}"),
+                matches=(match,) if k == "k120" else (),
+            )
+            for k in keys
+        ]
+        store.record_poll("wire", planned, etag=None, last_modified=None, next_check_at=0.0)
+        rows = store.db.execute("SELECT key, title FROM stories WHERE source='wire' ORDER BY id")
+        got = [(r["key"], r["title"]) for r in rows]
+        assert got == [("k7", "Stored before")] + [(k, f"Story {k}") for k in keys if k != "k7"]
+        assert store.known_keys("wire", [*keys, "missing"]) == set(keys)
+        assert store.known_keys("other", keys) == set()
+    finally:
+        store.close()

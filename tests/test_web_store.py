@@ -52,7 +52,7 @@ def test_schema_5_adds_verdicts_to_a_schema_4_state(state):
     store.close()
     store = Store(state)
     try:
-        assert SCHEMA_VERSION == 6 and store.schema_version == 6
+        assert store.schema_version == SCHEMA_VERSION
         assert store.record_verdict(1, "relevant", "frt", now=2000.0)
         assert store.record_verdict(3, "not_relevant", "frt", "biometrics", now=2000.0)
         assert store.record_verdict(3, "relevant", "frt", now=2001.0)  # replaces

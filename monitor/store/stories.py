@@ -52,6 +52,27 @@ class Planned:
         )
 
 
+_INSERT_STORY = (
+    "INSERT INTO stories (source, key, canonical_url, title, link, summary, published, "
+    "lang, first_seen) VALUES "
+)
+_ONE_STORY = "(?,?,?,?,?,?,?,?,?)"
+# Rows per INSERT: one statement for a feed's baseline rather than one
+# execution per row (sqlite3 lets go of the GIL at each), and well under
+# any build's limit of bound values (999 in the oldest SQLite).
+_ROWS_PER_INSERT = 100
+
+
+def _insert_plain(db, rows: list[tuple]) -> None:
+    """Story rows without an id wanted, in order, a stored one skipped."""
+    for i in range(0, len(rows), _ROWS_PER_INSERT):
+        chunk = rows[i : i + _ROWS_PER_INSERT]
+        db.execute(
+            _INSERT_STORY + ",".join([_ONE_STORY] * len(chunk)) + " ON CONFLICT DO NOTHING",
+            [v for row in chunk for v in row],
+        )
+
+
 class Stories(Sources):
     """Inherits Sources: a poll's write is fenced by its source's lease."""
 
@@ -61,10 +82,18 @@ class Stories(Sources):
         for i in range(0, len(keys), 500):
             chunk = keys[i : i + 500]
             marks = ",".join("?" * len(chunk))
-            rows = self.db.execute(
-                f"SELECT key FROM stories WHERE source=? AND key IN ({marks})", [source, *chunk]
-            )
-            found.update(r["key"] for r in rows)
+            where = f"FROM stories WHERE source=? AND key IN ({marks})"
+            if self.postgres:
+                rows = self.db.execute(f"SELECT key {where}", [source, *chunk])
+                found.update(r["key"] for r in rows)
+                continue
+            # SQLite: the keys found as one row (a JSON array) rather than a
+            # row each: a feed polled again has most of its keys stored, and
+            # sqlite3 lets go of the GIL at every row it steps to.
+            row = self.db.execute(
+                f"SELECT json_group_array(key) AS keys {where}", [source, *chunk]
+            ).fetchone()
+            found.update(json.loads(row["keys"]))
         return found
 
     def known_urls(self, urls: Iterable[str]) -> set[str]:
@@ -140,10 +169,7 @@ class Stories(Sources):
                 now,
             )
 
-        insert = (
-            "INSERT INTO stories (source, key, canonical_url, title, link, summary, published, "
-            "lang, first_seen) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING"
-        )
+        insert = _INSERT_STORY + _ONE_STORY + " ON CONFLICT DO NOTHING"
         with self._tx() as db:
             # The source's row first, fenced by the lease: a stalled replica's
             # stale poll writes nothing (LeaseLost rolls the transaction back).
@@ -169,15 +195,16 @@ class Stories(Sources):
                 ),
             )
             # Stories with nothing but their row (a baseline, the unmatched)
-            # go in runs of one executemany; a story with matches or a copy
-            # is inserted alone, as its id is needed. Document order holds.
+            # go in runs, each one INSERT of many rows; a story with matches
+            # or a copy is inserted alone, as its id is needed. Document
+            # order holds.
             run: list[tuple] = []
             for p in planned:
                 if p.plain:
                     run.append(values(p))
                     continue
                 if run:
-                    db.executemany(insert, run)
+                    _insert_plain(db, run)
                     run = []
                 got = db.execute(insert + " RETURNING id", values(p)).fetchall()
                 if not got:
@@ -193,9 +220,11 @@ class Stories(Sources):
                         "INSERT INTO signatures (story_id, sig, created_at) VALUES (?,?,?)",
                         (story_id, pack(p.signature), now),
                     )
-                    db.executemany(
-                        "INSERT INTO signature_bands (band, story_id) VALUES (?,?)",
-                        [(b, story_id) for b in bands(p.signature)],
+                    keys = bands(p.signature)  # one statement for the 32 rows
+                    db.execute(
+                        "INSERT INTO signature_bands (band, story_id) VALUES "
+                        + ",".join(["(?,?)"] * len(keys)),
+                        [v for b in keys for v in (b, story_id)],
                     )
                 if p.duplicate_of is not None:
                     original, sim = p.duplicate_of
@@ -227,7 +256,7 @@ class Stories(Sources):
                             "UPDATE outbox SET body=?, alert=? WHERE id=?", (body, alert, row["id"])
                         )
             if run:
-                db.executemany(insert, run)
+                _insert_plain(db, run)
         return created
 
     def queue_notice(
@@ -276,12 +305,16 @@ class Stories(Sources):
 
         keys = bands(sig)
         marks = ",".join("?" * len(keys))
+        # The shared bands are counted per story off the (band, story_id)
+        # index, then each story counted is looked up once for the window,
+        # not once per band it shares.
         rows = self.db.execute(
             "SELECT s.story_id, s.sig, st.source, st.key, st.title, st.summary FROM signatures s "
             "JOIN stories st ON st.id=s.story_id WHERE s.story_id IN "
-            "(SELECT b.story_id FROM signature_bands b JOIN signatures w ON w.story_id=b.story_id "
-            f"WHERE b.band IN ({marks}) AND w.created_at>=? GROUP BY b.story_id "
-            "ORDER BY COUNT(*) DESC, b.story_id DESC LIMIT ?)",
+            "(SELECT g.story_id FROM (SELECT story_id, COUNT(*) AS shared FROM signature_bands "
+            f"WHERE band IN ({marks}) GROUP BY story_id) g "
+            "JOIN signatures w ON w.story_id=g.story_id WHERE w.created_at>=? "
+            "ORDER BY g.shared DESC, g.story_id DESC LIMIT ?)",
             [*keys, since, MAX_CANDIDATES],
         ).fetchall()
         floor = THRESHOLD if story is None else CANDIDATE_THRESHOLD
