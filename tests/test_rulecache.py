@@ -164,3 +164,11 @@ def test_the_oldest_entries_go(tmp_path):
         (rules / "r.yaml").write_text(RULES + f"# version {i}\n")
         load_rules([rules])
     assert len(entries()) == cache.CACHE_ENTRIES
+
+
+def test_rules_read_once_are_not_kept(tmp_path):
+    rules = small_rules(tmp_path)
+    for _ in range(2):
+        ruleset, problems = load_rules([rules], cached=False)
+        assert problems == [] and matches(ruleset)[1] == ["leak"]
+    assert entries() == []

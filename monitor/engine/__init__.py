@@ -122,17 +122,18 @@ class RuleSet:
         return failures
 
 
-def load_rules(paths: Iterable[Path | str]) -> tuple[RuleSet, list[FileError]]:
+def load_rules(paths: Iterable[Path | str], cached: bool = True) -> tuple[RuleSet, list[FileError]]:
     """Load rule files and directories; bad files and rules are reported and skipped.
 
     A rule set read before from the same files without a problem comes from
-    the rule cache (engine/cache.py)."""
+    the rule cache (engine/cache.py); `cached=False` for files read once
+    (the dashboard's pasted rules), which the cache never sees."""
     read = read_docs([Path(p) for p in paths])
-    key = cache.key_of(read.files) if read.clean else None
+    key = cache.key_of(read.files) if cached and read.clean else None
     if key is not None:
-        cached = cache.get(key)
-        if cached is not None:
-            return cached, []
+        kept = cache.get(key)
+        if kept is not None:
+            return kept, []
     rules, problems = parse_docs(read)
     ruleset = RuleSet(rules)
     if key is not None and not problems and not any(r.needs_vector() for r in rules):
