@@ -4,6 +4,7 @@ of what other commands need."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from monitor.config import SourceConfig
 from monitor.sources.config import SHARED
-from monitor.sources.registry import KINDS
+from monitor.sources.registry import _WHERE, KINDS, PLAIN
 
 ROOT = Path(__file__).resolve().parent.parent
 OTHER_KINDS = (
@@ -58,9 +59,19 @@ def test_once_with_rss_sources_imports_no_other_kind(tmp_path):
         for i in range(3)
     )
     modules = once_modules(tmp_path, sources)
+    assert not modules & set(OTHER_KINDS)
+    # nor the feed reader itself until a feed is read, nor RE2 for rules from the cache
+    assert not modules & {"monitor.sources.rss", "monitor.sources.fastfeed", "lxml.etree"}
+    assert "monitor.scoring" not in modules
+    assert "re2" not in once_modules(tmp_path, sources)  # second run: rules from the cache
+
+
+def test_a_feed_read_loads_its_kind(tmp_path, http_server):
+    http_server.add_fixture("/feed.xml", "wordpress_rss2.xml", "application/rss+xml")
+    url = http_server.url("/feed.xml")
+    modules = once_modules(tmp_path, f"  - {{name: wire, kind: rss, url: '{url}'}}\n")
     assert "monitor.sources.rss" in modules
     assert not modules & set(OTHER_KINDS)
-    assert "monitor.scoring" not in modules
 
 
 def test_a_kind_in_the_config_is_imported_and_checked(tmp_path):
@@ -90,3 +101,12 @@ def test_shared_options_and_the_kinds_options_cover_every_field_once():
     assert not SHARED & set(owned)
     assert SHARED | set(owned) == set(SourceConfig.model_fields)
     assert all(KINDS[name].name == name for name in KINDS)
+
+
+def test_the_plain_kinds_declare_nothing_but_their_parse():
+    """A plain kind is served by a stand-in with every default until it
+    reads a document; its own declaration must say no more than that."""
+    for name, (module, attribute) in _WHERE.items():
+        real = getattr(importlib.import_module(f"monitor.sources.{module}"), attribute)
+        declared = (real.options, real.check, real.search, real.robots)
+        assert (name in PLAIN) == (declared == ((), None, None, False)), name

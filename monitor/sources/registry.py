@@ -2,15 +2,24 @@
 and options, see kind.py) and one line here. The order is the order in which
 misplaced options are reported.
 
-A kind's module is imported when the kind is first asked for, so a config
-of rss sources never imports the listing-page or search kinds."""
+A kind's module is imported when the kind is first asked for (a plain
+kind's, below, when it first reads a document), so a config of rss sources
+never imports the listing-page or search kinds."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from importlib import import_module
+from typing import TYPE_CHECKING
 
-from monitor.sources.kind import Kind
+from monitor.sources.kind import Kind, Known
+
+if TYPE_CHECKING:
+    from monitor.config import SourceConfig
+    from monitor.fetch import FetchResult
+    from monitor.identity import RawItem
+
+Parse = Callable[["SourceConfig", "FetchResult", Known], "list[RawItem]"]
 
 # name -> (module under monitor.sources, the name of its Kind there)
 _WHERE: dict[str, tuple[str, str]] = {
@@ -26,6 +35,24 @@ _WHERE: dict[str, tuple[str, str]] = {
     "telegram": ("telegram", "KIND"),
 }
 
+# The kinds that own no option, check nothing of their own, search no
+# service and ask no robots.txt. Their Kind is all defaults but `parse`, so
+# a stand-in serves until a document is read: a source of one is checked
+# and fetched without loading its module (a poll answered 304 never does).
+# A test keeps this in step with the kinds' own declarations.
+PLAIN = frozenset({"rss", "sitemap"})
+
+
+def _stand_in(name: str, module: str, attribute: str) -> Kind:
+    real: list[Parse] = []
+
+    def parse(source: SourceConfig, result: FetchResult, known: Known) -> list[RawItem]:
+        if not real:
+            real.append(getattr(import_module(f"monitor.sources.{module}"), attribute).parse)
+        return real[0](source, result, known)
+
+    return Kind(name, parse)
+
 
 class _Kinds(Mapping[str, Kind]):
     """The kinds by name, each loaded on first use."""
@@ -37,9 +64,11 @@ class _Kinds(Mapping[str, Kind]):
         kind = self._loaded.get(name)
         if kind is None:
             module, attribute = _WHERE[name]
-            kind = self._loaded[name] = getattr(
-                import_module(f"monitor.sources.{module}"), attribute
-            )
+            if name in PLAIN:
+                kind = _stand_in(name, module, attribute)
+            else:
+                kind = getattr(import_module(f"monitor.sources.{module}"), attribute)
+            self._loaded[name] = kind
         return kind
 
     def __setitem__(self, name: str, kind: Kind) -> None:
