@@ -385,9 +385,11 @@ class RuleDocs:
     problems: list[FileError]
     files: list[tuple[str, bytes]]  # (path, bytes) of every file read, includes too
 
+    unread: bool = False  # a file whose bytes are not known (then nothing is cached)
+
     @property
     def clean(self) -> bool:
-        return not self.problems and not any(self.per_file.values())
+        return not self.unread and not self.problems and not any(self.per_file.values())
 
 
 def read_docs(paths: list[Path]) -> RuleDocs:
@@ -398,10 +400,14 @@ def read_docs(paths: list[Path]) -> RuleDocs:
     docs: list[tuple[Path, YamlDoc]] = []
     defs: dict[str, ListDef] = {}
     read: list[tuple[str, bytes]] = []
+    unread: list[str] = []
     loaded: set[str] = set()
 
     def add_lists(doc: YamlDoc, only_lists: bool) -> None:
-        read.append((doc.path, doc.raw or b""))
+        if doc.raw is None:
+            unread.append(doc.path)
+        else:
+            read.append((doc.path, doc.raw))
         found, errs = _list_defs(doc, only_lists)
         per_file.setdefault(doc.path, []).extend(errs)
         for name, d in found.items():
@@ -440,7 +446,7 @@ def read_docs(paths: list[Path]) -> RuleDocs:
                 problems.append(e)
                 continue
             add_lists(inc_doc, True)
-    return RuleDocs(docs, defs, per_file, problems, read)
+    return RuleDocs(docs, defs, per_file, problems, read, bool(unread))
 
 
 def parse_docs(read: RuleDocs) -> tuple[list[Rule], list[FileError]]:
