@@ -16,8 +16,8 @@ from .interpolate import hide_secrets, interpolate
 
 # re-exported: these moved beside the source kinds
 from .sources.config import SourceConfig as SourceConfig
-from .sources.html import Select as Select
-from .sources.jsonapi import JsonPaths as JsonPaths
+from .sources.options import JsonPaths as JsonPaths
+from .sources.options import Select as Select
 from .yamlfile import FileError, YamlDoc, load_yaml, shown, validation_errors
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")

@@ -37,6 +37,8 @@ def interpolate(
     and source URLs are added to `secrets`. With `unset` given, a variable
     missing inside a channel is no error: it is listed there under the
     channel's name (the channel is then left out)."""
+    if doc.raw is not None and b"$" not in doc.raw:
+        return doc.data, []  # nothing to replace: the walk of a big config skipped
     environ: Mapping[str, str] = os.environ if env is None else env
     subst = _Interpolation(doc, environ, set() if secrets is None else secrets, unset)
     return subst.walk(doc.data, ()), subst.errors

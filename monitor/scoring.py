@@ -402,20 +402,6 @@ def default_rules() -> Path:
     return bundled_rules_dir()
 
 
-def add_arguments(parser) -> None:
-    parser.add_argument(
-        "labelled", help="JSON Lines: title, summary, labels [, body, lang, source]"
-    )
-    parser.add_argument(
-        "--rules", action="append", help="rules directory or file (repeatable; default: shipped)"
-    )
-    parser.add_argument("--by", choices=("rule", "lang", "source"), help="add a breakdown")
-    parser.add_argument(
-        "--compare", metavar="OTHER_RULES_DIR", help="list the verdicts that differ under these"
-    )
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-
-
 def run(args) -> int:
     """0 when the file was scored, 2 when the labelled file or the rules have
     problems (one line each on stderr)."""

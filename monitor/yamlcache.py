@@ -51,18 +51,13 @@ def key_of(raw: bytes, reader: str) -> str | None:
 
 def get(key: str) -> tuple[bool, Any]:
     """(True, data) when the cache holds `key`, else (False, None)."""
-    path = cache_dir() / (key + _SUFFIX)
-    try:
-        blob = path.read_bytes()
-        if not blob.startswith(_FORMAT):
-            return False, None
-        data = marshal.loads(blob[len(_FORMAT) :])
-    except (OSError, EOFError, ValueError, TypeError):
+    blob = read_entry(cache_dir() / (key + _SUFFIX), _FORMAT)
+    if blob is None:
         return False, None
     try:
-        os.utime(path)  # recently used: kept when older entries go
-    except OSError:
-        pass
+        data = marshal.loads(blob)
+    except (EOFError, ValueError, TypeError):
+        return False, None
     return True, data
 
 
@@ -70,34 +65,56 @@ def put(key: str, data: Any) -> None:
     """Keep `data` under `key`, if marshal can write it and the cache
     folder can be written; the oldest entries beyond CACHE_ENTRIES go."""
     try:
-        blob = _FORMAT + marshal.dumps(data)
+        blob = marshal.dumps(data)
     except ValueError:  # a timestamp, say: not kept
         return
-    folder = cache_dir()
+    write_entry(cache_dir(), key + _SUFFIX, _FORMAT + blob)
+
+
+def read_entry(path: Path, head: bytes) -> bytes | None:
+    """The bytes of a cache entry after its `head`; None when there is no
+    such entry or it was written by another format. A read entry counts as
+    recently used."""
+    try:
+        blob = path.read_bytes()
+    except OSError:
+        return None
+    if not blob.startswith(head):
+        return None
+    try:
+        os.utime(path)  # recently used: kept when older entries go
+    except OSError:
+        pass
+    return blob[len(head) :]
+
+
+def write_entry(folder: Path, name: str, blob: bytes, keep: int = CACHE_ENTRIES) -> None:
+    """Write a cache entry whole (a reader never sees half of one), then
+    let only the `keep` most recently used entries of its kind stay."""
     try:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".new-")
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(blob)
-            os.replace(tmp, folder / (key + _SUFFIX))
+            os.replace(tmp, folder / name)
         except BaseException:
             os.unlink(tmp)
             raise
-        _prune(folder)
+        _prune(folder, "*" + Path(name).suffix, keep)
     except OSError:
         return
 
 
-def _prune(folder: Path) -> None:
+def _prune(folder: Path, pattern: str, keep: int) -> None:
     entries = []
-    for p in folder.glob("*" + _SUFFIX):
+    for p in folder.glob(pattern):
         try:
             entries.append((p.stat().st_mtime, p))
         except OSError:
             continue
     entries.sort(reverse=True)
-    for _, p in entries[CACHE_ENTRIES:]:
+    for _, p in entries[keep:]:
         try:
             p.unlink()
         except OSError:

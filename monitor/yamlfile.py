@@ -150,6 +150,7 @@ class YamlDoc:
         self._root = root
         self._text = text
         self._lines = lines  # collection_lines() of the tree, when it came from the cache
+        self.raw: bytes | None = None  # the file's bytes, when read by load_yaml
 
     @property
     def root(self) -> yaml.Node | None:
@@ -225,10 +226,13 @@ def load_yaml(path: str | Path) -> YamlDoc:
     if key is not None:
         hit, entry = yamlcache.get(key)
         if hit and isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[1], dict):
-            return YamlDoc(str(path), entry[0], None, text, entry[1])
+            doc = YamlDoc(str(path), entry[0], None, text, entry[1])
+            doc.raw = raw
+            return doc
     doc = parse_yaml(text, path)
     if key is not None and doc.root is not None:
         yamlcache.put(key, (doc.data, collection_lines(doc.root)))
+    doc.raw = raw
     return doc
 
 

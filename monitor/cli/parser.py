@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from monitor import __version__, log, scoring
+from monitor import __version__, log
 from monitor.cli.feedback import cmd_feedback_export
 from monitor.cli.replay import cmd_replay
 from monitor.cli.rules import (
@@ -158,7 +158,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.set_defaults(func=cmd_rules_explain)
     sc = rules.add_parser("score", help="precision, recall and F1 of the rules on labelled news")
-    scoring.add_arguments(sc)
+    sc.add_argument("labelled", help="JSON Lines: title, summary, labels [, body, lang, source]")
+    sc.add_argument(
+        "--rules", action="append", help="rules directory or file (repeatable; default: shipped)"
+    )
+    sc.add_argument("--by", choices=("rule", "lang", "source"), help="add a breakdown")
+    sc.add_argument(
+        "--compare", metavar="OTHER_RULES_DIR", help="list the verdicts that differ under these"
+    )
+    sc.add_argument("--json", action="store_true", help="print one JSON object")
     sc.set_defaults(func=cmd_rules_score)
     tr = rules.add_parser(
         "train",

@@ -26,9 +26,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from monitor.engine import cache
 from monitor.engine.matcher import Context, Matcher
 from monitor.engine.model import SEVERITIES, Rule, RuleTest, RuleTests
-from monitor.engine.rules import read_rules
+from monitor.engine.rules import parse_docs, read_docs
 from monitor.models import Match, Story
 from monitor.yamlfile import FileError
 
@@ -121,10 +122,23 @@ class RuleSet:
         return failures
 
 
-def load_rules(paths: Iterable[Path | str]) -> tuple[RuleSet, list[FileError]]:
-    """Load rule files and directories; bad files and rules are reported and skipped."""
-    rules, problems = read_rules([Path(p) for p in paths])
-    return RuleSet(rules), problems
+def load_rules(paths: Iterable[Path | str], cached: bool = True) -> tuple[RuleSet, list[FileError]]:
+    """Load rule files and directories; bad files and rules are reported and skipped.
+
+    A rule set read before from the same files without a problem comes from
+    the rule cache (engine/cache.py); `cached=False` for files read once
+    (the dashboard's pasted rules), which the cache never sees."""
+    read = read_docs([Path(p) for p in paths])
+    key = cache.key_of(read.files) if cached and read.clean else None
+    if key is not None:
+        kept = cache.get(key)
+        if kept is not None:
+            return kept, []
+    rules, problems = parse_docs(read)
+    ruleset = RuleSet(rules)
+    if key is not None and not problems and not any(r.needs_vector() for r in rules):
+        cache.put(key, ruleset)
+    return ruleset, problems
 
 
 def story_context(story: Story, source_tags: Iterable[str] = (), vector=None) -> Context:

@@ -16,11 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import re2
-
 from monitor.engine.model import (
     FIELDS,
-    REGEX_MAX_MEM,
     AllOf,
     AnyOf,
     AtLeast,
@@ -31,6 +28,7 @@ from monitor.engine.model import (
     Scope,
     Term,
     Weighted,
+    compile_regex,
 )
 from monitor.engine.text import fold_chinese, has_han, normalise_term
 from monitor.semantic.conditions import parse_classifier, parse_similar
@@ -147,13 +145,11 @@ class ConditionParser:
         if not isinstance(value, str):
             self.fail(loc, f"a regex must be a string, got {kind_of(value)}")
             return None
-        options = re2.Options()
-        options.case_sensitive = cased
-        options.log_errors = False
-        options.max_mem = REGEX_MAX_MEM
+        import re2  # here: a start whose rules come from the cache needs no RE2
+
         fold = self.fold and not cased
         try:
-            compiled = re2.compile(fold_chinese(value) if fold else value, options)
+            compiled = compile_regex(value, cased, fold)
         except re2.error as e:
             reason = e.args[0] if e.args else e
             if isinstance(reason, bytes):

@@ -157,7 +157,7 @@ def _search_regex(story: _Story, regex: Regex, fields: tuple[str, ...]) -> Hit |
             hay = (
                 text.display if regex.cased else story.hay(name, "z") if regex.fold else text.folded
             )
-            m = regex.compiled.search(hay)
+            m = regex.search(hay)
             hit = None
             if m is not None:
                 start, end = (

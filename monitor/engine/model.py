@@ -11,7 +11,7 @@ vocabulary; split, every new condition would touch two modules.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, Union
 
@@ -61,9 +61,33 @@ class Term:
 @dataclass(frozen=True, slots=True, eq=False)
 class Regex:
     pattern: str
-    compiled: Any  # an RE2 pattern: linear time, no backtracking
+    compiled: Any  # an RE2 pattern: linear time, no backtracking; None until first use
     cased: bool = False
     fold: bool = False  # searched in text with Traditional Chinese folded to Simplified
+
+    def search(self, text: str) -> Any:
+        compiled = self.compiled
+        if compiled is None:  # read back from the rule cache: compiled on first use
+            compiled = compile_regex(self.pattern, self.cased, self.fold)
+            object.__setattr__(self, "compiled", compiled)
+        return compiled.search(text)
+
+    def __reduce__(self) -> tuple:
+        # kept without the compiled pattern, which cannot be pickled
+        return (Regex, (self.pattern, None, self.cased, self.fold))
+
+
+def compile_regex(pattern: str, cased: bool, fold: bool) -> Any:
+    """The RE2 pattern of a rule's regex (raises re2.error)."""
+    import re2
+
+    from monitor.engine.text import fold_chinese
+
+    options = re2.Options()
+    options.case_sensitive = cased
+    options.log_errors = False
+    options.max_mem = REGEX_MAX_MEM
+    return re2.compile(fold_chinese(pattern) if fold else pattern, options)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -299,8 +323,29 @@ class Rule:
         return True
 
 
+def _pickled_by_fields(*classes: type) -> None:
+    """A frozen dataclass with slots is unpickled by a __setstate__ that looks
+    its fields up again for every object; the rule cache reads thousands of
+    them, so these pickle as a call of the class with their fields."""
+    for cls in classes:
+        names = tuple(f.name for f in fields(cls) if f.init)
+
+        def reduce(self: Any, cls: type = cls, names: tuple[str, ...] = names) -> tuple:
+            return (cls, tuple(getattr(self, n) for n in names))
+
+        cls.__reduce__ = reduce  # type: ignore[method-assign,assignment]
+
+
+_pickled_by_fields(Term, AnyOf, AllOf, NotOf, AtLeast, Near, Scope, RuleTest, RuleTests, Rule)
+
+
+# The models of a rule file's mapping are built when first used
+# (defer_build): a start whose rules come from the rule cache (cache.py)
+# never needs them.
+
+
 class CaseModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     title: str = ""
     summary: str = ""
     body: str = ""
@@ -309,7 +354,7 @@ class CaseModel(BaseModel):
 
 
 class TestsModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     match: list[CaseModel] = []
     no_match: list[CaseModel] = []
 
@@ -358,7 +403,7 @@ class _RuleFields(BaseModel):
     """Checks shared by a rule and by what an extending rule adds or
     replaces; each applies where the model has the field."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     @field_validator("severity", check_fields=False)
     @classmethod
@@ -442,8 +487,6 @@ class ReplaceModel(_RuleFields):
     fold_chinese: bool | None = None
     discover: bool | None = None
 
-
-RuleModel.model_rebuild()
 
 # keys an extending rule may hold next to `extend`; the rest go under add or replace
 EXTEND_KEYS = {"id", "extend", "add", "replace", "tests"}

@@ -374,16 +374,40 @@ def _includes(doc: YamlDoc, path: Path, root: Path, errors: list[FileError]) -> 
     return out
 
 
-def read_rules(paths: list[Path]) -> tuple[list[Rule], list[FileError]]:
-    """Load every rule file; ids and list names must be unique across all of them."""
+@dataclass
+class RuleDocs:
+    """What the first two passes read: every rule file and included list
+    file (in order, with its bytes), the named lists, the problems so far."""
+
+    docs: list[tuple[Path, YamlDoc]]
+    defs: dict[str, ListDef]
+    per_file: dict[str, list[FileError]]
+    problems: list[FileError]
+    files: list[tuple[str, bytes]]  # (path, bytes) of every file read, includes too
+
+    unread: bool = False  # a file whose bytes are not known (then nothing is cached)
+
+    @property
+    def clean(self) -> bool:
+        return not self.unread and not self.problems and not any(self.per_file.values())
+
+
+def read_docs(paths: list[Path]) -> RuleDocs:
+    """Passes one and two: read every file (and the list files it includes)
+    and collect the named lists of all of them."""
     files, problems = rule_files(paths)
     per_file: dict[str, list[FileError]] = {}
     docs: list[tuple[Path, YamlDoc]] = []
     defs: dict[str, ListDef] = {}
-    list_errors: list[FileError] = []
+    read: list[tuple[str, bytes]] = []
+    unread: list[str] = []
     loaded: set[str] = set()
 
     def add_lists(doc: YamlDoc, only_lists: bool) -> None:
+        if doc.raw is None:
+            unread.append(doc.path)
+        else:
+            read.append((doc.path, doc.raw))
         found, errs = _list_defs(doc, only_lists)
         per_file.setdefault(doc.path, []).extend(errs)
         for name, d in found.items():
@@ -422,8 +446,15 @@ def read_rules(paths: list[Path]) -> tuple[list[Rule], list[FileError]]:
                 problems.append(e)
                 continue
             add_lists(inc_doc, True)
+    return RuleDocs(docs, defs, per_file, problems, read, bool(unread))
 
-    lists = Lists(defs, list_errors)
+
+def parse_docs(read: RuleDocs) -> tuple[list[Rule], list[FileError]]:
+    """Pass three: the rules of the files read, `extend` resolved; ids and
+    list names must be unique across all of them."""
+    docs, per_file, problems = read.docs, read.per_file, list(read.problems)
+    list_errors: list[FileError] = []
+    lists = Lists(read.defs, list_errors)
     rules: list[tuple[tuple[int, int], Rule]] = []
     pending: list[_Pending] = []
     by_id: dict[str, Rule] = {}

@@ -213,11 +213,15 @@ def _zh_table() -> dict[int, str]:
     return table
 
 
-_HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
+# Character classes over wide ranges take `re` milliseconds to compile, so
+# these patterns are compiled when first used, not by every start.
+@lru_cache(maxsize=1)
+def _han() -> re.Pattern[str]:
+    return re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
 
 
 def has_han(text: str) -> bool:
-    return not text.isascii() and _HAN.search(text) is not None
+    return not text.isascii() and _han().search(text) is not None
 
 
 @lru_cache(maxsize=1)
@@ -235,9 +239,13 @@ def fold_chinese(text: str) -> str:
 # --- words, for proximity -----------------------------------------------------
 
 _UNSPACED_CLASS = "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in _UNSPACED_RANGES)
+
+
 # A token is one character of an unspaced script, or a run of letters and
 # digits of a spaced one: `near` counts words in English and characters in Chinese.
-_TOKEN = re.compile(f"[{_UNSPACED_CLASS}]|[^\\W{_UNSPACED_CLASS}]+")
+@lru_cache(maxsize=1)
+def _token() -> re.Pattern[str]:
+    return re.compile(f"[{_UNSPACED_CLASS}]|[^\\W{_UNSPACED_CLASS}]+")
 
 
 def tokens_between(text: str, start: int, end: int, limit: int) -> int:
@@ -252,9 +260,9 @@ def tokens_between(text: str, start: int, end: int, limit: int) -> int:
         start += 1
     if end - start <= limit:
         # every token holds at least one character
-        return sum(1 for _ in _TOKEN.finditer(text, start, end))
+        return sum(1 for _ in _token().finditer(text, start, end))
     count = 0
-    for _ in _TOKEN.finditer(text, start, end):
+    for _ in _token().finditer(text, start, end):
         count += 1
         if count > limit:
             break

@@ -12,10 +12,28 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from monitor.configbase import Strict, parse_duration
-from monitor.sources.gdelt import GdeltOptions
-from monitor.sources.html import Select
-from monitor.sources.jsonapi import JsonPaths
+from monitor.sources.options import GdeltOptions, JsonPaths, Select
 from monitor.sources.registry import KINDS
+
+# The options every kind takes; each of the other fields belongs to the
+# kinds whose `options` name it (a test keeps the two in step). A source
+# that sets none of another kind's options needs no other kind loaded.
+SHARED = frozenset(
+    {
+        "name",
+        "kind",
+        "url",
+        "interval",
+        "lang",
+        "timezone",
+        "enabled",
+        "headers",
+        "tags",
+        "proxy",
+        "full_text",
+        "expect_new_within",
+    }
+)
 
 
 class SourceConfig(Strict):
@@ -103,7 +121,8 @@ class SourceConfig(Strict):
         """Each kind checks its own options; another kind's option is refused."""
         own = KINDS[self.kind].options
         given = self.model_fields_set  # an option left out keeps its None/False default
-        for kind in KINDS.values():
+        kinds = KINDS.values() if given - SHARED - set(own) else (KINDS[self.kind],)
+        for kind in kinds:
             if kind.name == self.kind:
                 if kind.check is not None:
                     kind.check(self)

@@ -19,10 +19,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
-from ..configbase import Strict
 from ..identity import RawItem
 from .errors import SourceError
 from .kind import Kind, Known, Search
+from .options import GdeltOptions
 from .search import OPTIONS, check_search, rejected_or_refused
 from .text import collapse
 
@@ -45,16 +45,6 @@ _LANGS = {
     "italian": "it",
     "arabic": "ar",
 }
-
-
-class GdeltOptions(Strict):
-    """Filters written into the query, and how far back to search."""
-
-    sourcelang: str | None = None  # english, chinese, ... (GDELT's names)
-    sourcecountry: str | None = None  # a FIPS country code or name: us, ch, unitedkingdom
-    domain: str | None = None  # only this site: example.com
-    timespan: str = "1d"  # 15min, 24h, 1d, 1w (GDELT's units)
-    maxrecords: int = 100  # GDELT returns at most 250
 
 
 def seen_time(value: object) -> datetime | None:

@@ -10,29 +10,18 @@ from datetime import UTC, tzinfo
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
-from ..configbase import Strict
 from ..identity import RawItem
 from ..textdecode import decode_html
 from .budget import MAX_HTML_CHARS, Budget
 from .dates import parse_date
 from .errors import SourceError
 from .kind import Kind, Known, content_type
+from .options import Select
 from .text import HTML_PARSER, collapse, element_text, primary_lang
 
 if TYPE_CHECKING:
     from ..config import SourceConfig
     from ..fetch import FetchResult
-
-
-class Select(Strict):
-    """CSS selectors for an html source: `item` finds each story's element;
-    the others are searched inside it."""
-
-    item: str
-    title: str | None = None  # default: the text of the link element, else of the item
-    link: str | None = None  # the href of what it finds; default: first a[href]
-    summary: str | None = None
-    published: str | None = None  # text (or a datetime attribute) of what it finds
 
 
 _DATE_ATTRS = ("datetime", "content", "data-time", "data-date", "title")

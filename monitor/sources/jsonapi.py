@@ -20,7 +20,6 @@ from datetime import UTC
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
-from ..configbase import Strict
 from ..identity import RawItem
 from .budget import Budget
 from .dates import parse_date
@@ -31,18 +30,6 @@ from .text import html_to_text
 if TYPE_CHECKING:
     from ..config import SourceConfig
     from ..fetch import FetchResult
-
-
-class JsonPaths(Strict):
-    """Dot paths into a JSON API's answer: `items` leads to the list of
-    stories, the others are read inside each story."""
-
-    items: str = ""  # "" when the document itself is the list
-    title: str
-    link: str | None = None
-    summary: str | None = None
-    published: str | None = None  # an ISO/RFC date string or a Unix time
-    guid: str | None = None
 
 
 _MISSING = object()

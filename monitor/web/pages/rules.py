@@ -56,7 +56,7 @@ def _pasted_rules(text: str):
     with tempfile.TemporaryDirectory(prefix="monitor-playground-") as tmp:
         path = Path(tmp) / "pasted.yaml"
         path.write_text(text, encoding="utf-8")
-        ruleset, problems = load_rules([path])
+        ruleset, problems = load_rules([path], cached=False)
     errors = []
     for p in problems:
         where = "pasted rules"
