@@ -5,6 +5,7 @@ when a file has a problem, and never in the way when the cache is broken."""
 
 from __future__ import annotations
 
+import os
 import pickle
 import shutil
 from pathlib import Path
@@ -137,6 +138,26 @@ def test_a_file_with_a_problem_is_never_kept_and_always_reported(tmp_path):
     assert [str(p) for p in outs[0][1]] == [str(p) for p in outs[1][1]]
     assert str(outs[1][1][0]).startswith(f"{rules / 'bad.yaml'}:2:")
     assert [r.id for r in outs[1][0].rules] == ["leak", "order"]
+
+
+@pytest.mark.parametrize("where", ["entry", "folder", "owner"])
+def test_an_entry_others_could_have_written_is_not_read(tmp_path, where):
+    rules = small_rules(tmp_path)
+    load_rules([rules])
+    (only,) = entries()
+    other, _ = load_rules([ROOT / "rules" / "facial-recognition.yaml"])
+    only.write_bytes(cache._FORMAT + pickle.dumps(other))
+    if where == "entry":
+        only.chmod(0o666)
+    elif where == "folder":
+        only.parent.chmod(0o777)
+    else:
+        if os.getuid() != 0:
+            pytest.skip("giving a file to another user needs root")
+        os.chown(only, 65534, -1)
+    ruleset, problems = load_rules([rules])
+    assert problems == [] and [r.id for r in ruleset.rules] == ["leak", "order"]
+    assert matches(ruleset)[1] == ["leak"]
 
 
 def test_a_broken_entry_is_read_past(tmp_path):

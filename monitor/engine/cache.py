@@ -14,6 +14,8 @@ before; nor is a rule set with a semantic condition, which reads a model
 file. Regexes come back uncompiled and are compiled when first searched.
 The entries live beside the YAML cache (yamlcache.py), at most CACHE_ENTRIES
 of them; a cache that cannot be read or written is no cache, never an error.
+An entry is read only when this user owns it and its folder, and no one
+else can write either.
 """
 
 from __future__ import annotations
@@ -78,10 +80,25 @@ def key_of(files: list[tuple[str, bytes]]) -> str:
     return h.hexdigest()
 
 
+def _private(path: Path) -> bool:
+    """Only this user can have written `path`: owned by them and writable by
+    no one else. Unpickling runs what the entry says, so an entry in a
+    folder others can write (a shared volume, say) is not read."""
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    owner = os.getuid() if hasattr(os, "getuid") else st.st_uid
+    return st.st_uid == owner and not st.st_mode & 0o022
+
+
 def get(key: str) -> RuleSet | None:
     from monitor.engine import RuleSet
 
-    blob = yamlcache.read_entry(cache_dir() / (key + _SUFFIX), _FORMAT)
+    path = cache_dir() / (key + _SUFFIX)
+    if not (_private(path.parent) and _private(path)):
+        return None
+    blob = yamlcache.read_entry(path, _FORMAT)
     if blob is None:
         return None
     try:
