@@ -174,7 +174,7 @@ class Monitor(Polls):
         self.source_health = HealthKeeper(self.store, config.health, self.dests, self.clock)
         self.store.ensure_sources((src.name, src.url) for src in self.sources)
         register_secrets(config)
-        register_moved_secrets(config, self.store.sources())
+        register_moved_secrets(config, self.store.moved_sources())
         if self.metrics is not None:
             self.metrics.rules.set(len(self.rules.rules))
             self.metrics.sources.set(len(self.sources))

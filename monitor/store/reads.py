@@ -46,6 +46,13 @@ class Reads(Connected):
     def sources(self) -> list[sqlite3.Row]:
         return self.db.execute("SELECT * FROM sources ORDER BY name").fetchall()
 
+    def moved_sources(self) -> list[sqlite3.Row]:
+        """(name, permanent_url) of the sources a permanent redirect moved:
+        start-up reads these alone, not every source's whole row."""
+        return self.db.execute(
+            "SELECT name, permanent_url FROM sources WHERE permanent_url IS NOT NULL"
+        ).fetchall()
+
     def matches_since(self, since: float) -> dict[str, int]:
         rows = self.db.execute(
             "SELECT rule_id, COUNT(*) AS n FROM matches WHERE created_at>=? GROUP BY rule_id ORDER BY n DESC",
