@@ -13,7 +13,6 @@ decisions are in plan.py and the unchanged polls' writes in pollgroup.py.
 from __future__ import annotations
 
 import functools
-import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -33,6 +32,7 @@ if TYPE_CHECKING:
 from . import log, plan
 from .alerts.route import fingerprint
 from .articles import full_texts
+from .bodyhash import HashingFetcher, hash_body
 from .checks import hide_moved_secret
 from .config import SourceConfig
 from .dedupe import WINDOW as DEDUPE_WINDOW
@@ -64,49 +64,6 @@ class PollOutcome:
     not_modified: bool = False
     reason: str | None = None
     error: str | None = None
-
-
-# The settings part of each source's body hash, hashed once per config
-# object: by name, with the object it was made from.
-_SETTINGS_HASHED: dict[str, tuple[SourceConfig, hashlib._Hash]] = {}
-
-
-def hash_body(src: SourceConfig, body: bytes) -> str:
-    """sha256 of the source's settings and the body. The settings are part
-    of it: new selectors or paths must read the same body again."""
-    known = _SETTINGS_HASHED.get(src.name)
-    if known is None or known[0] is not src:
-        known = (src, hashlib.sha256(src.model_dump_json().encode() + b"\0"))
-        _SETTINGS_HASHED[src.name] = known
-    h = known[1].copy()
-    h.update(body)
-    return h.hexdigest()
-
-
-class HashingFetcher:
-    """A cycle's fetcher: each body is hashed (hash_body, for the sources
-    whose fetch it answers) on the fetch thread, where hashlib lets go of
-    the GIL for a body of 2 KB or more, rather than on the loop's thread,
-    which parses and stores."""
-
-    def __init__(self, fetcher: Fetcher, sources_by_url: dict[str, list[SourceConfig]]):
-        self.fetcher = fetcher
-        self.by_url = sources_by_url
-        # id of a result not yet handled -> source name -> body hash
-        self.hashes: dict[int, dict[str, str]] = {}
-
-    def get(self, url: str, **kw) -> FetchResult:
-        result = self.fetcher.get(url, **kw)
-        if not result.not_modified:
-            self.hashes[id(result)] = {
-                s.name: hash_body(s, result.body) for s in self.by_url.get(url, ())
-            }
-        return result
-
-    def take(self, src: SourceConfig, result: FetchResult) -> str:
-        """The body hash of a result of this cycle's, computed here if need be."""
-        known = self.hashes.pop(id(result), {}).get(src.name)
-        return known if known is not None else hash_body(src, result.body)
 
 
 def _one_line(e: BaseException, limit: int = 300) -> str:

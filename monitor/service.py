@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, cast
 from . import log
 from .alerts.outbox import DeliveryStats, deliver_due
 from .alerts.route import Router, destinations
+from .bodyhash import HashingFetcher
 
 # load_checked_rules is imported from here by the commands and tests too
 from .checks import (  # noqa: F401
@@ -39,7 +40,7 @@ from .health import (
     is_network_down,
 )
 from .pollgroup import PollGroup, WriteGroup
-from .polls import HashingFetcher, PollOutcome, Polls, _one_line  # noqa: F401
+from .polls import PollOutcome, Polls, _one_line  # noqa: F401
 from .reload import Reloader
 from .robots import Robots
 from .scheduler import Job, fetch_all
@@ -91,7 +92,7 @@ class Monitor(Polls):
         # The sources this replica claimed for the current cycle: {name: lease token}
         self.leases: dict[str, int] = {}
         self.group: PollGroup | None = None  # the cycle's unchanged polls, written together
-        self.hashing: HashingFetcher | None = None  # the cycle's fetcher (polls.py)
+        self.hashing: HashingFetcher | None = None  # the cycle's fetcher (bodyhash.py)
         self.writes: WriteGroup | None = None  # the cycle's open group of written polls
         self.fetcher = Fetcher(config.fetch, self.stop)
         self.pool = ThreadPoolExecutor(max_workers=config.fetch.workers, thread_name_prefix="fetch")

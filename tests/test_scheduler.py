@@ -285,7 +285,7 @@ def test_the_body_hash_is_the_one_states_already_hold():
     unparsed after an upgrade, whatever the body's size."""
     import hashlib
 
-    from monitor.polls import hash_body
+    from monitor.bodyhash import hash_body
 
     src = SourceConfig(name="list", kind="rss", url="http://feeds.example.test/rss")
     other = SourceConfig(name="list", kind="rss", url="http://feeds.example.test/rss2")
@@ -303,7 +303,7 @@ def test_a_cycle_hashes_each_source_of_one_url_with_its_own_settings(
     """Bodies are hashed as they are fetched, in a cycle: two sources of
     one URL, told apart by their settings, each keep the hash of theirs, and
     an unchanged body is not parsed again by either."""
-    from monitor.polls import hash_body
+    from monitor.bodyhash import hash_body
 
     url = http_server.add("/one.xml", FEED, content_type="application/rss+xml")  # no validators
     a = SourceConfig(name="a", kind="rss", url=url)
