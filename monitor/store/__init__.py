@@ -30,6 +30,7 @@ import sqlite3
 from pathlib import Path
 
 from . import schema
+from .copies import Copies
 from .db import (
     SqliteDb,
     StoreError,
@@ -70,7 +71,7 @@ __all__ = [
 ]
 
 
-class Store(Stories, Outbox, Reads, Web, Vectors):
+class Store(Stories, Copies, Outbox, Reads, Web, Vectors):
     """The state, in a SQLite file (the default) or a PostgreSQL database
     (`state: postgresql://...`). One code path: the SQL is written once,
     in the dialect both accept, with `?` placeholders."""
