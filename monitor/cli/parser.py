@@ -164,7 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sc.add_argument("--by", choices=("rule", "lang", "source"), help="add a breakdown")
     sc.add_argument(
-        "--compare", metavar="OTHER_RULES_DIR", help="list the verdicts that differ under these"
+        "--compare",
+        metavar="OTHER_RULES_DIR",
+        help="list the verdicts that differ under these rules (the edited ones; --rules is before)",
     )
     sc.add_argument("--json", action="store_true", help="print one JSON object")
     sc.set_defaults(func=cmd_rules_score)
