@@ -3,14 +3,16 @@
 A poll whose body hashes as its last one did is unchanged and is not read
 again. The settings are part of the hash: new selectors or paths must read
 the same body again. In a cycle the bodies are hashed on the fetch
-threads (HashingFetcher), as hashlib lets go of the GIL for a body of 2 KB
-or more, and the loop's thread parses and stores.
+thread as each fetch ends (HashingFetcher), as hashlib lets go of the GIL
+for a body of 2 KB or more, and the loop's thread parses and stores.
 """
 
 from __future__ import annotations
 
 import hashlib
 from typing import TYPE_CHECKING
+
+from .fetch.multi import Batch
 
 if TYPE_CHECKING:
     from .config import SourceConfig
@@ -44,11 +46,18 @@ class HashingFetcher:
 
     def get(self, url: str, **kw) -> FetchResult:
         result = self.fetcher.get(url, **kw)
+        self._hash(url, result)
+        return result
+
+    def batch(self) -> Batch:
+        """The fetcher's batch (fetch/multi.py), each body hashed as it ends."""
+        return Batch(self.fetcher, after=self._hash)
+
+    def _hash(self, url: str, result: FetchResult) -> None:
         if not result.not_modified:
             self.hashes[id(result)] = {
                 s.name: hash_body(s, result.body) for s in self.by_url.get(url, ())
             }
-        return result
 
     def take(self, src: SourceConfig, result: FetchResult) -> str:
         """The body hash of a result of this cycle's, computed here if need be."""

@@ -8,11 +8,12 @@
 * Servers may ask for less: ``Retry-After`` (on 429 and 503), Cache-Control
   ``max-age`` and an RSS ``<ttl>`` lengthen the interval, never beyond
   ``fetch.max_interval``, and never shorten it.
-* ``fetch_all`` runs fetches on a small thread pool with per-host limits
-  (fetches in flight, and a minimum delay between starting two) and hands
-  each result back on the calling thread, where parsing, matching and the
-  store run: parsing is CPU work that would only contend for the GIL on the
-  fetch threads, and the store has one writer.
+* ``fetch_all`` runs fetches with per-host limits (fetches in flight, and
+  a minimum delay between starting two) on one fetch thread, which waits on
+  all their sockets at once (fetch/multi.py), and hands each result back on
+  the calling thread, where parsing, matching and the store run: parsing
+  is CPU work that would only contend for the GIL on the fetch thread, and
+  the store has one writer.
 
 Nothing here parses or writes state; service.py does both through the hook
 it passes in.
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
+import itertools
 import queue
 import re
 import threading
@@ -179,6 +181,63 @@ class HostGate:
 Outcome = FetchResult | FetchError
 
 
+class _Handoff:
+    """fetch_all's results, from its fetch thread to the caller's: all that
+    ended together in one wake-up (rather than one each, every one a GIL
+    handover), and whether the caller is `full` results behind, when the
+    fetch thread starts nothing new."""
+
+    def __init__(self, full: int):
+        self.full = full
+        self.cond = threading.Condition()
+        self.ready: list[tuple[Job, Outcome]] = []
+        self.in_hand = 0  # taken by the caller, not yet handled
+        self.closed = False  # the fetch thread is done
+        self.stopped = False  # the caller is done
+
+    def put(self, items: list[tuple[Job, Outcome]]) -> None:
+        if items:
+            with self.cond:
+                self.ready.extend(items)
+                self.cond.notify_all()
+
+    def behind(self) -> bool:
+        """Whether the caller is `full` results behind (read without the lock:
+        a moment late at worst)."""
+        return not self.stopped and len(self.ready) + self.in_hand >= self.full
+
+    def wait_for_room(self) -> None:
+        with self.cond:
+            if self.behind():
+                self.cond.wait(0.05)
+
+    def close(self) -> None:
+        with self.cond:
+            self.closed = True
+            self.cond.notify_all()
+
+    def take(self, timeout: float | None) -> list[tuple[Job, Outcome]] | None:
+        """What has ended, waiting at most `timeout` for it (an empty list
+        when nothing came); None once the fetch thread is done and all is taken."""
+        with self.cond:
+            if not self.ready and not self.closed:
+                self.cond.wait(timeout if timeout is None else max(timeout, 0.001))
+            items, self.ready = self.ready, []
+            self.in_hand = len(items)
+            return None if not items and self.closed else items
+
+    def handled(self) -> None:
+        self.in_hand -= 1
+        if self.in_hand == self.full - 1:  # room again: wake a waiting fetch thread
+            with self.cond:
+                self.cond.notify_all()
+
+    def stop(self) -> None:
+        with self.cond:
+            self.stopped = True
+            self.cond.notify_all()
+
+
 def fetch_all(
     fetcher: Fetcher,
     jobs: Iterable[Job],
@@ -190,25 +249,41 @@ def fetch_all(
     paced: dict[str, float] | None = None,
     idle: Callable[[], float | None] | None = None,
 ) -> None:
-    """Fetch every job with per-host limits on a pool, calling
-    on_result(job, result-or-FetchError) on this thread as each finishes.
-    `idle` runs before each wait for a result and returns the seconds
-    until it wants to run again (None: only when a result comes).
-    Returns when every started fetch has been handed back; jobs not started
-    when `stop` is set are dropped. Jobs with a `pace` are queued by their
-    service instead of their host; `paced` keeps when each was last asked."""
+    """Fetch every job with per-host limits, calling on_result(job,
+    result-or-FetchError) on this thread as each finishes.
+
+    One fetch thread starts the jobs as the limits allow and runs their
+    transfers together (the fetcher's batch, fetch/multi.py); a job with a
+    `before` step (a robots.txt check, which fetches on its own) runs on
+    `pool` instead. `idle` runs before each wait for a result and returns
+    the seconds until it wants to run again (None: only when a result
+    comes). Returns when every started fetch has been handed back; jobs not
+    started when `stop` is set are dropped. Jobs with a `pace` are queued by
+    their service instead of their host; `paced` keeps when each was last
+    asked. If on_result raises, the fetches still in flight are dropped and
+    the error goes on."""
     gate = HostGate(settings.per_host_concurrency, settings.per_host_delay, paced=paced)
     waiting: dict[str, deque[Job]] = {}
     for job in jobs:
         if job.pace is not None:
             gate.gaps[job.pace[0]] = job.pace[1]
         waiting.setdefault(job.pace[0] if job.pace else host_of(job.url), deque()).append(job)
-    done_q: queue.Queue[tuple[Job, str, Outcome]] = queue.Queue()
-    own_pool = pool is None
-    pool = pool or ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="fetch")
-    in_flight = 0
+    # While this thread is `full` results behind, the fetch thread starts no
+    # more fetches (those in flight go on, their clocks running) until it is
+    # below that again: fetching further ahead gains nothing then, and would
+    # take the GIL from the handling here and hold bodies in memory.
+    handoff = _Handoff(full=max(2, settings.workers))
+    own_pool = pool is None and any(j.before for q in waiting.values() for j in q)
+    if own_pool:
+        pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="fetch")
+    batch = fetcher.batch()
+    pooled: queue.Queue[tuple[int, Outcome]] = queue.Queue()  # ends of `pool` fetches
+    abandon = threading.Event()  # on_result raised: start nothing more
+    started: dict[int, tuple[Job, str]] = {}  # in flight, by a number of their own
+    numbers = itertools.count()
+    ends: list[tuple[Job, Outcome]] = []  # of this round of the fetch thread
 
-    def run(job: Job, host: str) -> None:
+    def run(n: int, job: Job) -> None:
         try:
             if job.before is not None:
                 job.before()
@@ -223,23 +298,24 @@ def fetch_all(
             out = e
         except Exception as e:  # a bug in a fetch must not lose the cycle
             out = FetchError("connect", f"fetch failed: {type(e).__name__}: {e}", url=job.url)
-        done_q.put((job, host, out))
+        pooled.put((n, out))
 
     def dispatch() -> float | None:
         """Start everything the limits allow: round-robin over hosts, one
         start per host per round, until no host may start more (so one host
         with concurrency N gets N fetches in flight). Returns the seconds
         until a host held back only by its delay may start, if any."""
-        nonlocal in_flight
-        if stop is not None and stop.is_set():
+        if abandon.is_set() or (stop is not None and stop.is_set()):
             waiting.clear()
             return None
+        if handoff.behind():  # the fetches in flight go on; no more start
+            return None
         soonest: float | None = None
-        started = True
-        while started and waiting and in_flight < settings.workers:
-            started = False
+        begun = True
+        while begun and waiting and len(started) < settings.workers:
+            begun = False
             for host in list(waiting):
-                if in_flight >= settings.workers:
+                if len(started) >= settings.workers:
                     break
                 wait = gate.wait_for(host)
                 if wait is None:
@@ -251,47 +327,88 @@ def fetch_all(
                 if not waiting[host]:
                     del waiting[host]
                 gate.start(host)
-                in_flight += 1
-                started = True
-                pool.submit(run, job, host)
+                begun = True
+                n = next(numbers)
+                started[n] = (job, host)
+                if job.before is not None:
+                    assert pool is not None
+                    pool.submit(run, n, job)
+                else:
+                    batch.add(
+                        n,
+                        job.url,
+                        etag=job.etag,
+                        last_modified=job.last_modified,
+                        headers=job.headers,
+                        proxy=job.proxy,
+                    )
         return soonest
 
-    def take(host: str) -> None:
-        # A fetch came back: refill the pool before the result is handled,
-        # so the network stays busy while this thread parses and stores.
-        nonlocal in_flight
-        in_flight -= 1
-        gate.done(host)
-        dispatch()
+    def ended(n: int, out: Outcome) -> None:
+        got = started.pop(n, None)
+        if got is not None:  # else dropped, once on_result raised
+            gate.done(got[1])
+            ends.append((got[0], out))
 
-    try:
-        while waiting or in_flight:
-            soonest = dispatch()
-            if not in_flight:
-                if not waiting:
-                    break
-                time.sleep(min(soonest or 0.05, 0.5))
-                continue
-            try:
-                timeout = soonest
-                again = idle() if idle is not None else None
-                if again is not None:
-                    timeout = again if timeout is None else min(timeout, again)
-                job, host, out = done_q.get(
-                    timeout=timeout if timeout is None else max(timeout, 0.001)
-                )
-            except queue.Empty:
-                continue
-            take(host)
-            on_result(job, out)
-            # Hand back everything else that is ready before waiting again.
+    def io() -> None:
+        """The fetch thread: start jobs, run the batch, hand back each end."""
+        try:
             while True:
-                try:
-                    job, host, out = done_q.get_nowait()
-                except queue.Empty:
-                    break
-                take(host)
-                on_result(job, out)
+                soonest = dispatch()
+                if not started:
+                    if not waiting:
+                        return
+                    if handoff.behind():
+                        handoff.wait_for_room()
+                    else:
+                        time.sleep(min(soonest or 0.05, 0.5))
+                    continue
+                wait = 0.05 if soonest is None else min(soonest, 0.05)
+                if len(batch):
+                    for n, out in batch.wait(wait if len(batch) == len(started) else 0.01):
+                        ended(n, out)
+                else:
+                    try:
+                        ended(*pooled.get(timeout=wait))
+                    except queue.Empty:
+                        pass
+                while True:
+                    try:
+                        ended(*pooled.get_nowait())
+                    except queue.Empty:
+                        break
+                if ends:
+                    handoff.put(ends)
+                    ends.clear()
+                if abandon.is_set():  # nobody reads the results: drop the batch's
+                    for n in [n for n, (job, _) in started.items() if job.before is None]:
+                        del started[n]
+        except BaseException as e:  # a bug here must not leave the cycle waiting
+            for n in list(started):
+                job = started[n][0]
+                ended(
+                    n, FetchError("connect", f"fetch failed: {type(e).__name__}: {e}", url=job.url)
+                )
+            raise
+        finally:
+            batch.close()
+            handoff.put(ends)
+            handoff.close()
+
+    thread = threading.Thread(target=io, name="fetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            items = handoff.take(idle() if idle is not None else None)
+            if items is None:
+                break
+            for item in items:
+                on_result(*item)
+                handoff.handled()
     finally:
+        abandon.set()
+        handoff.stop()
+        thread.join()
         if own_pool:
+            assert pool is not None
             pool.shutdown(wait=True)

@@ -66,9 +66,13 @@ class Transfer:
         guarded: bool,
         allow: tuple,
         max_connections: int,
+        batched: bool = False,
     ):
         self.watchdog = watchdog
         self.guarded = guarded  # connects to public addresses (or `allow`) only
+        # run by a Batch (multi.py), which ends it when due itself: libcurl
+        # then closes its sockets, and the multi's connections are shared
+        self.batched = batched
         self.allow = allow
         self._lock = threading.Lock()
         self._fds: set[int] = set()  # libcurl's open sockets
@@ -100,10 +104,19 @@ class Transfer:
         c.setopt(pycurl.BUFFERSIZE, 64 * 1024)  # fewer, larger pieces to the callback
         c.setopt(pycurl.HEADERFUNCTION, self._on_header)
         c.setopt(pycurl.WRITEFUNCTION, self._on_data)
-        c.setopt(pycurl.OPENSOCKETFUNCTION, self._open)
-        c.setopt(pycurl.SOCKOPTFUNCTION, self._opened)
-        c.setopt(pycurl.CLOSESOCKETFUNCTION, self._close)
         c.setopt(pycurl.PREREQFUNCTION, self._sending)
+        if not batched:
+            c.setopt(pycurl.OPENSOCKETFUNCTION, self._open)
+            c.setopt(pycurl.SOCKOPTFUNCTION, self._opened)
+            c.setopt(pycurl.CLOSESOCKETFUNCTION, self._close)
+        elif guarded:
+            # A socket closed by the multi may outlive the handle's time in
+            # it, when no callback of ours can run: libcurl closes its own.
+            # A guarded request never reuses a connection of the multi's,
+            # made without the check, and leaves none behind.
+            c.setopt(pycurl.OPENSOCKETFUNCTION, self._open)
+            c.setopt(pycurl.FRESH_CONNECT, 1)
+            c.setopt(pycurl.FORBID_REUSE, 1)
 
     def _begin(self, url: str, deadline: Deadline, read_timeout: float, cap: int) -> None:
         self.url = url
@@ -138,6 +151,36 @@ class Transfer:
         """GET `curl_url` (`url` as libcurl takes it; errors name `url`)
         with header `lines`; the body read when the status asks for one
         (2xx whole, at most `cap`; >= 400 its first bytes)."""
+        self.begin(
+            url, curl_url, host, lines, proxy, deadline, connect_timeout, read_timeout, cap, pin
+        )
+        failure: pycurl.error | None = None
+        try:
+            self.curl.perform()
+        except pycurl.error as e:
+            failure = e
+        except BaseException:
+            self.watchdog.unwatch(self)
+            self._drop_pending()
+            raise
+        return self.end(failure)
+
+    def begin(
+        self,
+        url: str,
+        curl_url: str,
+        host: str,
+        lines: list[bytes],
+        proxy: str | None,
+        deadline: Deadline,
+        connect_timeout: float,
+        read_timeout: float,
+        cap: int,
+        pin: list[str] | None = None,
+    ) -> None:
+        """Set the handle up for the request `run` makes, and watch it; the
+        caller then performs it (run, or a CurlMulti: multi.py) and calls
+        end with libcurl's error, if any."""
         self._begin(url, deadline, read_timeout, cap)
         self.host = host
         remaining = deadline.remaining()
@@ -151,16 +194,15 @@ class Transfer:
         )
         if pin is not None:
             c.setopt(pycurl.RESOLVE, pin)
-        failure: pycurl.error | None = None
-        self.watchdog.watch(self)
-        try:
-            c.perform()
-        except pycurl.error as e:
-            failure = e
-        finally:
+        if not self.batched:
+            self.watchdog.watch(self)
+
+    def end(self, failure: pycurl.error | None) -> Reply:
+        """The request's reply, or its FetchError, once libcurl is done with it."""
+        if not self.batched:
             self.watchdog.unwatch(self)
-            if self._pending:
-                self._drop_pending()
+        if self._pending:
+            self._drop_pending()
         try:
             return self._outcome(failure)
         finally:  # an idle handle holds no body

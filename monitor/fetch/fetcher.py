@@ -32,13 +32,15 @@ from __future__ import annotations
 
 import ipaddress
 import threading
+from collections.abc import Generator
 from dataclasses import replace
+from typing import cast
 from urllib.parse import urljoin, urlsplit
 
 import monitor
 from monitor.config import FetchSettings
 from monitor.fetch.cookies import cookie_header, remember, with_cookies
-from monitor.fetch.curl import Reply
+from monitor.fetch.curl import Reply, Transfer
 from monitor.fetch.errors import (
     MAX_REDIRECTS,
     FetchError,
@@ -47,6 +49,7 @@ from monitor.fetch.errors import (
 )
 from monitor.fetch.guard import BlockedAddress, host_kind, resolves_inside, vetted
 from monitor.fetch.limits import Deadline, Watchdog
+from monitor.fetch.multi import Batch
 from monitor.fetch.pools import Pools, ca_location
 from monitor.fetch.urls import Target, line, origin_of, parse_target, same_origin
 
@@ -54,6 +57,9 @@ __all__ = ["Fetcher", "default_user_agent", "origin_of", "same_origin"]
 
 _REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 _MAX_TARGETS = 8192  # URLs worked out and kept (feeds, then article links)
+
+# One request of a fetch: (target, header lines, deadline, proxy, guarded)
+Hop = tuple[Target, list[bytes], Deadline, "str | None", bool]
 
 
 def default_user_agent(settings: FetchSettings) -> str:
@@ -129,6 +135,38 @@ class Fetcher:
 
         `deadline` shortens fetch.deadline for this fetch (what is left of a
         poll's budget for its article pages)."""
+        steps = self.steps(
+            url,
+            etag=etag,
+            last_modified=last_modified,
+            headers=headers,
+            proxy=proxy,
+            content_link=content_link,
+            deadline=deadline,
+        )
+        reply: Reply | None = None
+        while True:
+            try:
+                hop = steps.send(reply)
+            except StopIteration as done:
+                return done.value
+            reply = self._send(*hop)
+
+    def steps(
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        headers: dict | None = None,
+        proxy: str | None = None,
+        content_link: bool = False,
+        deadline: float | None = None,
+    ) -> Generator[Hop, Reply | None, FetchResult]:
+        """`get`, as the requests it makes: yields each hop's request
+        (target, header lines, deadline, proxy, guarded), is sent its Reply,
+        and returns the FetchResult. get runs it one request at a time on
+        its thread; a Batch (multi.py) runs many at once."""
         seconds = (
             self.settings.deadline if deadline is None else min(deadline, self.settings.deadline)
         )
@@ -143,7 +181,7 @@ class Fetcher:
             limit.check(current.url)
             configured = headers if current.origin == first.origin else None
             lines = self._lines(current, configured, etag, last_modified, jar)
-            reply = self._send(current, lines, limit, proxy, guarded)
+            reply = cast(Reply, (yield (current, lines, limit, proxy, guarded)))
             location = reply.headers.get("Location") if reply.status in _REDIRECT_CODES else None
             if location:
                 jar = remember(jar, current.url, reply.headers)
@@ -164,6 +202,24 @@ class Fetcher:
                 result = replace(result, permanent_url=permanent)
             return result
         raise FetchError("redirects", f"more than {MAX_REDIRECTS} redirects", url=url)
+
+    def batch(self) -> Batch:
+        """A batch of fetches run at once on the calling thread (multi.py)."""
+        return Batch(self)
+
+    def start(self, hop: Hop) -> Transfer:
+        """A handle set up for one hop of `steps`, for a Batch to perform;
+        give it back with `release` once its `end` is called."""
+        transfer, args = self._prepare(*hop, batched=True)
+        try:
+            transfer.begin(*args)
+        except BaseException:
+            self._pools.give(transfer)
+            raise
+        return transfer
+
+    def release(self, transfer: Transfer) -> None:
+        self._pools.give(transfer)
 
     # -- internals --------------------------------------------------------
 
@@ -285,7 +341,23 @@ class Fetcher:
         proxy: str | None = None,
         guarded: bool = False,
     ) -> Reply:
-        """One request; the body read only when its status wants it. Links
+        """One request, on this thread; the body read only when its status wants it."""
+        transfer, args = self._prepare(target, lines, deadline, proxy, guarded)
+        try:
+            return transfer.run(*args)
+        finally:
+            self._pools.give(transfer)
+
+    def _prepare(
+        self,
+        target: Target,
+        lines: list[bytes],
+        deadline: Deadline,
+        proxy: str | None,
+        guarded: bool,
+        batched: bool = False,
+    ) -> tuple[Transfer, tuple]:
+        """A handle for one request, and the arguments of its run. Links
         found in content connect to checked public addresses only, on handles
         of their own, and never through the environment's proxies: a proxy's
         own address would be what the guard checks."""
@@ -305,22 +377,19 @@ class Fetcher:
         direct_guard = guarded and not proxy
         pin = self._pin(target) if direct_guard else None
         settings = self.settings
-        transfer = self._pools.take(direct_guard)
-        try:
-            return transfer.run(
-                target.url,
-                target.curl_url,
-                target.host,
-                lines,
-                proxy,
-                deadline,
-                settings.connect_timeout,
-                settings.read_timeout,
-                settings.max_bytes,
-                pin,
-            )
-        finally:
-            self._pools.give(transfer)
+        args = (
+            target.url,
+            target.curl_url,
+            target.host,
+            lines,
+            proxy,
+            deadline,
+            settings.connect_timeout,
+            settings.read_timeout,
+            settings.max_bytes,
+            pin,
+        )
+        return self._pools.take(direct_guard, batched), args
 
     def _finish(
         self,

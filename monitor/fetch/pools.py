@@ -18,6 +18,7 @@ from monitor.fetch.limits import Watchdog
 # Idle keep-alive connections one handle keeps (libcurl closes the oldest
 # beyond this): a handle serves many hosts in turn.
 _CONNECTIONS = 8
+_KINDS = ((False, False), (True, False), (False, True), (True, True))
 # Environment proxy answers kept (article links reach many hosts).
 _MAX_ORIGINS = 4096
 
@@ -135,27 +136,28 @@ class Pools:
     def __init__(self, settings: FetchSettings, watchdog: Watchdog):
         self.allow = tuple(ipaddress.ip_network(n, strict=False) for n in settings.allow_networks)
         self._watchdog = watchdog
-        self._free: dict[bool, list[Transfer]] = {False: [], True: []}
+        # free handles by (guarded, batched)
+        self._free: dict[tuple[bool, bool], list[Transfer]] = {k: [] for k in _KINDS}
         self._made: list[Transfer] = []
         self._env: dict[tuple[str, str, int | None], str | None] = {}
         self._ca: tuple[str | None, str | None] | None = None
         self._ca_error: OSError | None | bool = False  # False: not looked at yet
         self._lock = threading.Lock()
 
-    def take(self, guarded: bool) -> Transfer:
+    def take(self, guarded: bool, batched: bool = False) -> Transfer:
         try:
-            return self._free[guarded].pop()
+            return self._free[guarded, batched].pop()
         except IndexError:
             pass
         with self._lock:
             if self._ca is None:
                 self._ca = ca_files()
-            made = Transfer(self._watchdog, self._ca, guarded, self.allow, _CONNECTIONS)
+            made = Transfer(self._watchdog, self._ca, guarded, self.allow, _CONNECTIONS, batched)
             self._made.append(made)
         return made
 
     def give(self, transfer: Transfer) -> None:
-        self._free[transfer.guarded].append(transfer)
+        self._free[transfer.guarded, transfer.batched].append(transfer)
 
     def ca_error(self) -> OSError | None:
         """unreadable_ca(), looked at once (before the first https fetch)."""
@@ -179,6 +181,6 @@ class Pools:
     def close(self) -> None:
         with self._lock:
             made, self._made = self._made, []
-            self._free = {False: [], True: []}
+            self._free = {k: [] for k in _KINDS}
         for t in made:
             t.close()
