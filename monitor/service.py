@@ -33,6 +33,7 @@ from .config import Config, SourceConfig
 from .engine import RuleSet
 from .fetch import Fetcher, FetchError, FetchResult
 from .fetch.fetcher import same_origin
+from .fetchall import Job, fetch_all
 from .fulltext import Pacer
 from .health import (
     NETWORK_REASONS,
@@ -43,7 +44,6 @@ from .pollgroup import PollGroup, WriteGroup
 from .polls import PollOutcome, Polls, _one_line  # noqa: F401
 from .reload import Reloader
 from .robots import Robots
-from .scheduler import Job, fetch_all
 from .sources.search import expand, pace_of
 from .store import LeaseLost, SourceState, Store, StoreUnavailable, display_state, probe
 
@@ -396,7 +396,7 @@ class Monitor(Polls):
         self.hashing = HashingFetcher(self.fetcher, by_url)
         try:
             fetch_all(
-                cast(Fetcher, self.hashing),  # get() is all fetch_all asks of it
+                cast(Fetcher, self.hashing),  # get() and batch() are all fetch_all asks of it
                 jobs,
                 on_each,
                 settings=self.config.fetch,

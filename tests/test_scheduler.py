@@ -13,11 +13,9 @@ from test_hostile import rss_doc
 from monitor.config import Config, FetchSettings, Select, SourceConfig
 from monitor.engine import RuleSet
 from monitor.fetch import Fetcher, FetchError, FetchResult
+from monitor.fetchall import HostGate, Job, fetch_all
 from monitor.scheduler import (
-    HostGate,
-    Job,
     backoff_interval,
-    fetch_all,
     next_interval,
     parse_retry_after,
     server_hint,

@@ -25,6 +25,7 @@ import os
 import socket
 import threading
 import time
+from typing import Any
 
 import pycurl
 
@@ -135,25 +136,10 @@ class Transfer:
         self.connected = False  # the request is about to go out
         self.last = _monotonic()
 
-    def run(
-        self,
-        url: str,
-        curl_url: str,
-        host: str,
-        lines: list[bytes],
-        proxy: str | None,
-        deadline: Deadline,
-        connect_timeout: float,
-        read_timeout: float,
-        cap: int,
-        pin: list[str] | None = None,
-    ) -> Reply:
-        """GET `curl_url` (`url` as libcurl takes it; errors name `url`)
-        with header `lines`; the body read when the status asks for one
-        (2xx whole, at most `cap`; >= 400 its first bytes)."""
-        self.begin(
-            url, curl_url, host, lines, proxy, deadline, connect_timeout, read_timeout, cap, pin
-        )
+    def run(self, *request: Any) -> Reply:
+        """The request `begin` sets up (`request` is its arguments), performed
+        on this thread: its reply, or its FetchError."""
+        self.begin(*request)
         failure: pycurl.error | None = None
         try:
             self.curl.perform()
@@ -178,9 +164,11 @@ class Transfer:
         cap: int,
         pin: list[str] | None = None,
     ) -> None:
-        """Set the handle up for the request `run` makes, and watch it; the
-        caller then performs it (run, or a CurlMulti: multi.py) and calls
-        end with libcurl's error, if any."""
+        """Set the handle up to GET `curl_url` (`url` as libcurl takes it;
+        errors name `url`) with header `lines`, the body read when the
+        status asks for one (2xx whole, at most `cap`; >= 400 its first
+        bytes), and watch it. The caller then performs it (run, or a
+        CurlMulti: multi.py) and calls end with libcurl's error, if any."""
         self._begin(url, deadline, read_timeout, cap)
         self.host = host
         remaining = deadline.remaining()

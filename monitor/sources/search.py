@@ -260,7 +260,7 @@ def expand(sources: Iterable[SourceConfig], rules: Iterable[Rule]) -> list[Sourc
 
 
 def pace_of(src: SourceConfig) -> tuple[str, float] | None:
-    """The scheduler's pace for a service that asks for one (scheduler.Job)."""
+    """The scheduler's pace for a service that asks for one (fetchall.Job)."""
     search = search_of(src)
     if search is None or search.min_gap <= 0:
         return None
